@@ -1,0 +1,213 @@
+/*
+ * wsched - a lock-free work-stealing job scheduler for request fan-out.
+ *
+ * One header, C99/C11 and C++ compatible. Every call that can fail returns 0
+ * or a negative errno-style code; wsched_strerror() names it.
+ *
+ * Threads and costs at a glance
+ *   wsched_pool_create / destroy   any thread that is not a worker of that pool
+ *   wsched_submit                  any thread; from a worker it pushes one range
+ *                                  onto the worker's own deque, from outside it
+ *                                  enqueues one node on a worker's wait-free inbox
+ *   wsched_wait                    any thread; outside the pool it parks on a
+ *                                  futex, inside it runs other jobs until done
+ *   wsched_spawn / wsched_sync     only inside a running job (through its ctx)
+ *
+ * Lifetime rules
+ *   A batch handle stays valid until wsched_batch_free(). Freeing a batch whose
+ *   jobs are still running is allowed: the library keeps its own reference and
+ *   frees the batch when the last job has finished. Caller-provided slot memory,
+ *   however, is written by jobs until the batch is complete: the caller may
+ *   reuse or free it only after wsched_wait() returned 0 for that batch.
+ */
+#ifndef WSCHED_H
+#define WSCHED_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(WSCHED_STATIC_DEFINE)
+#define WSCHED_API
+#elif defined(WSCHED_BUILDING)
+#define WSCHED_API __attribute__((visibility("default")))
+#else
+#define WSCHED_API
+#endif
+
+#define WSCHED_VERSION_MAJOR 0
+#define WSCHED_VERSION_MINOR 1
+#define WSCHED_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- errors */
+
+/*
+ * Errors are negative errno values (-EINVAL, -ENOMEM, ...) or one of the
+ * wsched-specific codes below, which lie outside the errno range.
+ *
+ *   -EINVAL      a NULL handle or function, a zero count, a bad flag
+ *   -EOVERFLOW   njobs * slot stride (or another size) does not fit size_t
+ *   -ENOMEM      the allocator failed; nothing was leaked or half-built
+ *   -EAGAIN      the kernel refused a thread
+ *   -ESHUTDOWN   the pool is being destroyed: no new batches
+ *   -EBADF       the pool handle was already destroyed (use after destroy)
+ *   -ETIMEDOUT   wsched_wait's timeout passed before the batch completed
+ *   -EDEADLK     wsched_pool_destroy called from one of the pool's workers
+ */
+#define WSCHED_ERRBASE (-4096)
+/* Slot status: the job never ran (pool failure or destroyed mid-way). */
+#define WSCHED_ENOTRUN (WSCHED_ERRBASE - 1)
+/* Slot status: a job returned a value inside wsched's reserved range. */
+#define WSCHED_EJOBCODE (WSCHED_ERRBASE - 2)
+
+/* A static string for any code this library returns (and any errno). */
+WSCHED_API const char *wsched_strerror(int code);
+
+/* ---------------------------------------------------------------- memory */
+
+/*
+ * Optional allocator. alloc must return memory aligned to 64 bytes when asked
+ * for align 64 (or NULL); free receives the same size and align. Every
+ * allocation of the library goes through it (liburcu's own do not).
+ */
+typedef struct wsched_allocator {
+    void *(*alloc)(void *ctx, size_t size, size_t align);
+    void (*free)(void *ctx, void *ptr, size_t size, size_t align);
+    void *ctx;
+} wsched_allocator;
+
+/* ------------------------------------------------------------------ pool */
+
+typedef struct wsched_pool wsched_pool;
+
+/* Pool flags. */
+#define WSCHED_POOL_NO_PIN 0x1u /* do not pin workers to CPUs */
+
+typedef struct wsched_config {
+    /* Workers to start; 0 = one per CPU of the process affinity mask, capped
+     * by the cgroup CPU quota when one is set. */
+    unsigned nworkers;
+    /* Optional CPU list: worker i is pinned to cpus[i % ncpus]. NULL = the CPUs
+     * of the affinity mask, in order. */
+    const int *cpus;
+    unsigned ncpus;
+    unsigned flags; /* WSCHED_POOL_* */
+    /* NULL = malloc/free (jemalloc's when the library is built with it). */
+    const wsched_allocator *allocator;
+    /* Idle search before parking, in microseconds; 0 = the default (~20). */
+    unsigned spin_us;
+    void *reserved[4]; /* zero: room to grow without breaking the ABI */
+} wsched_config;
+
+/* Fill *cfg with the defaults. Always call this before setting fields. */
+WSCHED_API void wsched_config_init(wsched_config *cfg);
+
+/* Start a pool. cfg may be NULL for the defaults. On error *out is NULL. */
+WSCHED_API int wsched_pool_create(wsched_pool **out, const wsched_config *cfg);
+
+/*
+ * Graceful shutdown. New submissions fail with -ESHUTDOWN from the moment this
+ * is called; every batch already accepted runs to completion (so threads
+ * blocked in wsched_wait return normally); then the workers are joined and all
+ * memory is freed. Batch handles stay valid for wsched_batch_* and
+ * wsched_batch_free. Afterwards the handle answers -EBADF: a small tombstone
+ * (64 bytes) is kept for each destroyed pool so that this check is safe.
+ */
+WSCHED_API int wsched_pool_destroy(wsched_pool *pool);
+
+/* Number of workers, or a negative code. */
+WSCHED_API int wsched_pool_workers(const wsched_pool *pool);
+
+/* ------------------------------------------------------------------ jobs */
+
+typedef struct wsched_ctx wsched_ctx; /* a running job's context */
+typedef struct wsched_batch wsched_batch;
+
+/*
+ * A batch job. index is the job's position in the batch, arg the batch's arg,
+ * slot points at slot `index` (NULL when the batch has no slots). The job
+ * writes its result to its slot and nothing else of the batch, and returns 0
+ * for success or an error code, which becomes the slot's status. Codes in
+ * [WSCHED_ERRBASE - 64, WSCHED_ERRBASE] are reserved and recorded as
+ * WSCHED_EJOBCODE.
+ */
+typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slot);
+
+/* Batch flags. */
+#define WSCHED_BATCH_PAD_SLOTS 0x1u /* round library-allocated slots up to 64 B */
+
+typedef struct wsched_batch_desc {
+    wsched_job_fn fn;
+    void *arg;
+    size_t njobs; /* >= 1 */
+    /* Slots: caller memory of njobs * stride bytes, or NULL for the library to
+     * allocate (zeroed, 64-byte aligned). slot_size 0 = no slots at all. */
+    void *slots;
+    size_t slot_size;
+    size_t slot_stride; /* 0 = slot_size (or padded, see flags) */
+    unsigned flags;     /* WSCHED_BATCH_* */
+    void *reserved[4];
+} wsched_batch_desc;
+
+/*
+ * Submit a batch of njobs jobs. Costs one allocation (header, statuses and,
+ * if asked, slots) and O(1) queue operations whatever njobs is: the batch
+ * travels as one index range that workers split lazily when others are idle.
+ * At most one idle worker is woken. Safe from any thread, workers included.
+ */
+WSCHED_API int wsched_submit(wsched_pool *pool, const wsched_batch_desc *desc,
+                             wsched_batch **out);
+
+/*
+ * Wait until every job of the batch has finished. timeout_ns < 0 waits for
+ * ever, 0 polls. Returns 0 when complete (every slot and status is then
+ * visible to the caller), -ETIMEDOUT otherwise. Outside the pool the caller
+ * sleeps on a futex; a worker of the pool runs other jobs meanwhile.
+ */
+WSCHED_API int wsched_wait(wsched_batch *batch, int64_t timeout_ns);
+
+/* Release the caller's reference (see lifetime rules above). NULL is a no-op. */
+WSCHED_API void wsched_batch_free(wsched_batch *batch);
+
+/* Job count, slot pointer and status of job i. Status: 0 ok, the job's error
+ * code, WSCHED_ENOTRUN. Only meaningful once wsched_wait returned 0. */
+WSCHED_API size_t wsched_batch_size(const wsched_batch *batch);
+WSCHED_API void *wsched_batch_slot(const wsched_batch *batch, size_t i);
+WSCHED_API int wsched_batch_status(const wsched_batch *batch, size_t i);
+/* Number of jobs whose status is not 0. */
+WSCHED_API size_t wsched_batch_failed(const wsched_batch *batch);
+
+/* ------------------------------------------------------------- fork-join */
+
+typedef void (*wsched_task_fn)(wsched_ctx *ctx, void *arg);
+
+/*
+ * Spawn a child task from a running job or task. The child may run on any
+ * worker; arg must stay valid until the matching wsched_sync. Never fails
+ * for want of memory: when the deque cannot grow the child runs inline.
+ * Returns 0, or -EINVAL for a NULL ctx or fn.
+ */
+WSCHED_API int wsched_spawn(wsched_ctx *ctx, wsched_task_fn fn, void *arg);
+
+/*
+ * Wait for every child spawned by this ctx since its last sync. The worker
+ * runs the children itself, or other work while a stolen child finishes;
+ * it never blocks. A job or task that returns with children outstanding is
+ * synced implicitly.
+ */
+WSCHED_API int wsched_sync(wsched_ctx *ctx);
+
+/* Index of the worker running ctx (0..nworkers-1). */
+WSCHED_API unsigned wsched_ctx_worker(const wsched_ctx *ctx);
+
+/* Index of the calling thread's worker in its pool, or -1 outside any pool. */
+WSCHED_API int wsched_current_worker(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* WSCHED_H */

@@ -1,0 +1,75 @@
+#include "deque.h"
+
+#include <errno.h>
+
+#include "tsan.h"
+
+/* TSan token for the QSBR grace period: every reader releases it right before
+ * it reports a quiescent state (worker.c), and reclamation acquires it, so TSan
+ * sees the edge "reader done with the old array -> array freed" that liburcu's
+ * grace period provides through atomics TSan cannot see. */
+char wsched__qsbr_token;
+
+static size_t array_bytes(int64_t cap)
+{
+    return sizeof(struct deque_array) + (size_t)cap * sizeof(_Atomic uintptr_t[TASK_WORDS]);
+}
+
+static struct deque_array *array_new(const struct mem *mem, int64_t cap)
+{
+    struct deque_array *a = mem_alloc(mem, array_bytes(cap), CACHELINE);
+    if (a) {
+        a->mem = mem;
+        a->mask = cap - 1;
+    }
+    return a;
+}
+
+static void array_free(struct deque_array *a)
+{
+    mem_free(a->mem, a, array_bytes(a->mask + 1), CACHELINE);
+}
+
+static void array_free_rcu(struct rcu_head *head)
+{
+    tsan_acquire(&wsched__qsbr_token);
+    array_free(caa_container_of(head, struct deque_array, rcu));
+}
+
+int deque_init(struct deque *d, const struct mem *mem, int64_t capacity)
+{
+    struct deque_array *a = array_new(mem, capacity);
+    if (!a)
+        return -ENOMEM;
+    d->mem = mem;
+    st(&d->top, 0, RLX);
+    st(&d->bottom, 0, RLX);
+    st(&d->array, a, RLX); /* published to other threads by pthread_create */
+    return 0;
+}
+
+void deque_fini(struct deque *d)
+{
+    array_free(ld(&d->array, RLX));
+}
+
+int deque_grow(struct deque *d, int64_t b, int64_t t)
+{
+    struct deque_array *old = ld(&d->array, RLX);
+    if (old->mask + 1 > INT64_MAX / 2)
+        return -ENOMEM;
+    struct deque_array *a = array_new(d->mem, (old->mask + 1) * 2);
+    if (!a)
+        return -ENOMEM;
+    /* Copy the live range [t, b): a thief may take some of these meanwhile;
+     * whatever it takes it takes from the old array under the same top CAS,
+     * and the copy of that index is simply never read. */
+    for (int64_t i = t; i < b; i++)
+        for (int w = 0; w < TASK_WORDS; w++)
+            st(&a->slot[i & a->mask][w], ld(&old->slot[i & old->mask][w], RLX), RLX);
+    st(&d->array, a, REL); /* G1 */
+    /* Thieves may still be reading `old`: free it after a grace period. The
+     * owner is an online QSBR reader, as call_rcu requires. */
+    urcu_qsbr_call_rcu(&old->rcu, array_free_rcu);
+    return 0;
+}

@@ -1,0 +1,23 @@
+#include <errno.h>
+
+#include "wsched.h"
+
+const char *wsched_strerror(int code)
+{
+    switch (code) {
+    case 0: return "success";
+    case WSCHED_ENOTRUN: return "job never ran";
+    case WSCHED_EJOBCODE: return "job returned a code in wsched's reserved range";
+    case -EINVAL: return "invalid argument (NULL handle or function, zero count, bad flag)";
+    case -EOVERFLOW: return "size overflow (njobs times slot stride does not fit)";
+    case -ENOMEM: return "out of memory";
+    case -EAGAIN: return "could not start a worker thread";
+    case -ESHUTDOWN: return "pool is shutting down";
+    case -EBADF: return "pool was destroyed";
+    case -ETIMEDOUT: return "timed out";
+    case -EDEADLK: return "would deadlock (called from one of the pool's own workers)";
+    case -ECANCELED: return "cancelled";
+    case -EPERM: return "operation not permitted";
+    default: return code < 0 ? "unknown error (a job's own code?)" : "not an error code";
+    }
+}

@@ -1,0 +1,146 @@
+/*
+ * wsched internals shared by pool.c (workers, idle/parking, lifecycle) and
+ * job.c (batches, ranges, fork-join).
+ */
+#ifndef WSCHED_INTERNAL_H
+#define WSCHED_INTERNAL_H
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "deque.h"
+#include "mem.h"
+#include "rcu.h"
+#include "wsched.h"
+
+#define WSCHED_INTERNAL __attribute__((visibility("hidden")))
+
+/* ------------------------------------------------------------- workers */
+
+/*
+ * A worker: thief-visible state first, each group on its own cache line,
+ * then the owner-private part. Nothing here is written per job.
+ */
+struct worker {
+    /* Chase-Lev deque: top (thieves) and bottom/array (owner) on own lines. */
+    struct deque dq;
+
+    /* Inbox: external submissions, a wfcqueue used as multi-producer /
+     * single-consumer. The consumer role is held through `token` (0 free,
+     * 1 held), taken only with a CAS that never waits: the owner and idle
+     * thieves try it, and on failure simply look elsewhere. */
+    cacheline_aligned struct __cds_wfcq_head inbox_head;
+    _Atomic uint32_t inbox_token;
+    /* Producers' line: the queue tail and the count of nodes enqueued and not
+     * yet taken (may dip below zero for a moment, see job.c). */
+    cacheline_aligned struct cds_wfcq_tail inbox_tail;
+    _Atomic int64_t inbox_pending;
+
+    /* Parking (pool.c): bumped once per claim; the futex word. */
+    cacheline_aligned _Atomic uint32_t park_word;
+
+    /* Owner-private. */
+    cacheline_aligned struct pool *pool;
+    unsigned index;
+    bool searching;  /* counted in pool->searching */
+    uint32_t claims; /* claims seen: park_word reaches this value */
+    uint64_t rng;
+    unsigned qs_tick;
+    int cpu;
+    pthread_t thread;
+    bool started;
+};
+
+static_assert(offsetof(struct worker, inbox_head) % CACHELINE == 0, "layout");
+static_assert(offsetof(struct worker, inbox_tail) % CACHELINE == 0, "layout");
+static_assert(offsetof(struct worker, park_word) % CACHELINE == 0, "layout");
+static_assert(offsetof(struct worker, pool) % CACHELINE == 0, "layout");
+
+struct pool {
+    struct mem mem;
+    unsigned n;
+    unsigned nmask; /* words in parked[] */
+    unsigned spin_ns;
+    struct worker *workers;
+    _Atomic uint64_t *parked; /* bit i set: worker i is parked or parking */
+    struct wsched_pool *handle;
+
+    /* Idle accounting, written only on search/park/wake transitions. */
+    cacheline_aligned _Atomic uint32_t searching;
+    _Atomic uint32_t stop; /* workers exit when idle */
+};
+
+/* The public handle; never freed (see wsched_pool_destroy) so that a stale
+ * handle can be checked safely. inflight/state implement the submit vs
+ * destroy handshake (pool.c). */
+enum { POOL_ALIVE = 1, POOL_DRAINING = 2, POOL_DEAD = 3 };
+#define POOL_MAGIC 0x7773636865646c31ull /* "wschedl1" */
+struct wsched_pool {
+    uint64_t magic;
+    _Atomic uint32_t state;
+    _Atomic uint32_t drain_word; /* futex: bumped when inflight drops to 0 */
+    _Atomic int64_t inflight;    /* batches accepted and not yet complete */
+    struct pool *p;
+    struct wsched_pool *next_dead;
+    int nworkers;
+};
+static_assert(sizeof(struct wsched_pool) <= 64, "tombstone stays small");
+
+/* -------------------------------------------------------------- batches */
+
+enum { BATCH_RUNNING = 0, BATCH_WAITED = 1, BATCH_DONE = 2 };
+
+struct wsched_batch {
+    /* Read-only once submitted. */
+    wsched_job_fn fn;
+    void *arg;
+    size_t n;
+    char *slots;
+    size_t stride;
+    int32_t *status;
+    struct wsched_pool *handle;
+    struct pool *pool;
+    wsched_allocator alloc; /* copied: the batch may outlive the pool */
+    size_t bytes;
+    struct cds_wfcq_node node; /* inbox link */
+
+    /* Written once per executed range, not per job. */
+    cacheline_aligned _Atomic size_t remaining;
+    _Atomic uint32_t done; /* BATCH_*: the futex word of wsched_wait */
+    _Atomic uint32_t refs; /* caller + runtime */
+};
+
+/* ---------------------------------------------------------------- jobs */
+
+/* A running job's or task's frame; lives on the worker's stack. */
+struct wsched_ctx {
+    struct worker *w;
+    unsigned spawned;                /* owner-private */
+    unsigned joined_inline;          /* owner-private */
+    _Atomic unsigned joined_stolen;  /* bumped by thieves that ran a child */
+};
+
+extern _Thread_local struct worker *wsched__self;
+
+/* pool.c */
+WSCHED_INTERNAL void wsched__notify(struct pool *p, int hint);
+WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
+WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen);
+WSCHED_INTERNAL void wsched__batch_finished(struct wsched_batch *b);
+
+/* job.c */
+WSCHED_INTERNAL bool wsched__take_inbox(struct worker *victim, struct task *t);
+WSCHED_INTERNAL void wsched__inbox_push(struct worker *w, struct wsched_batch *b);
+WSCHED_INTERNAL bool wsched__help_until(struct worker *w, _Atomic uint32_t *word,
+                                        uint32_t until, uint64_t deadline);
+WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);
+
+static inline void run_task(struct worker *w, const struct task *t, bool stolen)
+{
+    t->run(w, t, stolen);
+}
+
+#endif

@@ -1,0 +1,405 @@
+/*
+ * Batches (index ranges split lazily), the inbox, fork-join.
+ *
+ * A batch travels as one task {run_range, batch, lo, hi}. The worker running
+ * a range executes jobs from the low end; before each job, if its own deque
+ * is empty (nobody has anything to steal from it) and more than one job is
+ * left, it pushes the upper half back as a new range task. Without thieves
+ * this costs O(log N) pushes per batch; every steal creates one more split.
+ * Each executed range subtracts its job count from `remaining` once: no
+ * cache line shared by the batch is written per job, and job i writes only
+ * slot i and status i.
+ *
+ * Slot visibility (the release/acquire chain behind wsched_wait):
+ *  job i writes slot i and status[i] (plain stores)
+ *   -> its range's fetch_sub on `remaining` (ACQ_REL: release publishes this
+ *      range's writes; all the fetch_subs form one release sequence)
+ *   -> the fetch_sub that reaches 0 (its ACQUIRE half sees every range)
+ *   -> exchange of `done` to DONE (RELEASE)
+ *   -> the waiter's ACQUIRE load of `done` == DONE.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "futex.h"
+#include "internal.h"
+#include "tsan.h"
+
+
+
+/* ---------------------------------------------------------------- inbox */
+
+void wsched__inbox_push(struct worker *w, struct wsched_batch *b)
+{
+    cds_wfcq_node_init(&b->node);
+    tsan_release(b); /* the wfcqueue hand-off is invisible to TSan */
+    cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &b->node);
+    /* SC RMW after the node is linked: the publish half of the Dekker pair
+     * with park() (pool.c); it also orders the enqueue before the loads of
+     * wsched__notify_after_sc. */
+    fadd(&w->inbox_pending, 1, SC);
+    wsched__notify_after_sc(w->pool, (int)w->index);
+}
+
+static void run_range(struct worker *w, const struct task *t, bool stolen);
+
+bool wsched__take_inbox(struct worker *v, struct task *t)
+{
+    if (ld(&v->inbox_pending, RLX) <= 0)
+        return false; /* a hint; the parking re-scan uses SC loads */
+    uint32_t free_ = 0;
+    /* ACQUIRE/RELEASE on the token order consecutive consumers' use of the
+     * queue head. The CAS never waits: on failure, look elsewhere. */
+    if (!cas(&v->inbox_token, &free_, 1, ACQ))
+        return false;
+    struct cds_wfcq_node *node = __cds_wfcq_dequeue_nonblocking(&v->inbox_head,
+                                                                &v->inbox_tail);
+    st(&v->inbox_token, 0, REL);
+    if (node == NULL || node == CDS_WFCQ_WOULDBLOCK)
+        return false; /* WOULDBLOCK: a producer is between its two stores */
+    /* May dip below zero until the producer's increment lands; readers
+     * treat <= 0 as empty, and the producer's own increment then notifies. */
+    fsub(&v->inbox_pending, 1, RLX);
+    struct wsched_batch *b = caa_container_of(node, struct wsched_batch, node);
+    tsan_acquire(b);
+    *t = (struct task){run_range, (uintptr_t)b, 0, b->n};
+    return true;
+}
+
+/* -------------------------------------------------------------- batches */
+
+static void batch_unref(struct wsched_batch *b)
+{
+    /* ACQ_REL: the last reference sees all uses of the batch before freeing. */
+    if (fsub(&b->refs, 1, AR) == 1) {
+        wsched_allocator a = b->alloc;
+        a.free(a.ctx, b, b->bytes, CACHELINE);
+    }
+}
+
+static void batch_complete(struct wsched_batch *b)
+{
+    /* RELEASE: publishes every slot (see top). */
+    uint32_t old = xchg(&b->done, BATCH_DONE, AR);
+    if (old == BATCH_WAITED)
+        futex_wake_all(&b->done);
+    wsched__batch_finished(b);
+    batch_unref(b);
+}
+
+static inline int32_t job_status(int r)
+{
+    if (r <= WSCHED_ERRBASE && r >= WSCHED_ERRBASE - 64)
+        return WSCHED_EJOBCODE;
+    return r;
+}
+
+static void ctx_sync_slow(wsched_ctx *c);
+
+static inline void ctx_implicit_sync(wsched_ctx *c)
+{
+    if (unlikely(c->spawned != c->joined_inline))
+        ctx_sync_slow(c);
+}
+
+static void run_range(struct worker *w, const struct task *t, bool stolen)
+{
+    (void)stolen;
+    struct wsched_batch *b = (struct wsched_batch *)t->a;
+    size_t lo = t->b, hi = t->c, count = hi - lo;
+    wsched_job_fn fn = b->fn;
+    void *arg = b->arg;
+    char *slots = b->slots;
+    size_t stride = b->stride;
+    int32_t *status = b->status;
+    wsched_ctx ctx = {.w = w};
+
+    for (size_t i = lo; i < hi; i++) {
+        if (hi - i > 1 && deque_empty_hint(&w->dq)) {
+            /* Lazy split: hand the upper half to whoever is idle. */
+            size_t mid = i + (hi - i + 1) / 2;
+            struct task half = {run_range, (uintptr_t)b, mid, hi};
+            bool was_empty;
+            if (deque_push_owner(&w->dq, &half, &was_empty) == 0) {
+                count -= hi - mid;
+                hi = mid;
+                if (was_empty)
+                    wsched__notify(w->pool, -1);
+            }
+        }
+        int r = fn(&ctx, arg, i, slots ? slots + i * stride : NULL);
+        ctx_implicit_sync(&ctx);
+        status[i] = job_status(r);
+    }
+    /* ACQ_REL: see "Slot visibility" at the top. */
+    if (fsub(&b->remaining, count, AR) == count)
+        batch_complete(b);
+}
+
+int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out)
+{
+    if (out)
+        *out = NULL;
+    if (!h || !d || !out || !d->fn || d->njobs == 0)
+        return -EINVAL;
+    if (d->flags & ~WSCHED_BATCH_PAD_SLOTS)
+        return -EINVAL;
+    size_t n = d->njobs, stride = 0, slot_bytes = 0, status_off, bytes;
+    if (d->slot_size) {
+        stride = d->slot_stride ? d->slot_stride : d->slot_size;
+        if (stride < d->slot_size)
+            return -EINVAL;
+        if (!d->slots && (d->flags & WSCHED_BATCH_PAD_SLOTS)) {
+            if (stride > SIZE_MAX - (CACHELINE - 1))
+                return -EOVERFLOW;
+            stride = (stride + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+        }
+        if (!size_mul_add(n, stride, 0, &slot_bytes))
+            return -EOVERFLOW;
+    } else if (d->slots) {
+        return -EINVAL;
+    }
+    /* Layout: header | status[n] | pad to 64 | slots (when library-owned). */
+    status_off = sizeof(struct wsched_batch);
+    size_t st_end;
+    if (!size_mul_add(n, sizeof(int32_t), status_off, &st_end) ||
+        st_end > SIZE_MAX - CACHELINE)
+        return -EOVERFLOW;
+    size_t slots_off = (st_end + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+    bytes = slots_off;
+    if (d->slot_size && !d->slots && !size_mul_add(1, slot_bytes, slots_off, &bytes))
+        return -EOVERFLOW;
+
+    int r = wsched__admit(h);
+    if (r)
+        return r;
+    struct pool *p = h->p;
+    struct wsched_batch *b = mem_alloc(&p->mem, bytes, CACHELINE);
+    if (!b) {
+        /* Undo admission exactly as a completed batch would. */
+        struct wsched_batch fake = {.handle = h};
+        wsched__batch_finished(&fake);
+        return -ENOMEM;
+    }
+    b->fn = d->fn;
+    b->arg = d->arg;
+    b->n = n;
+    b->stride = stride;
+    b->status = (int32_t *)((char *)b + status_off);
+    b->handle = h;
+    b->pool = p;
+    b->alloc = p->mem.a;
+    b->bytes = bytes;
+    for (size_t i = 0; i < n; i++)
+        b->status[i] = WSCHED_ENOTRUN;
+    if (!d->slot_size)
+        b->slots = NULL;
+    else if (d->slots)
+        b->slots = d->slots;
+    else {
+        b->slots = (char *)b + slots_off;
+        memset(b->slots, 0, slot_bytes);
+    }
+    st(&b->remaining, n, RLX);
+    st(&b->done, BATCH_RUNNING, RLX);
+    st(&b->refs, 2, RLX); /* published with the batch below */
+    *out = b;
+
+    struct worker *self = wsched__self;
+    if (self && self->pool == p) {
+        /* From a worker: one range on our own deque (release in push). */
+        struct task t = {run_range, (uintptr_t)b, 0, n};
+        bool was_empty;
+        if (deque_push_owner(&self->dq, &t, &was_empty) == 0) {
+            if (was_empty)
+                wsched__notify(p, -1);
+            return 0;
+        }
+        wsched__inbox_push(self, b); /* deque could not grow */
+        return 0;
+    }
+    /* From outside: a worker's inbox, round-robin per thread so that
+     * submitters spread without sharing a counter. */
+    static _Thread_local unsigned rr;
+    if (rr == 0)
+        rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
+    wsched__inbox_push(&p->workers[rr++ % p->n], b);
+    return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Run other work until *word == until or the deadline (0 = none) passes:
+ * in-worker waits never park the worker. Returns false on timeout. */
+bool wsched__help_until(struct worker *w, _Atomic uint32_t *word, uint32_t until,
+                        uint64_t deadline)
+{
+    unsigned idle = 0;
+    while (ld(word, ACQ) != until) {
+        if (deadline && mono_ns() >= deadline)
+            return false;
+        struct task t;
+        bool stolen;
+        if (wsched__find_work(w, &t, &stolen)) {
+            run_task(w, &t, stolen);
+            idle = 0;
+        } else if (++idle < 64) {
+            cpu_relax();
+        } else {
+            sched_yield();
+        }
+    }
+    return true;
+}
+
+static void deadline_after(struct timespec *ts, int64_t ns)
+{
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ns / 1000000000;
+    ts->tv_nsec += ns % 1000000000;
+    if (ts->tv_nsec >= 1000000000) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000;
+    }
+}
+
+int wsched_wait(wsched_batch *b, int64_t timeout_ns)
+{
+    if (!b)
+        return -EINVAL;
+    if (ld(&b->done, ACQ) == BATCH_DONE) /* ACQUIRE: slots visible */
+        return 0;
+    if (timeout_ns == 0)
+        return -ETIMEDOUT;
+    struct worker *self = wsched__self;
+    if (self && self->pool == b->pool) {
+        uint64_t deadline = timeout_ns < 0 ? 0 : mono_ns() + (uint64_t)timeout_ns;
+        return wsched__help_until(self, &b->done, BATCH_DONE, deadline) ? 0 : -ETIMEDOUT;
+    }
+    struct timespec ts, *deadline = NULL;
+    if (timeout_ns > 0) {
+        deadline_after(&ts, timeout_ns);
+        deadline = &ts;
+    }
+    for (;;) {
+        uint32_t v = BATCH_RUNNING;
+        /* Announce a waiter (RUNNING -> WAITED) so the completer wakes us. */
+        if (!cas(&b->done, &v, BATCH_WAITED, ACQ) && v == BATCH_DONE)
+            return 0;
+        if (futex_wait(&b->done, BATCH_WAITED, deadline) == -ETIMEDOUT &&
+            ld(&b->done, ACQ) != BATCH_DONE)
+            return -ETIMEDOUT;
+        if (ld(&b->done, ACQ) == BATCH_DONE)
+            return 0;
+    }
+}
+
+void wsched_batch_free(wsched_batch *b)
+{
+    if (b)
+        batch_unref(b);
+}
+
+size_t wsched_batch_size(const wsched_batch *b) { return b ? b->n : 0; }
+
+void *wsched_batch_slot(const wsched_batch *b, size_t i)
+{
+    return b && b->slots && i < b->n ? b->slots + i * b->stride : NULL;
+}
+
+int wsched_batch_status(const wsched_batch *b, size_t i)
+{
+    if (!b || i >= b->n)
+        return -EINVAL;
+    return b->status[i];
+}
+
+size_t wsched_batch_failed(const wsched_batch *b)
+{
+    size_t k = 0;
+    for (size_t i = 0; b && i < b->n; i++)
+        k += b->status[i] != 0;
+    return k;
+}
+
+/* ------------------------------------------------------------ fork-join */
+
+static void run_spawned(struct worker *w, const struct task *t, bool stolen)
+{
+    wsched_task_fn fn = (wsched_task_fn)t->a;
+    wsched_ctx *parent = (wsched_ctx *)t->c;
+    wsched_ctx c = {.w = w};
+    fn(&c, (void *)t->b);
+    ctx_implicit_sync(&c);
+    if (stolen)
+        fadd(&parent->joined_stolen, 1, REL); /* pairs with sync's ACQUIRE */
+    else
+        parent->joined_inline++; /* popped => parent is on this stack */
+}
+
+int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
+{
+    if (!c || !fn)
+        return -EINVAL;
+    struct task t = {run_spawned, (uintptr_t)fn, (uintptr_t)arg, (uintptr_t)c};
+    bool was_empty;
+    if (unlikely(deque_push_owner(&c->w->dq, &t, &was_empty) != 0)) {
+        /* Deque cannot grow: run the child now; it is joined already. */
+        wsched_ctx child = {.w = c->w};
+        fn(&child, arg);
+        ctx_implicit_sync(&child);
+        return 0;
+    }
+    c->spawned++;
+    if (was_empty)
+        wsched__notify(c->w->pool, -1);
+    return 0;
+}
+
+static void ctx_sync_slow(wsched_ctx *c)
+{
+    struct worker *w = c->w;
+    unsigned idle = 0;
+    /* ACQUIRE on joined_stolen: a stolen child's writes (its results) are
+     * visible once it is counted. */
+    while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned) {
+        struct task t;
+        bool stolen;
+        if (deque_pop_owner(&w->dq, &t)) {
+            run_task(w, &t, false);
+            idle = 0;
+        } else if (wsched__find_work(w, &t, &stolen)) {
+            run_task(w, &t, stolen);
+            idle = 0;
+        } else if (++idle < 64) {
+            cpu_relax();
+        } else {
+            sched_yield();
+        }
+    }
+    c->spawned = c->joined_inline = 0;
+    st(&c->joined_stolen, 0, RLX);
+}
+
+int wsched_sync(wsched_ctx *c)
+{
+    if (!c)
+        return -EINVAL;
+    if (c->spawned)
+        ctx_sync_slow(c);
+    return 0;
+}
+
+unsigned wsched_ctx_worker(const wsched_ctx *c) { return c ? c->w->index : 0; }
+
+int wsched_current_worker(void)
+{
+    return wsched__self ? (int)wsched__self->index : -1;
+}

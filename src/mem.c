@@ -1,0 +1,46 @@
+#include "mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void *default_alloc(void *ctx, size_t size, size_t align)
+{
+    (void)ctx;
+    if (align <= _Alignof(max_align_t))
+        return malloc(size);
+    void *p = NULL;
+    return posix_memalign(&p, align, size) == 0 ? p : NULL;
+}
+
+static void default_free(void *ctx, void *p, size_t size, size_t align)
+{
+    (void)ctx, (void)size, (void)align;
+    free(p);
+}
+
+void mem_init(struct mem *m, const wsched_allocator *user)
+{
+    if (user && user->alloc && user->free)
+        m->a = *user;
+    else
+        m->a = (wsched_allocator){default_alloc, default_free, NULL};
+}
+
+void *mem_alloc(const struct mem *m, size_t size, size_t align)
+{
+    return m->a.alloc(m->a.ctx, size, align);
+}
+
+void *mem_zalloc(const struct mem *m, size_t size, size_t align)
+{
+    void *p = mem_alloc(m, size, align);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+void mem_free(const struct mem *m, void *p, size_t size, size_t align)
+{
+    if (p)
+        m->a.free(m->a.ctx, p, size, align);
+}

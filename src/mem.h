@@ -1,0 +1,29 @@
+/* Allocation through the pool's allocator (wsched_allocator or malloc). */
+#ifndef WSCHED_MEM_H
+#define WSCHED_MEM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "wsched.h"
+
+struct mem {
+    wsched_allocator a;
+};
+
+void mem_init(struct mem *m, const wsched_allocator *user);
+void *mem_alloc(const struct mem *m, size_t size, size_t align);
+void *mem_zalloc(const struct mem *m, size_t size, size_t align);
+void mem_free(const struct mem *m, void *p, size_t size, size_t align);
+
+/* a * b + c without overflow; false when it does not fit. */
+static inline bool size_mul_add(size_t a, size_t b, size_t c, size_t *out)
+{
+    size_t p;
+    if (__builtin_mul_overflow(a, b, &p) || __builtin_add_overflow(p, c, &p))
+        return false;
+    *out = p;
+    return true;
+}
+
+#endif

@@ -1,0 +1,580 @@
+/*
+ * Pool lifecycle, the worker loop, and idle/wake-up.
+ *
+ * Idle protocol (the rule Go's and Tokio's schedulers converged on):
+ *  - A worker with no local work becomes a *searcher* if fewer than half the
+ *    workers are searching, and scans the other deques and inboxes for about
+ *    spin_ns. A searcher that finds work stops searching; if it was the last
+ *    searcher and more work is visible, it wakes one parked worker, so work
+ *    spreads one wake at a time and never in a herd.
+ *  - Otherwise it parks: sets its bit in `parked` (seq_cst RMW), leaves the
+ *    searcher count (seq_cst RMW), re-scans every queue with seq_cst loads,
+ *    and only then sleeps on its own futex word.
+ *  - A producer (submit, a deque push onto an empty deque) publishes the
+ *    work, then a seq_cst fence (or a seq_cst RMW), then reads `searching`:
+ *    if a searcher exists it does nothing, else it claims one parked worker
+ *    by clearing its bit (fetch_and: exactly one claimer wins), counts it as
+ *    a searcher and bumps its futex word. So at most one wake per producer.
+ *
+ * No lost wake-up (Dekker pairs, all in the seq_cst order S): the producer's
+ * publish is sequenced before its fence X; the parker's RMWs on `parked` and
+ * `searching` are sequenced before its re-scan loads. If the re-scan misses
+ * the work, those loads precede X in S, so the RMWs do too, so the
+ * producer's loads after X see the parker's bit set (and `searching` already
+ * decremented): it claims and wakes the parker. If a producer sees
+ * searching > 0, the searcher's later decrement follows X in S and its
+ * re-scan sees the work.
+ *
+ * The bare seq_cst fence in wsched__notify is necessary: the publish is a
+ * release store (deque bottom), and store->load ordering needs a full
+ * barrier on x86 too. TSan ignores it, but it orders no data: the data edge
+ * is the release/acquire on bottom (deque.h, P1/S2).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "futex.h"
+#include "internal.h"
+#include "tsan.h"
+
+_Thread_local struct worker *wsched__self;
+extern char wsched__qsbr_token;
+
+#define DEQUE_INITIAL 1024 /* 32 KiB of task records per worker */
+#define QS_EVERY 16        /* report a QSBR quiescent state every N tasks */
+#define MAX_WORKERS 4096
+
+/* ---------------------------------------------------------------- util */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static uint32_t rng_next(uint64_t *s)
+{
+    /* xorshift64*: victim selection only. */
+    uint64_t x = *s;
+    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+    *s = x;
+    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+static void quiescent(void)
+{
+    tsan_release(&wsched__qsbr_token);
+    urcu_qsbr_quiescent_state();
+}
+
+/* ---------------------------------------------------------- notify/wake */
+
+static void wake_claimed(struct pool *p, unsigned i)
+{
+    struct worker *v = &p->workers[i];
+    /* Count the sleeper as a searcher before it can run, so its eventual
+     * decrement never precedes this increment. */
+    fadd(&p->searching, 1, SC);
+    /* RELEASE pairs with the sleeper's ACQUIRE load of park_word: what the
+     * claimer did before (publishing work) is visible to the woken worker. */
+    fadd(&v->park_word, 1, REL);
+    futex_wake(&v->park_word, 1);
+}
+
+/* Clear a set bit of `parked`, preferring `hint`: returns the worker index
+ * claimed, or -1 when none is parked. */
+static int claim_parked(struct pool *p, int hint)
+{
+    if (hint >= 0) {
+        uint64_t bit = 1ull << (hint % 64);
+        if (ld(&p->parked[hint / 64], SC) & bit &&
+            fand(&p->parked[hint / 64], ~bit, SC) & bit)
+            return hint;
+    }
+    unsigned start = hint >= 0 ? (unsigned)hint / 64 : 0;
+    for (unsigned k = 0; k < p->nmask; k++) {
+        unsigned wi = (start + k) % p->nmask;
+        uint64_t m = ld(&p->parked[wi], SC);
+        while (m) {
+            uint64_t bit = m & -m;
+            if (fand(&p->parked[wi], ~bit, SC) & bit)
+                return (int)(wi * 64 + (unsigned)__builtin_ctzll(bit));
+            m &= ~bit;
+        }
+    }
+    return -1;
+}
+
+/* Call after publishing work with a seq_cst RMW (the RMW orders the publish
+ * before the loads below). */
+void wsched__notify_after_sc(struct pool *p, int hint)
+{
+    if (ld(&p->searching, SC) != 0)
+        return; /* a searcher will see the work before it parks */
+    int i = claim_parked(p, hint);
+    if (i >= 0)
+        wake_claimed(p, (unsigned)i);
+}
+
+/* Call after publishing work with a plain release store. */
+void wsched__notify(struct pool *p, int hint)
+{
+    fence(SC); /* the store->load barrier of the Dekker pair, see top */
+    wsched__notify_after_sc(p, hint);
+}
+
+/* ------------------------------------------------------------- finding */
+
+/* Is there work anywhere? seq_cst loads: the re-scan half of the Dekker
+ * pairs above. */
+static bool work_visible(struct pool *p)
+{
+    for (unsigned i = 0; i < p->n; i++) {
+        struct worker *v = &p->workers[i];
+        if (deque_nonempty_sc(&v->dq) || ld(&v->inbox_pending, SC) > 0)
+            return true;
+    }
+    return false;
+}
+
+static bool find_local(struct worker *w, struct task *t, bool *stolen)
+{
+    if (deque_pop_owner(&w->dq, t)) {
+        *stolen = false;
+        return true;
+    }
+    if (wsched__take_inbox(w, t)) {
+        *stolen = true; /* a fresh range: treat as foreign work */
+        return true;
+    }
+    return false;
+}
+
+/* One pass over the other workers, from a random start: deques first
+ * (finish started requests), then inboxes (start new ones). */
+static bool steal_once(struct worker *w, struct task *t)
+{
+    struct pool *p = w->pool;
+    unsigned n = p->n, start = rng_next(&w->rng) % n;
+    for (unsigned k = 0; k < n; k++) {
+        struct worker *v = &p->workers[(start + k) % n];
+        if (v == w)
+            continue;
+        enum steal_result r;
+        while ((r = deque_steal(&v->dq, t)) == STEAL_RETRY)
+            cpu_relax();
+        if (r == STEAL_OK)
+            return true;
+    }
+    for (unsigned k = 0; k < n; k++) {
+        struct worker *v = &p->workers[(start + k) % n];
+        if (wsched__take_inbox(v, t))
+            return true;
+    }
+    return false;
+}
+
+/* Used by sync and in-worker wait: any work at all, without parking. */
+bool wsched__find_work(struct worker *w, struct task *t, bool *stolen)
+{
+    if (find_local(w, t, stolen))
+        return true;
+    *stolen = true;
+    return w->pool->n > 1 && steal_once(w, t);
+}
+
+static void stop_searching(struct worker *w)
+{
+    struct pool *p = w->pool;
+    w->searching = false;
+    /* SC RMW: if we were the last searcher, producers may have skipped a wake
+     * because we were searching; the re-scan in work_visible follows this RMW
+     * in S and sees their work (same argument as parking). */
+    if (fsub(&p->searching, 1, SC) == 1 && work_visible(p))
+        wsched__notify_after_sc(p, -1);
+}
+
+/* Search for about spin_ns. Returns true with a task. */
+static bool search(struct worker *w, struct task *t)
+{
+    struct pool *p = w->pool;
+    if (p->n == 1)
+        return false;
+    if (!w->searching) {
+        /* Cap searchers at half the workers (at least one). */
+        uint32_t s = ld(&p->searching, RLX);
+        if (2 * s >= p->n && s > 0)
+            return false;
+        fadd(&p->searching, 1, SC);
+        w->searching = true;
+    }
+    uint64_t deadline = now_ns() + p->spin_ns;
+    unsigned backoff = 1;
+    for (;;) {
+        if (steal_once(w, t))
+            return true;
+        if (now_ns() >= deadline)
+            return false;
+        for (unsigned i = 0; i < backoff; i++)
+            cpu_relax();
+        if (backoff < 64)
+            backoff *= 2;
+    }
+}
+
+/* ---------------------------------------------------------------- park */
+
+/* Park until claimed. Returns true if the pool is stopping. */
+static bool park(struct worker *w)
+{
+    struct pool *p = w->pool;
+    _Atomic uint64_t *word = &p->parked[w->index / 64];
+    uint64_t bit = 1ull << (w->index % 64);
+
+    for_(word, bit, SC); /* become claimable */
+    if (w->searching) {
+        w->searching = false;
+        fsub(&p->searching, 1, SC);
+    }
+    /* Re-scan after both RMWs (see top). */
+    if (work_visible(p) || ld(&p->stop, SC)) {
+        if (!(fand(word, ~bit, SC) & bit)) {
+            /* A producer claimed us first: it counted us as a searcher and
+             * will bump park_word once; account for that bump. */
+            w->claims++;
+            w->searching = true;
+        }
+        return ld(&p->stop, ACQ);
+    }
+
+    /* Sleep until our claim's bump arrives. QSBR: offline while asleep so
+     * grace periods need not wait for us. */
+    w->claims++;
+    quiescent();
+    urcu_qsbr_thread_offline();
+    for (;;) {
+        /* ACQUIRE pairs with the claimer's RELEASE bump (wake_claimed). */
+        uint32_t v = ld(&w->park_word, ACQ);
+        if (v == w->claims)
+            break;
+        futex_wait(&w->park_word, v, NULL);
+    }
+    urcu_qsbr_thread_online();
+    w->searching = true; /* counted by the claimer */
+    return ld(&p->stop, ACQ);
+}
+
+/* -------------------------------------------------------------- worker */
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct pool *p = w->pool;
+    char name[16];
+    snprintf(name, sizeof name, "wsched/%u", w->index);
+    pthread_setname_np(pthread_self(), name);
+    wsched__self = w;
+    urcu_qsbr_register_thread();
+
+    struct task t;
+    bool stolen;
+    for (;;) {
+        stolen = true; /* unless find_local popped it from our own deque */
+        if (find_local(w, &t, &stolen) || search(w, &t)) {
+            if (w->searching)
+                stop_searching(w);
+            run_task(w, &t, stolen);
+            if (++w->qs_tick % QS_EVERY == 0)
+                quiescent();
+            continue;
+        }
+        if (park(w))
+            break;
+    }
+    if (w->searching) {
+        w->searching = false;
+        fsub(&p->searching, 1, SC);
+    }
+    quiescent();
+    urcu_qsbr_unregister_thread();
+    wsched__self = NULL;
+    return NULL;
+}
+
+/* ----------------------------------------------------------- lifecycle */
+
+static _Atomic(struct wsched_pool *) dead_pools; /* tombstones, see header */
+
+void wsched_config_init(wsched_config *cfg)
+{
+    if (cfg)
+        memset(cfg, 0, sizeof *cfg);
+}
+
+/* CPUs of the cgroup v2 quota ("max 100000" or "200000 100000"), 0 = none. */
+static unsigned cgroup_cpus(void)
+{
+    FILE *f = fopen("/sys/fs/cgroup/cpu.max", "re");
+    if (!f)
+        return 0;
+    char q[32] = {0};
+    unsigned long long period = 0;
+    unsigned n = 0;
+    if (fscanf(f, "%31s %llu", q, &period) == 2 && strcmp(q, "max") != 0 && period) {
+        unsigned long long quota = strtoull(q, NULL, 10);
+        n = (unsigned)((quota + period - 1) / period);
+    }
+    fclose(f);
+    return n;
+}
+
+static int pick_cpus(const wsched_config *cfg, unsigned *n, int **cpus, unsigned *ncpus,
+                     const struct mem *mem)
+{
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0)
+        return -errno;
+    unsigned avail = (unsigned)CPU_COUNT(&set);
+    if (cfg->cpus) {
+        if (cfg->ncpus == 0 || cfg->ncpus > CPU_SETSIZE)
+            return -EINVAL;
+        for (unsigned i = 0; i < cfg->ncpus; i++)
+            if (cfg->cpus[i] < 0 || cfg->cpus[i] >= CPU_SETSIZE)
+                return -EINVAL;
+    }
+    unsigned count = cfg->nworkers;
+    if (count == 0) {
+        count = cfg->cpus ? cfg->ncpus : avail;
+        unsigned q = cgroup_cpus();
+        if (q && q < count)
+            count = q;
+        if (count == 0)
+            count = 1;
+    }
+    if (count > MAX_WORKERS)
+        return -EINVAL;
+    unsigned m = cfg->cpus ? cfg->ncpus : avail;
+    int *list = mem_alloc(mem, sizeof(int) * (m ? m : 1), _Alignof(int));
+    if (!list)
+        return -ENOMEM;
+    if (cfg->cpus) {
+        memcpy(list, cfg->cpus, sizeof(int) * m);
+    } else {
+        unsigned k = 0;
+        for (int c = 0; c < CPU_SETSIZE && k < m; c++)
+            if (CPU_ISSET(c, &set))
+                list[k++] = c;
+    }
+    *n = count;
+    *cpus = list;
+    *ncpus = m;
+    return 0;
+}
+
+static void free_pool(struct pool *p)
+{
+    const struct mem *mem = &p->mem;
+    if (p->workers) {
+        for (unsigned i = 0; i < p->n; i++)
+            if (ld(&p->workers[i].dq.array, RLX))
+                deque_fini(&p->workers[i].dq);
+        mem_free(mem, p->workers, sizeof(struct worker) * p->n, CACHELINE);
+    }
+    mem_free(mem, (void *)p->parked, sizeof(uint64_t) * p->nmask, CACHELINE);
+    struct mem copy = p->mem;
+    mem_free(&copy, p, sizeof *p, CACHELINE);
+}
+
+static void stop_workers(struct pool *p)
+{
+    st(&p->stop, 1, SC);
+    /* Pairs with park(): a worker that set its bit before our loads is
+     * claimed and woken; one that sets it after sees stop in its re-scan. */
+    for (unsigned i = 0; i < p->n; i++)
+        if (fand(&p->parked[i / 64], ~(1ull << (i % 64)), SC) & (1ull << (i % 64)))
+            wake_claimed(p, i);
+    for (unsigned i = 0; i < p->n; i++)
+        if (p->workers[i].started)
+            pthread_join(p->workers[i].thread, NULL);
+}
+
+int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    wsched_config defaults;
+    wsched_config_init(&defaults);
+    const wsched_config *cfg = cfg_in ? cfg_in : &defaults;
+    if (cfg->flags & ~WSCHED_POOL_NO_PIN)
+        return -EINVAL;
+
+    struct mem mem;
+    mem_init(&mem, cfg->allocator);
+    struct pool *p = mem_zalloc(&mem, sizeof *p, CACHELINE);
+    if (!p)
+        return -ENOMEM;
+    p->mem = mem;
+
+    int *cpus = NULL;
+    unsigned ncpus = 0, n = 0;
+    int r = pick_cpus(cfg, &n, &cpus, &ncpus, &p->mem);
+    if (r) {
+        mem_free(&mem, p, sizeof *p, CACHELINE);
+        return r;
+    }
+    p->spin_ns = (cfg->spin_us ? cfg->spin_us : 10) * 1000u;
+    p->nmask = (n + 63) / 64;
+    p->parked = mem_zalloc(&p->mem, sizeof(uint64_t) * p->nmask, CACHELINE);
+    p->workers = mem_zalloc(&p->mem, sizeof(struct worker) * n, CACHELINE);
+    /* The handle is plain malloc: it is never freed (tombstone). */
+    struct wsched_pool *h = calloc(1, sizeof *h);
+    if (!p->parked || !p->workers || !h) {
+        free(h);
+        p->n = p->workers ? n : 0;
+        mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
+        free_pool(p);
+        return -ENOMEM;
+    }
+    p->n = n;
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &p->workers[i];
+        w->pool = p;
+        w->index = i;
+        w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
+        w->cpu = (cfg->flags & WSCHED_POOL_NO_PIN) ? -1 : cpus[i % ncpus];
+        __cds_wfcq_init(&w->inbox_head, &w->inbox_tail);
+        if (deque_init(&w->dq, &p->mem, DEQUE_INITIAL) != 0) {
+            mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
+            free(h);
+            free_pool(p);
+            return -ENOMEM;
+        }
+    }
+    mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
+
+    h->magic = POOL_MAGIC;
+    h->p = p;
+    h->nworkers = (int)n;
+    st(&h->state, POOL_ALIVE, RLX);
+    p->handle = h;
+
+    for (unsigned i = 0; i < n; i++) {
+        struct worker *w = &p->workers[i];
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        if (w->cpu >= 0) {
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(w->cpu, &one);
+            pthread_attr_setaffinity_np(&attr, sizeof one, &one);
+        }
+        /* pthread_create publishes everything written above to the thread. */
+        r = pthread_create(&w->thread, &attr, worker_main, w);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+            stop_workers(p);
+            free_pool(p);
+            free(h);
+            return r == EINVAL ? -EINVAL : -EAGAIN;
+        }
+        w->started = true;
+    }
+    *out = h;
+    return 0;
+}
+
+/* Check a handle without trusting it further than the tombstone. */
+static int handle_check(const struct wsched_pool *h)
+{
+    if (!h)
+        return -EINVAL;
+    if (h->magic != POOL_MAGIC)
+        return -EINVAL;
+    uint32_t s = ld(&((struct wsched_pool *)h)->state, ACQ);
+    if (s == POOL_DEAD)
+        return -EBADF;
+    if (s != POOL_ALIVE)
+        return -ESHUTDOWN;
+    return 0;
+}
+
+int wsched_pool_workers(const wsched_pool *h)
+{
+    int r = handle_check(h);
+    return r ? r : h->nworkers;
+}
+
+/*
+ * Submit vs destroy: a submitter increments inflight (SC) and then reads
+ * state (SC); destroy stores DRAINING (SC) and then reads inflight (SC).
+ * Either the submitter sees DRAINING and backs out, or destroy sees its
+ * increment and waits for that batch.
+ */
+int wsched__admit(struct wsched_pool *h)
+{
+    int r = handle_check(h);
+    if (r)
+        return r;
+    fadd(&h->inflight, 1, SC);
+    uint32_t s = ld(&h->state, SC);
+    if (s != POOL_ALIVE) {
+        /* Back out; drop as if the batch had completed (may wake destroy). */
+        if (fsub(&h->inflight, 1, SC) == 1) {
+            fadd(&h->drain_word, 1, REL);
+            futex_wake_all(&h->drain_word);
+        }
+        return s == POOL_DEAD ? -EBADF : -ESHUTDOWN;
+    }
+    return 0;
+}
+
+void wsched__batch_finished(struct wsched_batch *b)
+{
+    struct wsched_pool *h = b->handle;
+    /* SC: pairs with destroy's SC store of DRAINING and load of inflight. */
+    if (fsub(&h->inflight, 1, SC) == 1 && ld(&h->state, SC) != POOL_ALIVE) {
+        fadd(&h->drain_word, 1, REL);
+        futex_wake_all(&h->drain_word);
+    }
+}
+
+int wsched_pool_destroy(wsched_pool *h)
+{
+    int r = handle_check(h);
+    if (r)
+        return r == -ESHUTDOWN ? -EBADF : r;
+    struct pool *p = h->p;
+    if (wsched__self && wsched__self->pool == p)
+        return -EDEADLK;
+    uint32_t alive = POOL_ALIVE;
+    if (!cas(&h->state, &alive, POOL_DRAINING, SC))
+        return -EBADF; /* another thread is destroying it */
+
+    /* Drain: every accepted batch runs to completion. */
+    for (;;) {
+        uint32_t v = ld(&h->drain_word, ACQ);
+        if (ld(&h->inflight, SC) == 0)
+            break;
+        futex_wait(&h->drain_word, v, NULL);
+    }
+    stop_workers(p);
+    /* Deque arrays retired with call_rcu use our allocator: flush them. */
+    urcu_qsbr_barrier();
+    free_pool(p);
+    h->p = NULL;
+    st(&h->state, POOL_DEAD, REL);
+    /* Keep the tombstone reachable (no leak report, safe stale checks). */
+    struct wsched_pool *head = ld(&dead_pools, RLX);
+    do
+        h->next_dead = head;
+    while (!atomic_compare_exchange_weak_explicit(&dead_pools, &head, h, REL, RLX));
+    return 0;
+}

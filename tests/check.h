@@ -1,0 +1,75 @@
+/*
+ * The test harness: typed checks that print both values and stop the test,
+ * and a watchdog that fails a test instead of letting it hang CI.
+ * Each test is its own process (ctest runs them with a timeout too).
+ */
+#ifndef WSCHED_CHECK_H
+#define WSCHED_CHECK_H
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "wsched.h"
+
+#define CHECK(cond)                                                            \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "%s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+    do {                                                                       \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                  \
+        if (va_ != vb_) {                                                      \
+            fprintf(stderr, "%s:%d: CHECK_EQ(%s, %s) failed: %lld != %lld\n",  \
+                    __FILE__, __LINE__, #a, #b, va_, vb_);                     \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+/* A wsched call that must return 0. */
+#define CHECK_OK(expr)                                                         \
+    do {                                                                       \
+        int r_ = (expr);                                                       \
+        if (r_ != 0) {                                                         \
+            fprintf(stderr, "%s:%d: %s returned %d (%s)\n", __FILE__, __LINE__, \
+                    #expr, r_, wsched_strerror(r_));                           \
+            abort();                                                           \
+        }                                                                      \
+    } while (0)
+
+static void check_watchdog_fire_(int sig)
+{
+    (void)sig;
+    static const char msg[] = "watchdog: test did not finish in time (hang?)\n";
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    (void)r;
+    _exit(3);
+}
+
+/* Fail the test if it runs longer than `seconds` (scaled by WSCHED_TEST_SLOW
+ * for sanitizer builds). */
+static inline void check_watchdog(unsigned seconds)
+{
+    const char *slow = getenv("WSCHED_TEST_SLOW");
+    if (slow && atoi(slow) > 1)
+        seconds *= (unsigned)atoi(slow);
+    signal(SIGALRM, check_watchdog_fire_);
+    alarm(seconds);
+}
+
+/* Scale iteration counts down in sanitizer builds (WSCHED_TEST_SLOW=k). */
+static inline long check_scale(long n)
+{
+    const char *slow = getenv("WSCHED_TEST_SLOW");
+    long k = slow ? atol(slow) : 1;
+    return k > 1 ? (n / k > 0 ? n / k : 1) : n;
+}
+
+#endif
