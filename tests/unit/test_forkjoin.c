@@ -1,0 +1,143 @@
+/* Fork-join: fib with every call a task, checked against the closed form;
+ * nested batches submitted and waited from inside jobs. */
+#include <math.h>
+#include <stdatomic.h>
+
+#include "check.h"
+
+struct fib {
+    int n;
+    uint64_t r;
+};
+
+static void fib_task(wsched_ctx *ctx, void *arg)
+{
+    struct fib *f = arg;
+    if (f->n < 2) {
+        f->r = (uint64_t)f->n;
+        return;
+    }
+    struct fib a = {f->n - 1, 0}, b = {f->n - 2, 0};
+    CHECK_OK(wsched_spawn(ctx, fib_task, &a));
+    fib_task(ctx, &b);
+    CHECK_OK(wsched_sync(ctx));
+    f->r = a.r + b.r;
+}
+
+/* Spawn without an explicit sync: the implicit sync at return must join. */
+static void fib_implicit(wsched_ctx *ctx, void *arg)
+{
+    struct fib *f = arg;
+    if (f->n < 2) {
+        f->r = (uint64_t)f->n;
+        return;
+    }
+    struct fib *kids = malloc(2 * sizeof *kids);
+    kids[0] = (struct fib){f->n - 1, 0};
+    kids[1] = (struct fib){f->n - 2, 0};
+    wsched_spawn(ctx, fib_implicit, &kids[0]);
+    wsched_spawn(ctx, fib_implicit, &kids[1]);
+    wsched_sync(ctx);
+    f->r = kids[0].r + kids[1].r;
+    free(kids);
+}
+
+static uint64_t fib_closed(int n)
+{
+    /* Binet, exact in long double up to n = 70 or so; we use n <= 40. */
+    long double phi = (1.0L + sqrtl(5.0L)) / 2.0L;
+    return (uint64_t)llroundl(powl(phi, n) / sqrtl(5.0L));
+}
+
+static int fib_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    struct fib f = {(int)(*(int *)arg + (int)(i % 3)), 0};
+    fib_task(ctx, &f);
+    *(uint64_t *)slot = f.r;
+    return 0;
+}
+
+static int implicit_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i;
+    /* Spawn children and return without syncing: the runtime must join them
+     * before the batch is complete (slot written by them through the arg). */
+    struct fib *f = slot;
+    f->n = 15;
+    fib_implicit(ctx, f);
+    return 0;
+}
+
+static int inner_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)arg;
+    *(uint64_t *)slot = i * 2;
+    return 0;
+}
+
+/* A job that submits a batch from inside the pool and waits on it. */
+static int nested_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    wsched_pool *pool = arg;
+    (void)ctx;
+    wsched_batch_desc d = {.fn = inner_job, .njobs = 50 + i, .slot_size = 8};
+    wsched_batch *b;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    uint64_t sum = 0;
+    for (size_t k = 0; k < wsched_batch_size(b); k++)
+        sum += *(uint64_t *)wsched_batch_slot(b, k);
+    wsched_batch_free(b);
+    *(uint64_t *)slot = sum;
+    return 0;
+}
+
+int main(void)
+{
+    check_watchdog(120);
+    int big = getenv("WSCHED_TEST_SLOW") && atoi(getenv("WSCHED_TEST_SLOW")) > 1 ? 22 : 30;
+    for (unsigned workers = 1; workers <= 4; workers *= 2) {
+        wsched_config cfg;
+        wsched_config_init(&cfg);
+        cfg.nworkers = workers;
+        wsched_pool *pool;
+        CHECK_OK(wsched_pool_create(&pool, &cfg));
+
+        /* One job computing fib(big) with every call a task. */
+        wsched_batch_desc d = {.fn = fib_job, .arg = &big, .njobs = 1, .slot_size = 8};
+        wsched_batch *b;
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        CHECK_EQ(*(uint64_t *)wsched_batch_slot(b, 0), fib_closed(big));
+        wsched_batch_free(b);
+
+        /* Many fib jobs at once (stealing across jobs and children). */
+        int base = 18;
+        d = (wsched_batch_desc){.fn = fib_job, .arg = &base, .njobs = 64, .slot_size = 8};
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        for (size_t i = 0; i < 64; i++)
+            CHECK_EQ(*(uint64_t *)wsched_batch_slot(b, i), fib_closed(base + (int)(i % 3)));
+        wsched_batch_free(b);
+
+        d = (wsched_batch_desc){.fn = implicit_job, .njobs = 16, .slot_size = sizeof(struct fib)};
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        for (size_t i = 0; i < 16; i++)
+            CHECK_EQ(((struct fib *)wsched_batch_slot(b, i))->r, fib_closed(15));
+        wsched_batch_free(b);
+
+        d = (wsched_batch_desc){.fn = nested_job, .arg = pool, .njobs = 32, .slot_size = 8};
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        for (size_t i = 0; i < 32; i++) {
+            uint64_t m = 50 + i;
+            CHECK_EQ(*(uint64_t *)wsched_batch_slot(b, i), m * (m - 1));
+        }
+        wsched_batch_free(b);
+
+        CHECK_OK(wsched_pool_destroy(pool));
+    }
+    printf("test_forkjoin: ok\n");
+    return 0;
+}
