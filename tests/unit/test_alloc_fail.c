@@ -1,0 +1,143 @@
+/*
+ * Allocation failure, injected through wsched_allocator: the k-th
+ * allocation fails, for every k until a run succeeds. Each failing call
+ * returns -ENOMEM with nothing leaked (live allocation count back to zero)
+ * and nothing half-built. Covers pool creation, submission, and deque
+ * growth inside a running pool (spawn falls back to running inline).
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "check.h"
+
+static _Atomic long fail_at = -1; /* index of the allocation that fails */
+static _Atomic long count;
+static _Atomic long live;
+static _Atomic int fail_big; /* allocations over 40 KB fail (deque growth) */
+
+static void *t_alloc(void *ctx, size_t size, size_t align)
+{
+    (void)ctx;
+    long k = atomic_fetch_add(&count, 1);
+    long f = atomic_load(&fail_at);
+    if ((f >= 0 && k >= f) || (atomic_load(&fail_big) && size > 40000))
+        return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size))
+        return NULL;
+    atomic_fetch_add(&live, 1);
+    return p;
+}
+
+static void t_free(void *ctx, void *p, size_t size, size_t align)
+{
+    (void)ctx, (void)size, (void)align;
+    atomic_fetch_sub(&live, 1);
+    free(p);
+}
+
+static const wsched_allocator failing = {t_alloc, t_free, NULL};
+
+static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)arg, (void)slot;
+    *(size_t *)slot = i;
+    return 0;
+}
+
+struct fib {
+    int n;
+    long r;
+};
+static void fib_task(wsched_ctx *ctx, void *arg)
+{
+    struct fib *f = arg;
+    if (f->n < 2) {
+        f->r = f->n;
+        return;
+    }
+    struct fib a = {f->n - 1, 0}, b = {f->n - 2, 0};
+    CHECK_OK(wsched_spawn(ctx, fib_task, &a));
+    fib_task(ctx, &b);
+    CHECK_OK(wsched_sync(ctx));
+    f->r = a.r + b.r;
+}
+
+/* Deep chain: spawns 3000 children before syncing, forcing deque growth
+ * (initial capacity 1024) while the allocator fails. */
+static int deep_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i;
+    static struct fib kids[3000];
+    for (int k = 0; k < 3000; k++) {
+        kids[k] = (struct fib){10, 0};
+        CHECK_OK(wsched_spawn(ctx, fib_task, &kids[k]));
+    }
+    CHECK_OK(wsched_sync(ctx));
+    long s = 0;
+    for (int k = 0; k < 3000; k++)
+        s += kids[k].r;
+    *(long *)slot = s;
+    return 0;
+}
+
+int main(void)
+{
+    check_watchdog(120);
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = 2;
+    cfg.allocator = &failing;
+
+    /* Pool creation failing at every allocation. */
+    long k;
+    for (k = 0;; k++) {
+        atomic_store(&count, 0);
+        atomic_store(&fail_at, k);
+        wsched_pool *pool = (wsched_pool *)0x1;
+        int r = wsched_pool_create(&pool, &cfg);
+        if (r == 0) {
+            atomic_store(&fail_at, -1);
+            CHECK_OK(wsched_pool_destroy(pool));
+            CHECK_EQ(atomic_load(&live), 0);
+            break;
+        }
+        CHECK_EQ(r, -ENOMEM);
+        CHECK(pool == NULL);
+        CHECK_EQ(atomic_load(&live), 0);
+    }
+    CHECK(k >= 3); /* pool, cpu list, masks, workers, deques... */
+
+    /* Submission failing. */
+    atomic_store(&fail_at, -1);
+    wsched_pool *pool;
+    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    long base = atomic_load(&live);
+    atomic_store(&count, 0);
+    atomic_store(&fail_at, 0);
+    wsched_batch_desc d = {.fn = nop_job, .njobs = 100, .slot_size = sizeof(size_t)};
+    wsched_batch *b = (wsched_batch *)0x1;
+    CHECK_EQ(wsched_submit(pool, &d, &b), -ENOMEM);
+    CHECK(b == NULL);
+    CHECK_EQ(atomic_load(&live), base);
+    atomic_store(&fail_at, -1);
+    CHECK_OK(wsched_submit(pool, &d, &b)); /* the pool is still fine */
+    CHECK_OK(wsched_wait(b, -1));
+    for (size_t i = 0; i < 100; i++)
+        CHECK_EQ(*(size_t *)wsched_batch_slot(b, i), i);
+    wsched_batch_free(b);
+
+    /* Deque growth failing inside a job: children run inline, result right. */
+    d = (wsched_batch_desc){.fn = deep_job, .njobs = 1, .slot_size = sizeof(long)};
+    atomic_store(&fail_big, 1); /* the 64 KiB grown array cannot be had */
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    CHECK_EQ(*(long *)wsched_batch_slot(b, 0), 3000L * 55);
+    atomic_store(&fail_big, 0);
+    wsched_batch_free(b);
+    CHECK_OK(wsched_pool_destroy(pool));
+    CHECK_EQ(atomic_load(&live), 0);
+    printf("test_alloc_fail: ok (pool creation needs %ld allocations)\n", k);
+    return 0;
+}
