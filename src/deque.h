@@ -61,6 +61,30 @@
 #include "atomics.h"
 #include "mem.h"
 #include "rcu.h"
+#include "tsan.h"
+
+/* TSan token for the QSBR grace period (deque.c): every reader releases it
+ * right before it reports a quiescent state, goes offline or waits in
+ * urcu_qsbr_barrier; reclamation acquires it before freeing. */
+extern char wsched__qsbr_token;
+
+static inline void qsbr_quiescent(void)
+{
+    tsan_release(&wsched__qsbr_token);
+    urcu_qsbr_quiescent_state();
+}
+
+static inline void qsbr_offline(void)
+{
+    tsan_release(&wsched__qsbr_token);
+    urcu_qsbr_thread_offline();
+}
+
+static inline void qsbr_barrier(void)
+{
+    tsan_release(&wsched__qsbr_token);
+    urcu_qsbr_barrier();
+}
 
 /* A task record: what it runs and three words of payload. */
 struct task;

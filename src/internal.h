@@ -82,7 +82,7 @@ struct wsched_pool {
     uint64_t magic;
     _Atomic uint32_t state;
     _Atomic uint32_t drain_word; /* futex: bumped when inflight drops to 0 */
-    _Atomic int64_t inflight;    /* batches accepted and not yet complete */
+    _Atomic int64_t inflight;    /* 2 per submit in progress, 1 per incomplete batch */
     struct pool *p;
     struct wsched_pool *next_dead;
     int nworkers;
@@ -129,7 +129,7 @@ extern _Thread_local struct worker *wsched__self;
 WSCHED_INTERNAL void wsched__notify(struct pool *p, int hint);
 WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
 WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen);
-WSCHED_INTERNAL void wsched__batch_finished(struct wsched_batch *b);
+WSCHED_INTERNAL void wsched__unadmit(struct wsched_pool *h, int64_t k);
 
 /* job.c */
 WSCHED_INTERNAL bool wsched__take_inbox(struct worker *victim, struct task *t);

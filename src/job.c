@@ -85,7 +85,7 @@ static void batch_complete(struct wsched_batch *b)
     uint32_t old = xchg(&b->done, BATCH_DONE, AR);
     if (old == BATCH_WAITED)
         futex_wake_all(&b->done);
-    wsched__batch_finished(b);
+    wsched__unadmit(b->handle, 1);
     batch_unref(b);
 }
 
@@ -178,9 +178,7 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     struct pool *p = h->p;
     struct wsched_batch *b = mem_alloc(&p->mem, bytes, CACHELINE);
     if (!b) {
-        /* Undo admission exactly as a completed batch would. */
-        struct wsched_batch fake = {.handle = h};
-        wsched__batch_finished(&fake);
+        wsched__unadmit(h, 2);
         return -ENOMEM;
     }
     b->fn = d->fn;
@@ -208,24 +206,27 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     *out = b;
 
     struct worker *self = wsched__self;
+    struct task t = {run_range, (uintptr_t)b, 0, n};
+    bool was_empty;
     if (self && self->pool == p) {
-        /* From a worker: one range on our own deque (release in push). */
-        struct task t = {run_range, (uintptr_t)b, 0, n};
-        bool was_empty;
+        /* From a worker: one range on our own deque (release in push), or
+         * our inbox if the deque cannot grow. */
         if (deque_push_owner(&self->dq, &t, &was_empty) == 0) {
             if (was_empty)
                 wsched__notify(p, -1);
-            return 0;
+        } else {
+            wsched__inbox_push(self, b);
         }
-        wsched__inbox_push(self, b); /* deque could not grow */
-        return 0;
+    } else {
+        /* From outside: a worker's inbox, round-robin per thread so that
+         * submitters spread without sharing a counter. */
+        static _Thread_local unsigned rr;
+        if (rr == 0)
+            rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
+        wsched__inbox_push(&p->workers[rr++ % p->n], b);
     }
-    /* From outside: a worker's inbox, round-robin per thread so that
-     * submitters spread without sharing a counter. */
-    static _Thread_local unsigned rr;
-    if (rr == 0)
-        rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
-    wsched__inbox_push(&p->workers[rr++ % p->n], b);
+    /* The batch may be complete and freed by now: touch only the handle. */
+    wsched__unadmit(h, 1);
     return 0;
 }
 
@@ -290,8 +291,11 @@ int wsched_wait(wsched_batch *b, int64_t timeout_ns)
     }
     for (;;) {
         uint32_t v = BATCH_RUNNING;
-        /* Announce a waiter (RUNNING -> WAITED) so the completer wakes us. */
-        if (!cas(&b->done, &v, BATCH_WAITED, ACQ) && v == BATCH_DONE)
+        /* Announce a waiter (RUNNING -> WAITED) so the completer wakes us.
+         * ACQUIRE on failure too: reading DONE here is what makes the
+         * slots visible. */
+        if (!atomic_compare_exchange_strong_explicit(&b->done, &v, BATCH_WAITED, ACQ, ACQ) &&
+            v == BATCH_DONE)
             return 0;
         if (futex_wait(&b->done, BATCH_WAITED, deadline) == -ETIMEDOUT &&
             ld(&b->done, ACQ) != BATCH_DONE)

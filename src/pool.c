@@ -43,7 +43,6 @@
 #include "tsan.h"
 
 _Thread_local struct worker *wsched__self;
-extern char wsched__qsbr_token;
 
 #define DEQUE_INITIAL 1024 /* 32 KiB of task records per worker */
 #define QS_EVERY 16        /* report a QSBR quiescent state every N tasks */
@@ -65,12 +64,6 @@ static uint32_t rng_next(uint64_t *s)
     x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
     *s = x;
     return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
-}
-
-static void quiescent(void)
-{
-    tsan_release(&wsched__qsbr_token);
-    urcu_qsbr_quiescent_state();
 }
 
 /* ---------------------------------------------------------- notify/wake */
@@ -256,8 +249,7 @@ static bool park(struct worker *w)
     /* Sleep until our claim's bump arrives. QSBR: offline while asleep so
      * grace periods need not wait for us. */
     w->claims++;
-    quiescent();
-    urcu_qsbr_thread_offline();
+    qsbr_offline();
     for (;;) {
         /* ACQUIRE pairs with the claimer's RELEASE bump (wake_claimed). */
         uint32_t v = ld(&w->park_word, ACQ);
@@ -291,7 +283,7 @@ static void *worker_main(void *arg)
                 stop_searching(w);
             run_task(w, &t, stolen);
             if (++w->qs_tick % QS_EVERY == 0)
-                quiescent();
+                qsbr_quiescent();
             continue;
         }
         if (park(w))
@@ -301,7 +293,7 @@ static void *worker_main(void *arg)
         w->searching = false;
         fsub(&p->searching, 1, SC);
     }
-    quiescent();
+    qsbr_quiescent();
     urcu_qsbr_unregister_thread();
     wsched__self = NULL;
     return NULL;
@@ -513,34 +505,31 @@ int wsched_pool_workers(const wsched_pool *h)
 }
 
 /*
- * Submit vs destroy: a submitter increments inflight (SC) and then reads
+ * Submit vs destroy: a submitter adds 2 to inflight (SC) and then reads
  * state (SC); destroy stores DRAINING (SC) and then reads inflight (SC).
  * Either the submitter sees DRAINING and backs out, or destroy sees its
- * increment and waits for that batch.
+ * increment and waits. One unit is the batch's (dropped when it completes),
+ * the other the submit call's own (dropped when wsched_submit stops touching
+ * the pool: the batch may complete before the submitter's wake-up is done).
  */
 int wsched__admit(struct wsched_pool *h)
 {
     int r = handle_check(h);
     if (r)
         return r;
-    fadd(&h->inflight, 1, SC);
+    fadd(&h->inflight, 2, SC);
     uint32_t s = ld(&h->state, SC);
     if (s != POOL_ALIVE) {
-        /* Back out; drop as if the batch had completed (may wake destroy). */
-        if (fsub(&h->inflight, 1, SC) == 1) {
-            fadd(&h->drain_word, 1, REL);
-            futex_wake_all(&h->drain_word);
-        }
+        wsched__unadmit(h, 2);
         return s == POOL_DEAD ? -EBADF : -ESHUTDOWN;
     }
     return 0;
 }
 
-void wsched__batch_finished(struct wsched_batch *b)
+void wsched__unadmit(struct wsched_pool *h, int64_t k)
 {
-    struct wsched_pool *h = b->handle;
     /* SC: pairs with destroy's SC store of DRAINING and load of inflight. */
-    if (fsub(&h->inflight, 1, SC) == 1 && ld(&h->state, SC) != POOL_ALIVE) {
+    if (fsub(&h->inflight, k, SC) == k && ld(&h->state, SC) != POOL_ALIVE) {
         fadd(&h->drain_word, 1, REL);
         futex_wake_all(&h->drain_word);
     }
@@ -567,7 +556,7 @@ int wsched_pool_destroy(wsched_pool *h)
     }
     stop_workers(p);
     /* Deque arrays retired with call_rcu use our allocator: flush them. */
-    urcu_qsbr_barrier();
+    qsbr_barrier();
     free_pool(p);
     h->p = NULL;
     st(&h->state, POOL_DEAD, REL);

@@ -34,8 +34,9 @@ static void *thief(void *arg)
         if (deque_steal(&dq, &t) == STEAL_OK)
             take(t.a, t.b);
         if (++n % 64 == 0)
-            urcu_qsbr_quiescent_state();
+            qsbr_quiescent();
     }
+    qsbr_quiescent();
     urcu_qsbr_unregister_thread();
     return NULL;
 }
@@ -70,7 +71,7 @@ int main(void)
             if (deque_pop_owner(&dq, &t))
                 take(t.a, t.b);
         if (next % 1024 < 64)
-            urcu_qsbr_quiescent_state();
+            qsbr_quiescent();
     }
     while (deque_pop_owner(&dq, &t))
         take(t.a, t.b);
@@ -84,7 +85,7 @@ int main(void)
         CHECK_EQ(taken[i], 1);
     printf("test_deque_torture: %ld items, final capacity %lld, ok\n", items,
            (long long)ld(&dq.array, RLX)->mask + 1);
-    urcu_qsbr_barrier();
+    qsbr_barrier();
     deque_fini(&dq);
     urcu_qsbr_unregister_thread();
     free((void *)taken);

@@ -59,7 +59,7 @@ int main(void)
     }
     CHECK_EQ(ld(&d.array, RLX)->mask + 1, 4096); /* no growth needed */
 
-    urcu_qsbr_barrier();
+    qsbr_barrier();
     deque_fini(&d);
     urcu_qsbr_unregister_thread();
     printf("test_deque: ok\n");
