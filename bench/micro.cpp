@@ -1,12 +1,13 @@
 // Per-job overhead micro-benchmarks (issue 2): a batch of N empty jobs, and
 // fib(n) with every call a task, at a given worker count.
-//   bench_micro --benchmark_filter=. 
+//   WSCHED_BENCH_WORKERS=1,2 build/bench_micro --benchmark_repetitions=5
 // Counters: ns_per_job / ns_per_task = wall time / jobs (or tasks).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <vector>
 
 #include "wsched.h"
 
@@ -127,8 +128,24 @@ void BM_FibSerial(benchmark::State &state)
 
 } // namespace
 
-BENCHMARK(BM_EmptyBatch)->ArgsProduct({{1, 2}, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_Fib)->ArgsProduct({{1, 2}, {30}})->UseRealTime()->Unit(benchmark::kMillisecond);
-BENCHMARK(BM_FibSerial)->Arg(30)->Unit(benchmark::kMillisecond);
-
-BENCHMARK_MAIN();
+// Worker counts come from WSCHED_BENCH_WORKERS (default "1,2"), so the same
+// binary runs the 1..16 scaling series on a bigger machine.
+int main(int argc, char **argv)
+{
+    std::vector<int64_t> workers;
+    const char *env = std::getenv("WSCHED_BENCH_WORKERS");
+    for (const char *p = env && *env ? env : "1,2"; *p;) {
+        workers.push_back(std::strtol(p, const_cast<char **>(&p), 10));
+        while (*p == ',' || *p == ' ')
+            p++;
+    }
+    benchmark::RegisterBenchmark("BM_EmptyBatch", BM_EmptyBatch)
+        ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_Fib", BM_Fib)
+        ->ArgsProduct({workers, {30}})->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_FibSerial", BM_FibSerial)->Arg(30)->Unit(benchmark::kMillisecond);
+    benchmark::Initialize(&argc, argv);
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
