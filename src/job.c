@@ -230,6 +230,22 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     return 0;
 }
 
+/* One step of an in-job wait: run one task from anywhere (own deque first),
+ * or back off: pause 64 times, then yield the CPU between attempts. */
+static void help_once(struct worker *w, unsigned *idle)
+{
+    struct task t;
+    bool stolen;
+    if (wsched__find_work(w, &t, &stolen)) {
+        run_task(w, &t, stolen);
+        *idle = 0;
+    } else if (++*idle < 64) {
+        cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
 static uint64_t mono_ns(void)
 {
     struct timespec ts;
@@ -246,16 +262,7 @@ bool wsched__help_until(struct worker *w, _Atomic uint32_t *word, uint32_t until
     while (ld(word, ACQ) != until) {
         if (deadline && mono_ns() >= deadline)
             return false;
-        struct task t;
-        bool stolen;
-        if (wsched__find_work(w, &t, &stolen)) {
-            run_task(w, &t, stolen);
-            idle = 0;
-        } else if (++idle < 64) {
-            cpu_relax();
-        } else {
-            sched_yield();
-        }
+        help_once(w, &idle);
     }
     return true;
 }
@@ -373,21 +380,8 @@ static void ctx_sync_slow(wsched_ctx *c)
     unsigned idle = 0;
     /* ACQUIRE on joined_stolen: a stolen child's writes (its results) are
      * visible once it is counted. */
-    while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned) {
-        struct task t;
-        bool stolen;
-        if (deque_pop_owner(&w->dq, &t)) {
-            run_task(w, &t, false);
-            idle = 0;
-        } else if (wsched__find_work(w, &t, &stolen)) {
-            run_task(w, &t, stolen);
-            idle = 0;
-        } else if (++idle < 64) {
-            cpu_relax();
-        } else {
-            sched_yield();
-        }
-    }
+    while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned)
+        help_once(w, &idle); /* pops our own children back first */
     c->spawned = c->joined_inline = 0;
     st(&c->joined_stolen, 0, RLX);
 }

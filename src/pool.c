@@ -223,8 +223,10 @@ static bool search(struct worker *w, struct task *t)
 
 /* ---------------------------------------------------------------- park */
 
-/* Park until claimed. Returns true if the pool is stopping. */
-static bool park(struct worker *w)
+enum park_result { PARK_WOKEN, PARK_SAW_WORK, PARK_STOP };
+
+/* Park until claimed, unless the re-scan sees work or the pool stopping. */
+static enum park_result park(struct worker *w)
 {
     struct pool *p = w->pool;
     _Atomic uint64_t *word = &p->parked[w->index / 64];
@@ -236,20 +238,21 @@ static bool park(struct worker *w)
         fsub(&p->searching, 1, SC);
     }
     /* Re-scan after both RMWs (see top). */
+    bool sleep = true;
     if (work_visible(p) || ld(&p->stop, SC)) {
-        if (!(fand(word, ~bit, SC) & bit)) {
-            /* A producer claimed us first: it counted us as a searcher and
-             * will bump park_word once; account for that bump. */
-            w->claims++;
-            w->searching = true;
-        }
-        return ld(&p->stop, ACQ);
+        if (fand(word, ~bit, SC) & bit) /* cancelled: nobody claimed us */
+            return ld(&p->stop, ACQ) ? PARK_STOP : PARK_SAW_WORK;
+        /* A producer claimed us first. Its wake-up is in flight: take it
+         * below (it returns at once when the bump has landed), so that the
+         * claimer's increment of `searching` precedes our own accounting. */
+        sleep = false;
     }
 
-    /* Sleep until our claim's bump arrives. QSBR: offline while asleep so
+    /* Wait until our claim's bump arrives. QSBR: offline while asleep so
      * grace periods need not wait for us. */
     w->claims++;
-    qsbr_offline();
+    if (sleep)
+        qsbr_offline();
     for (;;) {
         /* ACQUIRE pairs with the claimer's RELEASE bump (wake_claimed). */
         uint32_t v = ld(&w->park_word, ACQ);
@@ -257,9 +260,10 @@ static bool park(struct worker *w)
             break;
         futex_wait(&w->park_word, v, NULL);
     }
-    urcu_qsbr_thread_online();
     w->searching = true; /* counted by the claimer */
-    return ld(&p->stop, ACQ);
+    if (sleep)
+        urcu_qsbr_thread_online();
+    return ld(&p->stop, ACQ) ? PARK_STOP : PARK_WOKEN;
 }
 
 /* -------------------------------------------------------------- worker */
@@ -276,17 +280,22 @@ static void *worker_main(void *arg)
 
     struct task t;
     bool stolen;
+    enum park_result pr = PARK_WOKEN;
     for (;;) {
         stolen = true; /* unless find_local popped it from our own deque */
-        if (find_local(w, &t, &stolen) || search(w, &t)) {
+        /* After a park cancelled because work was visible, take it even if
+         * the searcher cap would keep us from searching. */
+        if (find_local(w, &t, &stolen) || search(w, &t) ||
+            (pr == PARK_SAW_WORK && p->n > 1 && steal_once(w, &t))) {
             if (w->searching)
                 stop_searching(w);
             run_task(w, &t, stolen);
             if (++w->qs_tick % QS_EVERY == 0)
                 qsbr_quiescent();
+            pr = PARK_WOKEN;
             continue;
         }
-        if (park(w))
+        if ((pr = park(w)) == PARK_STOP)
             break;
     }
     if (w->searching) {
