@@ -390,8 +390,28 @@ int wsched_sync(wsched_ctx *c)
 {
     if (!c)
         return -EINVAL;
-    if (c->spawned)
-        ctx_sync_slow(c);
+    /* Fast path: pop our own children back, newest first, and call them
+     * directly. A popped record that is not our child (only possible once
+     * ours were all stolen) is run like any other task. */
+    struct worker *w = c->w;
+    while (c->spawned != c->joined_inline + ld(&c->joined_stolen, RLX)) {
+        struct task t;
+        if (!deque_pop_owner(&w->dq, &t))
+            break; /* the rest was stolen: wait for it below */
+        if (likely(t.run == run_spawned && t.c == (uintptr_t)c)) {
+            wsched_ctx child = {.w = w};
+            ((wsched_task_fn)t.a)(&child, (void *)t.b);
+            ctx_implicit_sync(&child);
+            c->joined_inline++;
+        } else {
+            run_task(w, &t, false);
+        }
+    }
+    if (c->spawned == c->joined_inline) {
+        c->spawned = c->joined_inline = 0; /* none stolen: nothing to reset */
+        return 0;
+    }
+    ctx_sync_slow(c);
     return 0;
 }
 
