@@ -3,6 +3,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifdef WSCHED_HAVE_JEMALLOC
+/* jemalloc's own API, so wsched's allocations use it whatever allocator the
+ * process links first (a shared library's -ljemalloc does not interpose
+ * malloc when libc comes earlier in the lookup order). Sized deallocation
+ * skips jemalloc's size lookup. */
+#include <jemalloc/jemalloc.h>
+
+static void *default_alloc(void *ctx, size_t size, size_t align)
+{
+    (void)ctx;
+    return mallocx(size ? size : 1, MALLOCX_ALIGN(align));
+}
+
+static void default_free(void *ctx, void *p, size_t size, size_t align)
+{
+    (void)ctx;
+    sdallocx(p, size ? size : 1, MALLOCX_ALIGN(align));
+}
+#else
 static void *default_alloc(void *ctx, size_t size, size_t align)
 {
     (void)ctx;
@@ -17,6 +36,7 @@ static void default_free(void *ctx, void *p, size_t size, size_t align)
     (void)ctx, (void)size, (void)align;
     free(p);
 }
+#endif
 
 void mem_init(struct mem *m, const wsched_allocator *user)
 {
