@@ -200,6 +200,41 @@ WSCHED_API int wsched_spawn(wsched_ctx *ctx, wsched_task_fn fn, void *arg);
  */
 WSCHED_API int wsched_sync(wsched_ctx *ctx);
 
+/* ----------------------------------------------------------- observability */
+
+/* Counters of one worker since the pool started. */
+typedef struct wsched_worker_stats {
+    uint64_t jobs;        /* batch jobs run */
+    uint64_t tasks;       /* spawned tasks run */
+    uint64_t steals;      /* work taken from another worker (deque or inbox) */
+    uint64_t steal_fails; /* passes over all other workers that found nothing */
+    uint64_t parks;       /* times the worker went to sleep */
+    uint64_t wakeups;     /* times it was woken */
+    uint64_t busy_ns;     /* time between finding work and searching/parking again */
+} wsched_worker_stats;
+
+typedef struct wsched_pool_stats {
+    unsigned nworkers;
+    unsigned parked;    /* workers asleep now */
+    unsigned searching; /* workers looking for work now */
+    unsigned running;   /* nworkers - parked - searching */
+    uint64_t queued;    /* batches in inboxes + task records in deques, now */
+    uint64_t inflight;  /* batches accepted and not complete (a batch whose
+                           wsched_submit has not returned counts twice) */
+    wsched_worker_stats total; /* sum over workers */
+    void *reserved[4];
+} wsched_pool_stats;
+
+/*
+ * Snapshot the pool's gauges and counters without stopping it: relaxed
+ * loads of counters that only their worker writes, so each figure is exact
+ * when read but the whole is not one instant. per_worker may be NULL; else it
+ * receives min(n, nworkers) entries. Cost: O(nworkers) loads. Not to be
+ * called concurrently with wsched_pool_destroy.
+ */
+WSCHED_API int wsched_stats(wsched_pool *pool, wsched_pool_stats *out,
+                            wsched_worker_stats *per_worker, unsigned n);
+
 /* Index of the worker running ctx (0..nworkers-1). */
 WSCHED_API unsigned wsched_ctx_worker(const wsched_ctx *ctx);
 

@@ -21,6 +21,24 @@
 /* ------------------------------------------------------------- workers */
 
 /*
+ * Per-worker counters. Written by the owning worker only, with a relaxed
+ * load + store (no RMW: nobody else writes them); read by wsched_stats
+ * at any time with relaxed loads. Each counter is exact at the moment it is
+ * read; a snapshot is not a consistent cut across counters or workers.
+ * Compiled out with -DWSCHED_STATS=OFF (to measure what they cost).
+ */
+struct worker_stats {
+    _Atomic uint64_t jobs, tasks, steals, steal_fails, parks, wakeups, busy_ns;
+};
+
+#ifndef WSCHED_NO_STATS
+#define STAT_ADD(w, field, v)                                                  \
+    st(&(w)->stats.field, ld(&(w)->stats.field, RLX) + (v), RLX)
+#else
+#define STAT_ADD(w, field, v) ((void)(w), (void)(v))
+#endif
+
+/*
  * A worker: thief-visible state first, each group on its own cache line,
  * then the owner-private part. Nothing here is written per job.
  */
@@ -42,8 +60,12 @@ struct worker {
     /* Parking (pool.c): bumped once per claim; the futex word. */
     cacheline_aligned _Atomic uint32_t park_word;
 
+    /* Counters: owner-written, read by snapshots (own line). */
+    cacheline_aligned struct worker_stats stats;
+
     /* Owner-private. */
     cacheline_aligned struct pool *pool;
+    uint64_t busy_since; /* 0 = not busy (searching or parked) */
     unsigned index;
     bool searching;  /* counted in pool->searching */
     uint32_t claims; /* claims seen: park_word reaches this value */
@@ -57,6 +79,7 @@ struct worker {
 static_assert(offsetof(struct worker, inbox_head) % CACHELINE == 0, "layout");
 static_assert(offsetof(struct worker, inbox_tail) % CACHELINE == 0, "layout");
 static_assert(offsetof(struct worker, park_word) % CACHELINE == 0, "layout");
+static_assert(offsetof(struct worker, stats) % CACHELINE == 0, "layout");
 static_assert(offsetof(struct worker, pool) % CACHELINE == 0, "layout");
 
 struct pool {

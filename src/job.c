@@ -25,6 +25,7 @@
 
 #include "futex.h"
 #include "internal.h"
+#include "probes.h"
 #include "tsan.h"
 
 
@@ -81,6 +82,7 @@ static void batch_unref(struct wsched_batch *b)
 
 static void batch_complete(struct wsched_batch *b)
 {
+    PROBE1(batch_complete, b);
     /* RELEASE: publishes every slot (see top). */
     uint32_t old = xchg(&b->done, BATCH_DONE, AR);
     if (old == BATCH_WAITED)
@@ -129,10 +131,13 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
                     wsched__notify(w->pool, -1);
             }
         }
+        PROBE2(job_start, b, i);
         int r = fn(&ctx, arg, i, slots ? slots + i * stride : NULL);
         ctx_implicit_sync(&ctx);
         status[i] = job_status(r);
+        PROBE3(job_end, b, i, r);
     }
+    STAT_ADD(w, jobs, count);
     /* ACQ_REL: see "Slot visibility" at the top. */
     if (fsub(&b->remaining, count, AR) == count)
         batch_complete(b);
@@ -204,6 +209,7 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     st(&b->done, BATCH_RUNNING, RLX);
     st(&b->refs, 2, RLX); /* published with the batch below */
     *out = b;
+    PROBE2(batch_submit, b, n);
 
     struct worker *self = wsched__self;
     struct task t = {run_range, (uintptr_t)b, 0, n};
@@ -349,6 +355,7 @@ static void run_spawned(struct worker *w, const struct task *t, bool stolen)
     wsched_ctx c = {.w = w};
     fn(&c, (void *)t->b);
     ctx_implicit_sync(&c);
+    STAT_ADD(w, tasks, 1);
     if (stolen)
         fadd(&parent->joined_stolen, 1, REL); /* pairs with sync's ACQUIRE */
     else
@@ -402,6 +409,7 @@ int wsched_sync(wsched_ctx *c)
             wsched_ctx child = {.w = w};
             ((wsched_task_fn)t.a)(&child, (void *)t.b);
             ctx_implicit_sync(&child);
+            STAT_ADD(w, tasks, 1);
             c->joined_inline++;
         } else {
             run_task(w, &t, false);

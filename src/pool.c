@@ -40,6 +40,7 @@
 
 #include "futex.h"
 #include "internal.h"
+#include "probes.h"
 #include "tsan.h"
 
 _Thread_local struct worker *wsched__self;
@@ -155,22 +156,29 @@ static bool steal_once(struct worker *w, struct task *t)
 {
     struct pool *p = w->pool;
     unsigned n = p->n, start = rng_next(&w->rng) % n;
-    for (unsigned k = 0; k < n; k++) {
-        struct worker *v = &p->workers[(start + k) % n];
-        if (v == w)
+    struct worker *v = NULL;
+    for (unsigned k = 0; k < n && !v; k++) {
+        struct worker *c = &p->workers[(start + k) % n];
+        if (c == w)
             continue;
         enum steal_result r;
-        while ((r = deque_steal(&v->dq, t)) == STEAL_RETRY)
+        while ((r = deque_steal(&c->dq, t)) == STEAL_RETRY)
             cpu_relax();
         if (r == STEAL_OK)
-            return true;
+            v = c;
     }
-    for (unsigned k = 0; k < n; k++) {
-        struct worker *v = &p->workers[(start + k) % n];
-        if (wsched__take_inbox(v, t))
-            return true;
+    for (unsigned k = 0; k < n && !v; k++) {
+        struct worker *c = &p->workers[(start + k) % n];
+        if (wsched__take_inbox(c, t))
+            v = c;
     }
-    return false;
+    if (!v) {
+        STAT_ADD(w, steal_fails, 1);
+        return false;
+    }
+    STAT_ADD(w, steals, 1);
+    PROBE2(steal, w->index, v->index);
+    return true;
 }
 
 /* Used by sync and in-worker wait: any work at all, without parking. */
@@ -251,8 +259,11 @@ static enum park_result park(struct worker *w)
     /* Wait until our claim's bump arrives. QSBR: offline while asleep so
      * grace periods need not wait for us. */
     w->claims++;
-    if (sleep)
+    if (sleep) {
+        STAT_ADD(w, parks, 1);
+        PROBE1(park, w->index);
         qsbr_offline();
+    }
     for (;;) {
         /* ACQUIRE pairs with the claimer's RELEASE bump (wake_claimed). */
         uint32_t v = ld(&w->park_word, ACQ);
@@ -261,12 +272,39 @@ static enum park_result park(struct worker *w)
         futex_wait(&w->park_word, v, NULL);
     }
     w->searching = true; /* counted by the claimer */
-    if (sleep)
+    if (sleep) {
         urcu_qsbr_thread_online();
+        STAT_ADD(w, wakeups, 1);
+        PROBE1(wake, w->index);
+    }
     return ld(&p->stop, ACQ) ? PARK_STOP : PARK_WOKEN;
 }
 
 /* -------------------------------------------------------------- worker */
+
+/* Busy time: from finding work to the next search or park. The clock is
+ * read only on those transitions, never per task. */
+static inline void busy_begin(struct worker *w)
+{
+#ifndef WSCHED_NO_STATS
+    if (!w->busy_since)
+        w->busy_since = now_ns();
+#else
+    (void)w;
+#endif
+}
+
+static inline void busy_end(struct worker *w)
+{
+#ifndef WSCHED_NO_STATS
+    if (w->busy_since) {
+        STAT_ADD(w, busy_ns, now_ns() - w->busy_since);
+        w->busy_since = 0;
+    }
+#else
+    (void)w;
+#endif
+}
 
 static void *worker_main(void *arg)
 {
@@ -283,12 +321,17 @@ static void *worker_main(void *arg)
     enum park_result pr = PARK_WOKEN;
     for (;;) {
         stolen = true; /* unless find_local popped it from our own deque */
-        /* After a park cancelled because work was visible, take it even if
-         * the searcher cap would keep us from searching. */
-        if (find_local(w, &t, &stolen) || search(w, &t) ||
-            (pr == PARK_SAW_WORK && p->n > 1 && steal_once(w, &t))) {
+        bool found = find_local(w, &t, &stolen);
+        if (!found) {
+            busy_end(w);
+            /* After a park cancelled because work was visible, take it even
+             * if the searcher cap would keep us from searching. */
+            found = search(w, &t) || (pr == PARK_SAW_WORK && p->n > 1 && steal_once(w, &t));
+        }
+        if (found) {
             if (w->searching)
                 stop_searching(w);
+            busy_begin(w);
             run_task(w, &t, stolen);
             if (++w->qs_tick % QS_EVERY == 0)
                 qsbr_quiescent();
@@ -302,6 +345,7 @@ static void *worker_main(void *arg)
         w->searching = false;
         fsub(&p->searching, 1, SC);
     }
+    busy_end(w);
     qsbr_quiescent();
     urcu_qsbr_unregister_thread();
     wsched__self = NULL;
@@ -511,6 +555,53 @@ int wsched_pool_workers(const wsched_pool *h)
 {
     int r = handle_check(h);
     return r ? r : h->nworkers;
+}
+
+int wsched_stats(wsched_pool *h, wsched_pool_stats *out,
+                 wsched_worker_stats *per_worker, unsigned n)
+{
+    int r = handle_check(h);
+    if (r)
+        return r;
+    if (!out)
+        return -EINVAL;
+    struct pool *p = h->p;
+    memset(out, 0, sizeof *out);
+    out->nworkers = p->n;
+    for (unsigned i = 0; i < p->nmask; i++)
+        out->parked += (unsigned)__builtin_popcountll(ld(&p->parked[i], RLX));
+    out->searching = ld(&p->searching, RLX);
+    if (out->searching > p->n)
+        out->searching = 0; /* a transient mid-transition value */
+    out->running = p->n > out->parked + out->searching
+                       ? p->n - out->parked - out->searching : 0;
+    int64_t infl = ld(&h->inflight, RLX);
+    out->inflight = infl > 0 ? (uint64_t)infl : 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        struct worker *w = &p->workers[i];
+        int64_t q = ld(&w->inbox_pending, RLX);
+        int64_t d = ld(&w->dq.bottom, RLX) - ld(&w->dq.top, RLX);
+        out->queued += (uint64_t)(q > 0 ? q : 0) + (uint64_t)(d > 0 ? d : 0);
+        wsched_worker_stats ws = {
+            .jobs = ld(&w->stats.jobs, RLX),
+            .tasks = ld(&w->stats.tasks, RLX),
+            .steals = ld(&w->stats.steals, RLX),
+            .steal_fails = ld(&w->stats.steal_fails, RLX),
+            .parks = ld(&w->stats.parks, RLX),
+            .wakeups = ld(&w->stats.wakeups, RLX),
+            .busy_ns = ld(&w->stats.busy_ns, RLX),
+        };
+        out->total.jobs += ws.jobs;
+        out->total.tasks += ws.tasks;
+        out->total.steals += ws.steals;
+        out->total.steal_fails += ws.steal_fails;
+        out->total.parks += ws.parks;
+        out->total.wakeups += ws.wakeups;
+        out->total.busy_ns += ws.busy_ns;
+        if (per_worker && i < n)
+            per_worker[i] = ws;
+    }
+    return 0;
 }
 
 /*
