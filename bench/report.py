@@ -1,0 +1,696 @@
+#!/usr/bin/env python3
+"""Turn the JSON of bench/report.sh into bench/results/report.md and PNG plots.
+
+Input layout (written by report.sh):
+    RESULTS/<allocator>/suite-<design>-<workload>.json   Google Benchmark JSON
+    RESULTS/<allocator>/openloop.json         wsched_openloop JSON
+Output:
+    RESULTS/report.md, RESULTS/throughput_vs_workers.png,
+    RESULTS/latency_vs_load.png, RESULTS/empty_jobs.png
+
+Standard library only; the plots need matplotlib (Debian: python3-matplotlib)
+and are skipped with a note when it is missing. Exit status 3 when a cell
+failed (error, wrong checksum, missing jobs), so CI can gate on the smoke run.
+"""
+import argparse
+import glob
+import json
+import math
+import os
+import sys
+
+DESIGN_ORDER = ["wsched", "mutex", "tpj", "omp", "tbb", "serial"]
+DESIGN_LABEL = {
+    "wsched": "wsched",
+    "mutex": "mutex pool",
+    "tpj": "thread per job",
+    "omp": "OpenMP tasks",
+    "tbb": "oneTBB",
+    "serial": "serial",
+}
+FANOUT_VARIANTS = ["100ns", "1us", "10us", "1us-tail"]
+COLOR = {d: f"C{i}" for i, d in enumerate(DESIGN_ORDER)}
+UNIT_TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+# ----------------------------------------------------------------- loading
+
+class Cell:
+    """One benchmark cell: its median figures and their spread."""
+
+    def __init__(self, workload, variant, design, workers):
+        self.workload, self.variant, self.design, self.workers = workload, variant, design, workers
+        self.med = {}      # figure -> median (or the single run's value)
+        self.sd = {}       # figure -> stddev across repetitions (absent with one run)
+        self.reps = 0
+        self.error = None
+
+    def get(self, key, default=None):
+        return self.med.get(key, default)
+
+
+def parse_name(run_name):
+    parts = run_name.split("/")
+    if len(parts) < 4 or not parts[3].startswith("workers:"):
+        return None
+    return parts[0], parts[1], parts[2], int(parts[3].split(":")[1])
+
+
+def figures(b):
+    """Numbers of one JSON benchmark entry: time in ms plus every counter."""
+    f = {}
+    scale = UNIT_TO_MS.get(b.get("time_unit", "ns"), 1e-6)
+    if "real_time" in b:
+        f["time_ms"] = b["real_time"] * scale
+    if "cpu_time" in b:
+        f["cpu_ms"] = b["cpu_time"] * scale
+    skip = {"name", "run_name", "run_type", "aggregate_name", "aggregate_unit", "repetitions",
+            "repetition_index", "threads", "iterations", "real_time", "cpu_time", "time_unit",
+            "family_index", "per_family_instance_index", "error_occurred", "error_message"}
+    for k, v in b.items():
+        if k not in skip and isinstance(v, (int, float)):
+            f[k] = float(v)
+    return f
+
+
+def load_suite(paths):
+    cells = {}
+    context = {}
+    for path in sorted(paths):
+        with open(path) as fh:
+            try:
+                doc = json.load(fh)
+            except json.JSONDecodeError as e:
+                print(f"report.py: skipping {path}: {e}", file=sys.stderr)
+                continue
+        context = context or doc.get("context", {})
+        runs = {}
+        for b in doc.get("benchmarks", []):
+            key = parse_name(b.get("run_name", b.get("name", "")))
+            if not key:
+                continue
+            c = cells.setdefault(key, Cell(*key))
+            if b.get("error_occurred"):
+                c.error = b.get("error_message", "error")
+                continue
+            if b.get("run_type") == "aggregate":
+                agg = b.get("aggregate_name")
+                if agg == "median":
+                    c.med = figures(b)
+                elif agg == "stddev":
+                    c.sd = figures(b)
+            else:
+                runs.setdefault(key, []).append(figures(b))
+        for key, rs in runs.items():
+            c = cells[key]
+            c.reps = len(rs)
+            if not c.med and rs:  # a single repetition: no aggregates
+                c.med = rs[-1]
+            # Counters Google Benchmark aggregates as it does any other; the
+            # verdict must hold in every repetition, not in the median.
+            if rs:
+                c.med["ok"] = min(r.get("ok", 0) for r in rs)
+    return cells, context
+
+
+def load_openloop(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as fh:
+        try:
+            return json.load(fh)
+        except json.JSONDecodeError as e:
+            print(f"report.py: skipping {path}: {e}", file=sys.stderr)
+            return None
+
+
+# -------------------------------------------------------------- formatting
+
+def fmt(v, digits=3):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    a = abs(v)
+    if a >= 1e9:
+        return f"{v / 1e9:.{digits}g}G"
+    if a >= 1e6:
+        return f"{v / 1e6:.{digits}g}M"
+    if a >= 1e4:
+        return f"{v / 1e3:.{digits}g}k"
+    if a >= 100:
+        return f"{v:.0f}"
+    return f"{v:.{digits}g}"
+
+
+def fmt_sd(c, key, digits=3):
+    v = c.get(key)
+    if v is None:
+        return "–"
+    s = c.sd.get(key)
+    return fmt(v, digits) + (f" ± {fmt(s, 2)}" if s is not None and c.reps > 1 else "")
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def fmt_ratio(r):
+    return "–" if r is None else f"{r:.2f}"
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in rows:
+        out.append("| " + " | ".join(r) + " |")
+    return "\n".join(out)
+
+
+# ------------------------------------------------------------------ tables
+
+class Suite:
+    def __init__(self, cells):
+        self.cells = cells
+        self.workers = sorted({k[3] for k in cells if k[3] > 0})
+        present = {k[2] for k in cells}
+        self.designs = [d for d in DESIGN_ORDER if d in present] + sorted(present - set(DESIGN_ORDER))
+
+    def cell(self, workload, variant, design, workers):
+        """The cell, mapping the worker-independent designs: serial runs at 1
+        worker, thread per job at 0 (unbounded)."""
+        if design == "serial":
+            workers = 1
+            if workload == "fanout-tasks":  # serial is the same in both models
+                workload = "fanout"
+        elif design == "tpj":
+            workers = 0
+        return self.cells.get((workload, variant, design, workers))
+
+    def rows_for(self, workload, variant):
+        """(design, workers) pairs present, grouped by worker count."""
+        rows = []
+        for w in self.workers:
+            for d in self.designs:
+                if d in ("serial", "tpj") and w != self.workers[-1] and len(self.workers) > 1:
+                    # Worker-independent designs: listed once, at the top count.
+                    continue
+                c = self.cell(workload, variant, d, w)
+                if c is not None:
+                    rows.append((d, w, c))
+        return rows
+
+
+def verdict(c):
+    if c.error:
+        return "error: " + c.error
+    ok = c.get("ok")
+    return "–" if ok is None else ("yes" if ok >= 1 else "**NO**")
+
+
+def threads(c):
+    """Threads the cell created, and the most of the design's threads alive at
+    once (a runtime's pool, created by an earlier cell, counts as alive)."""
+    return f"{fmt(c.get('threads_created'))} / {fmt(c.get('threads_peak'))}"
+
+
+def workers_label(d, w):
+    if d == "serial":
+        return "1"
+    if d == "tpj":
+        return "unbounded"
+    return str(w)
+
+
+def fanout_table(s, variant, workload="fanout"):
+    header = ["design", "workers", "time ms (median ± sd)", "CPU ms", "ns/job", "wsched/this",
+              "× serial", "jobs/s", "p50 µs", "p99 µs", "p99.9 µs", "p99 wsched/this",
+              "peak RSS MiB", "RSS Δ MiB", "RSS wsched/this", "threads created / peak alive",
+              "checksum", "ok"]
+    rows = []
+    serial = s.cell(workload, variant, "serial", 1)
+    for d, w, c in s.rows_for(workload, variant):
+        ws = s.cell(workload, variant, "wsched", w if w > 0 else s.workers[-1])
+        if c.error:
+            rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w)] + ["–"] * 15 + [verdict(c)])
+            continue
+        npj = c.get("ns_per_job")
+        rows.append([
+            DESIGN_LABEL.get(d, d), workers_label(d, w), fmt_sd(c, "time_ms"), fmt(c.get("cpu_ms")),
+            fmt(npj),
+            fmt_ratio(ratio(ws.get("ns_per_job") if ws else None, npj)) if d != "wsched" else "1",
+            fmt_ratio(ratio(serial.get("ns_per_job") if serial else None, npj)),
+            fmt(c.get("jobs_per_s")), fmt(c.get("p50_us")), fmt(c.get("p99_us")),
+            fmt(c.get("p999_us")),
+            fmt_ratio(ratio(ws.get("p99_us") if ws else None, c.get("p99_us"))) if d != "wsched" else "1",
+            fmt(c.get("rss_peak_kb", 0) / 1024), fmt(c.get("rss_delta_kb", 0) / 1024),
+            fmt_ratio(ratio(ws.get("rss_peak_kb") if ws else None, c.get("rss_peak_kb"))) if d != "wsched" else "1",
+            threads(c), f"{int(c.get('checksum', 0)):x}", verdict(c)])
+    return table(header, rows)
+
+
+def empty_table(s):
+    variants = sorted({k[1] for k in s.cells if k[0] == "empty"},
+                      key=lambda v: (v.split("-")[0] != "ext", int(v.split("-b")[1])))
+    if not variants:
+        return "_no data_"
+    header = ["design", "workers"] + [v.replace("ext-b", "ext ×").replace("in-b", "in ×") for v in variants] + ["threads created / peak alive", "ok"]
+    rows = []
+    designs_seen = set()
+    for w in s.workers:
+        for d in s.designs:
+            if d in ("serial", "tpj") and (d in designs_seen):
+                continue
+            row = [DESIGN_LABEL.get(d, d), workers_label(d, w)]
+            any_cell = False
+            oks = []
+            thr = None
+            for v in variants:
+                c = s.cell("empty", v, d, w)
+                if c is None:
+                    row.append("–")
+                    continue
+                any_cell = True
+                if c.error:
+                    row.append("skip")
+                    continue
+                ws = s.cell("empty", v, "wsched", w if w > 0 else s.workers[-1])
+                npj = c.get("ns_per_job")
+                r = ratio(ws.get("ns_per_job") if ws and not ws.error else None, npj)
+                row.append(fmt(npj) + ("" if d == "wsched" or r is None else f" ({r:.2f})"))
+                oks.append(c.get("ok", 0) >= 1)
+                thr = threads(c)
+            if not any_cell:
+                continue
+            designs_seen.add(d)
+            row += [thr or "–", "yes" if oks and all(oks) else ("–" if not oks else "**NO**")]
+            rows.append(row)
+    return table(header, rows)
+
+
+def forkjoin_table(s, workload, variant, per_key, per_label):
+    header = ["design", "workers", "time ms (median ± sd)", "CPU ms", per_label, "wsched/this",
+              "× serial", "threads created / peak alive", "peak RSS MiB", "RSS Δ MiB", "checksum", "ok"]
+    rows = []
+    serial = s.cell(workload, variant, "serial", 1)
+    for d, w, c in s.rows_for(workload, variant):
+        ws = s.cell(workload, variant, "wsched", w)
+        if c.error:
+            rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w)] + ["–"] * 9 + [verdict(c)])
+            continue
+        v = c.get(per_key)
+        rows.append([
+            DESIGN_LABEL.get(d, d), workers_label(d, w), fmt_sd(c, "time_ms"), fmt(c.get("cpu_ms")), fmt(v),
+            fmt_ratio(ratio(ws.get(per_key) if ws else None, v)) if d != "wsched" else "1",
+            fmt_ratio(ratio(serial.get(per_key) if serial else None, v)),
+            threads(c), fmt(c.get("rss_peak_kb", 0) / 1024), fmt(c.get("rss_delta_kb", 0) / 1024),
+            f"{int(c.get('checksum', 0)):x}", verdict(c)])
+    return table(header, rows)
+
+
+def slots_table(s):
+    header = ["workers", "packed ns/job", "padded ns/job", "packed/padded", "ok"]
+    rows = []
+    for w in s.workers:
+        p = s.cell("slots", "packed", "wsched", w)
+        q = s.cell("slots", "padded", "wsched", w)
+        if not p and not q:
+            continue
+        rows.append([str(w), fmt_sd(p, "ns_per_job") if p else "–", fmt_sd(q, "ns_per_job") if q else "–",
+                     fmt_ratio(ratio(p.get("ns_per_job") if p else None, q.get("ns_per_job") if q else None)),
+                     "yes" if p and q and p.get("ok", 0) >= 1 and q.get("ok", 0) >= 1 else "**NO**"])
+    return table(header, rows)
+
+
+def idle_table(s):
+    variant = next((k[1] for k in s.cells if k[0] == "idle"), None)
+    if not variant:
+        return "_no data_"
+    header = ["design", "workers", "idle s", "CPU ms", "CPU % of one core", "wsched/this",
+              "design threads alive"]
+    rows = []
+    for d, w, c in s.rows_for("idle", variant):
+        ws = s.cell("idle", variant, "wsched", w)
+        if c.error:
+            rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w), "–", "–", "–", "–", verdict(c)])
+            continue
+        rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w), fmt(c.get("idle_s")),
+                     fmt(c.get("cpu_ms")), fmt(c.get("cpu_pct")),
+                     fmt_ratio(ratio(ws.get("cpu_ms") if ws else None, c.get("cpu_ms"))) if d != "wsched" else "1",
+                     fmt(c.get("threads_peak"))])
+    return table(header, rows)
+
+
+def light_table(s):
+    header = ["design", "workers", "CPU µs/job", "work µs/job", "wsched/this", "CPU %",
+              "p50 µs", "p99 µs", "p99.9 µs", "ok"]
+    rows = []
+    for d, w, c in s.rows_for("light", "1ms"):
+        ws = s.cell("light", "1ms", "wsched", w if w > 0 else s.workers[-1])
+        if c.error:
+            rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w)] + ["–"] * 7 + [verdict(c)])
+            continue
+        rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w), fmt(c.get("cpu_us_per_job")),
+                     fmt(c.get("work_us_per_job")),
+                     fmt_ratio(ratio(ws.get("cpu_us_per_job") if ws else None, c.get("cpu_us_per_job"))) if d != "wsched" else "1",
+                     fmt(c.get("cpu_pct")), fmt(c.get("p50_us")), fmt(c.get("p99_us")),
+                     fmt(c.get("p999_us")), verdict(c)])
+    return table(header, rows)
+
+
+def openloop_table(doc):
+    if not doc:
+        return "_not run_"
+    header = ["design", "workers", "load ρ", "offered req/s", "measured req/s", "p50 µs", "p99 µs",
+              "p99.9 µs", "p99 from intended µs", "generator lag µs", "L sampled", "L exact", "λ·W",
+              "Little error", "CPU %", "ok"]
+    rows = []
+    for p in doc.get("points", []):
+        rows.append([DESIGN_LABEL.get(p["design"], p["design"]), str(p["workers"]), f"{p['rho']:.2f}",
+                     fmt(p["rate_offered"]), fmt(p["rate_measured"]), fmt(p["p50_us"]),
+                     fmt(p["p99_us"]), fmt(p["p999_us"]), fmt(p.get("p99_intended_us")),
+                     fmt(p.get("lag_mean_us")), fmt(p["l_sampled"]), fmt(p.get("l_integral")),
+                     fmt(p["l_little"]),
+                     f"{100 * p['little_err']:+.1f}%", fmt(p["cpu_pct"]),
+                     ("overloaded; " if p["overloaded"] else "") + ("yes" if p["ok"] else "**NO** " + p.get("error", ""))])
+    note = ""
+    if any(not p.get("sampler_rt", True) for p in doc.get("points", [])):
+        note = ("\n\nThe sampler did not get SCHED_FIFO (no privilege): its reads wait for a free CPU "
+                "and `L sampled` reads low under load; `L exact` is unaffected.")
+    return table(header, rows) + note
+
+
+# ----------------------------------------------------------------- targets
+
+def targets(s, label):
+    """The issue's targets at 2 workers (fib at 1), with pass/miss and margin."""
+    W = 2
+    lines = []
+
+    def add(name, value, goal, passed, margin, note=""):
+        if value is None:
+            lines.append([name, "–", goal, "not measured", "–", note])
+        else:
+            lines.append([name, value, goal, "**pass**" if passed else "**MISS**", margin, note])
+
+    def npj(variant, design, w=W, workload="fanout", key="ns_per_job"):
+        c = s.cell(workload, variant, design, w)
+        return None if c is None or c.error else c.get(key)
+
+    for workload, model in (("fanout", "client model"), ("fanout-tasks", "task model")):
+        if not any(k[0] == workload for k in s.cells):
+            continue
+        ws1 = npj("1us", "wsched", workload=workload)
+        sp = ratio(npj("1us", "serial", workload=workload), ws1)
+        add(f"fan-out 1 µs ({model}): wsched speed-up over serial (2 workers)",
+            None if sp is None else f"{sp:.2f}×", "≥ 1.9×", sp is not None and sp >= 1.9,
+            None if sp is None else f"{100 * (sp / 1.9 - 1):+.1f}%")
+        peers = [(d, npj("1us", d, workload=workload)) for d in s.designs if d not in ("wsched", "serial")]
+        peers = [(d, v) for d, v in peers if v is not None]
+        name = f"fan-out 1 µs ({model}): wsched faster than every peer (2 workers)"
+        if ws1 is not None and peers:
+            worst = min(peers, key=lambda dv: dv[1])
+            m = worst[1] / ws1
+            add(name, f"closest: {DESIGN_LABEL.get(worst[0], worst[0])}, {m:.2f}× wsched's time",
+                "every peer > 1×", m > 1, f"{100 * (m - 1):+.1f}%",
+                "peers: " + ", ".join(DESIGN_LABEL.get(d, d) for d, _ in peers))
+        else:
+            add(name, None, "every peer > 1×", False, None)
+        sp100 = ratio(npj("100ns", "serial", workload=workload), npj("100ns", "wsched", workload=workload))
+        add(f"fan-out 100 ns ({model}): wsched faster than serial (2 workers)",
+            None if sp100 is None else f"{sp100:.2f}×", "> 1×", sp100 is not None and sp100 > 1,
+            None if sp100 is None else f"{100 * (sp100 - 1):+.1f}%")
+    fib_v = next((k[1] for k in s.cells if k[0] == "fib"), None)
+    f1 = npj(fib_v, "wsched", 1, "fib", "ns_per_task") if fib_v else None
+    add(f"fib ({fib_v}) at 1 worker: ns per task", None if f1 is None else f"{f1:.2f} ns", "≤ 4 ns",
+        f1 is not None and f1 <= 4, None if f1 is None else f"{100 * (4 - f1) / 4:+.1f}%")
+    for ctx, name in (("ext", "external thread"), ("in", "inside a worker")):
+        b = npj(f"{ctx}-b1000000", "wsched", W, "empty")
+        add(f"empty jobs, batched (×10⁶, {name}, 2 workers)", None if b is None else f"{b:.2f} ns/job",
+            "≤ 5 ns/job", b is not None and b <= 5, None if b is None else f"{100 * (5 - b) / 5:+.1f}%")
+    for ctx, name in (("in", "inside a worker"), ("ext", "external thread")):
+        b = npj(f"{ctx}-b1", "wsched", W, "empty")
+        note = ("includes the waiting thread's futex sleep and wake-up" if ctx == "ext" else "")
+        add(f"empty jobs, singly (batch of 1, {name}, 2 workers)", None if b is None else f"{fmt(b)} ns/job",
+            "≤ 25 ns/job", b is not None and b <= 25, None if b is None else f"{100 * (25 - b) / 25:+.1f}%", note)
+    wr = s.cell("fanout", "1us", "wsched", W)
+    tr = s.cell("fanout", "1us", "tpj", 0)
+    if wr and tr and not wr.error and not tr.error:
+        r = wr.get("rss_peak_kb") / tr.get("rss_peak_kb")
+        rd = ratio(wr.get("rss_delta_kb"), tr.get("rss_delta_kb"))
+        add("fan-out 1 µs (client model): wsched peak RSS / thread-per-job peak RSS",
+            f"{r:.3f} ({fmt(wr.get('rss_peak_kb') / 1024)} / {fmt(tr.get('rss_peak_kb') / 1024)} MiB)",
+            "≤ 0.1", r <= 0.1, f"{100 * (0.1 - r) / 0.1:+.1f}%",
+            "" if rd is None else f"rise over the cell's starting RSS: {rd:.3f}")
+    else:
+        add("fan-out 1 µs (client model): wsched peak RSS / thread-per-job peak RSS", None, "≤ 0.1", False, None)
+    header = ["target", "measured", "goal", "verdict", "margin", "note"]
+    return f"### Targets ({label})\n\n" + table(header, lines) + "\n"
+
+
+# ------------------------------------------------------------------- plots
+
+def legend_below(fig, axes):
+    """One legend for the figure, under the plots, with every series once."""
+    seen = {}
+    for ax in axes:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            seen.setdefault(lab, h)
+    fig.tight_layout(rect=(0, 0.12, 1, 0.93))
+    fig.legend(list(seen.values()), list(seen.keys()), loc="lower center",
+               ncol=min(len(seen), 8), fontsize=8, frameon=False)
+
+
+def plots(out_dir, suites, openloops):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return ["_Plots skipped: matplotlib is not installed (apt-get install python3-matplotlib)._"]
+    notes = []
+    alloc = "glibc" if "glibc" in suites else next(iter(suites), None)
+    if alloc:
+        s = suites[alloc]
+        fig, axes = plt.subplots(1, len(FANOUT_VARIANTS), figsize=(4.2 * len(FANOUT_VARIANTS), 3.8))
+        for ax, v in zip(axes, FANOUT_VARIANTS):
+            for d in s.designs:
+                if d == "serial":
+                    c = s.cell("fanout", v, d, 1)
+                    if c and not c.error:
+                        ax.axhline(c.get("jobs_per_s") / 1e6, color="grey", ls="--", label="serial")
+                    continue
+                if d == "tpj":
+                    c = s.cell("fanout", v, d, 0)
+                    if c and not c.error:
+                        ax.axhline(c.get("jobs_per_s") / 1e6, color=COLOR[d], ls=":", label="thread per job")
+                    continue
+                for workload, ls, suffix in (("fanout", "-", ""), ("fanout-tasks", "--", " (tasks)")):
+                    xs, ys = [], []
+                    for w in s.workers:
+                        c = s.cell(workload, v, d, w)
+                        if c and not c.error:
+                            xs.append(w)
+                            ys.append(c.get("jobs_per_s") / 1e6)
+                    if xs:
+                        ax.plot(xs, ys, marker="o", ls=ls, color=COLOR.get(d),
+                                label=DESIGN_LABEL.get(d, d) + suffix)
+            ax.set_title(f"fan-out {v}")
+            ax.set_xlabel("workers")
+            ax.set_ylabel("M jobs/s")
+            ax.set_xticks(s.workers)
+            ax.grid(alpha=0.3)
+        legend_below(fig, axes)
+        fig.suptitle(f"Fan-out throughput vs workers; solid: client model, dashed: task model ({alloc} malloc)")
+        p = os.path.join(out_dir, "throughput_vs_workers.png")
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        notes.append(f"![throughput vs workers]({os.path.basename(p)})")
+
+        variants = sorted({k[1] for k in s.cells if k[0] == "empty"},
+                          key=lambda v: (v.split("-")[0] != "ext", int(v.split("-b")[1])))
+        if variants:
+            w = s.workers[-1]
+            fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+            for ax, ctx in zip(axes, ("ext", "in")):
+                for d in s.designs:
+                    xs, ys = [], []
+                    for v in variants:
+                        if not v.startswith(ctx + "-"):
+                            continue
+                        c = s.cell("empty", v, d, w)
+                        if c and not c.error:
+                            xs.append(int(v.split("-b")[1]))
+                            ys.append(c.get("ns_per_job"))
+                    if xs:
+                        ax.plot(xs, ys, marker="o", color=COLOR.get(d), label=DESIGN_LABEL.get(d, d))
+                ax.set_xscale("log")
+                ax.set_yscale("log")
+                ax.set_xlabel("jobs per batch")
+                ax.set_title("from an external thread" if ctx == "ext" else "from inside a worker")
+                ax.grid(alpha=0.3, which="both")
+            axes[0].set_ylabel("ns per empty job")
+            legend_below(fig, axes)
+            fig.suptitle(f"Empty jobs, {w} workers ({alloc} malloc)")
+            p = os.path.join(out_dir, "empty_jobs.png")
+            fig.savefig(p, dpi=110)
+            plt.close(fig)
+            notes.append(f"![empty jobs]({os.path.basename(p)})")
+
+    ol_alloc = "glibc" if openloops.get("glibc") else next((a for a, d in openloops.items() if d), None)
+    if ol_alloc:
+        doc = openloops[ol_alloc]
+        pts = doc.get("points", [])
+        wmax = max((p["workers"] for p in pts), default=0)
+        fig, axes = plt.subplots(1, 3, figsize=(13, 3.8), sharey=True)
+        for ax, key, title in zip(axes, ("p50_us", "p99_us", "p999_us"), ("p50", "p99", "p99.9")):
+            for d in DESIGN_ORDER:
+                sel = [p for p in pts if p["design"] == d and p["workers"] == wmax and p["ok"] and not p["overloaded"]]
+                if sel:
+                    ax.plot([p["rho"] for p in sel], [p[key] for p in sel], marker="o",
+                            color=COLOR.get(d), label=DESIGN_LABEL.get(d, d))
+            ax.set_yscale("log")
+            ax.set_xlabel("offered load ρ")
+            ax.set_title(f"{title} latency")
+            ax.grid(alpha=0.3, which="both")
+        axes[0].set_ylabel("µs")
+        legend_below(fig, axes)
+        fig.suptitle(f"Open loop, {wmax} workers, {doc['context'].get('job_ns', 0) / 1000:g} µs jobs "
+                     f"({ol_alloc} malloc; overloaded points left out)")
+        p = os.path.join(out_dir, "latency_vs_load.png")
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        notes.append(f"![latency vs load]({os.path.basename(p)})")
+    return notes
+
+
+# -------------------------------------------------------------------- main
+
+def suite_section(s, alloc, openloop):
+    out = [f"## {alloc} malloc\n"]
+    out.append(targets(s, alloc))
+    what = {"100ns": "100 ns jobs", "1us": "1 µs jobs", "10us": "10 µs jobs",
+            "1us-tail": "1 µs jobs, 1% of them 100× longer"}
+    for workload, model in (("fanout", "client model: client threads submit and wait"),
+                            ("fanout-tasks", "task model: each request a task inside the scheduler")):
+        for v in FANOUT_VARIANTS:
+            if any(k[0] == workload and k[1] == v for k in s.cells):
+                out.append(f"### Fan-out, {what[v]} ({model})\n")
+                out.append(fanout_table(s, v, workload) + "\n")
+    out.append("### Empty jobs: ns per job (wsched/this in parentheses)\n")
+    out.append(empty_table(s) + "\n")
+    fib_v = next((k[1] for k in s.cells if k[0] == "fib"), None)
+    if fib_v:
+        out.append(f"### Fork-join: fib({fib_v[1:]}), every call a task\n")
+        out.append(forkjoin_table(s, "fib", fib_v, "ns_per_task", "ns/task") + "\n")
+    uts_v = next((k[1] for k in s.cells if k[0] == "uts"), None)
+    if uts_v:
+        c = next((c for k, c in s.cells.items() if k[0] == "uts" and not c.error), None)
+        nodes = f", {int(c.get('nodes', 0))} nodes" if c else ""
+        out.append(f"### Fork-join: UTS binomial tree (root {uts_v[1:]} children{nodes})\n")
+        out.append(forkjoin_table(s, "uts", uts_v, "ns_per_node", "ns/node") + "\n")
+    if any(k[0] == "slots" for k in s.cells):
+        out.append("### Slots: packed (8 B) vs padded (64 B), each job rewriting its slot\n")
+        out.append(slots_table(s) + "\n")
+    if any(k[0] == "idle" for k in s.cells):
+        out.append("### Idle pool: CPU burned with no work\n")
+        out.append(idle_table(s) + "\n")
+    if any(k[0] == "light" for k in s.cells):
+        out.append("### Light load: one request per millisecond\n")
+        out.append(light_table(s) + "\n")
+    out.append("### Open loop: Poisson arrivals\n")
+    if openloop:
+        ctx = openloop.get("context", {})
+        out.append(f"Jobs of {ctx.get('job_ns', 0) / 1000:g} µs, 10–20 per request, "
+                   f"{ctx.get('duration_s')} s per point; ρ is the offered job work over the workers' "
+                   f"capacity (the generator, reaper and sampler threads share the CPUs). Latency runs "
+                   f"from submission; `p99 from intended` counts from the scheduled arrival instead "
+                   f"(the generator wakes late by `generator lag`). Little's law: `L sampled` is the "
+                   f"mean in-flight count read every {ctx.get('sample_us')} µs by a SCHED_FIFO sampler "
+                   f"thread, `L exact` its time average integrated from the timestamps over the "
+                   f"arrival window, `λ·W` measured rate × mean latency; `Little error` = L sampled / λ·W − 1. "
+                   f"Requests still in flight when arrivals stop make λ·W exceed the windowed figures "
+                   f"when latencies are not small against the window (overload).\n")
+    out.append(openloop_table(openloop) + "\n")
+    return "\n".join(out)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--results", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "results"))
+    ap.add_argument("--out", help="report path (default RESULTS/report.md)")
+    args = ap.parse_args()
+
+    allocs = sorted(d for d in os.listdir(args.results)
+                    if os.path.isdir(os.path.join(args.results, d))) if os.path.isdir(args.results) else []
+    allocs.sort(key=lambda a: (a != "glibc", a))
+    suites, contexts, openloops = {}, {}, {}
+    for a in allocs:
+        cells, ctx = load_suite(glob.glob(os.path.join(args.results, a, "suite-*.json")))
+        if cells:
+            suites[a] = Suite(cells)
+            contexts[a] = ctx
+        openloops[a] = load_openloop(os.path.join(args.results, a, "openloop.json"))
+    if not suites:
+        print(f"report.py: no suite-*.json under {args.results}/<allocator>/", file=sys.stderr)
+        return 1
+
+    ctx = contexts.get("glibc") or next(iter(contexts.values()))
+    lines = ["# wsched benchmark report\n"]
+    lines.append(
+        f"Host: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; "
+        f"built {ctx.get('library_build_type', '?')} Google Benchmark library; run {ctx.get('date', '?')}. "
+        f"Mode: {'short (CI smoke: small sizes, few repetitions)' if ctx.get('wb_short') == '1' else 'full'}. "
+        f"Calibration (spin iterations per ns : timestamp ns): {ctx.get('wb_calib', '?')}.\n")
+    lines.append(
+        f"Fan-out: {ctx.get('wb_requests', '?')} requests, 10–20 jobs each, all arriving at once, in two "
+        f"models. Client model (the scenario): {ctx.get('wb_clients', '?')} client threads submit the "
+        f"requests and wait for them (wsched, mutex pool, thread per job, oneTBB through "
+        f"task_arena::enqueue). Task model: each request is a task inside the scheduler that spawns "
+        f"its jobs and waits (wsched nested batches, OpenMP tasks, oneTBB task_group); OpenMP has "
+        f"no other. Latency of a request = last job's completion − round start. Times are medians over "
+        f"repetitions (± standard deviation); ratios use medians. `wsched/this` < 1 means wsched takes "
+        f"less (time, latency, memory, CPU); `× serial` is the speed-up over the serial baseline. Peak "
+        f"RSS is the cell's high-water mark (reset at the start of each cell); each design and workload runs in its own process, the 1 µs fan-out first.\n")
+    if any(c.get("wb_rss_reset") == "0" for c in contexts.values()):
+        lines.append("**Note:** the kernel refused to reset the peak RSS (/proc/self/clear_refs), so "
+                     "peak RSS figures are each process's high-water mark so far, not the cell's own.\n")
+    lines.append("Allocators: " + ", ".join(f"{a} (malloc from {contexts[a].get('wb_malloc', '?')})" for a in suites) + ".\n")
+    lines.append("This machine is shared and small; figures from a 2-CPU VM are noisy, the spread "
+                 "columns say how much.\n")
+    # Correctness first: every cell must have produced the serial run's
+    # checksum (ok) and every open-loop request must have completed.
+    bad = []
+    total = 0
+    for a, s in suites.items():
+        for key, c in sorted(s.cells.items()):
+            total += 1
+            if c.error or c.get("ok", 0) < 1:
+                bad.append(f"{a}: `{'/'.join(map(str, key[:3]))}/workers:{key[3]}`: "
+                           + (c.error or "wrong checksum or job count"))
+    for a, doc in openloops.items():
+        for p in (doc or {}).get("points", []):
+            total += 1
+            if not p.get("ok"):
+                bad.append(f"{a}: open loop {p['design']} ρ={p['rho']}: {p.get('error') or 'jobs missing'}")
+    if bad:
+        lines.append(f"**{len(bad)} of {total} cells FAILED:**\n")
+        lines += [f"- {b}" for b in bad]
+        lines.append("")
+    else:
+        lines.append(f"All {total} cells completed with the expected checksums and job counts.\n")
+    lines += plots(args.results, suites, openloops)
+    lines.append("")
+    for a in suites:
+        lines.append(suite_section(suites[a], a, openloops.get(a)))
+    out = args.out or os.path.join(args.results, "report.md")
+    with open(out, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    print(f"report.py: wrote {out}")
+    if bad:
+        print(f"report.py: {len(bad)} cells failed (see the report)", file=sys.stderr)
+        return 3
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
