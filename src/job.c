@@ -177,13 +177,24 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     if (d->slot_size && !d->slots && !size_mul_add(1, slot_bytes, slots_off, &bytes))
         return -EOVERFLOW;
 
-    int r = wsched__admit(h);
-    if (r)
+    /* Inside one of the pool's workers the running job's own batch keeps
+     * the pool alive, so a nested batch needs no handshake with destroy
+     * (and is accepted while the pool drains: it is part of accepted work).
+     * Its one unit is added before the parent's completion can subtract
+     * the parent's (program order, then the `remaining` chain), so inflight
+     * cannot touch zero in between: relaxed is enough. */
+    struct worker *self = wsched__self;
+    bool inside = self && h->magic == POOL_MAGIC && self->pool == h->p &&
+                  ld(&h->state, RLX) != POOL_DEAD;
+    int r;
+    if (inside)
+        fadd(&h->inflight, 1, RLX);
+    else if ((r = wsched__admit(h)) != 0)
         return r;
     struct pool *p = h->p;
     struct wsched_batch *b = mem_alloc(&p->mem, bytes, CACHELINE);
     if (!b) {
-        wsched__unadmit(h, 2);
+        wsched__unadmit(h, inside ? 1 : 2);
         return -ENOMEM;
     }
     b->fn = d->fn;
@@ -211,26 +222,25 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     *out = b;
     PROBE2(batch_submit, b, n);
 
-    struct worker *self = wsched__self;
     struct task t = {run_range, (uintptr_t)b, 0, n};
     bool was_empty;
-    if (self && self->pool == p) {
-        /* From a worker: one range on our own deque (release in push), or
-         * our inbox if the deque cannot grow. */
+    if (inside) {
+        /* One range on our own deque (release in push), or our inbox if
+         * the deque cannot grow. */
         if (deque_push_owner(&self->dq, &t, &was_empty) == 0) {
             if (was_empty)
                 wsched__notify(p, -1);
         } else {
             wsched__inbox_push(self, b);
         }
-    } else {
-        /* From outside: a worker's inbox, round-robin per thread so that
-         * submitters spread without sharing a counter. */
-        static _Thread_local unsigned rr;
-        if (rr == 0)
-            rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
-        wsched__inbox_push(&p->workers[rr++ % p->n], b);
+        return 0;
     }
+    /* From outside: a worker's inbox, round-robin per thread so that
+     * submitters spread without sharing a counter. */
+    static _Thread_local unsigned rr;
+    if (rr == 0)
+        rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
+    wsched__inbox_push(&p->workers[rr++ % p->n], b);
     /* The batch may be complete and freed by now: touch only the handle. */
     wsched__unadmit(h, 1);
     return 0;

@@ -222,10 +222,16 @@ static bool search(struct worker *w, struct task *t)
             return true;
         if (now_ns() >= deadline)
             return false;
-        for (unsigned i = 0; i < backoff; i++)
-            cpu_relax();
-        if (backoff < 64)
+        /* Back off 1, 2, 4 .. 64 pauses, then yield between passes: a
+         * thread that shares this CPU (a request thread about to submit,
+         * when threads outnumber CPUs) runs instead of our spinning. */
+        if (backoff <= 64) {
+            for (unsigned i = 0; i < backoff; i++)
+                cpu_relax();
             backoff *= 2;
+        } else {
+            sched_yield();
+        }
     }
 }
 

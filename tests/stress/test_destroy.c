@@ -53,6 +53,79 @@ static void *submitter(void *arg)
     }
 }
 
+/* Nested work during the drain: a job of an accepted batch submits a batch
+ * after destroy has begun; it is part of accepted work and must run. */
+static _Atomic int draining;
+
+static int leaf_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)arg;
+    *(uint64_t *)slot = i + 7;
+    return 0;
+}
+
+static int nested_during_drain(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)i, (void)slot;
+    wsched_pool *pool = arg;
+    while (!atomic_load(&draining))
+        sched_yield();
+    wsched_batch_desc d = {.fn = leaf_job, .njobs = 32, .slot_size = 8};
+    wsched_batch *b;
+    int r = wsched_submit(pool, &d, &b);
+    if (r)
+        return r;
+    r = wsched_wait(b, -1);
+    for (size_t k = 0; r == 0 && k < 32; k++)
+        if (*(uint64_t *)wsched_batch_slot(b, k) != k + 7)
+            r = -EPROTO;
+    wsched_batch_free(b);
+    return r;
+}
+
+static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)arg, (void)i, (void)slot;
+    return 0;
+}
+
+static void *drain_prober(void *arg)
+{
+    /* Submit until refused: then destroy has begun. */
+    for (;;) {
+        wsched_batch_desc d = {.fn = nop_job, .njobs = 1};
+        wsched_batch *b;
+        int r = wsched_submit(arg, &d, &b);
+        if (r) {
+            CHECK_EQ(r, -ESHUTDOWN);
+            atomic_store(&draining, 1);
+            return NULL;
+        }
+        CHECK_OK(wsched_wait(b, -1));
+        wsched_batch_free(b);
+    }
+}
+
+static void test_nested_during_drain(void)
+{
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = 2;
+    wsched_pool *pool;
+    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    atomic_store(&draining, 0);
+    wsched_batch *b;
+    wsched_batch_desc d = {.fn = nested_during_drain, .arg = pool, .njobs = 1};
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, drain_prober, pool), 0);
+    CHECK_OK(wsched_pool_destroy(pool)); /* returns once b (and its child) ran */
+    pthread_join(th, NULL);
+    CHECK_OK(wsched_wait(b, 0));
+    CHECK_EQ(wsched_batch_status(b, 0), 0);
+    wsched_batch_free(b);
+}
+
 int main(void)
 {
     check_watchdog(120);
@@ -75,6 +148,8 @@ int main(void)
             pthread_join(th[t], NULL);
     }
     CHECK(atomic_load(&refused) >= 20 * 4);
+    for (int round = 0; round < 10; round++)
+        test_nested_during_drain();
     printf("test_destroy: accepted %ld, refused %ld: ok\n", atomic_load(&accepted),
            atomic_load(&refused));
     return 0;
