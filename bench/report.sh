@@ -10,7 +10,8 @@
 #   --no-build   use the binaries already in the build directory
 #   --jobs=N     build parallelism (default 2)
 # Environment: WSCHED_BENCH_BUILD (build directory, default build-bench/),
-# WSCHED_BENCH_CALIB (reuse a calibration; measured once per report otherwise).
+# WSCHED_BENCH_CALIB (reuse a calibration; measured once per report otherwise),
+# WSCHED_BENCH_JEMALLOC (libjemalloc.so.2 to preload; found by ldconfig otherwise).
 # Exit status: 0, or 1 when a program failed or a cell gave wrong results
 # (missed performance targets are reported, not failed).
 set -euo pipefail
@@ -81,7 +82,7 @@ fi
 export WSCHED_BENCH_CALIB
 log "calibration $WSCHED_BENCH_CALIB"
 
-jemalloc=$(ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{print $NF; exit}')
+jemalloc=${WSCHED_BENCH_JEMALLOC:-$(ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{print $NF; exit}')}
 allocators=(glibc)
 if [ -n "$jemalloc" ]; then
     allocators+=(jemalloc)

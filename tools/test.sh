@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # The test command (README): builds and runs the whole suite three times,
-# release, ASan+UBSan and TSan, each in its own build directory. Exits
-# non-zero if any build or test fails.
-#   tools/test.sh            all three
-#   tools/test.sh release    one of: release address thread
+# release, ASan+UBSan and TSan, each in its own build directory, then the
+# benchmark suite in short mode (checksums checked, so it never rots). Exits
+# non-zero if any build, test or benchmark cell fails.
+#   tools/test.sh                 all four
+#   tools/test.sh release thread  some of: release address thread bench
 set -euo pipefail
 cd "$(dirname "$0")/.."
 variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(release address thread)
+[ ${#variants[@]} -gt 0 ] || variants=(release address thread bench)
 jobs=$(nproc)
 for v in "${variants[@]}"; do
   case "$v" in
+    bench)
+      echo "=== bench: bench/report.sh --short"
+      bench/report.sh --short
+      continue ;;
     release) san="" ;;
     address|thread) san="$v" ;;
     *) echo "unknown variant: $v" >&2; exit 2 ;;
