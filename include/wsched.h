@@ -16,9 +16,12 @@
  * Lifetime rules
  *   A batch handle stays valid until wsched_batch_free(). Freeing a batch whose
  *   jobs are still running is allowed: the library keeps its own reference and
- *   frees the batch when the last job has finished. Caller-provided slot memory,
- *   however, is written by jobs until the batch is complete: the caller may
- *   reuse or free it only after wsched_wait() returned 0 for that batch.
+ *   frees the batch (and library-allocated slots) when the last job has
+ *   returned, so a late job never writes freed memory. What the caller
+ *   provides - `arg` and caller-provided slot memory - is used by jobs until
+ *   every job has returned: free it once wsched_wait_idle() returned 0. For a
+ *   batch without quorum or deadline, wsched_wait() returning anything but
+ *   -ETIMEDOUT is that same moment.
  */
 #ifndef WSCHED_H
 #define WSCHED_H
@@ -62,6 +65,12 @@ extern "C" {
 #define WSCHED_ENOTRUN (WSCHED_ERRBASE - 1)
 /* Slot status: a job returned a value inside wsched's reserved range. */
 #define WSCHED_EJOBCODE (WSCHED_ERRBASE - 2)
+/* Slot status: not started because the batch was cancelled (wsched_cancel,
+ * fail-fast after another job failed, or quorum decided). */
+#define WSCHED_ECANCELLED (WSCHED_ERRBASE - 3)
+/* Slot status: not started (or, after an early return at the deadline, not
+ * finished) by the batch's deadline. */
+#define WSCHED_EDEADLINE (WSCHED_ERRBASE - 4)
 
 /* A static string for any code this library returns (and any errno). */
 WSCHED_API const char *wsched_strerror(int code);
@@ -139,6 +148,25 @@ typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slo
 /* Batch flags. */
 #define WSCHED_BATCH_PAD_SLOTS 0x1u /* round library-allocated slots up to 64 B */
 
+/*
+ * Failure policies (wsched_batch_desc.policy). Every slot ends in exactly
+ * one state: ok (0), the job's error, WSCHED_ECANCELLED, WSCHED_EDEADLINE.
+ *  BEST_EFFORT  every job runs; failures stay in their slots.
+ *  FAIL_FAST    the first failure cancels the jobs not yet started and
+ *               signals the running ones (wsched_cancelled); wsched_wait
+ *               returns that first error once the running ones are done.
+ *  QUORUM       the batch completes as soon as `quorum` jobs succeeded, or
+ *               when that has become impossible (wsched_wait then returns
+ *               the first error); the other slots are marked cancelled at
+ *               that instant, jobs still running are signalled and their
+ *               late results discarded.
+ */
+enum wsched_policy {
+    WSCHED_BEST_EFFORT = 0,
+    WSCHED_FAIL_FAST = 1,
+    WSCHED_QUORUM = 2,
+};
+
 typedef struct wsched_batch_desc {
     wsched_job_fn fn;
     void *arg;
@@ -149,6 +177,14 @@ typedef struct wsched_batch_desc {
     size_t slot_size;
     size_t slot_stride; /* 0 = slot_size (or padded, see flags) */
     unsigned flags;     /* WSCHED_BATCH_* */
+    unsigned policy;    /* enum wsched_policy */
+    size_t quorum;      /* WSCHED_QUORUM: successes needed, 1..njobs */
+    /* Absolute CLOCK_MONOTONIC deadline in ns (wsched_now_ns() + budget),
+     * 0 = none. Jobs not started by then are not run (WSCHED_EDEADLINE);
+     * running ones see wsched_cancelled(). wsched_wait returns -ETIMEDOUT
+     * at the deadline with every slot's state final: finished slots hold
+     * their results, the others WSCHED_EDEADLINE. */
+    uint64_t deadline_ns;
     void *reserved[4];
 } wsched_batch_desc;
 
@@ -169,15 +205,42 @@ WSCHED_API int wsched_submit(wsched_pool *pool, const wsched_batch_desc *desc,
  */
 WSCHED_API int wsched_wait(wsched_batch *batch, int64_t timeout_ns);
 
+/*
+ * Cancel: jobs not yet started are not run (WSCHED_ECANCELLED); running jobs
+ * see wsched_cancelled() and may stop early. The batch completes when the
+ * running ones return. Safe from any thread, any number of times.
+ */
+WSCHED_API int wsched_cancel(wsched_batch *batch);
+
+/* Nonzero when the running job's batch was cancelled (any reason) or its
+ * deadline has passed: a cheap poll for long jobs. 0 for a NULL ctx. */
+WSCHED_API int wsched_cancelled(const wsched_ctx *ctx);
+
+/* CLOCK_MONOTONIC in ns, the clock of deadline_ns. */
+WSCHED_API uint64_t wsched_now_ns(void);
+
+/*
+ * Wait until every job of the batch has returned. Equal to wsched_wait for
+ * a batch that completes normally; after an early completion (quorum,
+ * deadline) jobs may still be running, and until this returns 0 they may
+ * still read `arg` and write caller-provided slot memory.
+ */
+WSCHED_API int wsched_wait_idle(wsched_batch *batch, int64_t timeout_ns);
+
 /* Release the caller's reference (see lifetime rules above). NULL is a no-op. */
 WSCHED_API void wsched_batch_free(wsched_batch *batch);
 
 /* Job count, slot pointer and status of job i. Status: 0 ok, the job's error
- * code, WSCHED_ENOTRUN. Only meaningful once wsched_wait returned 0. */
+ * code, WSCHED_ECANCELLED, WSCHED_EDEADLINE, or WSCHED_ENOTRUN while the job
+ * has not finished. Final once wsched_wait returned (except after a wait
+ * timeout shorter than the batch: then the batch is still running). After
+ * an early completion (quorum, deadline) a slot whose status is not 0 or a
+ * job error may still be written by a job that is running late: read only
+ * slots whose status is final results. */
 WSCHED_API size_t wsched_batch_size(const wsched_batch *batch);
 WSCHED_API void *wsched_batch_slot(const wsched_batch *batch, size_t i);
 WSCHED_API int wsched_batch_status(const wsched_batch *batch, size_t i);
-/* Number of jobs whose status is not 0. */
+/* Number of jobs whose status is not 0 (failed, cancelled, timed out). */
 WSCHED_API size_t wsched_batch_failed(const wsched_batch *batch);
 
 /* ------------------------------------------------------------- fork-join */

@@ -8,6 +8,8 @@ const char *wsched_strerror(int code)
     case 0: return "success";
     case WSCHED_ENOTRUN: return "job never ran";
     case WSCHED_EJOBCODE: return "job returned a code in wsched's reserved range";
+    case WSCHED_ECANCELLED: return "job not run: batch cancelled (cancel, fail-fast or quorum decided)";
+    case WSCHED_EDEADLINE: return "job not run (or not finished) by the batch deadline";
     case -EINVAL: return "invalid argument (NULL handle or function, zero count, bad flag)";
     case -EOVERFLOW: return "size overflow (njobs times slot stride does not fit)";
     case -ENOMEM: return "out of memory";

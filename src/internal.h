@@ -115,6 +115,9 @@ static_assert(sizeof(struct wsched_pool) <= 64, "tombstone stays small");
 /* -------------------------------------------------------------- batches */
 
 enum { BATCH_RUNNING = 0, BATCH_WAITED = 1, BATCH_DONE = 2 };
+enum { CANCEL_NONE = 0, CANCEL_USER, CANCEL_FAILFAST, CANCEL_QUORUM, CANCEL_DEADLINE };
+/* Internal status of a job that is running in an arbitrated batch. */
+#define STATUS_RUNNING (WSCHED_ERRBASE - 60)
 
 struct wsched_batch {
     /* Read-only once submitted. */
@@ -123,16 +126,26 @@ struct wsched_batch {
     size_t n;
     char *slots;
     size_t stride;
-    int32_t *status;
+    _Atomic int32_t *status; /* relaxed stores; CAS in arbitrated batches */
     struct wsched_pool *handle;
     struct pool *pool;
     wsched_allocator alloc; /* copied: the batch may outlive the pool */
     size_t bytes;
     struct cds_wfcq_node node; /* inbox link */
+    unsigned policy;
+    bool arbitrate;   /* statuses decided by CAS (quorum or deadline) */
+    size_t quorum;
+    uint64_t deadline; /* 0 = none */
+
+    /* Written once, on cancellation (read per job: a line of its own). */
+    cacheline_aligned _Atomic uint32_t cancel; /* CANCEL_*: first reason wins */
+    _Atomic int32_t first_error;
+    _Atomic size_t succeeded, failed; /* QUORUM only */
 
     /* Written once per executed range, not per job. */
     cacheline_aligned _Atomic size_t remaining;
     _Atomic uint32_t done; /* BATCH_*: the futex word of wsched_wait */
+    _Atomic uint32_t idle; /* BATCH_*: every job returned (wsched_wait_idle) */
     _Atomic uint32_t refs; /* caller + runtime */
 };
 
@@ -141,6 +154,7 @@ struct wsched_batch {
 /* A running job's or task's frame; lives on the worker's stack. */
 struct wsched_ctx {
     struct worker *w;
+    struct wsched_batch *batch; /* the job's batch (children inherit it) */
     unsigned spawned;                /* owner-private */
     unsigned joined_inline;          /* owner-private */
     _Atomic unsigned joined_stolen;  /* bumped by thieves that ran a child */

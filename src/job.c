@@ -80,13 +80,20 @@ static void batch_unref(struct wsched_batch *b)
     }
 }
 
+/* Set a wait word (done, idle) to DONE and wake its sleepers, if any.
+ * ACQ_REL exchange: RELEASE publishes every slot (see top) to the waiter's
+ * ACQUIRE load; ACQUIRE orders it after the range that completed. */
+static void word_signal(_Atomic uint32_t *word)
+{
+    if (xchg(word, BATCH_DONE, AR) == BATCH_WAITED)
+        futex_wake_all(word);
+}
+
 static void batch_complete(struct wsched_batch *b)
 {
     PROBE1(batch_complete, b);
-    /* RELEASE: publishes every slot (see top). */
-    uint32_t old = xchg(&b->done, BATCH_DONE, AR);
-    if (old == BATCH_WAITED)
-        futex_wake_all(&b->done);
+    word_signal(&b->done); /* a no-op if an early completion came first */
+    word_signal(&b->idle); /* every job has returned */
     wsched__unadmit(b->handle, 1);
     batch_unref(b);
 }
@@ -106,6 +113,90 @@ static inline void ctx_implicit_sync(wsched_ctx *c)
         ctx_sync_slow(c);
 }
 
+/* ------------------------------------------------ policies, cancellation */
+
+static int32_t cancel_status(uint32_t reason)
+{
+    return reason == CANCEL_DEADLINE ? WSCHED_EDEADLINE : WSCHED_ECANCELLED;
+}
+
+/* First reason wins. RELEASE: a job that sees the flag (relaxed, per job)
+ * needs nothing else from the canceller; release only keeps the first
+ * error (stored before) visible with it. */
+static void cancel_set(struct wsched_batch *b, uint32_t reason)
+{
+    uint32_t none = CANCEL_NONE;
+    cas(&b->cancel, &none, reason, REL);
+}
+
+/* Wake the waiters now (quorum decided, deadline passed): the runtime's
+ * reference, the admission unit and `remaining` still end with the last
+ * range. ACQ_REL as in batch_complete. */
+static void signal_done(struct wsched_batch *b)
+{
+    word_signal(&b->done);
+}
+
+/* Decide every slot that is not final yet (arbitrated batches): CAS
+ * NOTRUN or RUNNING -> `code`. A job finishing later finds its slot taken
+ * and its result is discarded; one that finished first keeps it. */
+static void freeze(struct wsched_batch *b, int32_t code)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        int32_t v = ld(&b->status[i], RLX);
+        while ((v == WSCHED_ENOTRUN || v == STATUS_RUNNING) &&
+               !atomic_compare_exchange_weak_explicit(&b->status[i], &v, code, AR, RLX))
+            ;
+    }
+}
+
+/* Quorum bookkeeping after a job of a QUORUM batch finished (per job:
+ * the cost of the feature when used). */
+static void quorum_account(struct wsched_batch *b, int32_t code)
+{
+    bool decided;
+    if (code == 0)
+        decided = fadd(&b->succeeded, 1, AR) + 1 == b->quorum;
+    else {
+        int32_t z = 0;
+        cas(&b->first_error, &z, code, RLX);
+        decided = fadd(&b->failed, 1, AR) + 1 == b->n - b->quorum + 1;
+    }
+    if (decided) { /* exactly one job sees its count hit the threshold */
+        /* Freeze first, then signal the running jobs: one that stops when
+         * it sees the cancel finds its slot already decided. */
+        freeze(b, WSCHED_ECANCELLED);
+        cancel_set(b, CANCEL_QUORUM);
+        signal_done(b);
+    }
+}
+
+/* One job of an arbitrated batch (quorum or deadline): claim the slot,
+ * run, publish the result, each by CAS on its status. */
+static void run_job_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i)
+{
+    _Atomic int32_t *st_i = &b->status[i];
+    uint32_t reason = ld(&b->cancel, RLX);
+    if (!reason && b->deadline && wsched_now_ns() >= b->deadline) {
+        cancel_set(b, CANCEL_DEADLINE);
+        reason = CANCEL_DEADLINE;
+    }
+    int32_t v = WSCHED_ENOTRUN;
+    if (reason) {
+        cas(st_i, &v, cancel_status(reason), RLX);
+        return;
+    }
+    if (!cas(st_i, &v, STATUS_RUNNING, RLX))
+        return; /* frozen before we started */
+    int r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);
+    ctx_implicit_sync(ctx);
+    int32_t code = job_status(r);
+    v = STATUS_RUNNING;
+    /* RELEASE: the slot's contents with its final status. */
+    if (cas(st_i, &v, code, REL) && b->policy == WSCHED_QUORUM)
+        quorum_account(b, code);
+}
+
 static void run_range(struct worker *w, const struct task *t, bool stolen)
 {
     (void)stolen;
@@ -115,8 +206,8 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
     void *arg = b->arg;
     char *slots = b->slots;
     size_t stride = b->stride;
-    int32_t *status = b->status;
-    wsched_ctx ctx = {.w = w};
+    _Atomic int32_t *status = b->status;
+    wsched_ctx ctx = {.w = w, .batch = b};
 
     for (size_t i = lo; i < hi; i++) {
         if (hi - i > 1 && deque_empty_hint(&w->dq)) {
@@ -132,9 +223,26 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
             }
         }
         PROBE2(job_start, b, i);
+        if (unlikely(b->arbitrate)) {
+            run_job_arbitrated(&ctx, b, i);
+            continue;
+        }
+        /* Cancelled (by the user or fail-fast): skip, marked. Relaxed: a
+         * job racing the cancel may still start; that is inherent. */
+        uint32_t reason = ld(&b->cancel, RLX);
+        if (unlikely(reason)) {
+            st(&status[i], cancel_status(reason), RLX);
+            continue;
+        }
         int r = fn(&ctx, arg, i, slots ? slots + i * stride : NULL);
         ctx_implicit_sync(&ctx);
-        status[i] = job_status(r);
+        /* Relaxed: published by the range's release below. */
+        st(&status[i], job_status(r), RLX);
+        if (unlikely(r != 0) && b->policy == WSCHED_FAIL_FAST) {
+            int32_t z = 0;
+            cas(&b->first_error, &z, job_status(r), RLX);
+            cancel_set(b, CANCEL_FAILFAST);
+        }
         PROBE3(job_end, b, i, r);
     }
     STAT_ADD(w, jobs, count);
@@ -149,7 +257,9 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
         *out = NULL;
     if (!h || !d || !out || !d->fn || d->njobs == 0)
         return -EINVAL;
-    if (d->flags & ~WSCHED_BATCH_PAD_SLOTS)
+    if (d->flags & ~WSCHED_BATCH_PAD_SLOTS || d->policy > WSCHED_QUORUM)
+        return -EINVAL;
+    if (d->policy == WSCHED_QUORUM && (d->quorum == 0 || d->quorum > d->njobs))
         return -EINVAL;
     size_t n = d->njobs, stride = 0, slot_bytes = 0, status_off, bytes;
     if (d->slot_size) {
@@ -201,13 +311,21 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     b->arg = d->arg;
     b->n = n;
     b->stride = stride;
-    b->status = (int32_t *)((char *)b + status_off);
+    b->status = (_Atomic int32_t *)((char *)b + status_off);
+    b->policy = d->policy;
+    b->quorum = d->quorum;
+    b->deadline = d->deadline_ns;
+    b->arbitrate = d->policy == WSCHED_QUORUM || d->deadline_ns != 0;
+    st(&b->cancel, CANCEL_NONE, RLX);
+    st(&b->first_error, 0, RLX);
+    st(&b->succeeded, 0, RLX);
+    st(&b->failed, 0, RLX);
     b->handle = h;
     b->pool = p;
     b->alloc = p->mem.a;
     b->bytes = bytes;
     for (size_t i = 0; i < n; i++)
-        b->status[i] = WSCHED_ENOTRUN;
+        st(&b->status[i], WSCHED_ENOTRUN, RLX);
     if (!d->slot_size)
         b->slots = NULL;
     else if (d->slots)
@@ -218,6 +336,7 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     }
     st(&b->remaining, n, RLX);
     st(&b->done, BATCH_RUNNING, RLX);
+    st(&b->idle, BATCH_RUNNING, RLX);
     st(&b->refs, 2, RLX); /* published with the batch below */
     *out = b;
     PROBE2(batch_submit, b, n);
@@ -262,12 +381,6 @@ static void help_once(struct worker *w, unsigned *idle)
     }
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Run other work until *word == until or the deadline (0 = none) passes:
  * in-worker waits never park the worker. Returns false on timeout. */
@@ -276,72 +389,120 @@ bool wsched__help_until(struct worker *w, _Atomic uint32_t *word, uint32_t until
 {
     unsigned idle = 0;
     while (ld(word, ACQ) != until) {
-        if (deadline && mono_ns() >= deadline)
+        if (deadline && wsched_now_ns() >= deadline)
             return false;
         help_once(w, &idle);
     }
     return true;
 }
 
-static void deadline_after(struct timespec *ts, int64_t ns)
+/* Outside the pool: poll briefly, then sleep on the batch's futex word until
+ * done or the absolute deadline `until` (0 = none). True when done.
+ * The poll: a batch about to complete then costs the completing worker no
+ * futex wake and us no sleep/wake round trip; the yields hand the CPU to a
+ * worker that shares it (more threads than CPUs is the common case for
+ * request threads). Bounded: WAIT_SPINS pauses, then WAIT_YIELDS yields. */
+#define WAIT_SPINS 64
+#define WAIT_YIELDS 4
+static bool external_wait(_Atomic uint32_t *word, uint64_t until)
 {
-    clock_gettime(CLOCK_MONOTONIC, ts);
-    ts->tv_sec += ns / 1000000000;
-    ts->tv_nsec += ns % 1000000000;
-    if (ts->tv_nsec >= 1000000000) {
-        ts->tv_sec++;
-        ts->tv_nsec -= 1000000000;
+    for (unsigned i = 0; i < WAIT_SPINS + WAIT_YIELDS; i++) {
+        if (i < WAIT_SPINS) {
+            cpu_relax();
+        } else {
+            sched_yield(); /* may take long: keep to the deadline */
+            if (until && wsched_now_ns() >= until)
+                return ld(word, ACQ) == BATCH_DONE;
+        }
+        if (ld(word, ACQ) == BATCH_DONE)
+            return true;
+    }
+    struct timespec ts, *deadline = NULL;
+    if (until) {
+        ts.tv_sec = (time_t)(until / 1000000000u);
+        ts.tv_nsec = (long)(until % 1000000000u);
+        deadline = &ts;
+    }
+    for (;;) {
+        uint32_t v = BATCH_RUNNING;
+        /* Announce a waiter (RUNNING -> WAITED) so the signaller wakes us.
+         * ACQUIRE on failure too: reading DONE here is what makes the
+         * slots visible. */
+        if (!atomic_compare_exchange_strong_explicit(word, &v, BATCH_WAITED, ACQ, ACQ) &&
+            v == BATCH_DONE)
+            return true;
+        int r = futex_wait(word, BATCH_WAITED, deadline);
+        if (ld(word, ACQ) == BATCH_DONE)
+            return true;
+        if (r == -ETIMEDOUT)
+            return false;
     }
 }
 
-#define WAIT_SPINS 64
-#define WAIT_YIELDS 4
+/* Wait on a batch word: help inside the pool, poll then sleep outside. */
+static bool word_wait(struct wsched_batch *b, _Atomic uint32_t *word, uint64_t until)
+{
+    struct worker *self = wsched__self;
+    if (self && self->pool == b->pool)
+        return wsched__help_until(self, word, BATCH_DONE, until);
+    return external_wait(word, until);
+}
+
+/* What wsched_wait returns once the waiters were released. */
+static int wait_result(struct wsched_batch *b)
+{
+    uint32_t reason = ld(&b->cancel, ACQ); /* ACQUIRE: first_error with it */
+    if (reason == CANCEL_DEADLINE)
+        return -ETIMEDOUT;
+    if (reason == CANCEL_FAILFAST ||
+        (reason == CANCEL_QUORUM && ld(&b->succeeded, RLX) < b->quorum))
+        return ld(&b->first_error, RLX);
+    return 0;
+}
+
+/* The batch's deadline passed while we waited: decide the slots that are
+ * not final (WSCHED_EDEADLINE), release every waiter, and report it. */
+static int deadline_expire(struct wsched_batch *b)
+{
+    freeze(b, WSCHED_EDEADLINE); /* first, as in quorum_account */
+    cancel_set(b, CANCEL_DEADLINE);
+    signal_done(b);
+    return wait_result(b);
+}
 
 int wsched_wait(wsched_batch *b, int64_t timeout_ns)
 {
     if (!b)
         return -EINVAL;
     if (ld(&b->done, ACQ) == BATCH_DONE) /* ACQUIRE: slots visible */
+        return wait_result(b);
+    uint64_t now = 0, until = 0; /* absolute; 0 = for ever */
+    if (timeout_ns >= 0 || b->deadline) {
+        now = wsched_now_ns();
+        if (timeout_ns >= 0)
+            until = now + (uint64_t)timeout_ns;
+        if (b->deadline && (!until || b->deadline < until))
+            until = b->deadline;
+        if (until <= now)
+            return b->deadline && now >= b->deadline ? deadline_expire(b) : -ETIMEDOUT;
+    }
+    if (word_wait(b, &b->done, until))
+        return wait_result(b);
+    if (b->deadline && wsched_now_ns() >= b->deadline)
+        return deadline_expire(b);
+    return -ETIMEDOUT;
+}
+
+int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
+{
+    if (!b)
+        return -EINVAL;
+    if (ld(&b->idle, ACQ) == BATCH_DONE)
         return 0;
     if (timeout_ns == 0)
         return -ETIMEDOUT;
-    struct worker *self = wsched__self;
-    if (self && self->pool == b->pool) {
-        uint64_t deadline = timeout_ns < 0 ? 0 : mono_ns() + (uint64_t)timeout_ns;
-        return wsched__help_until(self, &b->done, BATCH_DONE, deadline) ? 0 : -ETIMEDOUT;
-    }
-    /* Brief polite spin before sleeping: a batch about to complete costs the
-     * completing worker no futex wake and us no sleep/wake round trip. The
-     * yields hand the CPU to a worker that shares it (more threads than
-     * CPUs is the common case for request threads). Bounded: WAIT_SPINS
-     * pauses, then WAIT_YIELDS yields, about 2-10 us in all. */
-    for (unsigned i = 0; i < WAIT_SPINS + WAIT_YIELDS; i++) {
-        if (i < WAIT_SPINS)
-            cpu_relax();
-        else
-            sched_yield();
-        if (ld(&b->done, ACQ) == BATCH_DONE)
-            return 0;
-    }
-    struct timespec ts, *deadline = NULL;
-    if (timeout_ns > 0) {
-        deadline_after(&ts, timeout_ns);
-        deadline = &ts;
-    }
-    for (;;) {
-        uint32_t v = BATCH_RUNNING;
-        /* Announce a waiter (RUNNING -> WAITED) so the completer wakes us.
-         * ACQUIRE on failure too: reading DONE here is what makes the
-         * slots visible. */
-        if (!atomic_compare_exchange_strong_explicit(&b->done, &v, BATCH_WAITED, ACQ, ACQ) &&
-            v == BATCH_DONE)
-            return 0;
-        if (futex_wait(&b->done, BATCH_WAITED, deadline) == -ETIMEDOUT &&
-            ld(&b->done, ACQ) != BATCH_DONE)
-            return -ETIMEDOUT;
-        if (ld(&b->done, ACQ) == BATCH_DONE)
-            return 0;
-    }
+    uint64_t until = timeout_ns < 0 ? 0 : wsched_now_ns() + (uint64_t)timeout_ns;
+    return word_wait(b, &b->idle, until) ? 0 : -ETIMEDOUT;
 }
 
 void wsched_batch_free(wsched_batch *b)
@@ -357,19 +518,50 @@ void *wsched_batch_slot(const wsched_batch *b, size_t i)
     return b && b->slots && i < b->n ? b->slots + i * b->stride : NULL;
 }
 
+static int32_t status_public(int32_t v)
+{
+    return v == STATUS_RUNNING ? WSCHED_ENOTRUN : v;
+}
+
 int wsched_batch_status(const wsched_batch *b, size_t i)
 {
     if (!b || i >= b->n)
         return -EINVAL;
-    return b->status[i];
+    /* ACQUIRE: pairs with the release CAS of an arbitrated job, so a final
+     * status read before the batch completed comes with its slot. */
+    return status_public(ld(&((wsched_batch *)b)->status[i], ACQ));
 }
 
 size_t wsched_batch_failed(const wsched_batch *b)
 {
     size_t k = 0;
     for (size_t i = 0; b && i < b->n; i++)
-        k += b->status[i] != 0;
+        k += ld(&((wsched_batch *)b)->status[i], RLX) != 0;
     return k;
+}
+
+int wsched_cancel(wsched_batch *b)
+{
+    if (!b)
+        return -EINVAL;
+    cancel_set(b, CANCEL_USER);
+    return 0;
+}
+
+int wsched_cancelled(const wsched_ctx *c)
+{
+    if (!c || !c->batch)
+        return 0;
+    struct wsched_batch *b = c->batch;
+    return ld(&b->cancel, RLX) != CANCEL_NONE ||
+           (b->deadline && wsched_now_ns() >= b->deadline);
+}
+
+uint64_t wsched_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ------------------------------------------------------------ fork-join */
@@ -378,7 +570,7 @@ static void run_spawned(struct worker *w, const struct task *t, bool stolen)
 {
     wsched_task_fn fn = (wsched_task_fn)t->a;
     wsched_ctx *parent = (wsched_ctx *)t->c;
-    wsched_ctx c = {.w = w};
+    wsched_ctx c = {.w = w, .batch = parent->batch};
     fn(&c, (void *)t->b);
     ctx_implicit_sync(&c);
     STAT_ADD(w, tasks, 1);
@@ -396,7 +588,7 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
     bool was_empty;
     if (unlikely(deque_push_owner(&c->w->dq, &t, &was_empty) != 0)) {
         /* Deque cannot grow: run the child now; it is joined already. */
-        wsched_ctx child = {.w = c->w};
+        wsched_ctx child = {.w = c->w, .batch = c->batch};
         fn(&child, arg);
         ctx_implicit_sync(&child);
         return 0;
@@ -432,7 +624,7 @@ int wsched_sync(wsched_ctx *c)
         if (!deque_pop_owner(&w->dq, &t))
             break; /* the rest was stolen: wait for it below */
         if (likely(t.run == run_spawned && t.c == (uintptr_t)c)) {
-            wsched_ctx child = {.w = w};
+            wsched_ctx child = {.w = w, .batch = c->batch};
             ((wsched_task_fn)t.a)(&child, (void *)t.b);
             ctx_implicit_sync(&child);
             STAT_ADD(w, tasks, 1);
