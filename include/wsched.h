@@ -147,6 +147,7 @@ typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slo
 
 /* Batch flags. */
 #define WSCHED_BATCH_PAD_SLOTS 0x1u /* round library-allocated slots up to 64 B */
+#define WSCHED_BATCH_STREAM 0x2u    /* completion stream: wsched_next_done */
 
 /*
  * Failure policies (wsched_batch_desc.policy). Every slot ends in exactly
@@ -226,6 +227,16 @@ WSCHED_API uint64_t wsched_now_ns(void);
  * still read `arg` and write caller-provided slot memory.
  */
 WSCHED_API int wsched_wait_idle(wsched_batch *batch, int64_t timeout_ns);
+
+/*
+ * Fan-in in completion order, for a batch submitted with WSCHED_BATCH_STREAM:
+ * *index receives the next job to reach its final state (run, failed,
+ * cancelled or timed out); its slot and status are then visible. Every job
+ * is returned exactly once; then -ENODATA. timeout_ns as for wsched_wait
+ * (-ETIMEDOUT). One consumer at a time; no mutex: producers append with one
+ * atomic add each. Inside the pool it runs other jobs while it waits.
+ */
+WSCHED_API int wsched_next_done(wsched_batch *batch, int64_t timeout_ns, size_t *index);
 
 /* Release the caller's reference (see lifetime rules above). NULL is a no-op. */
 WSCHED_API void wsched_batch_free(wsched_batch *batch);

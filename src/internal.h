@@ -137,10 +137,19 @@ struct wsched_batch {
     size_t quorum;
     uint64_t deadline; /* 0 = none */
 
+    /* Completion stream (WSCHED_BATCH_STREAM): ring[k] = index + 1 of the
+     * k-th job to finish, 0 until written. */
+    _Atomic size_t *ring;
+    size_t ring_head; /* the single consumer's */
+
     /* Written once, on cancellation (read per job: a line of its own). */
     cacheline_aligned _Atomic uint32_t cancel; /* CANCEL_*: first reason wins */
     _Atomic int32_t first_error;
     _Atomic size_t succeeded, failed; /* QUORUM only */
+    /* Stream producers' line: next ring position, and the consumer's futex
+     * word (pushes counted in bits 0-30, bit 31 = the consumer sleeps). */
+    cacheline_aligned _Atomic size_t ring_tail;
+    _Atomic uint32_t ring_word;
 
     /* Written once per executed range, not per job. */
     cacheline_aligned _Atomic size_t remaining;
@@ -174,6 +183,18 @@ WSCHED_INTERNAL void wsched__inbox_push(struct worker *w, struct wsched_batch *b
 WSCHED_INTERNAL bool wsched__help_until(struct worker *w, _Atomic uint32_t *word,
                                         uint32_t until, uint64_t deadline);
 WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);
+
+/* Is a worker searching or parked? Relaxed reads of lines written only on
+ * search/park transitions: a hint for splitting, never for correctness. */
+static inline bool pool_has_idle(struct pool *p)
+{
+    if (ld(&p->searching, RLX) != 0)
+        return true;
+    for (unsigned i = 0; i < p->nmask; i++)
+        if (ld(&p->parked[i], RLX))
+            return true;
+    return false;
+}
 
 static inline void run_task(struct worker *w, const struct task *t, bool stolen)
 {

@@ -120,6 +120,26 @@ static int32_t cancel_status(uint32_t reason)
     return reason == CANCEL_DEADLINE ? WSCHED_EDEADLINE : WSCHED_ECANCELLED;
 }
 
+#define RING_WAITER 0x80000000u
+
+/* Append job i to the completion stream, if the batch has one. Called once
+ * per job, by whoever decided its final status, after storing it. */
+static inline void stream_push(struct wsched_batch *b, size_t i)
+{
+    if (likely(!b->ring))
+        return;
+    size_t pos = fadd(&b->ring_tail, 1, RLX); /* a unique position */
+    /* RELEASE: slot and status before the entry (consumer's ACQUIRE). */
+    st(&b->ring[pos], i + 1, REL);
+    /* SC RMW after the store: pairs with the consumer's SC RMW setting
+     * RING_WAITER before it re-reads the ring (no lost wake-up). */
+    uint32_t old = fadd(&b->ring_word, 1, SC);
+    if (old & RING_WAITER) {
+        fand(&b->ring_word, ~RING_WAITER, RLX);
+        futex_wake_all(&b->ring_word);
+    }
+}
+
 /* First reason wins. RELEASE: a job that sees the flag (relaxed, per job)
  * needs nothing else from the canceller; release only keeps the first
  * error (stored before) visible with it. */
@@ -144,9 +164,12 @@ static void freeze(struct wsched_batch *b, int32_t code)
 {
     for (size_t i = 0; i < b->n; i++) {
         int32_t v = ld(&b->status[i], RLX);
-        while ((v == WSCHED_ENOTRUN || v == STATUS_RUNNING) &&
-               !atomic_compare_exchange_weak_explicit(&b->status[i], &v, code, AR, RLX))
-            ;
+        while (v == WSCHED_ENOTRUN || v == STATUS_RUNNING) {
+            if (atomic_compare_exchange_weak_explicit(&b->status[i], &v, code, AR, RLX)) {
+                stream_push(b, i);
+                break;
+            }
+        }
     }
 }
 
@@ -183,7 +206,8 @@ static void run_job_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i
     }
     int32_t v = WSCHED_ENOTRUN;
     if (reason) {
-        cas(st_i, &v, cancel_status(reason), RLX);
+        if (cas(st_i, &v, cancel_status(reason), RLX))
+            stream_push(b, i);
         return;
     }
     if (!cas(st_i, &v, STATUS_RUNNING, RLX))
@@ -193,8 +217,11 @@ static void run_job_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i
     int32_t code = job_status(r);
     v = STATUS_RUNNING;
     /* RELEASE: the slot's contents with its final status. */
-    if (cas(st_i, &v, code, REL) && b->policy == WSCHED_QUORUM)
-        quorum_account(b, code);
+    if (cas(st_i, &v, code, REL)) {
+        stream_push(b, i);
+        if (b->policy == WSCHED_QUORUM)
+            quorum_account(b, code);
+    }
 }
 
 static void run_range(struct worker *w, const struct task *t, bool stolen)
@@ -208,22 +235,31 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
     size_t stride = b->stride;
     _Atomic int32_t *status = b->status;
     wsched_ctx ctx = {.w = w, .batch = b};
+    /* Immutable batch fields, read once: the job call is opaque to the
+     * compiler, which would otherwise reload them after every job. */
+    const bool arbitrate = b->arbitrate, streamed = b->ring != NULL;
+    const bool fail_fast = b->policy == WSCHED_FAIL_FAST;
 
     for (size_t i = lo; i < hi; i++) {
-        if (hi - i > 1 && deque_empty_hint(&w->dq)) {
-            /* Lazy split: hand the upper half to whoever is idle. */
+        /* Lazy split: while our deque is empty (nothing for thieves) or a
+         * worker is idle (looked at every 8th job: two shared loads), hand
+         * the upper half back as a stealable range. With an idle worker this
+         * exposes every job but the one we run now, so a job that blocks
+         * then holds back no other job of its batch. */
+        while (hi - i > 1 && (deque_empty_hint(&w->dq) ||
+                              (((i - lo) & 7) == 0 && pool_has_idle(w->pool)))) {
             size_t mid = i + (hi - i + 1) / 2;
             struct task half = {run_range, (uintptr_t)b, mid, hi};
             bool was_empty;
-            if (deque_push_owner(&w->dq, &half, &was_empty) == 0) {
-                count -= hi - mid;
-                hi = mid;
-                if (was_empty)
-                    wsched__notify(w->pool, -1);
-            }
+            if (deque_push_owner(&w->dq, &half, &was_empty) != 0)
+                break;
+            count -= hi - mid;
+            hi = mid;
+            if (was_empty)
+                wsched__notify(w->pool, -1);
         }
         PROBE2(job_start, b, i);
-        if (unlikely(b->arbitrate)) {
+        if (unlikely(arbitrate)) {
             run_job_arbitrated(&ctx, b, i);
             continue;
         }
@@ -232,13 +268,17 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
         uint32_t reason = ld(&b->cancel, RLX);
         if (unlikely(reason)) {
             st(&status[i], cancel_status(reason), RLX);
+            if (streamed)
+                stream_push(b, i);
             continue;
         }
         int r = fn(&ctx, arg, i, slots ? slots + i * stride : NULL);
         ctx_implicit_sync(&ctx);
         /* Relaxed: published by the range's release below. */
         st(&status[i], job_status(r), RLX);
-        if (unlikely(r != 0) && b->policy == WSCHED_FAIL_FAST) {
+        if (unlikely(streamed))
+            stream_push(b, i);
+        if (unlikely(r != 0) && fail_fast) {
             int32_t z = 0;
             cas(&b->first_error, &z, job_status(r), RLX);
             cancel_set(b, CANCEL_FAILFAST);
@@ -257,8 +297,12 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
         *out = NULL;
     if (!h || !d || !out || !d->fn || d->njobs == 0)
         return -EINVAL;
-    if (d->flags & ~WSCHED_BATCH_PAD_SLOTS || d->policy > WSCHED_QUORUM)
+    if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM) ||
+        d->policy > WSCHED_QUORUM)
         return -EINVAL;
+    bool stream = d->flags & WSCHED_BATCH_STREAM;
+    if (stream && d->njobs >= RING_WAITER)
+        return -EOVERFLOW; /* the stream's push counter is 31 bits */
     if (d->policy == WSCHED_QUORUM && (d->quorum == 0 || d->quorum > d->njobs))
         return -EINVAL;
     size_t n = d->njobs, stride = 0, slot_bytes = 0, status_off, bytes;
@@ -285,6 +329,10 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     size_t slots_off = (st_end + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
     bytes = slots_off;
     if (d->slot_size && !d->slots && !size_mul_add(1, slot_bytes, slots_off, &bytes))
+        return -EOVERFLOW;
+    /* Completion ring after everything, word-aligned. */
+    size_t ring_off = (bytes + 7) & ~(size_t)7;
+    if (stream && (!size_mul_add(n, sizeof(size_t), ring_off, &bytes) || ring_off < slots_off))
         return -EOVERFLOW;
 
     /* Inside one of the pool's workers the running job's own batch keeps
@@ -334,6 +382,15 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
         b->slots = (char *)b + slots_off;
         memset(b->slots, 0, slot_bytes);
     }
+    b->ring = NULL;
+    if (stream) {
+        b->ring = (_Atomic size_t *)((char *)b + ring_off);
+        for (size_t i = 0; i < n; i++)
+            st(&b->ring[i], 0, RLX);
+    }
+    b->ring_head = 0;
+    st(&b->ring_tail, 0, RLX);
+    st(&b->ring_word, 0, RLX);
     st(&b->remaining, n, RLX);
     st(&b->done, BATCH_RUNNING, RLX);
     st(&b->idle, BATCH_RUNNING, RLX);
@@ -491,6 +548,42 @@ int wsched_wait(wsched_batch *b, int64_t timeout_ns)
     if (b->deadline && wsched_now_ns() >= b->deadline)
         return deadline_expire(b);
     return -ETIMEDOUT;
+}
+
+int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
+{
+    if (!b || !index || !b->ring)
+        return -EINVAL;
+    if (b->ring_head == b->n)
+        return -ENODATA;
+    _Atomic size_t *e = &b->ring[b->ring_head];
+    uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
+    struct worker *self = wsched__self;
+    unsigned idle = 0;
+    size_t v;
+    /* ACQUIRE: pairs with stream_push's RELEASE: slot and status visible. */
+    while ((v = ld(e, ACQ)) == 0) {
+        if (timeout_ns == 0 || (until && wsched_now_ns() >= until))
+            return -ETIMEDOUT;
+        if (self && self->pool == b->pool) {
+            help_once(self, &idle); /* never block a worker */
+            continue;
+        }
+        /* Announce the sleeper (SC RMW), re-check, then sleep until a push
+         * changes the word (see stream_push). */
+        uint32_t w = for_(&b->ring_word, RING_WAITER, SC) | RING_WAITER;
+        if ((v = ld(e, ACQ)) != 0)
+            break;
+        struct timespec ts;
+        if (until) {
+            ts.tv_sec = (time_t)(until / 1000000000u);
+            ts.tv_nsec = (long)(until % 1000000000u);
+        }
+        futex_wait(&b->ring_word, w, until ? &ts : NULL);
+    }
+    b->ring_head++;
+    *index = v - 1;
+    return 0;
 }
 
 int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
