@@ -106,8 +106,12 @@ typedef struct wsched_config {
     unsigned flags; /* WSCHED_POOL_* */
     /* NULL = malloc/free (jemalloc's when the library is built with it). */
     const wsched_allocator *allocator;
-    /* Idle search before parking, in microseconds; 0 = the default (~20). */
+    /* Idle search before parking, in microseconds; 0 = the default (10). */
     unsigned spin_us;
+    /* Pool-wide admission limit: at most this many jobs queued or running
+     * across all batches; 0 = none. A batch is admitted whole or not at
+     * all; see wsched_submit_timed for what happens when it does not fit. */
+    uint64_t max_jobs;
     void *reserved[4]; /* zero: room to grow without breaking the ABI */
 } wsched_config;
 
@@ -186,6 +190,10 @@ typedef struct wsched_batch_desc {
      * at the deadline with every slot's state final: finished slots hold
      * their results, the others WSCHED_EDEADLINE. */
     uint64_t deadline_ns;
+    /* At most this many of the batch's jobs run at once (e.g. an I/O-bound
+     * batch that must not flood one downstream); 0 = no limit. Jobs held
+     * back wait as unclaimed indices: no worker ever waits for a permit. */
+    size_t max_parallel;
     void *reserved[4];
 } wsched_batch_desc;
 
@@ -197,6 +205,20 @@ typedef struct wsched_batch_desc {
  */
 WSCHED_API int wsched_submit(wsched_pool *pool, const wsched_batch_desc *desc,
                              wsched_batch **out);
+
+/*
+ * wsched_submit with a bound on waiting for admission (pool max_jobs):
+ *   timeout_ns == 0  load shedding: -EBUSY at once when the jobs do not fit
+ *   timeout_ns  > 0  backpressure: wait for room, -ETIMEDOUT after that long
+ *   timeout_ns  < 0  wait for room as long as it takes (= wsched_submit)
+ * A batch larger than max_jobs can never fit: -E2BIG. Batches submitted
+ * from inside the pool are part of admitted work and not counted (waiting
+ * for room there could deadlock: the room is held by the jobs that wait),
+ * so a worker never waits for admission. Without max_jobs this is
+ * wsched_submit. Units are returned as each range of jobs finishes.
+ */
+WSCHED_API int wsched_submit_timed(wsched_pool *pool, const wsched_batch_desc *desc,
+                                   wsched_batch **out, int64_t timeout_ns);
 
 /*
  * Wait until every job of the batch has finished. timeout_ns < 0 waits for

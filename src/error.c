@@ -20,6 +20,9 @@ const char *wsched_strerror(int code)
     case -EDEADLK: return "would deadlock (called from one of the pool's own workers)";
     case -ECANCELED: return "cancelled";
     case -EPERM: return "operation not permitted";
+    case -EBUSY: return "pool full (max_jobs): batch not admitted";
+    case -E2BIG: return "batch larger than the pool's max_jobs";
+    case -ENODATA: return "every job of the stream was returned";
     default: return code < 0 ? "unknown error (a job's own code?)" : "not an error code";
     }
 }

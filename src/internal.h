@@ -91,6 +91,12 @@ struct pool {
     _Atomic uint64_t *parked; /* bit i set: worker i is parked or parking */
     struct wsched_pool *handle;
 
+    /* Pool-wide admission limit (0 = none): jobs queued or running. */
+    uint64_t max_jobs;
+    cacheline_aligned _Atomic int64_t admitted;
+    _Atomic uint32_t admit_waiters;
+    _Atomic uint32_t admit_word; /* futex: bumped when units are released */
+
     /* Idle accounting, written only on search/park/wake transitions. */
     cacheline_aligned _Atomic uint32_t searching;
     _Atomic uint32_t stop; /* workers exit when idle */
@@ -134,6 +140,8 @@ struct wsched_batch {
     struct cds_wfcq_node node; /* inbox link */
     unsigned policy;
     bool arbitrate;   /* statuses decided by CAS (quorum or deadline) */
+    size_t max_parallel; /* 0 = unlimited; else run as lanes (job.c) */
+    bool limited;        /* holds pool admission units (max_jobs) */
     size_t quorum;
     uint64_t deadline; /* 0 = none */
 
@@ -150,6 +158,8 @@ struct wsched_batch {
      * word (pushes counted in bits 0-30, bit 31 = the consumer sleeps). */
     cacheline_aligned _Atomic size_t ring_tail;
     _Atomic uint32_t ring_word;
+    /* Lanes' next index (max_parallel batches only). */
+    cacheline_aligned _Atomic size_t next;
 
     /* Written once per executed range, not per job. */
     cacheline_aligned _Atomic size_t remaining;
@@ -183,6 +193,7 @@ WSCHED_INTERNAL void wsched__inbox_push(struct worker *w, struct wsched_batch *b
 WSCHED_INTERNAL bool wsched__help_until(struct worker *w, _Atomic uint32_t *word,
                                         uint32_t until, uint64_t deadline);
 WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);
+WSCHED_INTERNAL void wsched__admit_release(struct pool *p, size_t n);
 
 /* Is a worker searching or parked? Relaxed reads of lines written only on
  * search/park transitions: a hint for splitting, never for correctness. */

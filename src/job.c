@@ -224,21 +224,117 @@ static void run_job_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i
     }
 }
 
+/* Immutable batch fields, read once per range or lane: the job call is
+ * opaque to the compiler, which would otherwise reload them every job. */
+struct batch_view {
+    wsched_job_fn fn;
+    void *arg;
+    char *slots;
+    size_t stride;
+    _Atomic int32_t *status;
+    bool arbitrate, streamed, fail_fast;
+};
+
+static inline struct batch_view view_of(struct wsched_batch *b)
+{
+    return (struct batch_view){b->fn, b->arg, b->slots, b->stride, b->status,
+                               b->arbitrate, b->ring != NULL,
+                               b->policy == WSCHED_FAIL_FAST};
+}
+
+/* Run (or skip, if cancelled) job i: its one final status, its stream
+ * entry, its policy bookkeeping. */
+static inline __attribute__((always_inline)) void
+run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, size_t i)
+{
+    PROBE2(job_start, b, i);
+    if (unlikely(v->arbitrate)) {
+        run_job_arbitrated(ctx, b, i);
+        return;
+    }
+    /* Cancelled (by the user or fail-fast): skip, marked. Relaxed: a job
+     * racing the cancel may still start; that is inherent. */
+    uint32_t reason = ld(&b->cancel, RLX);
+    if (unlikely(reason)) {
+        st(&v->status[i], cancel_status(reason), RLX);
+        if (v->streamed)
+            stream_push(b, i);
+        return;
+    }
+    int r = v->fn(ctx, v->arg, i, v->slots ? v->slots + i * v->stride : NULL);
+    ctx_implicit_sync(ctx);
+    /* Relaxed: published by the range's release in range_done. */
+    st(&v->status[i], job_status(r), RLX);
+    if (unlikely(v->streamed))
+        stream_push(b, i);
+    if (unlikely(r != 0) && v->fail_fast) {
+        int32_t z = 0;
+        cas(&b->first_error, &z, job_status(r), RLX);
+        cancel_set(b, CANCEL_FAILFAST);
+    }
+    PROBE3(job_end, b, i, r);
+}
+
+/* A range or lane finished `count` jobs: counters, admission units, and
+ * the batch's completion. */
+static inline void range_done(struct worker *w, struct wsched_batch *b, size_t count)
+{
+    STAT_ADD(w, jobs, count);
+    if (b->limited)
+        wsched__admit_release(b->pool, count);
+    /* ACQ_REL: see "Slot visibility" at the top. */
+    if (fsub(&b->remaining, count, AR) == count)
+        batch_complete(b);
+}
+
+static void run_lane(struct worker *w, const struct task *t, bool stolen);
+
+/* A batch with a parallelism limit M runs as min(M, N) lanes; each lane
+ * claims the next index with one atomic add per job (the cost of the
+ * feature, paid only when used) until none is left. At most M jobs of the
+ * batch therefore run at once, and a job held back by the limit is simply
+ * an index not yet claimed: no worker ever waits for a permit. */
+static void start_lanes(struct worker *w, struct wsched_batch *b)
+{
+    size_t lanes = b->max_parallel < b->n ? b->max_parallel : b->n;
+    for (size_t k = 1; k < lanes; k++) {
+        struct task lane = {run_lane, (uintptr_t)b, 0, 0};
+        bool was_empty;
+        if (deque_push_owner(&w->dq, &lane, &was_empty) != 0)
+            break; /* fewer lanes: still correct, less parallel */
+        if (was_empty)
+            wsched__notify(w->pool, -1);
+    }
+    struct task self = {run_lane, (uintptr_t)b, 0, 0};
+    run_lane(w, &self, false);
+}
+
+static void run_lane(struct worker *w, const struct task *t, bool stolen)
+{
+    (void)stolen;
+    struct wsched_batch *b = (struct wsched_batch *)t->a;
+    struct batch_view v = view_of(b);
+    wsched_ctx ctx = {.w = w, .batch = b};
+    size_t count = 0, i;
+    while ((i = fadd(&b->next, 1, RLX)) < b->n) {
+        run_one(&ctx, b, &v, i);
+        count++;
+    }
+    if (count)
+        range_done(w, b, count);
+}
+
 static void run_range(struct worker *w, const struct task *t, bool stolen)
 {
     (void)stolen;
     struct wsched_batch *b = (struct wsched_batch *)t->a;
+    if (unlikely(b->max_parallel)) {
+        start_lanes(w, b); /* the whole batch arrives as one range */
+        return;
+    }
     size_t lo = t->b, hi = t->c, count = hi - lo;
-    wsched_job_fn fn = b->fn;
-    void *arg = b->arg;
-    char *slots = b->slots;
-    size_t stride = b->stride;
-    _Atomic int32_t *status = b->status;
+    struct batch_view v = view_of(b);
     wsched_ctx ctx = {.w = w, .batch = b};
-    /* Immutable batch fields, read once: the job call is opaque to the
-     * compiler, which would otherwise reload them after every job. */
-    const bool arbitrate = b->arbitrate, streamed = b->ring != NULL;
-    const bool fail_fast = b->policy == WSCHED_FAIL_FAST;
 
     for (size_t i = lo; i < hi; i++) {
         /* Lazy split: while our deque is empty (nothing for thieves) or a
@@ -258,40 +354,85 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
             if (was_empty)
                 wsched__notify(w->pool, -1);
         }
-        PROBE2(job_start, b, i);
-        if (unlikely(arbitrate)) {
-            run_job_arbitrated(&ctx, b, i);
-            continue;
-        }
-        /* Cancelled (by the user or fail-fast): skip, marked. Relaxed: a
-         * job racing the cancel may still start; that is inherent. */
-        uint32_t reason = ld(&b->cancel, RLX);
-        if (unlikely(reason)) {
-            st(&status[i], cancel_status(reason), RLX);
-            if (streamed)
-                stream_push(b, i);
-            continue;
-        }
-        int r = fn(&ctx, arg, i, slots ? slots + i * stride : NULL);
-        ctx_implicit_sync(&ctx);
-        /* Relaxed: published by the range's release below. */
-        st(&status[i], job_status(r), RLX);
-        if (unlikely(streamed))
-            stream_push(b, i);
-        if (unlikely(r != 0) && fail_fast) {
-            int32_t z = 0;
-            cas(&b->first_error, &z, job_status(r), RLX);
-            cancel_set(b, CANCEL_FAILFAST);
-        }
-        PROBE3(job_end, b, i, r);
+        run_one(&ctx, b, &v, i);
     }
-    STAT_ADD(w, jobs, count);
-    /* ACQ_REL: see "Slot visibility" at the top. */
-    if (fsub(&b->remaining, count, AR) == count)
-        batch_complete(b);
+    range_done(w, b, count);
 }
 
+/* ------------------------------------------------------------- admission */
+
+/* Take n units if they fit under max_jobs. SC: the reserving RMW pairs
+ * with the releaser's SC RMW then load of admit_waiters (see below). */
+static bool try_reserve(struct pool *p, size_t n)
+{
+    int64_t cur = ld(&p->admitted, RLX);
+    do {
+        if ((uint64_t)cur + n > p->max_jobs)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&p->admitted, &cur, cur + (int64_t)n,
+                                                    SC, RLX));
+    return true;
+}
+
+void wsched__admit_release(struct pool *p, size_t n)
+{
+    fsub(&p->admitted, (int64_t)n, SC);
+    /* Dekker with reserve_jobs: a waiter registers (SC RMW) and then
+     * retries (SC RMW); we release (SC RMW) and then look for waiters. One
+     * of the two sees the other. */
+    if (ld(&p->admit_waiters, SC)) {
+        fadd(&p->admit_word, 1, REL);
+        futex_wake_all(&p->admit_word);
+    }
+}
+
+static int reserve_jobs(struct pool *p, size_t n, int64_t timeout_ns)
+{
+    if (n > p->max_jobs)
+        return -E2BIG;
+    if (try_reserve(p, n))
+        return 0;
+    if (timeout_ns == 0)
+        return -EBUSY; /* load shedding */
+    /* Only threads outside the pool get here (nested batches are exempt). */
+    uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
+    struct timespec ts;
+    if (until) {
+        ts.tv_sec = (time_t)(until / 1000000000u);
+        ts.tv_nsec = (long)(until % 1000000000u);
+    }
+    for (;;) {
+        uint32_t v = ld(&p->admit_word, ACQ);
+        fadd(&p->admit_waiters, 1, SC);
+        if (try_reserve(p, n)) {
+            fsub(&p->admit_waiters, 1, RLX);
+            return 0;
+        }
+        int fr = futex_wait(&p->admit_word, v, until ? &ts : NULL);
+        fsub(&p->admit_waiters, 1, RLX);
+        if (try_reserve(p, n))
+            return 0;
+        if (fr == -ETIMEDOUT || (until && wsched_now_ns() >= until))
+            return -ETIMEDOUT;
+    }
+}
+
+static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
+                       int64_t admit_timeout_ns);
+
 int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out)
+{
+    return submit_impl(h, d, out, -1);
+}
+
+int wsched_submit_timed(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
+                        int64_t timeout_ns)
+{
+    return submit_impl(h, d, out, timeout_ns);
+}
+
+static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
+                       int64_t admit_timeout_ns)
 {
     if (out)
         *out = NULL;
@@ -344,14 +485,24 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     struct worker *self = wsched__self;
     bool inside = self && h->magic == POOL_MAGIC && self->pool == h->p &&
                   ld(&h->state, RLX) != POOL_DEAD;
-    int r;
+    int r = 0;
     if (inside)
         fadd(&h->inflight, 1, RLX);
     else if ((r = wsched__admit(h)) != 0)
         return r;
     struct pool *p = h->p;
+    /* Admission control is for work entering the pool: nested batches are
+     * part of admitted work and exempt (waiting for room there could
+     * deadlock: the room is held by the very jobs that wait). */
+    bool limited = p->max_jobs && !inside;
+    if (limited && (r = reserve_jobs(p, n, admit_timeout_ns)) != 0) {
+        wsched__unadmit(h, inside ? 1 : 2);
+        return r;
+    }
     struct wsched_batch *b = mem_alloc(&p->mem, bytes, CACHELINE);
     if (!b) {
+        if (limited)
+            wsched__admit_release(p, n);
         wsched__unadmit(h, inside ? 1 : 2);
         return -ENOMEM;
     }
@@ -364,6 +515,9 @@ int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out
     b->quorum = d->quorum;
     b->deadline = d->deadline_ns;
     b->arbitrate = d->policy == WSCHED_QUORUM || d->deadline_ns != 0;
+    b->max_parallel = d->max_parallel;
+    b->limited = limited;
+    st(&b->next, 0, RLX);
     st(&b->cancel, CANCEL_NONE, RLX);
     st(&b->first_error, 0, RLX);
     st(&b->succeeded, 0, RLX);

@@ -482,6 +482,7 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
         return r;
     }
     p->spin_ns = (cfg->spin_us ? cfg->spin_us : 10) * 1000u;
+    p->max_jobs = cfg->max_jobs;
     p->nmask = (n + 63) / 64;
     p->parked = mem_zalloc(&p->mem, sizeof(uint64_t) * p->nmask, CACHELINE);
     p->workers = mem_zalloc(&p->mem, sizeof(struct worker) * n, CACHELINE);
