@@ -166,6 +166,18 @@ typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slo
  *               that instant, jobs still running are signalled and their
  *               late results discarded.
  */
+/*
+ * Priority classes (wsched_batch_desc.priority). Batches waiting to start
+ * are taken interactive first; every 8th batch a worker starts from the
+ * inboxes is taken background first, so while both classes wait background
+ * gets at least 1 in 8 of the starts: it is never starved. Started batches
+ * (their split ranges) are not reordered: started work finishes first.
+ */
+enum wsched_priority {
+    WSCHED_PRIO_NORMAL = 0,     /* interactive, the default */
+    WSCHED_PRIO_BACKGROUND = 1,
+};
+
 enum wsched_policy {
     WSCHED_BEST_EFFORT = 0,
     WSCHED_FAIL_FAST = 1,
@@ -194,6 +206,7 @@ typedef struct wsched_batch_desc {
      * batch that must not flood one downstream); 0 = no limit. Jobs held
      * back wait as unclaimed indices: no worker ever waits for a permit. */
     size_t max_parallel;
+    unsigned priority; /* enum wsched_priority */
     void *reserved[4];
 } wsched_batch_desc;
 

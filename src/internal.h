@@ -39,6 +39,22 @@ struct worker_stats {
 #endif
 
 /*
+ * An inbox: external submissions, a wfcqueue used as multi-producer /
+ * single-consumer. The consumer role is held through `token` (0 free, 1
+ * held), taken only with a CAS that never waits: the owner and idle thieves
+ * try it, and on failure simply look elsewhere. Producers' line: the queue
+ * tail and the count of nodes enqueued and not yet taken (may dip below zero
+ * for a moment, see job.c).
+ */
+#define WSCHED_NPRIO 2
+struct inbox {
+    cacheline_aligned struct __cds_wfcq_head head;
+    _Atomic uint32_t token;
+    cacheline_aligned struct cds_wfcq_tail tail;
+    _Atomic int64_t pending;
+};
+
+/*
  * A worker: thief-visible state first, each group on its own cache line,
  * then the owner-private part. Nothing here is written per job.
  */
@@ -46,16 +62,8 @@ struct worker {
     /* Chase-Lev deque: top (thieves) and bottom/array (owner) on own lines. */
     struct deque dq;
 
-    /* Inbox: external submissions, a wfcqueue used as multi-producer /
-     * single-consumer. The consumer role is held through `token` (0 free,
-     * 1 held), taken only with a CAS that never waits: the owner and idle
-     * thieves try it, and on failure simply look elsewhere. */
-    cacheline_aligned struct __cds_wfcq_head inbox_head;
-    _Atomic uint32_t inbox_token;
-    /* Producers' line: the queue tail and the count of nodes enqueued and not
-     * yet taken (may dip below zero for a moment, see job.c). */
-    cacheline_aligned struct cds_wfcq_tail inbox_tail;
-    _Atomic int64_t inbox_pending;
+    /* Inboxes, one per priority class (see struct inbox). */
+    struct inbox inbox[WSCHED_NPRIO];
 
     /* Parking (pool.c): bumped once per claim; the futex word. */
     cacheline_aligned _Atomic uint32_t park_word;
@@ -71,13 +79,14 @@ struct worker {
     uint32_t claims; /* claims seen: park_word reaches this value */
     uint64_t rng;
     unsigned qs_tick;
+    unsigned takes; /* inbox takes: every 8th looks at background first */
     int cpu;
     pthread_t thread;
     bool started;
 };
 
-static_assert(offsetof(struct worker, inbox_head) % CACHELINE == 0, "layout");
-static_assert(offsetof(struct worker, inbox_tail) % CACHELINE == 0, "layout");
+static_assert(offsetof(struct worker, inbox) % CACHELINE == 0, "layout");
+static_assert(sizeof(struct inbox) % CACHELINE == 0, "layout");
 static_assert(offsetof(struct worker, park_word) % CACHELINE == 0, "layout");
 static_assert(offsetof(struct worker, stats) % CACHELINE == 0, "layout");
 static_assert(offsetof(struct worker, pool) % CACHELINE == 0, "layout");
@@ -138,6 +147,7 @@ struct wsched_batch {
     wsched_allocator alloc; /* copied: the batch may outlive the pool */
     size_t bytes;
     struct cds_wfcq_node node; /* inbox link */
+    unsigned prio;             /* enum wsched_priority */
     unsigned policy;
     bool arbitrate;   /* statuses decided by CAS (quorum or deadline) */
     size_t max_parallel; /* 0 = unlimited; else run as lanes (job.c) */
@@ -188,7 +198,8 @@ WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *s
 WSCHED_INTERNAL void wsched__unadmit(struct wsched_pool *h, int64_t k);
 
 /* job.c */
-WSCHED_INTERNAL bool wsched__take_inbox(struct worker *victim, struct task *t);
+WSCHED_INTERNAL bool wsched__take_inbox(struct worker *me, struct worker *victim,
+                                        struct task *t);
 WSCHED_INTERNAL void wsched__inbox_push(struct worker *w, struct wsched_batch *b);
 WSCHED_INTERNAL bool wsched__help_until(struct worker *w, _Atomic uint32_t *word,
                                         uint32_t until, uint64_t deadline);

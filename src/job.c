@@ -34,39 +34,51 @@
 
 void wsched__inbox_push(struct worker *w, struct wsched_batch *b)
 {
+    struct inbox *q = &w->inbox[b->prio];
     cds_wfcq_node_init(&b->node);
     tsan_release(b); /* the wfcqueue hand-off is invisible to TSan */
-    cds_wfcq_enqueue(&w->inbox_head, &w->inbox_tail, &b->node);
+    cds_wfcq_enqueue(&q->head, &q->tail, &b->node);
     /* SC RMW after the node is linked: the publish half of the Dekker pair
      * with park() (pool.c); it also orders the enqueue before the loads of
      * wsched__notify_after_sc. */
-    fadd(&w->inbox_pending, 1, SC);
+    fadd(&q->pending, 1, SC);
     wsched__notify_after_sc(w->pool, (int)w->index);
 }
 
 static void run_range(struct worker *w, const struct task *t, bool stolen);
 
-bool wsched__take_inbox(struct worker *v, struct task *t)
+static bool take_from(struct inbox *q, struct task *t)
 {
-    if (ld(&v->inbox_pending, RLX) <= 0)
+    if (ld(&q->pending, RLX) <= 0)
         return false; /* a hint; the parking re-scan uses SC loads */
     uint32_t free_ = 0;
     /* ACQUIRE/RELEASE on the token order consecutive consumers' use of the
      * queue head. The CAS never waits: on failure, look elsewhere. */
-    if (!cas(&v->inbox_token, &free_, 1, ACQ))
+    if (!cas(&q->token, &free_, 1, ACQ))
         return false;
-    struct cds_wfcq_node *node = __cds_wfcq_dequeue_nonblocking(&v->inbox_head,
-                                                                &v->inbox_tail);
-    st(&v->inbox_token, 0, REL);
+    struct cds_wfcq_node *node = __cds_wfcq_dequeue_nonblocking(&q->head, &q->tail);
+    st(&q->token, 0, REL);
     if (node == NULL || node == CDS_WFCQ_WOULDBLOCK)
         return false; /* WOULDBLOCK: a producer is between its two stores */
     /* May dip below zero until the producer's increment lands; readers
      * treat <= 0 as empty, and the producer's own increment then notifies. */
-    fsub(&v->inbox_pending, 1, RLX);
+    fsub(&q->pending, 1, RLX);
     struct wsched_batch *b = caa_container_of(node, struct wsched_batch, node);
     tsan_acquire(b);
     *t = (struct task){run_range, (uintptr_t)b, 0, b->n};
     return true;
+}
+
+/*
+ * Take a batch from worker v's inboxes for worker `me`. Interactive first;
+ * but every 8th take of `me` looks at background first, so background
+ * batches get at least 1 in 8 of the batch starts while both classes wait:
+ * never starved.
+ */
+bool wsched__take_inbox(struct worker *me, struct worker *v, struct task *t)
+{
+    unsigned first = (++me->takes & 7) == 0 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_NORMAL;
+    return take_from(&v->inbox[first], t) || take_from(&v->inbox[first ^ 1], t);
 }
 
 /* -------------------------------------------------------------- batches */
@@ -439,7 +451,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     if (!h || !d || !out || !d->fn || d->njobs == 0)
         return -EINVAL;
     if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM) ||
-        d->policy > WSCHED_QUORUM)
+        d->policy > WSCHED_QUORUM || d->priority >= WSCHED_NPRIO)
         return -EINVAL;
     bool stream = d->flags & WSCHED_BATCH_STREAM;
     if (stream && d->njobs >= RING_WAITER)
@@ -516,6 +528,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     b->deadline = d->deadline_ns;
     b->arbitrate = d->policy == WSCHED_QUORUM || d->deadline_ns != 0;
     b->max_parallel = d->max_parallel;
+    b->prio = d->priority;
     b->limited = limited;
     st(&b->next, 0, RLX);
     st(&b->cancel, CANCEL_NONE, RLX);
