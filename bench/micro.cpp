@@ -47,6 +47,60 @@ void BM_EmptyBatch(benchmark::State &state)
     wsched_pool_destroy(pool);
 }
 
+// Cost of each request-semantics feature on a batch of 100,000 empty jobs
+// (2 workers by default): "none" is the plain batch; every other row turns
+// one feature on. Unused features cost what "none" costs.
+enum Feature { F_NONE, F_FAIL_FAST, F_QUORUM, F_DEADLINE, F_STREAM, F_MAX_PARALLEL,
+               F_BACKGROUND, F_ADMISSION, F_COUNT };
+const char *feature_name[F_COUNT] = {"none", "fail_fast", "quorum", "deadline", "stream",
+                                     "max_parallel_2", "background", "admission"};
+
+void BM_Feature(benchmark::State &state)
+{
+    const int workers = static_cast<int>(state.range(0));
+    const Feature f = static_cast<Feature>(state.range(1));
+    const size_t n = 100000;
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = static_cast<unsigned>(workers);
+    if (f == F_ADMISSION)
+        cfg.max_jobs = 10 * n;
+    wsched_pool *pool = nullptr;
+    if (wsched_pool_create(&pool, &cfg) != 0)
+        std::abort();
+    for (auto _ : state) {
+        wsched_batch_desc d{};
+        d.fn = empty_job;
+        d.njobs = n;
+        switch (f) {
+        case F_FAIL_FAST: d.policy = WSCHED_FAIL_FAST; break;
+        case F_QUORUM: d.policy = WSCHED_QUORUM; d.quorum = n; break;
+        case F_DEADLINE: d.deadline_ns = wsched_now_ns() + 60000000000ull; break;
+        case F_STREAM: d.flags = WSCHED_BATCH_STREAM; break;
+        case F_MAX_PARALLEL: d.max_parallel = 2; break;
+        case F_BACKGROUND: d.priority = WSCHED_PRIO_BACKGROUND; break;
+        default: break;
+        }
+        wsched_batch *b;
+        if (wsched_submit(pool, &d, &b) != 0)
+            std::abort();
+        if (f == F_STREAM) { // the consumer takes every completion
+            size_t idx;
+            for (size_t k = 0; k < n; k++)
+                if (wsched_next_done(b, -1, &idx) != 0)
+                    std::abort();
+        }
+        if (wsched_wait(b, -1) != 0)
+            std::abort();
+        wsched_batch_free(b);
+    }
+    state.SetLabel(feature_name[f]);
+    state.counters["ns_per_job"] = benchmark::Counter(
+        static_cast<double>(state.iterations()) * static_cast<double>(n),
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    wsched_pool_destroy(pool);
+}
+
 struct Fib {
     int n;
     uint64_t r;
@@ -144,6 +198,11 @@ int main(int argc, char **argv)
     benchmark::RegisterBenchmark("BM_Fib", BM_Fib)
         ->ArgsProduct({workers, {30}})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_FibSerial", BM_FibSerial)->Arg(30)->Unit(benchmark::kMillisecond);
+    std::vector<int64_t> features;
+    for (int f = 0; f < F_COUNT; f++)
+        features.push_back(f);
+    benchmark::RegisterBenchmark("BM_Feature", BM_Feature)
+        ->ArgsProduct({{workers.back()}, features})->UseRealTime()->Unit(benchmark::kMicrosecond);
     benchmark::Initialize(&argc, argv);
     benchmark::RunSpecifiedBenchmarks();
     benchmark::Shutdown();

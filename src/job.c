@@ -348,14 +348,14 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
     struct batch_view v = view_of(b);
     wsched_ctx ctx = {.w = w, .batch = b};
 
+    /* When the range starts with a worker idle, split it all the way down
+     * to the first job: every other job is then stealable, so a job that
+     * blocks holds back none of its siblings. */
+    bool idle = hi - lo > 1 && pool_has_idle(w->pool);
     for (size_t i = lo; i < hi; i++) {
-        /* Lazy split: while our deque is empty (nothing for thieves) or a
-         * worker is idle (looked at every 8th job: two shared loads), hand
-         * the upper half back as a stealable range. With an idle worker this
-         * exposes every job but the one we run now, so a job that blocks
-         * then holds back no other job of its batch. */
-        while (hi - i > 1 && (deque_empty_hint(&w->dq) ||
-                              (((i - lo) & 7) == 0 && pool_has_idle(w->pool)))) {
+        /* Lazy split: while our deque is empty (nothing for thieves), hand
+         * the upper half back as a stealable range. */
+        while (hi - i > 1 && (idle || deque_empty_hint(&w->dq))) {
             size_t mid = i + (hi - i + 1) / 2;
             struct task half = {run_range, (uintptr_t)b, mid, hi};
             bool was_empty;
@@ -366,6 +366,7 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
             if (was_empty)
                 wsched__notify(w->pool, -1);
         }
+        idle = false;
         run_one(&ctx, b, &v, i);
     }
     range_done(w, b, count);
