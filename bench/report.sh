@@ -54,7 +54,7 @@ if [ "$do_build" = 1 ]; then
         >"$build/report-configure.log" 2>&1 ||
         { cat "$build/report-configure.log" >&2; exit 1; }
     log "build (-j$jobs)"
-    cmake --build "$build" -j"$jobs" --target wsched_bench wsched_openloop \
+    cmake --build "$build" -j"$jobs" --target wsched_bench wsched_openloop bench_micro \
         >"$build/report-build.log" 2>&1 ||
         { tail -50 "$build/report-build.log" >&2; exit 1; }
 fi
@@ -134,6 +134,14 @@ for alloc in "${allocators[@]}"; do
         failed=1
     fi
 done
+
+# Per-job overhead and the cost of each request-semantics feature.
+if [ -x "$build/bench_micro" ]; then
+    log "micro: per-job cost and feature costs"
+    "$build/bench_micro" "${gb[@]}" --benchmark_display_aggregates_only=true \
+        --benchmark_out="$results/micro.json" --benchmark_out_format=json \
+        >"$results/micro.txt" 2>&1 || { log "micro FAILED (see $results/micro.txt)"; failed=1; }
+fi
 
 # Debian's python3 has python3-matplotlib; another python3 first on PATH
 # (pyenv, venv) may not. The report is written either way.

@@ -231,8 +231,13 @@ static void run_job_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i
     /* RELEASE: the slot's contents with its final status. */
     if (cas(st_i, &v, code, REL)) {
         stream_push(b, i);
-        if (b->policy == WSCHED_QUORUM)
+        if (b->policy == WSCHED_QUORUM) {
             quorum_account(b, code);
+        } else if (code != 0 && b->policy == WSCHED_FAIL_FAST) {
+            int32_t z = 0;
+            cas(&b->first_error, &z, code, RLX);
+            cancel_set(b, CANCEL_FAILFAST);
+        }
     }
 }
 
@@ -309,7 +314,13 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen);
 static void start_lanes(struct worker *w, struct wsched_batch *b)
 {
     size_t lanes = b->max_parallel < b->n ? b->max_parallel : b->n;
-    for (size_t k = 1; k < lanes; k++) {
+    /* Every lane holds the batch: one extra unit of `remaining` each, so a
+     * lane that starts after the others took every index still finds the
+     * batch alive. Relaxed: we hold a range of n, remaining cannot reach
+     * zero before our own lane ends. */
+    fadd(&b->remaining, lanes, RLX);
+    size_t started = 1;
+    for (; started < lanes; started++) {
         struct task lane = {run_lane, (uintptr_t)b, 0, 0};
         bool was_empty;
         if (deque_push_owner(&w->dq, &lane, &was_empty) != 0)
@@ -317,6 +328,8 @@ static void start_lanes(struct worker *w, struct wsched_batch *b)
         if (was_empty)
             wsched__notify(w->pool, -1);
     }
+    if (started < lanes)
+        fsub(&b->remaining, lanes - started, RLX); /* cannot reach zero */
     struct task self = {run_lane, (uintptr_t)b, 0, 0};
     run_lane(w, &self, false);
 }
@@ -332,8 +345,12 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen)
         run_one(&ctx, b, &v, i);
         count++;
     }
-    if (count)
-        range_done(w, b, count);
+    STAT_ADD(w, jobs, count);
+    if (count && b->limited)
+        wsched__admit_release(b->pool, count);
+    /* The lane's own unit with its jobs; ACQ_REL as in range_done. */
+    if (fsub(&b->remaining, count + 1, AR) == count + 1)
+        batch_complete(b);
 }
 
 static void run_range(struct worker *w, const struct task *t, bool stolen)

@@ -57,6 +57,16 @@ static void test_fail_fast(unsigned workers)
     CHECK_EQ(ok + cancelled + 1, n);
     CHECK_EQ(wsched_batch_failed(b), cancelled + 1);
     wsched_batch_free(b);
+
+    /* Fail-fast also in an arbitrated batch (with a far deadline). */
+    d.deadline_ns = wsched_now_ns() + 60000000000ull;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_EQ(wsched_wait(b, -1), -EIO);
+    size_t cancelled2 = 0;
+    for (size_t i = 0; i < n; i++)
+        cancelled2 += wsched_batch_status(b, i) == WSCHED_ECANCELLED;
+    CHECK(cancelled2 > n / 2);
+    wsched_batch_free(b);
     CHECK_OK(wsched_pool_destroy(pool));
 }
 
