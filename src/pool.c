@@ -177,8 +177,10 @@ static bool steal_once(struct worker *w, struct task *t)
         STAT_ADD(w, steal_fails, 1);
         return false;
     }
-    STAT_ADD(w, steals, 1);
-    PROBE2(steal, w->index, v->index);
+    if (v != w) { /* our own inbox, looked at again while searching */
+        STAT_ADD(w, steals, 1);
+        PROBE2(steal, w->index, v->index);
+    }
     return true;
 }
 
