@@ -252,6 +252,15 @@ WSCHED_API int wsched_cancel(wsched_batch *batch);
  * deadline has passed: a cheap poll for long jobs. 0 for a NULL ctx. */
 WSCHED_API int wsched_cancelled(const wsched_ctx *ctx);
 
+/*
+ * Call from a job about to block (I/O, a lock, a long sleep): the jobs of
+ * its batch that its worker still holds privately (the rest of the range it
+ * is running) become stealable at once, and an idle worker is woken to take
+ * them. Without it, a job that blocks may hold back up to half of its
+ * range's remaining jobs until it returns. Cheap; a no-op in spawned tasks.
+ */
+WSCHED_API int wsched_blocking(wsched_ctx *ctx);
+
 /* CLOCK_MONOTONIC in ns, the clock of deadline_ns. */
 WSCHED_API uint64_t wsched_now_ns(void);
 

@@ -181,9 +181,15 @@ struct wsched_batch {
 /* ---------------------------------------------------------------- jobs */
 
 /* A running job's or task's frame; lives on the worker's stack. */
+/* The part of a range its runner still holds privately: jobs (i, hi). */
+struct range_state {
+    size_t i, hi, count;
+};
+
 struct wsched_ctx {
     struct worker *w;
     struct wsched_batch *batch; /* the job's batch (children inherit it) */
+    struct range_state *range;  /* the batch job's range runner, else NULL */
     unsigned spawned;                /* owner-private */
     unsigned joined_inline;          /* owner-private */
     _Atomic unsigned joined_stolen;  /* bumped by thieves that ran a child */

@@ -353,6 +353,38 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen)
         batch_complete(b);
 }
 
+/* Hand the upper half of the private part (r->i, r->hi) back as a
+ * stealable range. False if the deque could not take it. */
+static bool split_upper(struct worker *w, struct wsched_batch *b, struct range_state *r)
+{
+    size_t mid = r->i + (r->hi - r->i + 1) / 2;
+    struct task half = {run_range, (uintptr_t)b, mid, r->hi};
+    bool was_empty;
+    if (deque_push_owner(&w->dq, &half, &was_empty) != 0)
+        return false;
+    r->count -= r->hi - mid;
+    r->hi = mid;
+    if (was_empty)
+        wsched__notify(w->pool, -1);
+    return true;
+}
+
+int wsched_blocking(wsched_ctx *c)
+{
+    if (!c)
+        return -EINVAL;
+    struct range_state *r = c->range;
+    if (!r)
+        return 0; /* a spawned task or a lane: nothing held privately */
+    /* Split everything after the running job r->i into stealable ranges,
+     * and make sure someone is awake to take them. */
+    while (r->hi - r->i > 1)
+        if (!split_upper(c->w, c->batch, r))
+            break;
+    wsched__notify(c->w->pool, -1);
+    return 0;
+}
+
 static void run_range(struct worker *w, const struct task *t, bool stolen)
 {
     (void)stolen;
@@ -361,32 +393,24 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
         start_lanes(w, b); /* the whole batch arrives as one range */
         return;
     }
-    size_t lo = t->b, hi = t->c, count = hi - lo;
+    struct range_state r = {t->b, t->c, t->c - t->b};
     struct batch_view v = view_of(b);
-    wsched_ctx ctx = {.w = w, .batch = b};
+    wsched_ctx ctx = {.w = w, .batch = b, .range = &r};
 
     /* When the range starts with a worker idle, split it all the way down
      * to the first job: every other job is then stealable, so a job that
      * blocks holds back none of its siblings. */
-    bool idle = hi - lo > 1 && pool_has_idle(w->pool);
-    for (size_t i = lo; i < hi; i++) {
+    bool idle = r.hi - r.i > 1 && pool_has_idle(w->pool);
+    for (; r.i < r.hi; r.i++) {
         /* Lazy split: while our deque is empty (nothing for thieves), hand
          * the upper half back as a stealable range. */
-        while (hi - i > 1 && (idle || deque_empty_hint(&w->dq))) {
-            size_t mid = i + (hi - i + 1) / 2;
-            struct task half = {run_range, (uintptr_t)b, mid, hi};
-            bool was_empty;
-            if (deque_push_owner(&w->dq, &half, &was_empty) != 0)
+        while (r.hi - r.i > 1 && (idle || deque_empty_hint(&w->dq)))
+            if (!split_upper(w, b, &r))
                 break;
-            count -= hi - mid;
-            hi = mid;
-            if (was_empty)
-                wsched__notify(w->pool, -1);
-        }
         idle = false;
-        run_one(&ctx, b, &v, i);
+        run_one(&ctx, b, &v, r.i); /* may shrink r.hi: wsched_blocking */
     }
-    range_done(w, b, count);
+    range_done(w, b, r.count);
 }
 
 /* ------------------------------------------------------------- admission */

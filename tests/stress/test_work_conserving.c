@@ -6,9 +6,8 @@
  * the test.
  *  1. Batches queued in the busy worker's inbox (external submissions).
  *  2. Children spawned onto the busy worker's deque (fork-join).
- * Not covered (a known limit, see README "Known limits"): the rest of the
- * blocked job's own range may stay behind it when no worker was idle at
- * the moment the job started.
+ *  3. The rest of the blocked job's own range, once the job says it is
+ *     about to block (wsched_blocking).
  */
 #include <sched.h>
 #include <stdatomic.h>
@@ -35,6 +34,19 @@ static int mark_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg, (void)i, (void)slot;
     atomic_fetch_add_explicit(&ran, 1, memory_order_release);
+    return 0;
+}
+
+/* Job 0 blocks until every other job of its batch ran. */
+static int sibling_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)slot;
+    if (i == 0) {
+        CHECK_OK(wsched_blocking(ctx));
+        spin_until(K);
+    } else {
+        atomic_fetch_add_explicit(&ran, 1, memory_order_release);
+    }
     return 0;
 }
 
@@ -89,6 +101,13 @@ int main(void)
         wsched_batch_free(blocker);
         CHECK_EQ(atomic_load(&ran), K);
 
+        /* 3: siblings in the same range. */
+        atomic_store(&ran, 0);
+        d = (wsched_batch_desc){.fn = sibling_job, .njobs = K + 1};
+        CHECK_OK(wsched_submit(pool, &d, &blocker));
+        CHECK_OK(wsched_wait(blocker, -1));
+        wsched_batch_free(blocker);
+        CHECK_EQ(atomic_load(&ran), K);
         CHECK_OK(wsched_pool_destroy(pool));
     }
     printf("test_work_conserving: ok\n");
