@@ -64,6 +64,21 @@ static inline void check_watchdog(unsigned seconds)
     alarm(seconds);
 }
 
+/* A pool of `workers` workers (default configuration otherwise). */
+static inline wsched_pool *check_pool(unsigned workers)
+{
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = workers;
+    wsched_pool *pool = NULL;
+    int r = wsched_pool_create(&pool, &cfg);
+    if (r) {
+        fprintf(stderr, "wsched_pool_create(%u workers): %s\n", workers, wsched_strerror(r));
+        abort();
+    }
+    return pool;
+}
+
 /* Scale iteration counts down in sanitizer builds (WSCHED_TEST_SLOW=k). */
 static inline long check_scale(long n)
 {

@@ -108,11 +108,7 @@ static void *drain_prober(void *arg)
 
 static void test_nested_during_drain(void)
 {
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 2;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(2);
     atomic_store(&draining, 0);
     wsched_batch *b;
     wsched_batch_desc d = {.fn = nested_during_drain, .arg = pool, .njobs = 1};
@@ -130,11 +126,7 @@ int main(void)
 {
     check_watchdog(120);
     for (int round = 0; round < 20; round++) {
-        wsched_config cfg;
-        wsched_config_init(&cfg);
-        cfg.nworkers = 2;
-        wsched_pool *pool;
-        CHECK_OK(wsched_pool_create(&pool, &cfg));
+        wsched_pool *pool = check_pool(2);
         atomic_store(&started, 0);
         enum { T = 4 };
         pthread_t th[T];

@@ -66,11 +66,7 @@ int main(void)
 {
     check_watchdog(120);
     for (unsigned workers = 2; workers <= 4; workers += 2) {
-        wsched_config cfg;
-        wsched_config_init(&cfg);
-        cfg.nworkers = workers;
-        wsched_pool *pool;
-        CHECK_OK(wsched_pool_create(&pool, &cfg));
+        wsched_pool *pool = check_pool(workers);
         enum { T = 3 };
         pthread_t th[T];
         struct burst bs[T];

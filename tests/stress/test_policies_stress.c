@@ -89,11 +89,7 @@ static void *client(void *arg)
 int main(void)
 {
     check_watchdog(120);
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 3;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(3);
     enum { T = 4 };
     pthread_t th[T];
     for (int t = 0; t < T; t++)

@@ -181,11 +181,7 @@ int main(void)
 {
     check_watchdog(120);
     for (unsigned workers = 1; workers <= 4; workers *= 2) {
-        wsched_config cfg;
-        wsched_config_init(&cfg);
-        cfg.nworkers = workers;
-        wsched_pool *pool;
-        CHECK_OK(wsched_pool_create(&pool, &cfg));
+        wsched_pool *pool = check_pool(workers);
         CHECK_EQ(wsched_pool_workers(pool), workers);
         test_order(pool, 1);
         test_order(pool, 2);

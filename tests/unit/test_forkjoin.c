@@ -97,11 +97,7 @@ int main(void)
     check_watchdog(120);
     int big = getenv("WSCHED_TEST_SLOW") && atoi(getenv("WSCHED_TEST_SLOW")) > 1 ? 22 : 30;
     for (unsigned workers = 1; workers <= 4; workers *= 2) {
-        wsched_config cfg;
-        wsched_config_init(&cfg);
-        cfg.nworkers = workers;
-        wsched_pool *pool;
-        CHECK_OK(wsched_pool_create(&pool, &cfg));
+        wsched_pool *pool = check_pool(workers);
 
         /* One job computing fib(big) with every call a task. */
         wsched_batch_desc d = {.fn = fib_job, .arg = &big, .njobs = 1, .slot_size = 8};

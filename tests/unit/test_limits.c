@@ -30,11 +30,7 @@ static int limited_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 
 static void test_max_parallel(void)
 {
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 4;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(4);
     for (size_t m = 1; m <= 3; m++) {
         atomic_store(&max_running, 0);
         wsched_batch_desc d = {.fn = limited_job, .njobs = 40, .slot_size = sizeof(size_t),

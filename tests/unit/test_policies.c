@@ -28,11 +28,7 @@ static int ff_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 
 static void test_fail_fast(unsigned workers)
 {
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = workers;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(workers);
     size_t fail_at = 10, n = 400;
     wsched_batch_desc d = {.fn = ff_job, .arg = &fail_at, .njobs = n,
                            .slot_size = sizeof(size_t), .policy = WSCHED_FAIL_FAST};
@@ -84,11 +80,7 @@ static int quorum_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 
 static void test_quorum(void)
 {
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 2;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(2);
 
     /* Reached while slow jobs are mid-flight: wait returns without them. */
     int plan[20] = {0};
@@ -143,11 +135,7 @@ static int slow_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 
 static void test_deadline(void)
 {
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 2;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(2);
     size_t n = 200; /* 200 ms of work on 2 workers: far past the deadline */
     wsched_batch_desc d = {.fn = slow_job, .njobs = n, .slot_size = sizeof(size_t),
                            .deadline_ns = wsched_now_ns() + 10000000};
@@ -206,11 +194,7 @@ static int cancellable_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 
 static void test_cancel(void)
 {
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 2;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(2);
     atomic_store(&started, 0);
     wsched_batch_desc d = {.fn = cancellable_job, .njobs = 100};
     wsched_batch *b;

@@ -30,11 +30,7 @@ static int stamp_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 int main(void)
 {
     check_watchdog(60);
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 1;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(1);
     wsched_batch *g, *bg[24], *in[24];
     wsched_batch_desc d = {.fn = gate_job, .njobs = 1};
     CHECK_OK(wsched_submit(pool, &d, &g));

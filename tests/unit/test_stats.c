@@ -42,11 +42,7 @@ static void *snapshotter(void *arg)
 int main(void)
 {
     check_watchdog(60);
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 2;
-    wsched_pool *pool;
-    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_pool *pool = check_pool(2);
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, snapshotter, pool), 0);
 

@@ -59,11 +59,7 @@ int main(void)
     check_watchdog(60);
     atomic_store(&gate, 1);
     for (unsigned workers = 1; workers <= 3; workers++) {
-        wsched_config cfg;
-        wsched_config_init(&cfg);
-        cfg.nworkers = workers;
-        wsched_pool *pool;
-        CHECK_OK(wsched_pool_create(&pool, &cfg));
+        wsched_pool *pool = check_pool(workers);
         wsched_batch_desc d = {.fn = job, .njobs = 1000, .slot_size = sizeof(size_t),
                                .flags = WSCHED_BATCH_STREAM};
         wsched_batch *b;
