@@ -413,6 +413,17 @@ static void run_range(struct worker *w, const struct task *t, bool stolen)
     range_done(w, b, r.count);
 }
 
+/* An absolute CLOCK_MONOTONIC time in ns (0 = none) as futex_wait's
+ * deadline: NULL for none, else *ts filled in. */
+static const struct timespec *abs_deadline(uint64_t until, struct timespec *ts)
+{
+    if (!until)
+        return NULL;
+    ts->tv_sec = (time_t)(until / 1000000000u);
+    ts->tv_nsec = (long)(until % 1000000000u);
+    return ts;
+}
+
 /* ------------------------------------------------------------- admission */
 
 /* Take n units if they fit under max_jobs. SC: the reserving RMW pairs
@@ -451,10 +462,7 @@ static int reserve_jobs(struct pool *p, size_t n, int64_t timeout_ns)
     /* Only threads outside the pool get here (nested batches are exempt). */
     uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
     struct timespec ts;
-    if (until) {
-        ts.tv_sec = (time_t)(until / 1000000000u);
-        ts.tv_nsec = (long)(until % 1000000000u);
-    }
+    const struct timespec *deadline = abs_deadline(until, &ts);
     for (;;) {
         uint32_t v = ld(&p->admit_word, ACQ);
         fadd(&p->admit_waiters, 1, SC);
@@ -462,7 +470,7 @@ static int reserve_jobs(struct pool *p, size_t n, int64_t timeout_ns)
             fsub(&p->admit_waiters, 1, RLX);
             return 0;
         }
-        int fr = futex_wait(&p->admit_word, v, until ? &ts : NULL);
+        int fr = futex_wait(&p->admit_word, v, deadline);
         fsub(&p->admit_waiters, 1, RLX);
         if (try_reserve(p, n))
             return 0;
@@ -683,12 +691,8 @@ static bool external_wait(_Atomic uint32_t *word, uint64_t until)
         if (ld(word, ACQ) == BATCH_DONE)
             return true;
     }
-    struct timespec ts, *deadline = NULL;
-    if (until) {
-        ts.tv_sec = (time_t)(until / 1000000000u);
-        ts.tv_nsec = (long)(until % 1000000000u);
-        deadline = &ts;
-    }
+    struct timespec ts;
+    const struct timespec *deadline = abs_deadline(until, &ts);
     for (;;) {
         uint32_t v = BATCH_RUNNING;
         /* Announce a waiter (RUNNING -> WAITED) so the signaller wakes us.
@@ -784,11 +788,7 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
         if ((v = ld(e, ACQ)) != 0)
             break;
         struct timespec ts;
-        if (until) {
-            ts.tv_sec = (time_t)(until / 1000000000u);
-            ts.tv_nsec = (long)(until % 1000000000u);
-        }
-        futex_wait(&b->ring_word, w, until ? &ts : NULL);
+        futex_wait(&b->ring_word, w, abs_deadline(until, &ts));
     }
     b->ring_head++;
     *index = v - 1;

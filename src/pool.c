@@ -51,13 +51,6 @@ _Thread_local struct worker *wsched__self;
 
 /* ---------------------------------------------------------------- util */
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static uint32_t rng_next(uint64_t *s)
 {
     /* xorshift64*: victim selection only. */
@@ -218,12 +211,12 @@ static bool search(struct worker *w, struct task *t)
         fadd(&p->searching, 1, SC);
         w->searching = true;
     }
-    uint64_t deadline = now_ns() + p->spin_ns;
+    uint64_t deadline = wsched_now_ns() + p->spin_ns;
     unsigned backoff = 1;
     for (;;) {
         if (steal_once(w, t))
             return true;
-        if (now_ns() >= deadline)
+        if (wsched_now_ns() >= deadline)
             return false;
         /* Back off 1, 2, 4 .. 64 pauses, then yield between passes: a
          * thread that shares this CPU (a request thread about to submit,
@@ -297,7 +290,7 @@ static inline void busy_begin(struct worker *w)
 {
 #ifndef WSCHED_NO_STATS
     if (!w->busy_since)
-        w->busy_since = now_ns();
+        w->busy_since = wsched_now_ns();
 #else
     (void)w;
 #endif
@@ -307,7 +300,7 @@ static inline void busy_end(struct worker *w)
 {
 #ifndef WSCHED_NO_STATS
     if (w->busy_since) {
-        STAT_ADD(w, busy_ns, now_ns() - w->busy_since);
+        STAT_ADD(w, busy_ns, wsched_now_ns() - w->busy_since);
         w->busy_since = 0;
     }
 #else
