@@ -7,6 +7,11 @@
 #ifndef WSCHED_ATOMICS_H
 #define WSCHED_ATOMICS_H
 
+/* A model checker (tests/model) supplies its own definitions of the
+ * vocabulary below (and of _Atomic(T)) to run the real deque code. */
+#ifdef WSCHED_ATOMICS_OVERRIDE
+#include WSCHED_ATOMICS_OVERRIDE
+#else
 #include <stdatomic.h>
 #include <stdbool.h>
 
@@ -28,12 +33,25 @@
 #define cas(p, expected, desired, mo)                                          \
     atomic_compare_exchange_strong_explicit((p), (expected), (desired), (mo),  \
                                             memory_order_relaxed)
+/* Strong CAS with an explicit failure order. */
+#define cas_f(p, expected, desired, mo, fail_mo)                               \
+    atomic_compare_exchange_strong_explicit((p), (expected), (desired), (mo),  \
+                                            (fail_mo))
+/* Weak CAS (may fail spuriously: for retry loops); failure relaxed. */
+#define cas_weak(p, expected, desired, mo)                                     \
+    atomic_compare_exchange_weak_explicit((p), (expected), (desired), (mo),    \
+                                          memory_order_relaxed)
 #define fence(mo) atomic_thread_fence(mo)
+#endif /* WSCHED_ATOMICS_OVERRIDE */
 
 #define CACHELINE 64
+#ifndef cacheline_aligned /* an override may define it (C++: alignas) */
 #define cacheline_aligned _Alignas(CACHELINE)
+#endif
 
+#ifndef WSCHED_ATOMICS_OVERRIDE
 static inline void cpu_relax(void) { __builtin_ia32_pause(); }
+#endif
 
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)

@@ -2,38 +2,19 @@
 
 #include <errno.h>
 
-#include "tsan.h"
-
-/* TSan token for the QSBR grace period: every reader releases it right before
- * it reports a quiescent state (worker.c), and reclamation acquires it, so TSan
- * sees the edge "reader done with the old array -> array freed" that liburcu's
- * grace period provides through atomics TSan cannot see. */
-char wsched__qsbr_token;
-
 static size_t array_bytes(int64_t cap)
 {
-    return sizeof(struct deque_array) + (size_t)cap * sizeof(_Atomic uintptr_t[TASK_WORDS]);
+    return sizeof(struct deque_array) + (size_t)cap * sizeof(_Atomic(uintptr_t)[TASK_WORDS]);
 }
 
 static struct deque_array *array_new(const struct mem *mem, int64_t cap)
 {
     struct deque_array *a = mem_alloc(mem, array_bytes(cap), CACHELINE);
     if (a) {
-        a->mem = mem;
+        a->retired = NULL;
         a->mask = cap - 1;
     }
     return a;
-}
-
-static void array_free(struct deque_array *a)
-{
-    mem_free(a->mem, a, array_bytes(a->mask + 1), CACHELINE);
-}
-
-static void array_free_rcu(struct rcu_head *head)
-{
-    tsan_acquire(&wsched__qsbr_token);
-    array_free(caa_container_of(head, struct deque_array, rcu));
 }
 
 int deque_init(struct deque *d, const struct mem *mem, int64_t capacity)
@@ -50,7 +31,14 @@ int deque_init(struct deque *d, const struct mem *mem, int64_t capacity)
 
 void deque_fini(struct deque *d)
 {
-    array_free(ld(&d->array, RLX));
+    /* R1: the caller guarantees that no thief runs any more (joined). */
+    struct deque_array *a = ld(&d->array, RLX);
+    while (a) {
+        struct deque_array *older = a->retired;
+        mem_free(d->mem, a, array_bytes(a->mask + 1), CACHELINE);
+        a = older;
+    }
+    st(&d->array, NULL, RLX);
 }
 
 int deque_grow(struct deque *d, int64_t b, int64_t t)
@@ -67,9 +55,9 @@ int deque_grow(struct deque *d, int64_t b, int64_t t)
     for (int64_t i = t; i < b; i++)
         for (int w = 0; w < TASK_WORDS; w++)
             st(&a->slot[i & a->mask][w], ld(&old->slot[i & old->mask][w], RLX), RLX);
+    /* R1: thieves may still be reading `old`; keep it until deque_fini.
+     * Owner-private link, read only by deque_fini. */
+    a->retired = old;
     st(&d->array, a, REL); /* G1 */
-    /* Thieves may still be reading `old`: free it after a grace period. The
-     * owner is an online QSBR reader, as call_rcu requires. */
-    urcu_qsbr_call_rcu(&old->rcu, array_free_rcu);
     return 0;
 }

@@ -45,12 +45,22 @@
  *       steal reads nothing it relies on.
  *  (G1) grow: the new array is filled with relaxed stores, then published
  *       with a RELEASE store of the array pointer.
+ *  (R1) reclamation: a thief may still read a grown-out array (it loaded
+ *       the old pointer before G1), so the owner never frees one while the
+ *       deque is in use. It keeps them on an owner-private list and
+ *       deque_fini frees them all, once no thief can run (the pool's workers
+ *       are joined). The cost is bounded: capacities double, so the retired
+ *       arrays together are smaller than the current one. No grace period,
+ *       so destroying a pool waits for nothing outside that pool.
  *
  * Departures from the paper: the fence/relaxed pairs are folded into release
  * stores and seq_cst accesses as argued above; indices are signed 64-bit so
- * they never wrap; grown-out arrays are reclaimed with liburcu QSBR
- * (call_rcu) because a thief may still read the old array; a failed grow
- * makes push report -ENOMEM instead of aborting.
+ * they never wrap; grown-out arrays are kept until deque_fini (R1) where the
+ * paper leaves reclamation open; a failed grow makes push report -ENOMEM
+ * instead of aborting.
+ *
+ * DEBUG_POINT(label) marks the labelled points: empty in normal builds, a
+ * random delay or yield in WSCHED_DEBUG builds (debug.h) to widen races.
  */
 #ifndef WSCHED_DEQUE_H
 #define WSCHED_DEQUE_H
@@ -59,32 +69,8 @@
 #include <string.h>
 
 #include "atomics.h"
+#include "debug.h"
 #include "mem.h"
-#include "rcu.h"
-#include "tsan.h"
-
-/* TSan token for the QSBR grace period (deque.c): every reader releases it
- * right before it reports a quiescent state, goes offline or waits in
- * urcu_qsbr_barrier; reclamation acquires it before freeing. */
-extern char wsched__qsbr_token;
-
-static inline void qsbr_quiescent(void)
-{
-    tsan_release(&wsched__qsbr_token);
-    urcu_qsbr_quiescent_state();
-}
-
-static inline void qsbr_offline(void)
-{
-    tsan_release(&wsched__qsbr_token);
-    urcu_qsbr_thread_offline();
-}
-
-static inline void qsbr_barrier(void)
-{
-    tsan_release(&wsched__qsbr_token);
-    urcu_qsbr_barrier();
-}
 
 /* A task record: what it runs and three words of payload. */
 struct task;
@@ -97,28 +83,28 @@ struct task {
 #define TASK_WORDS 4
 
 struct deque_array {
-    struct rcu_head rcu;
-    const struct mem *mem;
+    struct deque_array *retired; /* older arrays, owner-private (R1) */
     int64_t mask; /* capacity - 1; capacity is a power of two */
-    _Atomic uintptr_t slot[][TASK_WORDS];
+    _Atomic(uintptr_t) slot[][TASK_WORDS];
 };
 
 struct deque {
     /* Written by thieves (CAS) and by the owner when it takes the last element. */
-    cacheline_aligned _Atomic int64_t top;
+    cacheline_aligned _Atomic(int64_t) top;
     /* Written by the owner only; read by thieves. */
-    cacheline_aligned _Atomic int64_t bottom;
+    cacheline_aligned _Atomic(int64_t) bottom;
     _Atomic(struct deque_array *) array;
     const struct mem *mem;
 };
 
 int deque_init(struct deque *d, const struct mem *mem, int64_t capacity);
-/* Frees the current array. Retired arrays are freed by call_rcu. */
+/* Frees the current array and every retired one (R1). Nothing else may use
+ * the deque any more. */
 void deque_fini(struct deque *d);
 /* Grow: owner only; called by push when the ring is full. */
 int deque_grow(struct deque *d, int64_t b, int64_t t);
 
-static inline void task_store(_Atomic uintptr_t *s, const struct task *t)
+static inline void task_store(_Atomic(uintptr_t) *s, const struct task *t)
 {
     st(&s[0], (uintptr_t)t->run, RLX);
     st(&s[1], t->a, RLX);
@@ -126,7 +112,7 @@ static inline void task_store(_Atomic uintptr_t *s, const struct task *t)
     st(&s[3], t->c, RLX);
 }
 
-static inline void task_load(_Atomic uintptr_t *s, struct task *t)
+static inline void task_load(_Atomic(uintptr_t) *s, struct task *t)
 {
     t->run = (task_run_fn)ld(&s[0], RLX);
     t->a = ld(&s[1], RLX);
@@ -152,6 +138,7 @@ static inline int deque_push_owner(struct deque *d, const struct task *t,
         a = ld(&d->array, RLX);
     }
     task_store(a->slot[b & a->mask], t);
+    DEBUG_POINT("P1");
     st(&d->bottom, b + 1, REL); /* P1 */
     *was_empty = b <= top;
     return 0;
@@ -163,6 +150,7 @@ static inline bool deque_pop_owner(struct deque *d, struct task *out)
     int64_t b = ld(&d->bottom, RLX) - 1;
     struct deque_array *a = ld(&d->array, RLX);
     st(&d->bottom, b, SC);          /* T1: claim b before reading top */
+    DEBUG_POINT("T1");
     int64_t t = ld(&d->top, SC);    /* T1 */
     if (likely(t < b)) {
         /* More than one element: thieves can only reach indices < b. */
@@ -173,6 +161,7 @@ static inline bool deque_pop_owner(struct deque *d, struct task *out)
     if (t == b) {
         /* Last element: race the thieves for it through top (C1). */
         task_load(a->slot[b & a->mask], out);
+        DEBUG_POINT("C1-pop");
         got = cas(&d->top, &t, t + 1, SC);
     }
     /* Empty (or lost the race): restore bottom = top. Relaxed is enough: a
@@ -183,16 +172,17 @@ static inline bool deque_pop_owner(struct deque *d, struct task *out)
 
 enum steal_result { STEAL_EMPTY = 0, STEAL_OK = 1, STEAL_RETRY = 2 };
 
-/* Any worker: take the oldest task. STEAL_RETRY = lost a race, not empty.
- * The caller must be a QSBR reader (online) for the array read. */
+/* Any worker: take the oldest task. STEAL_RETRY = lost a race, not empty. */
 static inline enum steal_result deque_steal(struct deque *d, struct task *out)
 {
     int64_t t = ld(&d->top, SC);    /* S1 */
+    DEBUG_POINT("S1");
     int64_t b = ld(&d->bottom, SC); /* S1, and acquire for P1 (S2) */
     if (t >= b)
         return STEAL_EMPTY;
     struct deque_array *a = ld(&d->array, ACQ); /* S2 / G1 */
     task_load(a->slot[t & a->mask], out);
+    DEBUG_POINT("C1-steal");
     if (!cas(&d->top, &t, t + 1, SC)) /* C1 */
         return STEAL_RETRY;
     return STEAL_OK;
@@ -205,7 +195,7 @@ static inline bool deque_empty_hint(struct deque *d)
     return ld(&d->bottom, RLX) <= ld(&d->top, RLX);
 }
 
-/* Any thread: approximate size, for scanning before parking (see park.c). */
+/* Any thread: approximate size, for scanning before parking (pool.c). */
 static inline bool deque_nonempty_sc(struct deque *d)
 {
     int64_t t = ld(&d->top, SC);

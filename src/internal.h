@@ -78,7 +78,6 @@ struct worker {
     bool searching;  /* counted in pool->searching */
     uint32_t claims; /* claims seen: park_word reaches this value */
     uint64_t rng;
-    unsigned qs_tick;
     unsigned takes; /* inbox takes: every 8th looks at background first */
     int cpu;
     pthread_t thread;

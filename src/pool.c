@@ -46,7 +46,6 @@
 _Thread_local struct worker *wsched__self;
 
 #define DEQUE_INITIAL 1024 /* 32 KiB of task records per worker */
-#define QS_EVERY 16        /* report a QSBR quiescent state every N tasks */
 #define MAX_WORKERS 4096
 
 /* ---------------------------------------------------------------- util */
@@ -258,13 +257,11 @@ static enum park_result park(struct worker *w)
         sleep = false;
     }
 
-    /* Wait until our claim's bump arrives. QSBR: offline while asleep so
-     * grace periods need not wait for us. */
+    /* Wait until our claim's bump arrives. */
     w->claims++;
     if (sleep) {
         STAT_ADD(w, parks, 1);
         PROBE1(park, w->index);
-        qsbr_offline();
     }
     for (;;) {
         /* ACQUIRE pairs with the claimer's RELEASE bump (wake_claimed). */
@@ -275,7 +272,6 @@ static enum park_result park(struct worker *w)
     }
     w->searching = true; /* counted by the claimer */
     if (sleep) {
-        urcu_qsbr_thread_online();
         STAT_ADD(w, wakeups, 1);
         PROBE1(wake, w->index);
     }
@@ -316,7 +312,6 @@ static void *worker_main(void *arg)
     snprintf(name, sizeof name, "wsched/%u", w->index);
     pthread_setname_np(pthread_self(), name);
     wsched__self = w;
-    urcu_qsbr_register_thread();
 
     struct task t;
     bool stolen;
@@ -335,8 +330,6 @@ static void *worker_main(void *arg)
                 stop_searching(w);
             busy_begin(w);
             run_task(w, &t, stolen);
-            if (++w->qs_tick % QS_EVERY == 0)
-                qsbr_quiescent();
             pr = PARK_WOKEN;
             continue;
         }
@@ -348,8 +341,6 @@ static void *worker_main(void *arg)
         fsub(&p->searching, 1, SC);
     }
     busy_end(w);
-    qsbr_quiescent();
-    urcu_qsbr_unregister_thread();
     wsched__self = NULL;
     return NULL;
 }
@@ -659,8 +650,9 @@ int wsched_pool_destroy(wsched_pool *h)
         futex_wait(&h->drain_word, v, NULL);
     }
     stop_workers(p);
-    /* Deque arrays retired with call_rcu use our allocator: flush them. */
-    qsbr_barrier();
+    /* The workers are joined: nothing reads the pool's deques any more
+     * (deque.h R1), so free_pool frees every array now. No grace period:
+     * destroying this pool waits for no other pool's work. */
     free_pool(p);
     h->p = NULL;
     st(&h->state, POOL_DEAD, REL);

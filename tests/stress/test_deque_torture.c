@@ -1,8 +1,8 @@
 /*
  * Deque torture: one owner pushing and popping, several thieves stealing,
  * millions of items; every item must be taken exactly once (counted per
- * item). Small initial capacity so the array grows (and old arrays are
- * reclaimed through QSBR) while thieves read it.
+ * item). Small initial capacity so the array grows while thieves read it
+ * (old arrays are kept until deque_fini, deque.h R1).
  */
 #include <pthread.h>
 
@@ -27,17 +27,11 @@ static void take(uintptr_t id, uintptr_t check)
 static void *thief(void *arg)
 {
     (void)arg;
-    urcu_qsbr_register_thread();
     struct task t;
-    unsigned n = 0;
     while (!atomic_load_explicit(&done, memory_order_acquire)) {
         if (deque_steal(&dq, &t) == STEAL_OK)
             take(t.a, t.b);
-        if (++n % 64 == 0)
-            qsbr_quiescent();
     }
-    qsbr_quiescent();
-    urcu_qsbr_unregister_thread();
     return NULL;
 }
 
@@ -46,7 +40,6 @@ int main(void)
     check_watchdog(120);
     items = check_scale(4000000);
     taken = calloc((size_t)items, 1);
-    urcu_qsbr_register_thread();
     struct mem mem;
     mem_init(&mem, NULL);
     CHECK_OK(deque_init(&dq, &mem, 2));
@@ -70,8 +63,6 @@ int main(void)
         for (long k = 0; k < pops; k++)
             if (deque_pop_owner(&dq, &t))
                 take(t.a, t.b);
-        if (next % 1024 < 64)
-            qsbr_quiescent();
     }
     while (deque_pop_owner(&dq, &t))
         take(t.a, t.b);
@@ -85,9 +76,7 @@ int main(void)
         CHECK_EQ(taken[i], 1);
     printf("test_deque_torture: %ld items, final capacity %lld, ok\n", items,
            (long long)ld(&dq.array, RLX)->mask + 1);
-    qsbr_barrier();
     deque_fini(&dq);
-    urcu_qsbr_unregister_thread();
     free((void *)taken);
     return 0;
 }

@@ -7,7 +7,6 @@ static struct task mk(uintptr_t v) { return (struct task){NULL, v, v + 1, v + 2}
 
 int main(void)
 {
-    urcu_qsbr_register_thread(); /* grow retires arrays with call_rcu */
     struct mem mem;
     mem_init(&mem, NULL);
     struct deque d;
@@ -59,9 +58,7 @@ int main(void)
     }
     CHECK_EQ(ld(&d.array, RLX)->mask + 1, 4096); /* no growth needed */
 
-    qsbr_barrier();
     deque_fini(&d);
-    urcu_qsbr_unregister_thread();
     printf("test_deque: ok\n");
     return 0;
 }
