@@ -23,6 +23,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "debug.h"
 #include "futex.h"
 #include "internal.h"
 #include "probes.h"
@@ -104,8 +105,13 @@ static void word_signal(_Atomic uint32_t *word)
 static void batch_complete(struct wsched_batch *b)
 {
     PROBE1(batch_complete, b);
+    /* Every job has returned: `idle` first, then `done`, so that a waiter
+     * released by `done` (its ACQUIRE load reads this thread's later
+     * RELEASE exchange) already sees `idle` set: wsched_wait returning is
+     * the moment wsched_wait_idle answers 0 (header). */
+    word_signal(&b->idle);
+    DEBUG_POINT("complete");
     word_signal(&b->done); /* a no-op if an early completion came first */
-    word_signal(&b->idle); /* every job has returned */
     wsched__unadmit(b->handle, 1);
     batch_unref(b);
 }
