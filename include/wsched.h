@@ -79,8 +79,10 @@ WSCHED_API const char *wsched_strerror(int code);
 
 /*
  * Optional allocator. alloc must return memory aligned to 64 bytes when asked
- * for align 64 (or NULL); free receives the same size and align. Every
- * allocation of the library goes through it (liburcu's own do not).
+ * for align 64 (or NULL); free receives the same size and align. Both must
+ * be set (-EINVAL otherwise). Every allocation of the library goes through
+ * it, except the pool handle's 64-byte tombstone (see wsched_pool_destroy),
+ * which outlives the pool and uses malloc.
  */
 typedef struct wsched_allocator {
     void *(*alloc)(void *ctx, size_t size, size_t align);
@@ -100,20 +102,24 @@ typedef struct wsched_config {
      * by the cgroup CPU quota when one is set. */
     unsigned nworkers;
     /* Optional CPU list: worker i is pinned to cpus[i % ncpus]. NULL = the CPUs
-     * of the affinity mask, in order. */
+     * of the affinity mask, in order (ncpus must then be 0). */
     const int *cpus;
     unsigned ncpus;
     unsigned flags; /* WSCHED_POOL_* */
     /* NULL = malloc/free (jemalloc's when the library is built with it). */
     const wsched_allocator *allocator;
-    /* Idle search before parking, in microseconds; 0 = the default (10). */
+    /* Idle search before parking, in microseconds: 0 = the default (10),
+     * else 1..WSCHED_SPIN_US_MAX; larger values get -EINVAL. */
     unsigned spin_us;
     /* Pool-wide admission limit: at most this many jobs queued or running
-     * across all batches; 0 = none. A batch is admitted whole or not at
-     * all; see wsched_submit_timed for what happens when it does not fit. */
+     * across all batches; 0 = none, at most INT64_MAX (else -EINVAL). A
+     * batch is admitted whole or not at all; see wsched_submit_timed for
+     * what happens when it does not fit. */
     uint64_t max_jobs;
-    void *reserved[4]; /* zero: room to grow without breaking the ABI */
+    void *reserved[4]; /* must be NULL (-EINVAL otherwise): room to grow */
 } wsched_config;
+
+#define WSCHED_SPIN_US_MAX 1000000u /* one second */
 
 /* Fill *cfg with the defaults. Always call this before setting fields. */
 WSCHED_API void wsched_config_init(wsched_config *cfg);
@@ -207,7 +213,7 @@ typedef struct wsched_batch_desc {
      * back wait as unclaimed indices: no worker ever waits for a permit. */
     size_t max_parallel;
     unsigned priority; /* enum wsched_priority */
-    void *reserved[4];
+    void *reserved[4]; /* must be NULL (-EINVAL otherwise) */
 } wsched_batch_desc;
 
 /*

@@ -94,7 +94,7 @@ struct pool {
     struct mem mem;
     unsigned n;
     unsigned nmask; /* words in parked[] */
-    unsigned spin_ns;
+    uint64_t spin_ns; /* wide: spin_us up to WSCHED_SPIN_US_MAX */
     struct worker *workers;
     _Atomic uint64_t *parked; /* bit i set: worker i is parked or parking */
     struct wsched_pool *handle;

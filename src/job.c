@@ -514,6 +514,11 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
         return -EOVERFLOW; /* the stream's push counter is 31 bits */
     if (d->policy == WSCHED_QUORUM && (d->quorum == 0 || d->quorum > d->njobs))
         return -EINVAL;
+    if (!d->slot_size && d->slot_stride)
+        return -EINVAL; /* a stride without slots: a caller's mistake */
+    for (unsigned k = 0; k < sizeof d->reserved / sizeof d->reserved[0]; k++)
+        if (d->reserved[k])
+            return -EINVAL;
     size_t n = d->njobs, stride = 0, slot_bytes = 0, status_off, bytes;
     if (d->slot_size) {
         stride = d->slot_stride ? d->slot_stride : d->slot_size;

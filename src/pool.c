@@ -453,6 +453,15 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
     const wsched_config *cfg = cfg_in ? cfg_in : &defaults;
     if (cfg->flags & ~WSCHED_POOL_NO_PIN)
         return -EINVAL;
+    /* Every field in range: nothing is silently wrapped or replaced. */
+    if (cfg->spin_us > WSCHED_SPIN_US_MAX || cfg->max_jobs > (uint64_t)INT64_MAX ||
+        (!cfg->cpus && cfg->ncpus))
+        return -EINVAL;
+    if (cfg->allocator && (!cfg->allocator->alloc || !cfg->allocator->free))
+        return -EINVAL;
+    for (unsigned i = 0; i < sizeof cfg->reserved / sizeof cfg->reserved[0]; i++)
+        if (cfg->reserved[i])
+            return -EINVAL;
 
     struct mem mem;
     mem_init(&mem, cfg->allocator);
@@ -468,7 +477,7 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
         mem_free(&mem, p, sizeof *p, CACHELINE);
         return r;
     }
-    p->spin_ns = (cfg->spin_us ? cfg->spin_us : 10) * 1000u;
+    p->spin_ns = (uint64_t)(cfg->spin_us ? cfg->spin_us : 10) * 1000u;
     p->max_jobs = cfg->max_jobs;
     p->nmask = (n + 63) / 64;
     p->parked = mem_zalloc(&p->mem, sizeof(uint64_t) * p->nmask, CACHELINE);
