@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "admission.h"
 #include "atomics.h"
 #include "deque.h"
 #include "mem.h"
@@ -101,9 +102,7 @@ struct pool {
 
     /* Pool-wide admission limit (0 = none): jobs queued or running. */
     uint64_t max_jobs;
-    cacheline_aligned _Atomic int64_t admitted;
-    _Atomic uint32_t admit_waiters;
-    _Atomic uint32_t admit_word; /* futex: bumped when units are released */
+    struct admission admission; /* admission.h */
 
     /* Idle accounting, written only on search/park/wake transitions. */
     cacheline_aligned _Atomic uint32_t searching;

@@ -432,36 +432,21 @@ static const struct timespec *abs_deadline(uint64_t until, struct timespec *ts)
 
 /* ------------------------------------------------------------- admission */
 
-/* Take n units if they fit under max_jobs. SC: the reserving RMW pairs
- * with the releaser's SC RMW then load of admit_waiters (see below). */
-static bool try_reserve(struct pool *p, size_t n)
-{
-    int64_t cur = ld(&p->admitted, RLX);
-    do {
-        if ((uint64_t)cur + n > p->max_jobs)
-            return false;
-    } while (!atomic_compare_exchange_weak_explicit(&p->admitted, &cur, cur + (int64_t)n,
-                                                    SC, RLX));
-    return true;
-}
-
+/* Admission units (admission.h, A1-A3): the waiting and the wake-up. */
 void wsched__admit_release(struct pool *p, size_t n)
 {
-    fsub(&p->admitted, (int64_t)n, SC);
-    /* Dekker with reserve_jobs: a waiter registers (SC RMW) and then
-     * retries (SC RMW); we release (SC RMW) and then look for waiters. One
-     * of the two sees the other. */
-    if (ld(&p->admit_waiters, SC)) {
-        fadd(&p->admit_word, 1, REL);
-        futex_wake_all(&p->admit_word);
+    if (admission_release(&p->admission, n)) { /* A3 */
+        fadd(&p->admission.word, 1, REL);
+        futex_wake_all(&p->admission.word);
     }
 }
 
 static int reserve_jobs(struct pool *p, size_t n, int64_t timeout_ns)
 {
+    struct admission *a = &p->admission;
     if (n > p->max_jobs)
         return -E2BIG;
-    if (try_reserve(p, n))
+    if (admission_try_reserve(a, p->max_jobs, n))
         return 0;
     if (timeout_ns == 0)
         return -EBUSY; /* load shedding */
@@ -470,15 +455,14 @@ static int reserve_jobs(struct pool *p, size_t n, int64_t timeout_ns)
     struct timespec ts;
     const struct timespec *deadline = abs_deadline(until, &ts);
     for (;;) {
-        uint32_t v = ld(&p->admit_word, ACQ);
-        fadd(&p->admit_waiters, 1, SC);
-        if (try_reserve(p, n)) {
-            fsub(&p->admit_waiters, 1, RLX);
+        uint32_t v = admission_wait_begin(a); /* A2 */
+        if (admission_try_reserve(a, p->max_jobs, n)) {
+            admission_wait_end(a);
             return 0;
         }
-        int fr = futex_wait(&p->admit_word, v, deadline);
-        fsub(&p->admit_waiters, 1, RLX);
-        if (try_reserve(p, n))
+        int fr = futex_wait(&a->word, v, deadline);
+        admission_wait_end(a);
+        if (admission_try_reserve(a, p->max_jobs, n))
             return 0;
         if (fr == -ETIMEDOUT || (until && wsched_now_ns() >= until))
             return -ETIMEDOUT;
