@@ -173,11 +173,13 @@ typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slo
  *               late results discarded.
  */
 /*
- * Priority classes (wsched_batch_desc.priority). Batches waiting to start
- * are taken interactive first; every 8th batch a worker starts from the
- * inboxes is taken background first, so while both classes wait background
- * gets at least 1 in 8 of the starts: it is never starved. Started batches
- * (their split ranges) are not reordered: started work finishes first.
+ * Priority classes (wsched_batch_desc.priority), pool-wide: a worker about
+ * to start a new batch takes an interactive one if any waits in any
+ * worker's queue, except that every 8th batch each worker starts is a
+ * background one if any waits. So while both classes wait, background gets
+ * at least 1 in 8 of the starts (never starved) and interactive the rest.
+ * Started batches (their split ranges) are not reordered: started work
+ * finishes first.
  */
 enum wsched_priority {
     WSCHED_PRIO_NORMAL = 0,     /* interactive, the default */

@@ -24,9 +24,14 @@ static uint32_t delay_every(void)
     return e;
 }
 
+void (*wsched__debug_hook)(const char *label);
+
 void wsched__debug_point(const char *label)
 {
-    (void)label;
+    /* A test's hook first (it may hold this thread at the point). */
+    void (*hook)(const char *) = wsched__debug_hook;
+    if (hook)
+        hook(label);
     static _Thread_local uint64_t rng;
     uint32_t e = delay_every();
     if (e == UINT32_MAX)

@@ -17,6 +17,10 @@
 void wsched__debug_point(const char *label) __attribute__((visibility("hidden")));
 void wsched__debug_fail(const char *what, const char *file, int line)
     __attribute__((visibility("hidden"), noreturn));
+/* Tests built against the library's sources (tests/CMakeLists.txt,
+ * wsched_debug) may set this before starting a pool: called at every
+ * point, on the thread that reaches it. */
+extern void (*wsched__debug_hook)(const char *label) __attribute__((visibility("hidden")));
 #define DEBUG_POINT(label) wsched__debug_point(label)
 #define DEBUG_ASSERT(cond)                                                     \
     ((cond) ? (void)0 : wsched__debug_fail(#cond, __FILE__, __LINE__))

@@ -13,6 +13,7 @@
 #include "admission.h"
 #include "atomics.h"
 #include "deque.h"
+#include "inbox.h"
 #include "mem.h"
 #include "rcu.h"
 #include "wsched.h"
@@ -40,22 +41,6 @@ struct worker_stats {
 #endif
 
 /*
- * An inbox: external submissions, a wfcqueue used as multi-producer /
- * single-consumer. The consumer role is held through `token` (0 free, 1
- * held), taken only with a CAS that never waits: the owner and idle thieves
- * try it, and on failure simply look elsewhere. Producers' line: the queue
- * tail and the count of nodes enqueued and not yet taken (may dip below zero
- * for a moment, see job.c).
- */
-#define WSCHED_NPRIO 2
-struct inbox {
-    cacheline_aligned struct __cds_wfcq_head head;
-    _Atomic uint32_t token;
-    cacheline_aligned struct cds_wfcq_tail tail;
-    _Atomic int64_t pending;
-};
-
-/*
  * A worker: thief-visible state first, each group on its own cache line,
  * then the owner-private part. Nothing here is written per job.
  */
@@ -79,7 +64,7 @@ struct worker {
     bool searching;  /* counted in pool->searching */
     uint32_t claims; /* claims seen: park_word reaches this value */
     uint64_t rng;
-    unsigned takes; /* inbox takes: every 8th looks at background first */
+    unsigned starts; /* batches started from inboxes (inbox.c priorities) */
     int cpu;
     pthread_t thread;
     bool started;
@@ -202,9 +187,7 @@ WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *s
 WSCHED_INTERNAL void wsched__unadmit(struct wsched_pool *h, int64_t k);
 
 /* job.c */
-WSCHED_INTERNAL bool wsched__take_inbox(struct worker *me, struct worker *victim,
-                                        struct task *t);
-WSCHED_INTERNAL void wsched__inbox_push(struct worker *w, struct wsched_batch *b);
+WSCHED_INTERNAL void wsched__run_range(struct worker *w, const struct task *t, bool stolen);
 WSCHED_INTERNAL bool wsched__help_until(struct worker *w, _Atomic uint32_t *word,
                                         uint32_t until, uint64_t deadline);
 WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);

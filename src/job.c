@@ -1,7 +1,7 @@
 /*
  * Batches (index ranges split lazily), the inbox, fork-join.
  *
- * A batch travels as one task {run_range, batch, lo, hi}. The worker running
+ * A batch travels as one task {wsched__run_range, batch, lo, hi}. The worker running
  * a range executes jobs from the low end; before each job, if its own deque
  * is empty (nobody has anything to steal from it) and more than one job is
  * left, it pushes the upper half back as a new range task. Without thieves
@@ -30,57 +30,6 @@
 #include "tsan.h"
 
 
-
-/* ---------------------------------------------------------------- inbox */
-
-void wsched__inbox_push(struct worker *w, struct wsched_batch *b)
-{
-    struct inbox *q = &w->inbox[b->prio];
-    cds_wfcq_node_init(&b->node);
-    tsan_release(b); /* the wfcqueue hand-off is invisible to TSan */
-    cds_wfcq_enqueue(&q->head, &q->tail, &b->node);
-    /* SC RMW after the node is linked: the publish half of the Dekker pair
-     * with park() (pool.c); it also orders the enqueue before the loads of
-     * wsched__notify_after_sc. */
-    fadd(&q->pending, 1, SC);
-    wsched__notify_after_sc(w->pool, (int)w->index);
-}
-
-static void run_range(struct worker *w, const struct task *t, bool stolen);
-
-static bool take_from(struct inbox *q, struct task *t)
-{
-    if (ld(&q->pending, RLX) <= 0)
-        return false; /* a hint; the parking re-scan uses SC loads */
-    uint32_t free_ = 0;
-    /* ACQUIRE/RELEASE on the token order consecutive consumers' use of the
-     * queue head. The CAS never waits: on failure, look elsewhere. */
-    if (!cas(&q->token, &free_, 1, ACQ))
-        return false;
-    struct cds_wfcq_node *node = __cds_wfcq_dequeue_nonblocking(&q->head, &q->tail);
-    st(&q->token, 0, REL);
-    if (node == NULL || node == CDS_WFCQ_WOULDBLOCK)
-        return false; /* WOULDBLOCK: a producer is between its two stores */
-    /* May dip below zero until the producer's increment lands; readers
-     * treat <= 0 as empty, and the producer's own increment then notifies. */
-    fsub(&q->pending, 1, RLX);
-    struct wsched_batch *b = caa_container_of(node, struct wsched_batch, node);
-    tsan_acquire(b);
-    *t = (struct task){run_range, (uintptr_t)b, 0, b->n};
-    return true;
-}
-
-/*
- * Take a batch from worker v's inboxes for worker `me`. Interactive first;
- * but every 8th take of `me` looks at background first, so background
- * batches get at least 1 in 8 of the batch starts while both classes wait:
- * never starved.
- */
-bool wsched__take_inbox(struct worker *me, struct worker *v, struct task *t)
-{
-    unsigned first = (++me->takes & 7) == 0 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_NORMAL;
-    return take_from(&v->inbox[first], t) || take_from(&v->inbox[first ^ 1], t);
-}
 
 /* -------------------------------------------------------------- batches */
 
@@ -364,7 +313,7 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen)
 static bool split_upper(struct worker *w, struct wsched_batch *b, struct range_state *r)
 {
     size_t mid = r->i + (r->hi - r->i + 1) / 2;
-    struct task half = {run_range, (uintptr_t)b, mid, r->hi};
+    struct task half = {wsched__run_range, (uintptr_t)b, mid, r->hi};
     bool was_empty;
     if (deque_push_owner(&w->dq, &half, &was_empty) != 0)
         return false;
@@ -391,7 +340,7 @@ int wsched_blocking(wsched_ctx *c)
     return 0;
 }
 
-static void run_range(struct worker *w, const struct task *t, bool stolen)
+void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
 {
     (void)stolen;
     struct wsched_batch *b = (struct wsched_batch *)t->a;
@@ -610,7 +559,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     *out = b;
     PROBE2(batch_submit, b, n);
 
-    struct task t = {run_range, (uintptr_t)b, 0, n};
+    struct task t = {wsched__run_range, (uintptr_t)b, 0, n};
     bool was_empty;
     if (inside) {
         /* One range on our own deque (release in push), or our inbox if
@@ -619,7 +568,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
             if (was_empty)
                 wsched__notify(p, -1);
         } else {
-            wsched__inbox_push(self, b);
+            inbox_push(self, b);
         }
         return 0;
     }
@@ -628,7 +577,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     static _Thread_local unsigned rr;
     if (rr == 0)
         rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
-    wsched__inbox_push(&p->workers[rr++ % p->n], b);
+    inbox_push(&p->workers[rr++ % p->n], b);
     /* The batch may be complete and freed by now: touch only the handle. */
     wsched__unadmit(h, 1);
     return 0;

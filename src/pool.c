@@ -123,8 +123,7 @@ static bool work_visible(struct pool *p)
 {
     for (unsigned i = 0; i < p->n; i++) {
         struct worker *v = &p->workers[i];
-        if (deque_nonempty_sc(&v->dq) || ld(&v->inbox[0].pending, SC) > 0 ||
-            ld(&v->inbox[1].pending, SC) > 0)
+        if (deque_nonempty_sc(&v->dq) || inbox_visible_sc(v))
             return true;
     }
     return false;
@@ -136,7 +135,7 @@ static bool find_local(struct worker *w, struct task *t, bool *stolen)
         *stolen = false;
         return true;
     }
-    if (wsched__take_inbox(w, w, t)) {
+    if (inbox_take_local(w, t)) {
         *stolen = true; /* a fresh range: treat as foreign work */
         return true;
     }
@@ -160,16 +159,16 @@ static bool steal_once(struct worker *w, struct task *t)
         if (r == STEAL_OK)
             v = c;
     }
-    for (unsigned k = 0; k < n && !v; k++) {
-        struct worker *c = &p->workers[(start + k) % n];
-        if (wsched__take_inbox(w, c, t))
-            v = c;
-    }
+    /* Then new batches, class by class over every inbox (ours included:
+     * it is looked at again while searching; not counted as a steal). */
+    int from;
+    if (!v && (from = inbox_take_any(w, start, t)) >= 0)
+        v = &p->workers[from];
     if (!v) {
         STAT_ADD(w, steal_fails, 1);
         return false;
     }
-    if (v != w) { /* our own inbox, looked at again while searching */
+    if (v != w) {
         STAT_ADD(w, steals, 1);
         PROBE2(steal, w->index, v->index);
     }
@@ -499,7 +498,7 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
         w->rng = 0x9E3779B97F4A7C15ull * (i + 1);
         w->cpu = (cfg->flags & WSCHED_POOL_NO_PIN) ? -1 : cpus[i % ncpus];
         for (int q = 0; q < WSCHED_NPRIO; q++)
-            __cds_wfcq_init(&w->inbox[q].head, &w->inbox[q].tail);
+            inbox_init(&w->inbox[q]);
         if (deque_init(&w->dq, &p->mem, DEQUE_INITIAL) != 0) {
             mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
             free(h);
@@ -583,7 +582,7 @@ int wsched_stats(wsched_pool *h, wsched_pool_stats *out,
     out->inflight = infl > 0 ? (uint64_t)infl : 0;
     for (unsigned i = 0; i < p->n; i++) {
         struct worker *w = &p->workers[i];
-        int64_t q = ld(&w->inbox[0].pending, RLX) + ld(&w->inbox[1].pending, RLX);
+        int64_t q = inbox_queued(w);
         int64_t d = ld(&w->dq.bottom, RLX) - ld(&w->dq.top, RLX);
         out->queued += (uint64_t)(q > 0 ? q : 0) + (uint64_t)(d > 0 ? d : 0);
         wsched_worker_stats ws = {

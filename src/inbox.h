@@ -1,0 +1,89 @@
+/*
+ * Per-worker inboxes: batches submitted from outside the pool wait here
+ * until a worker starts them. One inbox per priority class per worker; a
+ * liburcu wfcqueue used as multi-producer / single-consumer, the consumer
+ * role held through `token` (taken with a CAS that never waits: on failure
+ * a worker simply looks elsewhere).
+ *
+ * Protocol (labels used at the sites, in pool.c's parking re-scan and in
+ * tests/model/park.pml):
+ *  (I1) push: `pending` is incremented (SEQ_CST RMW) BEFORE the node is
+ *       linked. So pending >= nodes linked and not yet taken, always:
+ *       pending never dips below zero, and a batch linked is always counted.
+ *       (It was incremented after linking once: a consumer that took that
+ *       node first drove pending to 0 while another producer's node sat in
+ *       the queue, hiding it from idle workers until the first producer ran
+ *       again: issue 7, defect 6.) While a producer is between I1 and I2,
+ *       idle workers see work they cannot take yet and keep looking instead
+ *       of parking: they spin for that window, they never sleep past work.
+ *  (I2) push: link the node (cds_wfcq_enqueue: wait-free), then notify
+ *       (pool.c): its loads of `searching`/`parked` follow I1's SEQ_CST RMW,
+ *       the publish half of the parking Dekker pair (pool.c, top).
+ *  (I3) take: token CAS ACQUIRE ... token store RELEASE: consecutive
+ *       consumers' uses of the queue head are ordered. A dequeue that finds
+ *       nothing (or WOULDBLOCK: a producer between the two stores of its
+ *       enqueue) takes nothing; then `pending` is decremented, relaxed: it
+ *       only ever overstates what is linked (a stale positive keeps a worker
+ *       looking; it never hides a batch).
+ *  (I4) the batch record is handed over through the queue, whose atomics
+ *       are inline asm TSan cannot see: tsan_release before I2, tsan_acquire
+ *       after I3.
+ * Residual windows, by design of the queue: a producer preempted between
+ * the two stores inside cds_wfcq_enqueue (an exchange of the tail, then the
+ * link) holds back the nodes queued behind its own in that inbox until it
+ * runs again, and a consumer preempted while holding the token holds back
+ * that inbox; both windows are a few instructions with no call inside, and
+ * other inboxes and deques are unaffected.
+ *
+ * Priority, pool-wide: a worker's every 8th batch start looks for
+ * background first, the others for interactive first, in its own inbox
+ * and then in every other worker's, before it starts a batch of the other
+ * class (wsched.h: interactive first; background at least 1 in 8 of the
+ * starts while both wait).
+ */
+#ifndef WSCHED_INBOX_H
+#define WSCHED_INBOX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "rcu.h"
+
+#define WSCHED_NPRIO 2
+
+struct inbox {
+    cacheline_aligned struct __cds_wfcq_head head;
+    _Atomic(uint32_t) token;
+    /* Producers' line: the queue tail, and the count of I1. */
+    cacheline_aligned struct cds_wfcq_tail tail;
+    _Atomic(int64_t) pending;
+};
+
+struct worker;
+struct task;
+struct wsched_batch;
+
+void inbox_init(struct inbox *q);
+
+/* Push b onto worker w's inbox of b's class and notify an idle worker. */
+void inbox_push(struct worker *w, struct wsched_batch *b);
+
+/* Start a batch from `me`'s own inbox, unless a batch of a class that
+ * comes first for this start waits in another worker's inbox (then that
+ * one). For the worker loop's local step. */
+bool inbox_take_local(struct worker *me, struct task *t);
+
+/* Start a batch from any worker's inbox, class by class, from a random
+ * start: for searching (after the deques). Returns the index of the worker
+ * whose inbox it came from, or -1. */
+int inbox_take_any(struct worker *me, unsigned start, struct task *t);
+
+/* Parking re-scan: does w hold a counted batch? SEQ_CST loads of I1's
+ * counter (the re-scan half of the parking Dekker pair). */
+bool inbox_visible_sc(struct worker *w);
+
+/* Batches counted in w's inboxes now (relaxed; for stats). */
+int64_t inbox_queued(struct worker *w);
+
+#endif
