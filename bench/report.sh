@@ -15,6 +15,7 @@
 # Exit status: 0, or 1 when a program failed or a cell gave wrong results
 # (missed performance targets are reported, not failed).
 set -euo pipefail
+trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -82,7 +83,9 @@ fi
 export WSCHED_BENCH_CALIB
 log "calibration $WSCHED_BENCH_CALIB"
 
-jemalloc=${WSCHED_BENCH_JEMALLOC:-$(ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 /{print $NF; exit}')}
+# awk reads all of ldconfig's output (no early exit: under pipefail a
+# writer killed by SIGPIPE would end the script silently).
+jemalloc=${WSCHED_BENCH_JEMALLOC:-$(ldconfig -p 2>/dev/null | awk '/libjemalloc\.so\.2 / && !f {print $NF; f = 1}')}
 allocators=(glibc)
 if [ -n "$jemalloc" ]; then
     allocators+=(jemalloc)
@@ -106,8 +109,9 @@ for alloc in "${allocators[@]}"; do
         log "$alloc: suite, design $d"
         for w in $workloads; do
             filter="^$w/"
-            "$bench" "${mode[@]}" --designs="$d" --benchmark_filter="$filter" \
-                --benchmark_list_tests 2>/dev/null | grep -q . || continue
+            listed=$("$bench" "${mode[@]}" --designs="$d" --benchmark_filter="$filter" \
+                --benchmark_list_tests 2>/dev/null) || listed=""
+            [ -n "$listed" ] || continue
             out=$dir/suite-$d-$w
             if ! "${preload[@]}" "$bench" "${mode[@]}" --designs="$d" "${gb[@]}" \
                 --benchmark_filter="$filter" --benchmark_display_aggregates_only=true \

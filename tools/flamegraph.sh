@@ -7,6 +7,7 @@
 # Default DIR: bench/results/flame. Needs linux-perf, npm and chromium
 # (tools/deps.sh --profiling installs them).
 set -euo pipefail
+trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/../bench/results/flame"
 freq=999
@@ -44,5 +45,5 @@ if command -v chromium >/dev/null; then
 fi
 echo "flamegraph: $out/flame.html ${out}/flame.png"
 # Top self-cost functions, for a quick look in the terminal.
-perf report -i "$out/perf.data" --no-children --stdio --sort symbol 2>/dev/null |
-  grep -E '^ +[0-9]' | head -12
+top=$(perf report -i "$out/perf.data" --no-children --stdio --sort symbol 2>/dev/null) || true
+printf '%s\n' "$top" | awk '/^ +[0-9]/ && n++ < 12' 

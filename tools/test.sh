@@ -6,6 +6,7 @@
 #   tools/test.sh                 all four
 #   tools/test.sh release thread  some of: release address thread bench
 set -euo pipefail
+trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 cd "$(dirname "$0")/.."
 variants=("$@")
 [ ${#variants[@]} -gt 0 ] || variants=(release address thread bench)

@@ -2,6 +2,7 @@
 # Install the library from build dir $1 into a temporary prefix, then build
 # and run a consumer through find_package (shared and static) and pkg-config.
 set -euo pipefail
+trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 build=$1 src=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
