@@ -9,7 +9,9 @@ static size_t array_bytes(int64_t cap)
 
 static struct deque_array *array_new(const struct mem *mem, int64_t cap)
 {
-    struct deque_array *a = mem_alloc(mem, array_bytes(cap), CACHELINE);
+    /* The cast is for C++: tests/model compiles this file as C++. */
+    struct deque_array *a =
+        (struct deque_array *)mem_alloc(mem, array_bytes(cap), CACHELINE);
     if (a) {
         a->retired = NULL;
         a->mask = cap - 1;

@@ -562,14 +562,20 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     struct task t = {wsched__run_range, (uintptr_t)b, 0, n};
     bool was_empty;
     if (inside) {
-        /* One range on our own deque (release in push), or our inbox if
-         * the deque cannot grow. */
-        if (deque_push_owner(&self->dq, &t, &was_empty) == 0) {
-            if (was_empty)
-                wsched__notify(p, -1);
-        } else {
-            inbox_push(self, b);
+        /* One range on our own deque (release in push). When the deque
+         * cannot grow the submit fails cleanly: an inbox would do, but
+         * waiting workers do not start batches from inboxes (help), so a
+         * pool whose every worker waits on such a batch would stall. */
+        if (deque_push_owner(&self->dq, &t, &was_empty) != 0) {
+            *out = NULL;
+            if (limited)
+                wsched__admit_release(p, n);
+            mem_free(&p->mem, b, bytes, CACHELINE);
+            wsched__unadmit(h, 1);
+            return -ENOMEM;
         }
+        if (was_empty)
+            wsched__notify(p, -1);
         return 0;
     }
     /* From outside: a worker's inbox, round-robin per thread so that
@@ -684,12 +690,27 @@ static int deadline_expire(struct wsched_batch *b)
     return wait_result(b);
 }
 
+/* A poll (timeout 0) from inside the pool runs one task first, so a job
+ * that polls in a loop makes progress (its nested jobs may sit on its own
+ * deque). True when *word reached DONE. */
+static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
+{
+    struct worker *self = wsched__self;
+    if (self && self->pool == b->pool) {
+        unsigned idle = 0;
+        help_once(self, &idle);
+    }
+    return ld(word, ACQ) == BATCH_DONE;
+}
+
 int wsched_wait(wsched_batch *b, int64_t timeout_ns)
 {
     if (!b)
         return -EINVAL;
     if (ld(&b->done, ACQ) == BATCH_DONE) /* ACQUIRE: slots visible */
         return wait_result(b);
+    if (timeout_ns == 0 && (!b->deadline || wsched_now_ns() < b->deadline))
+        return poll_step(b, &b->done) ? wait_result(b) : -ETIMEDOUT;
     uint64_t now = 0, until = 0; /* absolute; 0 = for ever */
     if (timeout_ns >= 0 || b->deadline) {
         now = wsched_now_ns();
@@ -716,23 +737,43 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
     _Atomic size_t *e = &b->ring[b->ring_head];
     uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
     struct worker *self = wsched__self;
+    bool inside = self && self->pool == b->pool, polled = false, expired = false;
     unsigned idle = 0;
     size_t v;
     /* ACQUIRE: pairs with stream_push's RELEASE: slot and status visible. */
     while ((v = ld(e, ACQ)) == 0) {
-        if (timeout_ns == 0 || (until && wsched_now_ns() >= until))
+        uint64_t now = until || b->deadline ? wsched_now_ns() : 0;
+        if (b->deadline && now >= b->deadline && !expired) {
+            /* The deadline takes effect for a stream consumer too: every
+             * slot still open is decided now and pushed (the entries of
+             * jobs deciding their own slot concurrently follow at once). */
+            deadline_expire(b);
+            expired = true;
+            continue;
+        }
+        if (timeout_ns == 0) {
+            if (polled || !inside)
+                return -ETIMEDOUT;
+            polled = true; /* a poll from a job makes progress first */
+            help_once(self, &idle);
+            continue;
+        }
+        if (until && now >= until)
             return -ETIMEDOUT;
-        if (self && self->pool == b->pool) {
+        if (inside) {
             help_once(self, &idle); /* never block a worker */
             continue;
         }
         /* Announce the sleeper (SC RMW), re-check, then sleep until a push
-         * changes the word (see stream_push). */
+         * changes the word (see stream_push), the timeout or the deadline. */
         uint32_t w = for_(&b->ring_word, RING_WAITER, SC) | RING_WAITER;
         if ((v = ld(e, ACQ)) != 0)
             break;
+        uint64_t wake = until;
+        if (b->deadline && !expired && (!wake || b->deadline < wake))
+            wake = b->deadline;
         struct timespec ts;
-        futex_wait(&b->ring_word, w, abs_deadline(until, &ts));
+        futex_wait(&b->ring_word, w, abs_deadline(wake, &ts));
     }
     b->ring_head++;
     *index = v - 1;
@@ -746,7 +787,7 @@ int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
     if (ld(&b->idle, ACQ) == BATCH_DONE)
         return 0;
     if (timeout_ns == 0)
-        return -ETIMEDOUT;
+        return poll_step(b, &b->idle) ? 0 : -ETIMEDOUT;
     uint64_t until = timeout_ns < 0 ? 0 : wsched_now_ns() + (uint64_t)timeout_ns;
     return word_wait(b, &b->idle, until) ? 0 : -ETIMEDOUT;
 }

@@ -143,8 +143,9 @@ static bool find_local(struct worker *w, struct task *t, bool *stolen)
 }
 
 /* One pass over the other workers, from a random start: deques first
- * (finish started requests), then inboxes (start new ones). */
-static bool steal_once(struct worker *w, struct task *t)
+ * (finish started requests), then, unless `helping`, inboxes (start new
+ * ones). */
+static bool steal_pass(struct worker *w, struct task *t, bool helping)
 {
     struct pool *p = w->pool;
     unsigned n = p->n, start = rng_next(&w->rng) % n;
@@ -162,7 +163,7 @@ static bool steal_once(struct worker *w, struct task *t)
     /* Then new batches, class by class over every inbox (ours included:
      * it is looked at again while searching; not counted as a steal). */
     int from;
-    if (!v && (from = inbox_take_any(w, start, t)) >= 0)
+    if (!v && !helping && (from = inbox_take_any(w, start, t)) >= 0)
         v = &p->workers[from];
     if (!v) {
         STAT_ADD(w, steal_fails, 1);
@@ -175,13 +176,24 @@ static bool steal_once(struct worker *w, struct task *t)
     return true;
 }
 
-/* Used by sync and in-worker wait: any work at all, without parking. */
+static bool steal_once(struct worker *w, struct task *t)
+{
+    return steal_pass(w, t, false);
+}
+
+/* Used by sync and in-worker waits: work of requests already started (our
+ * own deque, then other deques), without parking, and never a new batch
+ * from an inbox: a waiting worker does not start unrelated requests, whose
+ * jobs could hold it long after what it waits for is done (wsched.h,
+ * "Waiting inside the pool"). */
 bool wsched__find_work(struct worker *w, struct task *t, bool *stolen)
 {
-    if (find_local(w, t, stolen))
+    if (deque_pop_owner(&w->dq, t)) {
+        *stolen = false;
         return true;
+    }
     *stolen = true;
-    return w->pool->n > 1 && steal_once(w, t);
+    return w->pool->n > 1 && steal_pass(w, t, true);
 }
 
 static void stop_searching(struct worker *w)
