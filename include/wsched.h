@@ -306,6 +306,48 @@ WSCHED_API int wsched_batch_status(const wsched_batch *batch, size_t i);
 /* Number of jobs whose status is not 0 (failed, cancelled, timed out). */
 WSCHED_API size_t wsched_batch_failed(const wsched_batch *batch);
 
+/*
+ * How a batch ended, and why: what wsched_wait's return cannot say (it is
+ * 0 after wsched_cancel, for instance). The first reason wins: a batch
+ * cancelled by the user whose job then failed ended CANCELLED (first_error
+ * still names the failure); a fail-fast batch cancelled after its first
+ * failure ended FAILED.
+ *
+ *   end                       when                         wsched_wait returned
+ *   WSCHED_END_RUNNING        not complete yet             -ETIMEDOUT (if it returned)
+ *   WSCHED_END_COMPLETED      every job returned, no policy fired      0
+ *   WSCHED_END_FAILED         FAIL_FAST: a job failed      the first error
+ *   WSCHED_END_QUORUM_REACHED QUORUM: quorum jobs succeeded            0
+ *   WSCHED_END_QUORUM_IMPOSSIBLE  QUORUM: too many failed  the first error
+ *   WSCHED_END_DEADLINE       the batch deadline passed    -ETIMEDOUT
+ *   WSCHED_END_CANCELLED      wsched_cancel came first     0
+ */
+enum wsched_end {
+    WSCHED_END_RUNNING = 0,
+    WSCHED_END_COMPLETED = 1,
+    WSCHED_END_FAILED = 2,
+    WSCHED_END_QUORUM_REACHED = 3,
+    WSCHED_END_QUORUM_IMPOSSIBLE = 4,
+    WSCHED_END_DEADLINE = 5,
+    WSCHED_END_CANCELLED = 6,
+};
+
+typedef struct wsched_outcome {
+    unsigned end;             /* enum wsched_end */
+    /* The first job error: for FAIL_FAST and QUORUM the first in time,
+     * otherwise the failed job of lowest index; 0 (and index SIZE_MAX)
+     * when no job failed. */
+    int first_error;
+    size_t first_error_index;
+    /* Slot counts by status: ok (0), a job's own error, WSCHED_ECANCELLED,
+     * WSCHED_EDEADLINE, not final yet (RUNNING only). They sum to njobs. */
+    size_t ok, failed, cancelled, timed_out, unfinished;
+} wsched_outcome;
+
+/* Fill *out (O(njobs) reads). Final once wsched_wait returned anything but
+ * -ETIMEDOUT from the caller's own timeout; a snapshot before. */
+WSCHED_API int wsched_batch_outcome(const wsched_batch *batch, wsched_outcome *out);
+
 /* ------------------------------------------------------------- fork-join */
 
 typedef void (*wsched_task_fn)(wsched_ctx *ctx, void *arg);

@@ -146,6 +146,7 @@ struct wsched_batch {
     /* Written once, on cancellation (read per job: a line of its own). */
     cacheline_aligned _Atomic uint32_t cancel; /* CANCEL_*: first reason wins */
     _Atomic int32_t first_error;
+    _Atomic size_t first_index; /* of first_error */
     _Atomic size_t succeeded, failed; /* QUORUM only */
     /* Stream producers' line: next ring position, and the consumer's futex
      * word (pushes counted in bits 0-30, bit 31 = the consumer sleeps). */

@@ -140,16 +140,25 @@ static void freeze(struct wsched_batch *b, int32_t code)
     }
 }
 
+/* The first job error of a fail-fast or quorum batch, and its index
+ * (wsched_batch_outcome). Relaxed: read after the batch completed (the
+ * completion chain publishes them), or as a snapshot. */
+static void note_first_error(struct wsched_batch *b, size_t i, int32_t code)
+{
+    int32_t z = 0;
+    if (cas(&b->first_error, &z, code, RLX))
+        st(&b->first_index, i, RLX);
+}
+
 /* Quorum bookkeeping after a job of a QUORUM batch finished (per job:
  * the cost of the feature when used). */
-static void quorum_account(struct wsched_batch *b, int32_t code)
+static void quorum_account(struct wsched_batch *b, size_t i, int32_t code)
 {
     bool decided;
     if (code == 0)
         decided = fadd(&b->succeeded, 1, AR) + 1 == b->quorum;
     else {
-        int32_t z = 0;
-        cas(&b->first_error, &z, code, RLX);
+        note_first_error(b, i, code);
         decided = fadd(&b->failed, 1, AR) + 1 == b->n - b->quorum + 1;
     }
     if (decided) { /* exactly one job sees its count hit the threshold */
@@ -187,10 +196,9 @@ static void run_job_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i
     if (cas(st_i, &v, code, REL)) {
         stream_push(b, i);
         if (b->policy == WSCHED_QUORUM) {
-            quorum_account(b, code);
+            quorum_account(b, i, code);
         } else if (code != 0 && b->policy == WSCHED_FAIL_FAST) {
-            int32_t z = 0;
-            cas(&b->first_error, &z, code, RLX);
+            note_first_error(b, i, code);
             cancel_set(b, CANCEL_FAILFAST);
         }
     }
@@ -240,8 +248,7 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
     if (unlikely(v->streamed))
         stream_push(b, i);
     if (unlikely(r != 0) && v->fail_fast) {
-        int32_t z = 0;
-        cas(&b->first_error, &z, job_status(r), RLX);
+        note_first_error(b, i, job_status(r));
         cancel_set(b, CANCEL_FAILFAST);
     }
     PROBE3(job_end, b, i, r);
@@ -527,6 +534,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     st(&b->next, 0, RLX);
     st(&b->cancel, CANCEL_NONE, RLX);
     st(&b->first_error, 0, RLX);
+    st(&b->first_index, 0, RLX);
     st(&b->succeeded, 0, RLX);
     st(&b->failed, 0, RLX);
     b->handle = h;
@@ -825,6 +833,58 @@ size_t wsched_batch_failed(const wsched_batch *b)
     for (size_t i = 0; b && i < b->n; i++)
         k += ld(&((wsched_batch *)b)->status[i], RLX) != 0;
     return k;
+}
+
+int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *out)
+{
+    if (!cb || !out)
+        return -EINVAL;
+    struct wsched_batch *b = (struct wsched_batch *)cb;
+    memset(out, 0, sizeof *out);
+    /* ACQUIRE on done: every status, cancel and first_error with it. */
+    bool complete = ld(&b->done, ACQ) == BATCH_DONE;
+    uint32_t reason = ld(&b->cancel, ACQ);
+    size_t first_failed = SIZE_MAX;
+    for (size_t i = 0; i < b->n; i++) {
+        int32_t v = ld(&b->status[i], ACQ);
+        if (v == 0) {
+            out->ok++;
+        } else if (v == WSCHED_ECANCELLED) {
+            out->cancelled++;
+        } else if (v == WSCHED_EDEADLINE) {
+            out->timed_out++;
+        } else if (v == WSCHED_ENOTRUN || v == STATUS_RUNNING) {
+            out->unfinished++;
+        } else {
+            out->failed++;
+            if (first_failed == SIZE_MAX)
+                first_failed = i;
+        }
+    }
+    if (!complete)
+        out->end = WSCHED_END_RUNNING;
+    else if (reason == CANCEL_USER)
+        out->end = WSCHED_END_CANCELLED;
+    else if (reason == CANCEL_DEADLINE)
+        out->end = WSCHED_END_DEADLINE;
+    else if (reason == CANCEL_FAILFAST)
+        out->end = WSCHED_END_FAILED;
+    else if (reason == CANCEL_QUORUM)
+        out->end = ld(&b->succeeded, RLX) >= b->quorum ? WSCHED_END_QUORUM_REACHED
+                                                        : WSCHED_END_QUORUM_IMPOSSIBLE;
+    else
+        out->end = WSCHED_END_COMPLETED;
+    int32_t fe = ld(&b->first_error, RLX);
+    if (fe) { /* fail-fast or quorum: the first failure in time */
+        out->first_error = fe;
+        out->first_error_index = ld(&b->first_index, RLX);
+    } else if (first_failed != SIZE_MAX) { /* else the lowest index */
+        out->first_error = ld(&b->status[first_failed], RLX);
+        out->first_error_index = first_failed;
+    } else {
+        out->first_error_index = SIZE_MAX;
+    }
+    return 0;
 }
 
 int wsched_cancel(wsched_batch *b)
