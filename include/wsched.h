@@ -383,7 +383,10 @@ typedef struct wsched_worker_stats {
 
 typedef struct wsched_pool_stats {
     unsigned nworkers;
-    unsigned parked;    /* workers asleep now */
+    /* Gauges: parked + searching + running == nworkers in every snapshot.
+     * A worker on its way to sleep counts as parked from the moment it
+     * announces it; one being woken counts as searching. */
+    unsigned parked;    /* workers asleep (or about to be) now */
     unsigned searching; /* workers looking for work now */
     unsigned running;   /* nworkers - parked - searching */
     uint64_t queued;    /* batches in inboxes + task records in deques, now */

@@ -585,11 +585,16 @@ int wsched_stats(wsched_pool *h, wsched_pool_stats *out,
     out->nworkers = p->n;
     for (unsigned i = 0; i < p->nmask; i++)
         out->parked += (unsigned)__builtin_popcountll(ld(&p->parked[i], RLX));
-    out->searching = ld(&p->searching, RLX);
-    if (out->searching > p->n)
-        out->searching = 0; /* a transient mid-transition value */
-    out->running = p->n > out->parked + out->searching
-                       ? p->n - out->parked - out->searching : 0;
+    /* The counters are read one after the other while workers move
+     * between states; the gauges are made consistent (header): a worker
+     * between its parked bit and leaving the searcher count is parked, and
+     * the transient over-count of a claim (wake_claimed counts the sleeper
+     * as a searcher first) is clipped. */
+    if (out->parked > p->n)
+        out->parked = p->n;
+    uint32_t s = ld(&p->searching, RLX);
+    out->searching = s < p->n - out->parked ? s : p->n - out->parked;
+    out->running = p->n - out->parked - out->searching;
     int64_t infl = ld(&h->inflight, RLX);
     out->inflight = infl > 0 ? (uint64_t)infl : 0;
     for (unsigned i = 0; i < p->n; i++) {
