@@ -233,9 +233,12 @@ WSCHED_API int wsched_submit(wsched_pool *pool, const wsched_batch_desc *desc,
  *   timeout_ns  > 0  backpressure: wait for room, -ETIMEDOUT after that long
  *   timeout_ns  < 0  wait for room as long as it takes (= wsched_submit)
  * A batch larger than max_jobs can never fit: -E2BIG. Batches submitted
- * from inside the pool are part of admitted work and not counted (waiting
- * for room there could deadlock: the room is held by the jobs that wait),
- * so a worker never waits for admission. Without max_jobs this is
+ * from inside the pool are part of admitted work and not counted, whatever
+ * their size (waiting for room there could deadlock: the room is held by
+ * the jobs that wait; a nested batch larger than max_jobs is accepted).
+ * A worker never waits for admission: from a worker of another wsched
+ * pool, a batch that does not fit gets -EBUSY at once whatever timeout_ns
+ * says (this applies to wsched_submit too). Without max_jobs this is
  * wsched_submit. Units are returned as each range of jobs finishes.
  */
 WSCHED_API int wsched_submit_timed(wsched_pool *pool, const wsched_batch_desc *desc,

@@ -508,6 +508,11 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
      * part of admitted work and exempt (waiting for room there could
      * deadlock: the room is held by the very jobs that wait). */
     bool limited = p->max_jobs && !inside;
+    /* A worker of another pool never waits for this pool's room either:
+     * it would hold its own pool's worker (and could deadlock if this
+     * pool's jobs wait for that pool). It gets load shedding (-EBUSY). */
+    if (limited && self && admit_timeout_ns != 0)
+        admit_timeout_ns = 0;
     if (limited && (r = reserve_jobs(p, n, admit_timeout_ns)) != 0) {
         wsched__unadmit(h, inside ? 1 : 2);
         return r;
