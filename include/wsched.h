@@ -360,6 +360,13 @@ typedef void (*wsched_task_fn)(wsched_ctx *ctx, void *arg);
  * worker; arg must stay valid until the matching wsched_sync. Never fails
  * for want of memory: when the deque cannot grow the child runs inline.
  * Returns 0, or -EINVAL for a NULL ctx or fn.
+ *
+ * Children left unsynced when the job or task returns are joined
+ * implicitly, but only after its stack frame is gone: an arg that points
+ * at the spawner's locals is then read dead. Call wsched_sync before
+ * returning whenever an arg lives on the stack. Builds of the library with
+ * -DWSCHED_DEBUG=ON abort with a message when a job returns with such a
+ * child unjoined.
  */
 WSCHED_API int wsched_spawn(wsched_ctx *ctx, wsched_task_fn fn, void *arg);
 

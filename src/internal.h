@@ -177,6 +177,9 @@ struct wsched_ctx {
     unsigned spawned;                /* owner-private */
     unsigned joined_inline;          /* owner-private */
     _Atomic unsigned joined_stolen;  /* bumped by thieves that ran a child */
+#ifdef WSCHED_DEBUG
+    unsigned stack_args; /* children spawned with an arg on the job's stack */
+#endif
 };
 
 extern _Thread_local struct worker *wsched__self;

@@ -74,8 +74,18 @@ static inline int32_t job_status(int r)
 
 static void ctx_sync_slow(wsched_ctx *c);
 
+/* After the job or task returned. Its frame is gone: children whose arg
+ * pointed into it would read dead stack (wsched.h, wsched_spawn), which
+ * WSCHED_DEBUG builds catch here. */
 static inline void ctx_implicit_sync(wsched_ctx *c)
 {
+#ifdef WSCHED_DEBUG
+    if (c->stack_args && c->spawned != c->joined_inline + ld(&c->joined_stolen, ACQ))
+        wsched__debug_fail("a job or task returned without wsched_sync while children it "
+                           "spawned with an arg on its own stack had not been joined",
+                           __FILE__, __LINE__);
+    c->stack_args = 0;
+#endif
     if (unlikely(c->spawned != c->joined_inline))
         ctx_sync_slow(c);
 }
@@ -946,6 +956,14 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
         return 0;
     }
     c->spawned++;
+#ifdef WSCHED_DEBUG
+    /* The job's own frames lie between ours and its ctx (which lives in
+     * the frame of the runner that called it): an arg there dies when the
+     * job returns. */
+    char *here = __builtin_frame_address(0);
+    if ((char *)arg > here && (char *)arg < (char *)c)
+        c->stack_args++;
+#endif
     if (was_empty)
         wsched__notify(c->w->pool, -1);
     return 0;
@@ -985,6 +1003,9 @@ int wsched_sync(wsched_ctx *c)
             run_task(w, &t, false);
         }
     }
+#ifdef WSCHED_DEBUG
+    c->stack_args = 0; /* joined below: their args may die now */
+#endif
     if (c->spawned == c->joined_inline) {
         c->spawned = c->joined_inline = 0; /* none stolen: nothing to reset */
         return 0;
