@@ -249,6 +249,17 @@ WSCHED_API int wsched_submit_timed(wsched_pool *pool, const wsched_batch_desc *d
  * ever, 0 polls. Returns 0 when complete (every slot and status is then
  * visible to the caller), -ETIMEDOUT otherwise. Outside the pool the caller
  * sleeps on a futex; a worker of the pool runs other jobs meanwhile.
+ *
+ * Waiting inside the pool (wsched_wait, wsched_wait_idle, wsched_next_done
+ * and wsched_sync called from a job): the worker never sleeps; it runs
+ * tasks from its own deque (its own children and split ranges first) and
+ * steals work of requests already started from other workers, but it never
+ * starts a new batch from a submission queue, so an unrelated request
+ * cannot capture it. It can still pick up a stolen job of another started
+ * batch that blocks, and then returns only when that job returns; jobs
+ * that block should call wsched_blocking (and, once available, wait
+ * without holding a worker). A poll (timeout 0) runs at most one task
+ * before it answers, so a job polling in a loop makes progress.
  */
 WSCHED_API int wsched_wait(wsched_batch *batch, int64_t timeout_ns);
 
