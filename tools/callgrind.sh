@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Instructions per job (a batch of empty jobs) and per task (fib, every call
+# a task) on one worker, from callgrind's exact counts: the difference of
+# two sizes divided by the difference in jobs (tasks), so set-up and
+# teardown cancel out. Repeatable whatever the machine's load.
+#   tools/callgrind.sh [BUILD_DIR]     (default build-rel; needs wsched_overhead)
+set -euo pipefail
+trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
+build=${1:-build-rel}
+exe=$build/wsched_overhead
+[ -x "$exe" ] || { echo "callgrind.sh: $exe missing (build the wsched_overhead target)" >&2; exit 1; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+count() { # total instructions of one run
+    valgrind --tool=callgrind --fair-sched=yes --callgrind-out-file="$tmp/cg.out" "$exe" "$@" \
+        >/dev/null 2>"$tmp/cg.err"
+    awk '/^summary:/ {print $2}' "$tmp/cg.out"
+}
+e1=$(count empty 1000000)
+e2=$(count empty 2000000)
+f1=$(count fib 24)
+f2=$(count fib 25)
+# calls of fib(n): 2*F(n+1) - 1, so fib(25) makes 242785 and fib(24) 150049.
+awk -v e1="$e1" -v e2="$e2" -v f1="$f1" -v f2="$f2" 'BEGIN {
+    printf "instructions per empty job: %.2f  (10^6 vs 2x10^6 jobs)\n", (e2 - e1) / 1000000
+    printf "instructions per fib task:  %.2f  (fib(24) vs fib(25))\n", (f2 - f1) / (242785 - 150049)
+}'
