@@ -1,0 +1,70 @@
+#!/bin/sh
+# Build the libFuzzer harness tests/fuzz/fuzz_api.c with the library sources
+# (ASan + UBSan + libFuzzer) and run it for a bounded time on a copy of the
+# seed corpus. Exits non-zero on any crash, leak, timeout or build failure.
+#
+#   FUZZ_SECONDS   how long to fuzz (default 60)
+#   FUZZ_BUILD_DIR where to build and keep the working corpus (default
+#                  build-fuzz/ at the repository root)
+#   CC             the clang to use (default clang-14, else clang)
+#   FUZZ_ARGS      extra libFuzzer flags
+#   FUZZ_CFLAGS    extra compiler flags for the library and the harness, e.g.
+#                  -DFUZZ_RELAX_IDLE_DONE (see crashes/README.md) or
+#                  -DWSCHED_DEBUG (the library's assertions and delay points;
+#                  set WSCHED_DEBUG_DELAY=N to delay one point in N)
+#   FUZZ_BUILD_ONLY=1  build, do not run
+#
+# A reproducer: build-fuzz/fuzz_api path/to/crash-file
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+out=${FUZZ_BUILD_DIR:-$root/build-fuzz}
+seconds=${FUZZ_SECONDS:-60}
+if [ -z "${CC:-}" ]; then
+    if command -v clang-14 >/dev/null 2>&1; then CC=clang-14; else CC=clang; fi
+fi
+command -v pkg-config >/dev/null 2>&1 || { echo "run_fuzz.sh: pkg-config not found" >&2; exit 2; }
+urcu_cflags=$(pkg-config --cflags liburcu-qsbr liburcu-cds)
+urcu_libs=$(pkg-config --libs liburcu-qsbr liburcu-cds)
+
+mkdir -p "$out/obj" "$out/artifacts"
+san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
+common="-g -O1 -fno-omit-frame-pointer -pthread ${FUZZ_CFLAGS:-}"
+
+# Every library source there is now (others may add files): compiled like
+# the sanitizer CMake build, without _LGPL_SOURCE.
+rm -f "$out"/obj/*.o "$out/fuzz_api"
+objs=""
+for src in "$root"/src/*.c; do
+    o="$out/obj/$(basename "$src" .c).o"
+    # shellcheck disable=SC2086
+    $CC $common $san -std=gnu11 -D_GNU_SOURCE -DWSCHED_BUILDING \
+        -I"$root/include" -I"$root/src" $urcu_cflags -c "$src" -o "$o"
+    objs="$objs $o"
+done
+# shellcheck disable=SC2086
+$CC $common $san -std=gnu11 -Wall -Wextra -Wno-unused-parameter -I"$root/include" \
+    -c "$here/fuzz_api.c" -o "$out/obj/fuzz_api.o"
+# shellcheck disable=SC2086
+$CC $common $san $objs "$out/obj/fuzz_api.o" $urcu_libs -o "$out/fuzz_api"
+echo "run_fuzz.sh: built $out/fuzz_api"
+[ "${FUZZ_BUILD_ONLY:-0}" = 1 ] && exit 0
+
+# Work on a copy: what the fuzzer adds does not touch the committed seeds.
+mkdir -p "$out/corpus"
+cp "$here"/corpus/* "$out/corpus/" 2>/dev/null || true
+
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:handle_abort=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+rc=0
+# shellcheck disable=SC2086
+"$out/fuzz_api" -max_total_time="$seconds" -timeout=10 -max_len=1024 \
+    -print_final_stats=1 -artifact_prefix="$out/artifacts/" ${FUZZ_ARGS:-} \
+    "$out/corpus" || rc=$?
+if [ "$rc" -ne 0 ]; then
+    echo "run_fuzz.sh: fuzz_api failed (exit $rc); reproducers in $out/artifacts/" >&2
+    ls -l "$out/artifacts/" >&2 || true
+    exit "$rc"
+fi
+echo "run_fuzz.sh: no crash, leak or timeout in ${seconds}s"
