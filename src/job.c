@@ -705,8 +705,16 @@ static int wait_result(struct wsched_batch *b)
 
 /* The batch's deadline passed while we waited: decide the slots that are
  * not final (WSCHED_EDEADLINE), release every waiter, and report it. */
+static void finish_after_idle(struct wsched_batch *b);
+
 static int deadline_expire(struct wsched_batch *b)
 {
+    /* Every job returned before we looked (batch_complete is between its
+     * two stores): the batch completed; it did not miss its deadline. */
+    if (ld(&b->idle, ACQ) == BATCH_DONE) {
+        finish_after_idle(b);
+        return wait_result(b);
+    }
     freeze(b, WSCHED_EDEADLINE); /* first, as in quorum_account */
     cancel_set(b, CANCEL_DEADLINE);
     signal_done(b);
@@ -803,16 +811,32 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
     return 0;
 }
 
+/* `idle` is set just before `done` (batch_complete): once idle is seen,
+ * wait the few instructions until done is set too, so that wsched_wait and
+ * wsched_wait_idle answer "complete" from the same moment in both
+ * directions (found by tests/fuzz: wait_idle 0, then wait(b, 0) timed out).
+ * No timeout: the completing thread is already between the two stores. */
+static void finish_after_idle(struct wsched_batch *b)
+{
+    if (ld(&b->done, ACQ) != BATCH_DONE)
+        word_wait(b, &b->done, 0);
+}
+
 int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
 {
     if (!b)
         return -EINVAL;
-    if (ld(&b->idle, ACQ) == BATCH_DONE)
-        return 0;
-    if (timeout_ns == 0)
-        return poll_step(b, &b->idle) ? 0 : -ETIMEDOUT;
-    uint64_t until = timeout_ns < 0 ? 0 : wsched_now_ns() + (uint64_t)timeout_ns;
-    return word_wait(b, &b->idle, until) ? 0 : -ETIMEDOUT;
+    bool idle = ld(&b->idle, ACQ) == BATCH_DONE;
+    if (!idle && timeout_ns == 0)
+        idle = poll_step(b, &b->idle);
+    if (!idle && timeout_ns != 0) {
+        uint64_t until = timeout_ns < 0 ? 0 : wsched_now_ns() + (uint64_t)timeout_ns;
+        idle = word_wait(b, &b->idle, until);
+    }
+    if (!idle)
+        return -ETIMEDOUT;
+    finish_after_idle(b);
+    return 0;
 }
 
 void wsched_batch_free(wsched_batch *b)
@@ -856,8 +880,9 @@ int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *out)
         return -EINVAL;
     struct wsched_batch *b = (struct wsched_batch *)cb;
     memset(out, 0, sizeof *out);
-    /* ACQUIRE on done: every status, cancel and first_error with it. */
-    bool complete = ld(&b->done, ACQ) == BATCH_DONE;
+    /* ACQUIRE on done (or idle, set just before it on a normal
+     * completion): every status, cancel and first_error with it. */
+    bool complete = ld(&b->done, ACQ) == BATCH_DONE || ld(&b->idle, ACQ) == BATCH_DONE;
     uint32_t reason = ld(&b->cancel, ACQ);
     size_t first_failed = SIZE_MAX;
     for (size_t i = 0; i < b->n; i++) {
