@@ -811,8 +811,11 @@ static int job_fn(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     }
     case K_SPAWN: {
         _Atomic uint32_t count = 0;
-        unsigned k = 1 + kp % 3;
-        int level = (kp & 8) ? 1 : 2; /* level 1 children spawn two each */
+        /* 1 in 16: more children than the deque's initial capacity (1024
+         * records): the deque grows, or the child runs inline when it
+         * cannot (allocation failures). */
+        unsigned k = (kp & 0xf0) == 0xf0 ? 1100 : 1 + kp % 3;
+        int level = (kp & 8) && k < 4 ? 1 : 2; /* level 1 children spawn two each */
         struct spn s = {h, &count, level};
         CHECK(wsched_spawn(ctx, NULL, &s) == -EINVAL, "spawn of a NULL fn");
         for (unsigned j = 0; j < k; j++)
