@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # The test command (README): builds and runs the whole suite three times,
-# release, ASan+UBSan and TSan, each in its own build directory, then the
-# benchmark suite in short mode (checksums checked, so it never rots). Exits
-# non-zero if any build, test or benchmark cell fails.
-#   tools/test.sh                 all four
-#   tools/test.sh release thread  some of: release address thread bench
+# release, ASan+UBSan and TSan, each in its own build directory (the release
+# run includes the model checks and a 60 s fuzz run), then the short stress
+# runs (tools/stress.sh --short --debug: release and WSCHED_DEBUG builds,
+# delay points on), then the benchmark suite in short mode (checksums
+# checked, so it never rots). Exits non-zero if any build, test, stress run
+# or benchmark cell fails.
+#   tools/test.sh                 all five
+#   tools/test.sh release thread  some of: release address thread stress bench
 set -euo pipefail
 trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 cd "$(dirname "$0")/.."
 variants=("$@")
-[ ${#variants[@]} -gt 0 ] || variants=(release address thread bench)
+[ ${#variants[@]} -gt 0 ] || variants=(release address thread stress bench)
 jobs=$(nproc)
 for v in "${variants[@]}"; do
   case "$v" in
     bench)
       echo "=== bench: bench/report.sh --short"
       bench/report.sh --short
+      continue ;;
+    stress)
+      echo "=== stress: tools/stress.sh --short --debug"
+      tools/stress.sh --short --debug
       continue ;;
     release) san="" ;;
     address|thread) san="$v" ;;
