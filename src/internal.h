@@ -12,6 +12,7 @@
 
 #include "admission.h"
 #include "atomics.h"
+#include "completion.h"
 #include "deque.h"
 #include "inbox.h"
 #include "mem.h"
@@ -112,7 +113,6 @@ static_assert(sizeof(struct wsched_pool) <= 64, "tombstone stays small");
 
 /* -------------------------------------------------------------- batches */
 
-enum { BATCH_RUNNING = 0, BATCH_WAITED = 1, BATCH_DONE = 2 };
 enum { CANCEL_NONE = 0, CANCEL_USER, CANCEL_FAILFAST, CANCEL_QUORUM, CANCEL_DEADLINE };
 /* Internal status of a job that is running in an arbitrated batch. */
 #define STATUS_RUNNING (WSCHED_ERRBASE - 60)

@@ -1,22 +1,16 @@
 /*
- * Batches (index ranges split lazily), the inbox, fork-join.
+ * Batches (index ranges split lazily), fork-join, waits, the stream.
  *
- * A batch travels as one task {wsched__run_range, batch, lo, hi}. The worker running
- * a range executes jobs from the low end; before each job, if its own deque
- * is empty (nobody has anything to steal from it) and more than one job is
- * left, it pushes the upper half back as a new range task. Without thieves
- * this costs O(log N) pushes per batch; every steal creates one more split.
- * Each executed range subtracts its job count from `remaining` once: no
- * cache line shared by the batch is written per job, and job i writes only
- * slot i and status i.
+ * A batch travels as one task {wsched__run_range, batch, lo, hi}. The worker
+ * running a range executes jobs from the low end; before each job, if its
+ * own deque is empty (nobody has anything to steal from it) and more than
+ * one job is left, it pushes the upper half back as a new range task.
+ * Without thieves this costs O(log N) pushes per batch; every steal creates
+ * one more split. Each executed range subtracts its job count from
+ * `remaining` once: no cache line shared by the batch is written per job,
+ * and job i writes only slot i and status i.
  *
- * Slot visibility (the release/acquire chain behind wsched_wait):
- *  job i writes slot i and status[i] (plain stores)
- *   -> its range's fetch_sub on `remaining` (ACQ_REL: release publishes this
- *      range's writes; all the fetch_subs form one release sequence)
- *   -> the fetch_sub that reaches 0 (its ACQUIRE half sees every range)
- *   -> exchange of `done` to DONE (RELEASE)
- *   -> the waiter's ACQUIRE load of `done` == DONE.
+ * Slot visibility and the waiter's wake-up: completion.h (B1-B4).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -47,7 +41,7 @@ static void batch_unref(struct wsched_batch *b)
  * ACQUIRE load; ACQUIRE orders it after the range that completed. */
 static void word_signal(_Atomic uint32_t *word)
 {
-    if (xchg(word, BATCH_DONE, AR) == BATCH_WAITED)
+    if (completion_signal(word)) /* B3 */
         futex_wake_all(word);
 }
 
@@ -271,8 +265,7 @@ static inline void range_done(struct worker *w, struct wsched_batch *b, size_t c
     STAT_ADD(w, jobs, count);
     if (b->limited)
         wsched__admit_release(b->pool, count);
-    /* ACQ_REL: see "Slot visibility" at the top. */
-    if (fsub(&b->remaining, count, AR) == count)
+    if (completion_range_done(&b->remaining, count)) /* B2 */
         batch_complete(b);
 }
 
@@ -320,8 +313,8 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen)
     STAT_ADD(w, jobs, count);
     if (count && b->limited)
         wsched__admit_release(b->pool, count);
-    /* The lane's own unit with its jobs; ACQ_REL as in range_done. */
-    if (fsub(&b->remaining, count + 1, AR) == count + 1)
+    /* The lane's own unit with its jobs (B2). */
+    if (completion_range_done(&b->remaining, count + 1))
         batch_complete(b);
 }
 
@@ -667,12 +660,9 @@ static bool external_wait(_Atomic uint32_t *word, uint64_t until)
     struct timespec ts;
     const struct timespec *deadline = abs_deadline(until, &ts);
     for (;;) {
-        uint32_t v = BATCH_RUNNING;
-        /* Announce a waiter (RUNNING -> WAITED) so the signaller wakes us.
-         * ACQUIRE on failure too: reading DONE here is what makes the
-         * slots visible. */
-        if (!atomic_compare_exchange_strong_explicit(word, &v, BATCH_WAITED, ACQ, ACQ) &&
-            v == BATCH_DONE)
+        /* Announce a waiter (RUNNING -> WAITED) so the signaller wakes us
+         * (B4; ACQUIRE on failure too: see completion.h). */
+        if (completion_announce(word))
             return true;
         int r = futex_wait(word, BATCH_WAITED, deadline);
         if (ld(word, ACQ) == BATCH_DONE)
