@@ -234,5 +234,361 @@ for m in "${mutants[@]}"; do
         echo "ERROR        $what   ($status: see $dir/build.log)"; bad=1 ;;
     esac
 done
-echo "run_relacy: $((SECONDS - start))s"
+echo "run_relacy: deque $((SECONDS - start))s"
+
+# ======================================================================
+# Completion chain (src/completion.h, B1-B4): tests/model/completion_relacy
+# {,_impl}.cpp, the real header, then one mutant per memory order.
+#
+# (a) builds the model against src/ and runs every configuration: it must
+#     pass. (b) each mutant: copies src/completion.h and src/atomics.h into
+#     BUILD_DIR/completion/mutants/NAME, replaces ONE line of completion.h
+#     with sed (checked as for the deque: the line occurs once, exactly it
+#     changes, else exit 2), rebuilds completion_relacy_impl.cpp with -I
+#     NAME first and runs the model with --mutant.
+#   B2-rel    range done: fetch_sub acq_rel -> release. The last range does
+#             not acquire the other ranges' slots: data race in the waiter.
+#   B2-acq    fetch_sub acq_rel -> acquire. The other ranges do not release
+#             their slots into the release sequence: data race.
+#   B3-acq    signal: exchange acq_rel -> acquire. Nothing is published to
+#             the waiter's acquire load: data race.
+#   B4-load   completion_done: acquire load -> relaxed. The waiter reads
+#             DONE without synchronizing: data race. (job.c does not call
+#             completion_done: external_wait, wsched_wait and the rest load
+#             the word inline, ld(word, ACQ) == BATCH_DONE; this mutant
+#             checks the model's poll and post-futex load, i.e. completion.h
+#             as written, not job.c's copies of the same line.)
+#   B4-fail   announce: CAS failure order acquire -> relaxed. A failed CAS
+#             that reads DONE returns "done" without synchronizing: race.
+#   B3-wake   signal: "== BATCH_WAITED" -> "!= BATCH_WAITED" (wake only
+#             when nobody announced). Not an ordering: shows that the lost
+#             wake-up check is live (Relacy: deadlock, a waiter asleep on a
+#             DONE word once every other thread has finished).
+# and one that is a correct weakening, so the model must pass:
+#   B3-rel    signal: exchange acq_rel -> release. Correct in C11: the
+#             acquire half can synchronize with nothing. The exchange reads
+#             the word's previous value, written by the relaxed
+#             initialization (job.c: st(..., BATCH_RUNNING, RLX)) or by a
+#             waiter's announce CAS, whose success order is acquire only:
+#             neither is a release, nor heads a release sequence. What the
+#             signaller publishes it already holds: its own slots are
+#             sequenced before the exchange, and the other ranges' come
+#             from its own B2 fetch_sub (acq_rel: it acquires the whole
+#             release sequence), also sequenced before. So the mutant has
+#             the same executions as the source and no checker can tell
+#             them apart. (Outside this model, `done` may be exchanged
+#             twice -- signal_done on an early completion, then
+#             batch_complete --; the second then acquires the first, which
+#             nothing after it in batch_complete needs: batch_unref has its
+#             own acq_rel.) job.c's comment at word_signal ("ACQUIRE orders
+#             it after the range that completed") is not needed for that:
+#             program order already does it.
+completion_model() {
+    local cout="$out/completion"
+    mkdir -p "$cout"
+    local cmutants=(
+"B2-rel|caught|\
+    return fsub(remaining, count, AR) == count; /* B2 */|\
+    return fsub(remaining, count, REL) == count; /* B2 */"
+"B2-acq|caught|\
+    return fsub(remaining, count, AR) == count; /* B2 */|\
+    return fsub(remaining, count, ACQ) == count; /* B2 */"
+"B3-acq|caught|\
+    return xchg(word, BATCH_DONE, AR) == BATCH_WAITED; /* B3 */|\
+    return xchg(word, BATCH_DONE, ACQ) == BATCH_WAITED; /* B3 */"
+"B4-load|caught|\
+    return ld(word, ACQ) == BATCH_DONE; /* B4 */|\
+    return ld(word, RLX) == BATCH_DONE; /* B4 */"
+"B4-fail|caught|\
+    return !cas_f(word, &v, BATCH_WAITED, ACQ, ACQ) && v == BATCH_DONE; /* B4 */|\
+    return !cas_f(word, &v, BATCH_WAITED, ACQ, RLX) && v == BATCH_DONE; /* B4 */"
+"B3-wake|caught|\
+    return xchg(word, BATCH_DONE, AR) == BATCH_WAITED; /* B3 */|\
+    return xchg(word, BATCH_DONE, AR) != BATCH_WAITED; /* B3 */"
+"B3-rel|benign|\
+    return xchg(word, BATCH_DONE, AR) == BATCH_WAITED; /* B3 */|\
+    return xchg(word, BATCH_DONE, REL) == BATCH_WAITED; /* B3 */"
+    )
+    local m name expect line want dir n lineno changed
+    for m in "${cmutants[@]}"; do
+        IFS='|' read -r name expect line want <<<"$m"
+        dir="$cout/mutants/$name"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$root/src/completion.h" "$root/src/atomics.h" "$dir/"
+        n=$(grep -cFx -- "$line" "$dir/completion.h" || true)
+        if [ "$n" != 1 ]; then
+            echo "run_relacy: completion mutant $name: the line"
+            echo "$line"
+            echo "occurs $n times in src/completion.h (expected once): update the mutant table"
+            exit 2
+        fi
+        lineno=$(grep -nFx -- "$line" "$dir/completion.h" | cut -d: -f1)
+        sed -i "${lineno}c\\$want" "$dir/completion.h"
+        changed=$(diff "$root/src/completion.h" "$dir/completion.h" | grep -c '^[<>]' || true)
+        if [ "$changed" != 2 ] || [ "$(sed -n "${lineno}p" "$dir/completion.h")" != "$want" ]; then
+            echo "run_relacy: completion mutant $name: sed did not replace exactly line $lineno"
+            exit 2
+        fi
+    done
+
+    # (a)
+    local pid
+    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/completion_relacy.cpp" -o "$cout/model.o" &
+    pid=$!
+    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/completion_relacy_impl.cpp" -o "$cout/impl.o"
+    wait $pid
+    "$CXX" "$cout/model.o" "$cout/impl.o" -o "$cout/completion_relacy"
+    echo "== real src/completion.h"
+    if ! "$cout/completion_relacy" >"$cout/real.log" 2>&1; then
+        grep '^RESULT' "$cout/real.log" || true
+        echo "run_relacy: the REAL completion chain FAILS the model: see $cout/real.log"
+        bad=1
+        return
+    fi
+    grep '^RESULT' "$cout/real.log"
+
+    # (b)
+    run_cmutant() {
+        local dir="$cout/mutants/$1"
+        if ! "$CXX" "${flags[@]}" -I"$dir" "${inc[@]}" -MMD -MF "$dir/impl.d" \
+                -c "$root/tests/model/completion_relacy_impl.cpp" -o "$dir/impl.o" >"$dir/build.log" 2>&1 ||
+            ! "$CXX" "$cout/model.o" "$dir/impl.o" -o "$dir/completion_relacy" >>"$dir/build.log" 2>&1; then
+            echo build >"$dir/status"
+            return 0
+        fi
+        local h
+        for h in completion.h atomics.h; do
+            if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -qFx -- "$dir/$h"; then
+                echo "the build did not read $dir/$h (see impl.d)" >>"$dir/build.log"
+                echo "not-the-copy" >"$dir/status"
+                return 0
+            fi
+        done
+        if "$dir/completion_relacy" --mutant >"$dir/log" 2>&1; then
+            echo pass >"$dir/status"
+        else
+            echo fail >"$dir/status"
+        fi
+    }
+    local running=0
+    for m in "${cmutants[@]}"; do
+        IFS='|' read -r name _ <<<"$m"
+        run_cmutant "$name" &
+        running=$((running + 1))
+        if [ "$running" -ge "$jobs" ]; then
+            wait -n || true
+            running=$((running - 1))
+        fi
+    done
+    wait
+
+    echo "== completion mutants (one line of completion.h changed each)"
+    local status what by why
+    for m in "${cmutants[@]}"; do
+        IFS='|' read -r name expect line want <<<"$m"
+        dir="$cout/mutants/$name"
+        status=$(cat "$dir/status" 2>/dev/null || echo missing)
+        what=$(printf '%-8s %s' "$name" "${want#"${want%%[! ]*}"}")
+        by=$(grep -m1 '^RESULT.*FAIL' "$dir/log" 2>/dev/null | awk '{print $2, $3}' || true)
+        why=$(grep -m1 -E '^[A-Z][A-Z /-]+ \(' "$dir/log" 2>/dev/null |
+              sed 's/ (assertion: / (/' || true)
+        case "$status/$expect" in
+        fail/caught)
+            echo "caught       $what   [$by: $why]" ;;
+        pass/caught)
+            echo "NOT CAUGHT   $what   (see $dir/log)"; bad=1 ;;
+        pass/benign)
+            echo "not caught   $what   (expected: a correct weakening, see the comment above)" ;;
+        fail/benign)
+            echo "CAUGHT (UNEXPECTED) $what   [$by: $why]: the comment's argument is wrong"; bad=1 ;;
+        *)
+            echo "ERROR        $what   ($status: see $dir/build.log)"; bad=1 ;;
+        esac
+    done
+}
+completion_start=$SECONDS
+completion_model
+echo "run_relacy: completion $((SECONDS - completion_start))s, total $((SECONDS - start))s"
+
+# ======================================================================
+# Admission limit (src/admission.h, A1-A3): tests/model/admission_relacy
+# {,_impl}.cpp, the real header with job.c's waiting loop (reserve_jobs)
+# and release (wsched__admit_release) copied into the model, futex_wait /
+# futex_wake_all as Relacy's futex (never spurious, no timeout): a lost
+# wake-up leaves a waiter asleep for good, and Relacy reports DEADLOCK.
+#
+# (a) builds the model against src/ and runs every configuration: it must
+#     pass. (b) each mutant: copies src/admission.h and src/atomics.h into
+#     BUILD_DIR/admission/mutants/NAME, replaces ONE line of admission.h
+#     with sed (checked as for the deque: the line occurs once, exactly it
+#     changes, else exit 2), rebuilds admission_relacy_impl.cpp with -I
+#     NAME first (and checks from the compiler's dependency list that it
+#     read the copy), runs the model with --mutant. Every caught mutant is
+#     the same lost wake-up: the releaser's A3 load of `waiters` reads 0,
+#     the waiter's A1 re-check reads the unit still held, it sleeps on an
+#     unchanged `word`.
+#   A1        reserve: the first load of admitted seq_cst -> relaxed (issue
+#             7, defect 5: the re-check after A2 may return the value from
+#             before A3's release although A3's load of waiters missed A2)
+#   A1-acq    the same load -> acquire (not enough either: it must be in S)
+#   A2        waiter: fetch_add on waiters seq_cst -> acq_rel (not in S:
+#             A3's seq_cst load may read the count from before it)
+#   A2-rlx    the same -> relaxed
+#   A3-rmw    release: fetch_sub on admitted seq_cst -> acq_rel (not in S:
+#             the waiter's seq_cst load may read the unit still held)
+#   A3-load   release: seq_cst load of waiters -> acquire
+# and two correct weakenings, so the model must pass:
+#   A1-cas    reserve: seq_cst CAS -> acq_rel. Correct in C11: the
+#             argument needs the waiter's "does not fit" loads to see every
+#             A3 release that precedes them in S. After initialization
+#             every write to admitted is an RMW (A1's CAS, A3's fetch_sub),
+#             so each of them lies in the release sequence of every earlier
+#             release RMW: an acq_rel CAS X before an A3 fetch_sub A in
+#             modification order synchronizes with A, and a seq_cst load,
+#             which reads the last seq_cst write before it in S (such an A)
+#             or a non-seq_cst write that does not happen before A, cannot
+#             read X's value or an older one. A successful CAS is a
+#             reservation, whose place in S the argument does not use; a
+#             failed one (relaxed failure order) is sequenced after the
+#             seq_cst first load and by read-read coherence reads no older
+#             value than it.
+#   A2-word   wait_begin: acquire load of word -> relaxed. Correct in C11,
+#             as admission.h says (nothing rides on it but the value): the
+#             value v must be older than the bump of any A3 that saw this
+#             waiter. waiters is written only by RMWs (A2's seq_cst
+#             fetch_add, wait_end's fetch_sub), so an A3 load that reads
+#             A2's fetch_add or a later count synchronizes with that
+#             fetch_add (a release); the load of word is sequenced before
+#             the fetch_add, hence happens before A3's bump, and by
+#             write-read coherence reads an older value: futex_wait returns
+#             at once. (Relacy could not show the contrary anyway: its loads
+#             never return a store later in their interleaving.)
+admission_model() {
+    local aout="$out/admission"
+    mkdir -p "$aout"
+    local amutants=(
+"A1|caught|\
+    int64_t cur = ld(&a->admitted, SC); /* A1: see above: not relaxed */|\
+    int64_t cur = ld(&a->admitted, RLX); /* A1: see above: not relaxed */"
+"A1-acq|caught|\
+    int64_t cur = ld(&a->admitted, SC); /* A1: see above: not relaxed */|\
+    int64_t cur = ld(&a->admitted, ACQ); /* A1: see above: not relaxed */"
+"A2|caught|\
+    fadd(&a->waiters, 1, SC); /* A2 */|\
+    fadd(&a->waiters, 1, AR); /* A2 */"
+"A2-rlx|caught|\
+    fadd(&a->waiters, 1, SC); /* A2 */|\
+    fadd(&a->waiters, 1, RLX); /* A2 */"
+"A3-rmw|caught|\
+    fsub(&a->admitted, (int64_t)n, SC); /* A3 */|\
+    fsub(&a->admitted, (int64_t)n, AR); /* A3 */"
+"A3-load|caught|\
+    return ld(&a->waiters, SC) != 0;    /* A3 */|\
+    return ld(&a->waiters, ACQ) != 0;    /* A3 */"
+"A1-cas|benign|\
+    } while (!cas_weak(&a->admitted, &cur, cur + (int64_t)n, SC)); /* A1 */|\
+    } while (!cas_weak(&a->admitted, &cur, cur + (int64_t)n, AR)); /* A1 */"
+"A2-word|benign|\
+    uint32_t v = ld(&a->word, ACQ);|\
+    uint32_t v = ld(&a->word, RLX);"
+    )
+    local m name expect line want dir n lineno changed
+    for m in "${amutants[@]}"; do
+        IFS='|' read -r name expect line want <<<"$m"
+        dir="$aout/mutants/$name"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$root/src/admission.h" "$root/src/atomics.h" "$dir/"
+        n=$(grep -cFx -- "$line" "$dir/admission.h" || true)
+        if [ "$n" != 1 ]; then
+            echo "run_relacy: admission mutant $name: the line"
+            echo "$line"
+            echo "occurs $n times in src/admission.h (expected once): update the mutant table"
+            exit 2
+        fi
+        lineno=$(grep -nFx -- "$line" "$dir/admission.h" | cut -d: -f1)
+        sed -i "${lineno}c\\$want" "$dir/admission.h"
+        changed=$(diff "$root/src/admission.h" "$dir/admission.h" | grep -c '^[<>]' || true)
+        if [ "$changed" != 2 ] || [ "$(sed -n "${lineno}p" "$dir/admission.h")" != "$want" ]; then
+            echo "run_relacy: admission mutant $name: sed did not replace exactly line $lineno"
+            exit 2
+        fi
+    done
+
+    # (a)
+    local pid
+    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/admission_relacy.cpp" -o "$aout/model.o" &
+    pid=$!
+    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/admission_relacy_impl.cpp" -o "$aout/impl.o"
+    wait $pid
+    "$CXX" "$aout/model.o" "$aout/impl.o" -o "$aout/admission_relacy"
+    echo "== real src/admission.h"
+    if ! "$aout/admission_relacy" >"$aout/real.log" 2>&1; then
+        grep '^RESULT' "$aout/real.log" || true
+        echo "run_relacy: the REAL admission protocol FAILS the model: see $aout/real.log"
+        bad=1
+        return
+    fi
+    grep '^RESULT' "$aout/real.log"
+
+    # (b)
+    run_amutant() {
+        local dir="$aout/mutants/$1"
+        if ! "$CXX" "${flags[@]}" -I"$dir" "${inc[@]}" -MMD -MF "$dir/impl.d" \
+                -c "$root/tests/model/admission_relacy_impl.cpp" -o "$dir/impl.o" >"$dir/build.log" 2>&1 ||
+            ! "$CXX" "$aout/model.o" "$dir/impl.o" -o "$dir/admission_relacy" >>"$dir/build.log" 2>&1; then
+            echo build >"$dir/status"
+            return 0
+        fi
+        if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -qFx -- "$dir/admission.h"; then
+            echo "the build did not read $dir/admission.h (see impl.d)" >>"$dir/build.log"
+            echo "not-the-copy" >"$dir/status"
+            return 0
+        fi
+        if "$dir/admission_relacy" --mutant >"$dir/log" 2>&1; then
+            echo pass >"$dir/status"
+        else
+            echo fail >"$dir/status"
+        fi
+    }
+    local running=0
+    for m in "${amutants[@]}"; do
+        IFS='|' read -r name _ <<<"$m"
+        run_amutant "$name" &
+        running=$((running + 1))
+        if [ "$running" -ge "$jobs" ]; then
+            wait -n || true
+            running=$((running - 1))
+        fi
+    done
+    wait
+
+    echo "== admission mutants (one line of admission.h changed each)"
+    local status what by why
+    for m in "${amutants[@]}"; do
+        IFS='|' read -r name expect line want <<<"$m"
+        dir="$aout/mutants/$name"
+        status=$(cat "$dir/status" 2>/dev/null || echo missing)
+        what=$(printf '%-8s %s' "$name" "${want#"${want%%[! ]*}"}")
+        by=$(grep -m1 '^RESULT.*FAIL' "$dir/log" 2>/dev/null | awk '{print $2, $3}' || true)
+        why=$(grep -m1 -E '^[A-Z][A-Z /-]+ \(' "$dir/log" 2>/dev/null |
+              sed 's/ (assertion: / (/' || true)
+        case "$status/$expect" in
+        fail/caught)
+            echo "caught       $what   [$by: $why]" ;;
+        pass/caught)
+            echo "NOT CAUGHT   $what   (see $dir/log)"; bad=1 ;;
+        pass/benign)
+            echo "not caught   $what   (expected: a correct weakening, see the comment above)" ;;
+        fail/benign)
+            echo "CAUGHT (UNEXPECTED) $what   [$by: $why]: the comment's argument is wrong"; bad=1 ;;
+        *)
+            echo "ERROR        $what   ($status: see $dir/build.log)"; bad=1 ;;
+        esac
+    done
+}
+admission_start=$SECONDS
+admission_model
+echo "run_relacy: admission $((SECONDS - admission_start))s, total $((SECONDS - start))s"
 exit $bad
