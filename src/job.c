@@ -37,8 +37,10 @@ static void batch_unref(struct wsched_batch *b)
 }
 
 /* Set a wait word (done, idle) to DONE and wake its sleepers, if any.
- * ACQ_REL exchange: RELEASE publishes every slot (see top) to the waiter's
- * ACQUIRE load; ACQUIRE orders it after the range that completed. */
+ * B3 (completion.h): the RELEASE half publishes every slot to the waiter;
+ * program order (and B2's acquire) already puts the completed range's
+ * stores before it (tests/model: an exchange weakened to RELEASE is
+ * equivalent). */
 static void word_signal(_Atomic uint32_t *word)
 {
     if (completion_signal(word)) /* B3 */
@@ -652,9 +654,9 @@ static bool external_wait(_Atomic uint32_t *word, uint64_t until)
         } else {
             sched_yield(); /* may take long: keep to the deadline */
             if (until && wsched_now_ns() >= until)
-                return ld(word, ACQ) == BATCH_DONE;
+                return completion_done(word);
         }
-        if (ld(word, ACQ) == BATCH_DONE)
+        if (completion_done(word))
             return true;
     }
     struct timespec ts;
@@ -665,7 +667,7 @@ static bool external_wait(_Atomic uint32_t *word, uint64_t until)
         if (completion_announce(word))
             return true;
         int r = futex_wait(word, BATCH_WAITED, deadline);
-        if (ld(word, ACQ) == BATCH_DONE)
+        if (completion_done(word))
             return true;
         if (r == -ETIMEDOUT)
             return false;
@@ -701,7 +703,7 @@ static int deadline_expire(struct wsched_batch *b)
 {
     /* Every job returned before we looked (batch_complete is between its
      * two stores): the batch completed; it did not miss its deadline. */
-    if (ld(&b->idle, ACQ) == BATCH_DONE) {
+    if (completion_done(&b->idle)) {
         finish_after_idle(b);
         return wait_result(b);
     }
@@ -721,14 +723,14 @@ static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
         unsigned idle = 0;
         help_once(self, &idle);
     }
-    return ld(word, ACQ) == BATCH_DONE;
+    return completion_done(word);
 }
 
 int wsched_wait(wsched_batch *b, int64_t timeout_ns)
 {
     if (!b)
         return -EINVAL;
-    if (ld(&b->done, ACQ) == BATCH_DONE) /* ACQUIRE: slots visible */
+    if (completion_done(&b->done)) /* ACQUIRE: slots visible */
         return wait_result(b);
     if (timeout_ns == 0 && (!b->deadline || wsched_now_ns() < b->deadline))
         return poll_step(b, &b->done) ? wait_result(b) : -ETIMEDOUT;
@@ -808,7 +810,7 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
  * No timeout: the completing thread is already between the two stores. */
 static void finish_after_idle(struct wsched_batch *b)
 {
-    if (ld(&b->done, ACQ) != BATCH_DONE)
+    if (!completion_done(&b->done))
         word_wait(b, &b->done, 0);
 }
 
@@ -816,7 +818,7 @@ int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
 {
     if (!b)
         return -EINVAL;
-    bool idle = ld(&b->idle, ACQ) == BATCH_DONE;
+    bool idle = completion_done(&b->idle);
     if (!idle && timeout_ns == 0)
         idle = poll_step(b, &b->idle);
     if (!idle && timeout_ns != 0) {
@@ -872,7 +874,7 @@ int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *out)
     memset(out, 0, sizeof *out);
     /* ACQUIRE on done (or idle, set just before it on a normal
      * completion): every status, cancel and first_error with it. */
-    bool complete = ld(&b->done, ACQ) == BATCH_DONE || ld(&b->idle, ACQ) == BATCH_DONE;
+    bool complete = completion_done(&b->done) || completion_done(&b->idle);
     uint32_t reason = ld(&b->cancel, ACQ);
     size_t first_failed = SIZE_MAX;
     for (size_t i = 0; i < b->n; i++) {
