@@ -78,6 +78,7 @@
 # so the thief's slot read cannot return the owner's reuse of the slot; the
 # ghost variables turn the missing happens-before edge into a data race.
 set -euo pipefail
+trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build-model/relacy}
@@ -359,7 +360,7 @@ completion_model() {
         fi
         local h
         for h in completion.h atomics.h; do
-            if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -qFx -- "$dir/$h"; then
+            if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -Fx -- "$dir/$h" >/dev/null; then
                 echo "the build did not read $dir/$h (see impl.d)" >>"$dir/build.log"
                 echo "not-the-copy" >"$dir/status"
                 return 0
@@ -541,7 +542,7 @@ admission_model() {
             echo build >"$dir/status"
             return 0
         fi
-        if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -qFx -- "$dir/admission.h"; then
+        if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -Fx -- "$dir/admission.h" >/dev/null; then
             echo "the build did not read $dir/admission.h (see impl.d)" >>"$dir/build.log"
             echo "not-the-copy" >"$dir/status"
             return 0
