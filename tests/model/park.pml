@@ -103,14 +103,16 @@
  *   - -DLIVENESS: ltl all_done, <> every task ran (pan -a -f).
  *
  * Inbox protocol (the `pending` order of wsched__inbox_push):
- *   PENDING_FIRST 0  the code as it is: enqueue, then fetch_add(pending).
+ *   PENDING_FIRST 0  the old code (before issue 7's fix, kept as a record):
+ *                    enqueue, then fetch_add(pending).
  *                    take_from can dequeue a node whose producer has not
  *                    counted it yet, so pending under-counts the queue: a
  *                    batch whose submit has returned can sit behind
  *                    pending <= 0 while every worker sleeps, until the
  *                    preempted producer runs again.  Spin finds it with two
  *                    producers on one inbox (run_spin.sh: park.inbox.current).
- *   PENDING_FIRST 1  proposed: fetch_add(pending) first, then enqueue, then
+ *   PENDING_FIRST 1  the code (src/inbox.h I1/I2, the default here):
+ *                    fetch_add(pending) first, then enqueue, then
  *                    notify_after_sc; take_from unchanged (pending > 0 with
  *                    a NULL or WOULDBLOCK dequeue returns false, and the
  *                    parking re-scan sees pending > 0: work is coming, the
@@ -144,7 +146,7 @@
 #define SPAWN 1         /* 1: producer 0's batch pushes a child task */
 #endif
 #ifndef PENDING_FIRST
-#define PENDING_FIRST 0
+#define PENDING_FIRST 1 /* src/inbox.h I1: counted before linked */
 #endif
 #ifndef SPURIOUS
 #define SPURIOUS 0      /* spurious futex returns allowed per worker */
@@ -595,7 +597,12 @@ end:
         printf("P%d: enqueue into inbox %d (tail xchg)\n", p, i) }
     :: d_step { ph == P_LINK -> nlinked[p] = true;
 #if PENDING_FIRST
+#ifdef MUT_STALE_SEARCHING
+        nh = i; rn = RN_PROD;
+        if :: saw -> RET_NOTIFY :: else -> ph = N_HINT fi
+#else
         GO_NOTIFY(i, RN_PROD)
+#endif
 #else
         ph = P_INC2
 #endif

@@ -54,21 +54,19 @@ fi
 
 # name | model | expect | mode | macros | note
 checks=(
-# ---- park.pml: the protocol as the code has it (PENDING_FIRST 0).  When
-# wsched__inbox_push counts `pending` before it enqueues, make PENDING_FIRST
-# 1 the model's default and keep park.inbox.current as the old protocol. ----
+# ---- park.pml: the protocol as the code has it (PENDING_FIRST 1, the
+# model's default: src/inbox.h I1); park.inbox.old is the protocol before
+# issue 7's fix, which must fail. ----
 "park.safety.2w1p        |park|pass  |safety|-DNW=2 -DNP=1|2 workers, 1 submitter, a child pushed on a deque"
 "park.safety.2w1p.stop   |park|pass  |safety|-DNW=2 -DNP=1 -DSTOP_RACE=1|stop_workers races with searching/parking"
 "park.safety.2w1p.relaxed|park|pass  |safety|-DNW=2 -DNP=1 -DSTALE_HINTS -DCAP_ANY -DSPURIOUS=1 -DWRAP=4|stale relaxed loads, spurious futex returns, double-claim check"
 "park.safety.2w2p.split  |park|pass  |safety|-DNW=2 -DNP=2 -DSPAWN=0 -DSAME_INBOX=0|2 submitters on different inboxes"
 "park.safety.3w1p        |park|pass  |safety|-DNW=3 -DNP=1 -DSPAWN=0|3 workers"
 "park.live.2w1p          |park|pass  |live  |-DNW=2 -DNP=1|every task eventually runs (weak fairness)"
-"park.inbox.current      |park|known |safety|-DNW=2 -DNP=2 -DSPAWN=0 -DPENDING_FIRST=0|2 submitters on one inbox: a returned submit's batch hidden while all sleep"
+"park.inbox.old          |park|known |safety|-DNW=2 -DNP=2 -DSPAWN=0 -DPENDING_FIRST=0|old protocol, 2 submitters on one inbox: a returned submit's batch hidden while all sleep"
 "park.bound.strict       |park|known |safety|-DNW=2 -DNP=1 -DMAXSEARCH=2|searching exceeds the number of workers for a moment"
-# ---- park.pml: the proposed inbox protocol (pending first) ----
-"park.inbox.fixed        |park|pass  |safety|-DNW=2 -DNP=2 -DSPAWN=0 -DPENDING_FIRST=1|2 submitters on one inbox"
-"park.safety.2w1p.fixed  |park|pass  |safety|-DNW=2 -DNP=1 -DPENDING_FIRST=1|"
-"park.live.2w1p.fixed    |park|pass  |live  |-DNW=2 -DNP=1 -DPENDING_FIRST=1|"
+"park.inbox             |park|pass  |safety|-DNW=2 -DNP=2 -DSPAWN=0|2 submitters on one inbox"
+"park.live.2w1p.old      |park|pass  |live  |-DNW=2 -DNP=1 -DPENDING_FIRST=0|old protocol"
 # ---- park.pml mutants (the ghost accounting check off: caught by the real properties) ----
 "park.mut.no_rescan      |park|mutant|safety|-DNW=2 -DNP=1 -DSUM_CHECK=0 -DMUT_NO_RESCAN|"
 "park.mut.rescan_first   |park|mutant|safety|-DNW=2 -DNP=1 -DSUM_CHECK=0 -DMUT_RESCAN_FIRST|"
@@ -90,10 +88,9 @@ checks=(
 if [ "$FULL" = 1 ]; then
     checks+=(
 "park.safety.3w1p.spawn  |park|pass  |safety|-DNW=3 -DNP=1|"
-"park.safety.3w1p.fixed  |park|pass  |safety|-DNW=3 -DNP=1 -DSPAWN=0 -DPENDING_FIRST=1|"
-"park.inbox.fixed.spawn  |park|pass  |safety|-DNW=2 -DNP=2 -DPENDING_FIRST=1|"
-"park.live.2w2p.current  |park|pass  |live  |-DNW=2 -DNP=2 -DSPAWN=0 -DPENDING_FIRST=0|the hidden batch is served once the preempted submitter runs"
-"park.live.2w2p.fixed    |park|pass  |live  |-DNW=2 -DNP=2 -DSPAWN=0 -DPENDING_FIRST=1|"
+"park.inbox.spawn        |park|pass  |safety|-DNW=2 -DNP=2|"
+"park.live.2w2p.old      |park|pass  |live  |-DNW=2 -DNP=2 -DSPAWN=0 -DPENDING_FIRST=0|old protocol: the hidden batch is served once the preempted submitter runs"
+"park.live.2w2p          |park|pass  |live  |-DNW=2 -DNP=2 -DSPAWN=0|"
     )
 fi
 
