@@ -10,11 +10,12 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO=sudo
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# spin and relacy-dev: the model checks (tests/model); clang (libFuzzer).
+# spin and relacy-dev: the model checks (tests/model); clang and its
+# runtime libclang-rt-14-dev: libFuzzer (tests/fuzz).
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential clang cmake ninja-build pkg-config python3 \
   liburcu-dev libjemalloc-dev libbenchmark-dev libtbb-dev libhwloc-dev \
-  systemtap-sdt-dev python3-matplotlib spin relacy-dev >/dev/null
+  systemtap-sdt-dev python3-matplotlib spin relacy-dev libclang-rt-14-dev >/dev/null
 if [ "${1:-}" = "--profiling" ]; then
   pkgs=(linux-perf chromium)
   if command -v npm >/dev/null; then
