@@ -284,9 +284,117 @@ echo "run_relacy: deque $((SECONDS - start))s"
 #             own acq_rel.) job.c's comment at word_signal ("ACQUIRE orders
 #             it after the range that completed") is not needed for that:
 #             program order already does it.
+# header_model LABEL HEADER MODEL OUT MUTANT...: the common driver of the
+# completion and admission models. (a) builds tests/model/MODEL.cpp and
+# MODEL_impl.cpp against src/ and runs every configuration: it must pass.
+# (b) each mutant "NAME|caught-or-benign|LINE|REPLACEMENT": copies
+# src/HEADER and src/atomics.h into OUT/mutants/NAME, replaces the one
+# line LINE of HEADER (it must occur exactly once and be all that changes,
+# else exit 2), rebuilds MODEL_impl.cpp with -I that directory first,
+# checks from the compiler's dependency list that the copy was read, and
+# runs the model with --mutant.
+header_model() {
+    local label=$1 header=$2 model=$3 hout=$4
+    shift 4
+    local muts=("$@")
+    mkdir -p "$hout"
+    local m name expect line want dir n lineno changed
+    for m in "${muts[@]}"; do
+        IFS='|' read -r name expect line want <<<"$m"
+        dir="$hout/mutants/$name"
+        rm -rf "$dir"
+        mkdir -p "$dir"
+        cp "$root/src/$header" "$root/src/atomics.h" "$dir/"
+        n=$(grep -cFx -- "$line" "$dir/$header" || true)
+        if [ "$n" != 1 ]; then
+            echo "run_relacy: $label mutant $name: the line"
+            echo "$line"
+            echo "occurs $n times in src/$header (expected once): update the mutant table"
+            exit 2
+        fi
+        lineno=$(grep -nFx -- "$line" "$dir/$header" | cut -d: -f1)
+        sed -i "${lineno}c\\$want" "$dir/$header"
+        changed=$(diff "$root/src/$header" "$dir/$header" | grep -c '^[<>]' || true)
+        if [ "$changed" != 2 ] || [ "$(sed -n "${lineno}p" "$dir/$header")" != "$want" ]; then
+            echo "run_relacy: $label mutant $name: sed did not replace exactly line $lineno"
+            exit 2
+        fi
+    done
+
+    # (a)
+    local pid
+    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/$model.cpp" -o "$hout/model.o" &
+    pid=$!
+    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/${model}_impl.cpp" -o "$hout/impl.o"
+    wait $pid
+    "$CXX" "$hout/model.o" "$hout/impl.o" -o "$hout/$model"
+    echo "== real src/$header"
+    if ! "$hout/$model" >"$hout/real.log" 2>&1; then
+        grep '^RESULT' "$hout/real.log" || true
+        echo "run_relacy: the REAL $label code FAILS the model: see $hout/real.log"
+        bad=1
+        return
+    fi
+    grep '^RESULT' "$hout/real.log"
+
+    # (b)
+    run_hmutant() {
+        local dir="$hout/mutants/$1"
+        if ! "$CXX" "${flags[@]}" -I"$dir" "${inc[@]}" -MMD -MF "$dir/impl.d" \
+                -c "$root/tests/model/${model}_impl.cpp" -o "$dir/impl.o" >"$dir/build.log" 2>&1 ||
+            ! "$CXX" "$hout/model.o" "$dir/impl.o" -o "$dir/$model" >>"$dir/build.log" 2>&1; then
+            echo build >"$dir/status"
+            return 0
+        fi
+        if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -Fx -- "$dir/$header" >/dev/null; then
+            echo "the build did not read $dir/$header (see impl.d)" >>"$dir/build.log"
+            echo "not-the-copy" >"$dir/status"
+            return 0
+        fi
+        if "$dir/$model" --mutant >"$dir/log" 2>&1; then
+            echo pass >"$dir/status"
+        else
+            echo fail >"$dir/status"
+        fi
+    }
+    local running=0
+    for m in "${muts[@]}"; do
+        IFS='|' read -r name _ <<<"$m"
+        run_hmutant "$name" &
+        running=$((running + 1))
+        if [ "$running" -ge "$jobs" ]; then
+            wait -n || true
+            running=$((running - 1))
+        fi
+    done
+    wait
+
+    echo "== $label mutants (one line of $header changed each)"
+    local status what by why
+    for m in "${muts[@]}"; do
+        IFS='|' read -r name expect line want <<<"$m"
+        dir="$hout/mutants/$name"
+        status=$(cat "$dir/status" 2>/dev/null || echo missing)
+        what=$(printf '%-8s %s' "$name" "${want#"${want%%[! ]*}"}")
+        by=$(grep -m1 '^RESULT.*FAIL' "$dir/log" 2>/dev/null | awk '{print $2, $3}' || true)
+        why=$(grep -m1 -E '^[A-Z][A-Z /-]+ \(' "$dir/log" 2>/dev/null |
+              sed 's/ (assertion: / (/' || true)
+        case "$status/$expect" in
+        fail/caught)
+            echo "caught       $what   [$by: $why]" ;;
+        pass/caught)
+            echo "NOT CAUGHT   $what   (see $dir/log)"; bad=1 ;;
+        pass/benign)
+            echo "not caught   $what   (expected: a correct weakening, see the comment above)" ;;
+        fail/benign)
+            echo "CAUGHT (UNEXPECTED) $what   [$by: $why]: the comment's argument is wrong"; bad=1 ;;
+        *)
+            echo "ERROR        $what   ($status: see $dir/build.log)"; bad=1 ;;
+        esac
+    done
+}
+
 completion_model() {
-    local cout="$out/completion"
-    mkdir -p "$cout"
     local cmutants=(
 "B2-rel|caught|\
     return fsub(remaining, count, AR) == count; /* B2 */|\
@@ -310,103 +418,7 @@ completion_model() {
     return xchg(word, BATCH_DONE, AR) == BATCH_WAITED; /* B3 */|\
     return xchg(word, BATCH_DONE, REL) == BATCH_WAITED; /* B3 */"
     )
-    local m name expect line want dir n lineno changed
-    for m in "${cmutants[@]}"; do
-        IFS='|' read -r name expect line want <<<"$m"
-        dir="$cout/mutants/$name"
-        rm -rf "$dir"
-        mkdir -p "$dir"
-        cp "$root/src/completion.h" "$root/src/atomics.h" "$dir/"
-        n=$(grep -cFx -- "$line" "$dir/completion.h" || true)
-        if [ "$n" != 1 ]; then
-            echo "run_relacy: completion mutant $name: the line"
-            echo "$line"
-            echo "occurs $n times in src/completion.h (expected once): update the mutant table"
-            exit 2
-        fi
-        lineno=$(grep -nFx -- "$line" "$dir/completion.h" | cut -d: -f1)
-        sed -i "${lineno}c\\$want" "$dir/completion.h"
-        changed=$(diff "$root/src/completion.h" "$dir/completion.h" | grep -c '^[<>]' || true)
-        if [ "$changed" != 2 ] || [ "$(sed -n "${lineno}p" "$dir/completion.h")" != "$want" ]; then
-            echo "run_relacy: completion mutant $name: sed did not replace exactly line $lineno"
-            exit 2
-        fi
-    done
-
-    # (a)
-    local pid
-    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/completion_relacy.cpp" -o "$cout/model.o" &
-    pid=$!
-    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/completion_relacy_impl.cpp" -o "$cout/impl.o"
-    wait $pid
-    "$CXX" "$cout/model.o" "$cout/impl.o" -o "$cout/completion_relacy"
-    echo "== real src/completion.h"
-    if ! "$cout/completion_relacy" >"$cout/real.log" 2>&1; then
-        grep '^RESULT' "$cout/real.log" || true
-        echo "run_relacy: the REAL completion chain FAILS the model: see $cout/real.log"
-        bad=1
-        return
-    fi
-    grep '^RESULT' "$cout/real.log"
-
-    # (b)
-    run_cmutant() {
-        local dir="$cout/mutants/$1"
-        if ! "$CXX" "${flags[@]}" -I"$dir" "${inc[@]}" -MMD -MF "$dir/impl.d" \
-                -c "$root/tests/model/completion_relacy_impl.cpp" -o "$dir/impl.o" >"$dir/build.log" 2>&1 ||
-            ! "$CXX" "$cout/model.o" "$dir/impl.o" -o "$dir/completion_relacy" >>"$dir/build.log" 2>&1; then
-            echo build >"$dir/status"
-            return 0
-        fi
-        local h
-        for h in completion.h atomics.h; do
-            if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -Fx -- "$dir/$h" >/dev/null; then
-                echo "the build did not read $dir/$h (see impl.d)" >>"$dir/build.log"
-                echo "not-the-copy" >"$dir/status"
-                return 0
-            fi
-        done
-        if "$dir/completion_relacy" --mutant >"$dir/log" 2>&1; then
-            echo pass >"$dir/status"
-        else
-            echo fail >"$dir/status"
-        fi
-    }
-    local running=0
-    for m in "${cmutants[@]}"; do
-        IFS='|' read -r name _ <<<"$m"
-        run_cmutant "$name" &
-        running=$((running + 1))
-        if [ "$running" -ge "$jobs" ]; then
-            wait -n || true
-            running=$((running - 1))
-        fi
-    done
-    wait
-
-    echo "== completion mutants (one line of completion.h changed each)"
-    local status what by why
-    for m in "${cmutants[@]}"; do
-        IFS='|' read -r name expect line want <<<"$m"
-        dir="$cout/mutants/$name"
-        status=$(cat "$dir/status" 2>/dev/null || echo missing)
-        what=$(printf '%-8s %s' "$name" "${want#"${want%%[! ]*}"}")
-        by=$(grep -m1 '^RESULT.*FAIL' "$dir/log" 2>/dev/null | awk '{print $2, $3}' || true)
-        why=$(grep -m1 -E '^[A-Z][A-Z /-]+ \(' "$dir/log" 2>/dev/null |
-              sed 's/ (assertion: / (/' || true)
-        case "$status/$expect" in
-        fail/caught)
-            echo "caught       $what   [$by: $why]" ;;
-        pass/caught)
-            echo "NOT CAUGHT   $what   (see $dir/log)"; bad=1 ;;
-        pass/benign)
-            echo "not caught   $what   (expected: a correct weakening, see the comment above)" ;;
-        fail/benign)
-            echo "CAUGHT (UNEXPECTED) $what   [$by: $why]: the comment's argument is wrong"; bad=1 ;;
-        *)
-            echo "ERROR        $what   ($status: see $dir/build.log)"; bad=1 ;;
-        esac
-    done
+    header_model completion completion.h completion_relacy "$out/completion" "${cmutants[@]}"
 }
 completion_start=$SECONDS
 completion_model
@@ -466,8 +478,6 @@ echo "run_relacy: completion $((SECONDS - completion_start))s, total $((SECONDS 
 #             at once. (Relacy could not show the contrary anyway: its loads
 #             never return a store later in their interleaving.)
 admission_model() {
-    local aout="$out/admission"
-    mkdir -p "$aout"
     local amutants=(
 "A1|caught|\
     int64_t cur = ld(&a->admitted, SC); /* A1: see above: not relaxed */|\
@@ -494,100 +504,7 @@ admission_model() {
     uint32_t v = ld(&a->word, ACQ);|\
     uint32_t v = ld(&a->word, RLX);"
     )
-    local m name expect line want dir n lineno changed
-    for m in "${amutants[@]}"; do
-        IFS='|' read -r name expect line want <<<"$m"
-        dir="$aout/mutants/$name"
-        rm -rf "$dir"
-        mkdir -p "$dir"
-        cp "$root/src/admission.h" "$root/src/atomics.h" "$dir/"
-        n=$(grep -cFx -- "$line" "$dir/admission.h" || true)
-        if [ "$n" != 1 ]; then
-            echo "run_relacy: admission mutant $name: the line"
-            echo "$line"
-            echo "occurs $n times in src/admission.h (expected once): update the mutant table"
-            exit 2
-        fi
-        lineno=$(grep -nFx -- "$line" "$dir/admission.h" | cut -d: -f1)
-        sed -i "${lineno}c\\$want" "$dir/admission.h"
-        changed=$(diff "$root/src/admission.h" "$dir/admission.h" | grep -c '^[<>]' || true)
-        if [ "$changed" != 2 ] || [ "$(sed -n "${lineno}p" "$dir/admission.h")" != "$want" ]; then
-            echo "run_relacy: admission mutant $name: sed did not replace exactly line $lineno"
-            exit 2
-        fi
-    done
-
-    # (a)
-    local pid
-    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/admission_relacy.cpp" -o "$aout/model.o" &
-    pid=$!
-    "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/admission_relacy_impl.cpp" -o "$aout/impl.o"
-    wait $pid
-    "$CXX" "$aout/model.o" "$aout/impl.o" -o "$aout/admission_relacy"
-    echo "== real src/admission.h"
-    if ! "$aout/admission_relacy" >"$aout/real.log" 2>&1; then
-        grep '^RESULT' "$aout/real.log" || true
-        echo "run_relacy: the REAL admission protocol FAILS the model: see $aout/real.log"
-        bad=1
-        return
-    fi
-    grep '^RESULT' "$aout/real.log"
-
-    # (b)
-    run_amutant() {
-        local dir="$aout/mutants/$1"
-        if ! "$CXX" "${flags[@]}" -I"$dir" "${inc[@]}" -MMD -MF "$dir/impl.d" \
-                -c "$root/tests/model/admission_relacy_impl.cpp" -o "$dir/impl.o" >"$dir/build.log" 2>&1 ||
-            ! "$CXX" "$aout/model.o" "$dir/impl.o" -o "$dir/admission_relacy" >>"$dir/build.log" 2>&1; then
-            echo build >"$dir/status"
-            return 0
-        fi
-        if ! tr -s ' \\\n' '\n' <"$dir/impl.d" | grep -Fx -- "$dir/admission.h" >/dev/null; then
-            echo "the build did not read $dir/admission.h (see impl.d)" >>"$dir/build.log"
-            echo "not-the-copy" >"$dir/status"
-            return 0
-        fi
-        if "$dir/admission_relacy" --mutant >"$dir/log" 2>&1; then
-            echo pass >"$dir/status"
-        else
-            echo fail >"$dir/status"
-        fi
-    }
-    local running=0
-    for m in "${amutants[@]}"; do
-        IFS='|' read -r name _ <<<"$m"
-        run_amutant "$name" &
-        running=$((running + 1))
-        if [ "$running" -ge "$jobs" ]; then
-            wait -n || true
-            running=$((running - 1))
-        fi
-    done
-    wait
-
-    echo "== admission mutants (one line of admission.h changed each)"
-    local status what by why
-    for m in "${amutants[@]}"; do
-        IFS='|' read -r name expect line want <<<"$m"
-        dir="$aout/mutants/$name"
-        status=$(cat "$dir/status" 2>/dev/null || echo missing)
-        what=$(printf '%-8s %s' "$name" "${want#"${want%%[! ]*}"}")
-        by=$(grep -m1 '^RESULT.*FAIL' "$dir/log" 2>/dev/null | awk '{print $2, $3}' || true)
-        why=$(grep -m1 -E '^[A-Z][A-Z /-]+ \(' "$dir/log" 2>/dev/null |
-              sed 's/ (assertion: / (/' || true)
-        case "$status/$expect" in
-        fail/caught)
-            echo "caught       $what   [$by: $why]" ;;
-        pass/caught)
-            echo "NOT CAUGHT   $what   (see $dir/log)"; bad=1 ;;
-        pass/benign)
-            echo "not caught   $what   (expected: a correct weakening, see the comment above)" ;;
-        fail/benign)
-            echo "CAUGHT (UNEXPECTED) $what   [$by: $why]: the comment's argument is wrong"; bad=1 ;;
-        *)
-            echo "ERROR        $what   ($status: see $dir/build.log)"; bad=1 ;;
-        esac
-    done
+    header_model admission admission.h admission_relacy "$out/admission" "${amutants[@]}"
 }
 admission_start=$SECONDS
 admission_model
