@@ -7,7 +7,9 @@
 #define WSCHED_CHECK_H
 
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,65 @@ static inline wsched_pool *check_pool(unsigned workers)
         abort();
     }
     return pool;
+}
+
+/*
+ * A gate that jobs wait at until the test opens it: a batch with
+ * fn = check_gate_job and arg = the gate holds its workers (each job first
+ * counts itself in `entered`; with `blocking` set it calls wsched_blocking
+ * first, so the rest of its range is stealable at once).
+ */
+struct check_gate {
+    _Atomic int open, entered;
+    int blocking;
+};
+
+static inline int check_gate_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)i, (void)slot;
+    struct check_gate *g = arg;
+    if (g->blocking)
+        wsched_blocking(ctx);
+    atomic_fetch_add(&g->entered, 1);
+    while (!atomic_load(&g->open))
+        sched_yield();
+    return 0;
+}
+
+/* Until n jobs are held at the gate. */
+static inline void check_gate_await(struct check_gate *g, int n)
+{
+    while (atomic_load(&g->entered) < n)
+        sched_yield();
+}
+
+static inline void check_gate_open(struct check_gate *g) { atomic_store(&g->open, 1); }
+
+static inline void check_gate_reset(struct check_gate *g, int blocking)
+{
+    atomic_store(&g->open, 0);
+    atomic_store(&g->entered, 0);
+    g->blocking = blocking;
+}
+
+/* fib(n) with every call a task (spawn one half, run the other, sync). */
+struct check_fib {
+    int n;
+    uint64_t r;
+};
+
+static inline void check_fib_task(wsched_ctx *ctx, void *arg)
+{
+    struct check_fib *f = arg;
+    if (f->n < 2) {
+        f->r = (uint64_t)f->n;
+        return;
+    }
+    struct check_fib a = {f->n - 1, 0}, b = {f->n - 2, 0};
+    CHECK_OK(wsched_spawn(ctx, check_fib_task, &a));
+    check_fib_task(ctx, &b);
+    CHECK_OK(wsched_sync(ctx));
+    f->r = a.r + b.r;
 }
 
 /* Scale iteration counts down in sanitizer builds (WSCHED_TEST_SLOW=k). */

@@ -13,21 +13,12 @@
 
 enum { MAX = 4 };
 
-static _Atomic int gate, entered;
+static struct check_gate gate;
 static wsched_pool *pool_b;
 
 static int nop(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
-static int hold(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    atomic_fetch_add(&entered, 1);
-    while (!atomic_load(&gate))
-        sched_yield();
     return 0;
 }
 
@@ -75,7 +66,7 @@ int main(void)
     wsched_batch_free(b);
 
     /* Fill B: MAX jobs held. */
-    wsched_batch_desc full = {.fn = hold, .njobs = MAX};
+    wsched_batch_desc full = {.fn = check_gate_job, .arg = &gate, .njobs = MAX};
     wsched_batch *held;
     CHECK_OK(wsched_submit(pool_b, &full, &held));
     wsched_batch_desc one = {.fn = nop, .njobs = 1};
@@ -90,7 +81,7 @@ int main(void)
     CHECK_EQ(((int *)wsched_batch_slot(b, 0))[1], -EBUSY);
     wsched_batch_free(b);
 
-    atomic_store(&gate, 1);
+    check_gate_open(&gate);
     CHECK_OK(wsched_wait(held, -1));
     wsched_batch_free(held);
     CHECK_OK(wsched_pool_destroy(pool_a));

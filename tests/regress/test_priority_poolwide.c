@@ -15,17 +15,8 @@
 
 enum { PER_CLASS = 200, FIRST = 200 };
 
-static _Atomic int gate, entered, seq;
-
-static int gate_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)arg, (void)i, (void)slot;
-    wsched_blocking(ctx); /* the sibling job becomes stealable at once */
-    atomic_fetch_add(&entered, 1);
-    while (!atomic_load(&gate))
-        sched_yield();
-    return 0;
-}
+static _Atomic int seq;
+static struct check_gate gate; /* blocking: the sibling job is stealable at once */
 
 static int stamp_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
@@ -38,22 +29,20 @@ int main(void)
 {
     check_watchdog(120);
     for (int round = 0; round < 5; round++) {
-        atomic_store(&gate, 0);
-        atomic_store(&entered, 0);
+        check_gate_reset(&gate, 1);
         atomic_store(&seq, 0);
         wsched_pool *pool = check_pool(2);
         wsched_batch *g, *bg[PER_CLASS], *in[PER_CLASS];
-        wsched_batch_desc d = {.fn = gate_job, .njobs = 2};
+        wsched_batch_desc d = {.fn = check_gate_job, .arg = &gate, .njobs = 2};
         CHECK_OK(wsched_submit(pool, &d, &g));
-        while (atomic_load(&entered) < 2) /* both workers held */
-            sched_yield();
+        check_gate_await(&gate, 2); /* both workers held */
         for (int k = 0; k < PER_CLASS; k++) {
             d = (wsched_batch_desc){.fn = stamp_job, .njobs = 1, .slot_size = sizeof(int)};
             CHECK_OK(wsched_submit(pool, &d, &in[k]));
             d.priority = WSCHED_PRIO_BACKGROUND;
             CHECK_OK(wsched_submit(pool, &d, &bg[k]));
         }
-        atomic_store(&gate, 1);
+        check_gate_open(&gate);
         CHECK_OK(wsched_wait(g, -1));
         int bg_first = 0;
         for (int k = 0; k < PER_CLASS; k++) {

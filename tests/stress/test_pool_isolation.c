@@ -17,16 +17,7 @@
 
 #include "check.h"
 
-static _Atomic int gate_open, gate_entered;
-
-static int gated_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    atomic_store(&gate_entered, 1);
-    while (!atomic_load(&gate_open))
-        sched_yield();
-    return 0;
-}
+static struct check_gate gate;
 
 enum { CHILDREN = 5000 }; /* > the initial ring of 1024 records */
 static _Atomic long children_ran;
@@ -59,13 +50,11 @@ int main(void)
         rounds = 3;
     wsched_pool *a = check_pool(1);
     for (long round = 0; round < rounds; round++) {
-        atomic_store(&gate_open, 0);
-        atomic_store(&gate_entered, 0);
+        check_gate_reset(&gate, 0);
         wsched_batch *ba;
-        wsched_batch_desc da = {.fn = gated_job, .njobs = 1};
+        wsched_batch_desc da = {.fn = check_gate_job, .arg = &gate, .njobs = 1};
         CHECK_OK(wsched_submit(a, &da, &ba));
-        while (!atomic_load(&gate_entered))
-            sched_yield();
+        check_gate_await(&gate, 1);
 
         wsched_pool *b = check_pool(1);
         atomic_store(&children_ran, 0);
@@ -88,14 +77,14 @@ int main(void)
         int jr = pthread_timedjoin_np(th, &res, &until);
         if (jr == ETIMEDOUT) {
             fprintf(stderr, "round %ld: destroying pool B waited for pool A's job\n", round);
-            atomic_store(&gate_open, 1);
+            check_gate_open(&gate);
             pthread_join(th, &res);
             CHECK(!"wsched_pool_destroy(B) depended on another pool");
         }
         CHECK_EQ(jr, 0);
         CHECK_EQ((intptr_t)res, 0);
 
-        atomic_store(&gate_open, 1);
+        check_gate_open(&gate);
         CHECK_OK(wsched_wait(ba, -1));
         CHECK_EQ(wsched_batch_status(ba, 0), 0);
         wsched_batch_free(ba);

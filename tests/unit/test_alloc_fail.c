@@ -46,33 +46,16 @@ static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     return 0;
 }
 
-struct fib {
-    int n;
-    long r;
-};
-static void fib_task(wsched_ctx *ctx, void *arg)
-{
-    struct fib *f = arg;
-    if (f->n < 2) {
-        f->r = f->n;
-        return;
-    }
-    struct fib a = {f->n - 1, 0}, b = {f->n - 2, 0};
-    CHECK_OK(wsched_spawn(ctx, fib_task, &a));
-    fib_task(ctx, &b);
-    CHECK_OK(wsched_sync(ctx));
-    f->r = a.r + b.r;
-}
 
 /* Deep chain: spawns 3000 children before syncing, forcing deque growth
  * (initial capacity 1024) while the allocator fails. */
 static int deep_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)arg, (void)i;
-    static struct fib kids[3000];
+    static struct check_fib kids[3000];
     for (int k = 0; k < 3000; k++) {
-        kids[k] = (struct fib){10, 0};
-        CHECK_OK(wsched_spawn(ctx, fib_task, &kids[k]));
+        kids[k] = (struct check_fib){10, 0};
+        CHECK_OK(wsched_spawn(ctx, check_fib_task, &kids[k]));
     }
     CHECK_OK(wsched_sync(ctx));
     long s = 0;

@@ -5,36 +5,18 @@
 
 #include "check.h"
 
-struct fib {
-    int n;
-    uint64_t r;
-};
-
-static void fib_task(wsched_ctx *ctx, void *arg)
-{
-    struct fib *f = arg;
-    if (f->n < 2) {
-        f->r = (uint64_t)f->n;
-        return;
-    }
-    struct fib a = {f->n - 1, 0}, b = {f->n - 2, 0};
-    CHECK_OK(wsched_spawn(ctx, fib_task, &a));
-    fib_task(ctx, &b);
-    CHECK_OK(wsched_sync(ctx));
-    f->r = a.r + b.r;
-}
 
 /* Spawn without an explicit sync: the implicit sync at return must join. */
 static void fib_implicit(wsched_ctx *ctx, void *arg)
 {
-    struct fib *f = arg;
+    struct check_fib *f = arg;
     if (f->n < 2) {
         f->r = (uint64_t)f->n;
         return;
     }
-    struct fib *kids = malloc(2 * sizeof *kids);
-    kids[0] = (struct fib){f->n - 1, 0};
-    kids[1] = (struct fib){f->n - 2, 0};
+    struct check_fib *kids = malloc(2 * sizeof *kids);
+    kids[0] = (struct check_fib){f->n - 1, 0};
+    kids[1] = (struct check_fib){f->n - 2, 0};
     wsched_spawn(ctx, fib_implicit, &kids[0]);
     wsched_spawn(ctx, fib_implicit, &kids[1]);
     wsched_sync(ctx);
@@ -51,8 +33,8 @@ static uint64_t fib_closed(int n)
 
 static int fib_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
-    struct fib f = {(int)(*(int *)arg + (int)(i % 3)), 0};
-    fib_task(ctx, &f);
+    struct check_fib f = {(int)(*(int *)arg + (int)(i % 3)), 0};
+    check_fib_task(ctx, &f);
     *(uint64_t *)slot = f.r;
     return 0;
 }
@@ -62,7 +44,7 @@ static int implicit_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     (void)arg, (void)i;
     /* Spawn children and return without syncing: the runtime must join them
      * before the batch is complete (slot written by them through the arg). */
-    struct fib *f = slot;
+    struct check_fib *f = slot;
     f->n = 15;
     fib_implicit(ctx, f);
     return 0;
@@ -116,11 +98,11 @@ int main(void)
             CHECK_EQ(*(uint64_t *)wsched_batch_slot(b, i), fib_closed(base + (int)(i % 3)));
         wsched_batch_free(b);
 
-        d = (wsched_batch_desc){.fn = implicit_job, .njobs = 16, .slot_size = sizeof(struct fib)};
+        d = (wsched_batch_desc){.fn = implicit_job, .njobs = 16, .slot_size = sizeof(struct check_fib)};
         CHECK_OK(wsched_submit(pool, &d, &b));
         CHECK_OK(wsched_wait(b, -1));
         for (size_t i = 0; i < 16; i++)
-            CHECK_EQ(((struct fib *)wsched_batch_slot(b, i))->r, fib_closed(15));
+            CHECK_EQ(((struct check_fib *)wsched_batch_slot(b, i))->r, fib_closed(15));
         wsched_batch_free(b);
 
         d = (wsched_batch_desc){.fn = nested_job, .arg = pool, .njobs = 32, .slot_size = 8};

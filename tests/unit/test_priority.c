@@ -10,15 +10,8 @@
 
 #include "check.h"
 
-static _Atomic int gate, seq;
-
-static int gate_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    while (!atomic_load(&gate))
-        sched_yield();
-    return 0;
-}
+static _Atomic int seq;
+static struct check_gate gate;
 
 static int stamp_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
@@ -32,7 +25,7 @@ int main(void)
     check_watchdog(60);
     wsched_pool *pool = check_pool(1);
     wsched_batch *g, *bg[24], *in[24];
-    wsched_batch_desc d = {.fn = gate_job, .njobs = 1};
+    wsched_batch_desc d = {.fn = check_gate_job, .arg = &gate, .njobs = 1};
     CHECK_OK(wsched_submit(pool, &d, &g));
     for (int k = 0; k < 24; k++) {
         d = (wsched_batch_desc){.fn = stamp_job, .njobs = 1, .slot_size = sizeof(int),
@@ -43,7 +36,7 @@ int main(void)
         d = (wsched_batch_desc){.fn = stamp_job, .njobs = 1, .slot_size = sizeof(int)};
         CHECK_OK(wsched_submit(pool, &d, &in[k]));
     }
-    atomic_store(&gate, 1);
+    check_gate_open(&gate);
     CHECK_OK(wsched_wait(g, -1));
     int bg_in_first24 = 0, in_last = 0;
     for (int k = 0; k < 24; k++) {
