@@ -43,17 +43,14 @@
  * waiter went round the loop more than once: every path is exercised.
  *
  * Usage: admission_relacy [--mutant] [--only NAME] [--sched full|bound:K|random:N]
- *   default   every configuration of runs[] below; exit status 1 if any fails
- *   --mutant  the smaller bounds/iteration counts, stop at the first failure
- *   --only    one configuration; --sched replaces its searches by one
+ *   as every model (relacy_driver.h): default every configuration of
+ *   runs[] below (exit status 1 if any fails); --mutant the smaller bounds,
+ *   stop at the first failure.
  */
 #include "admission_relacy.h"
+#include "relacy_driver.h"
 
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <sstream>
 
 namespace {
 
@@ -198,13 +195,7 @@ struct admission_model : rl::test_suite<admission_model<NT>, NT> {
 };
 
 /* ---------------------------------------------------------- driver */
-struct run {
-    config cfg;
-    rl::scheduler_type_e sched;
-    unsigned long n;        /* bound: context bound; random: iterations;
-                             * full: unused (not 0) */
-    unsigned long mutant_n; /* the same with --mutant; 0: not run then */
-};
+using run = relacy_driver::run<config>;
 
 /* sched_full: every interleaving, each load returning the latest store or
  * (where the memory model allows) the one before (Relacy's tree searches
@@ -227,89 +218,26 @@ const run runs[] = {
     {{"two-by-two", 2, 2, 1, 2, 1}, rl::sched_random, 100000, 20000},
 };
 
-template <int NT>
-bool simulate_one(const run &r, bool mutant, unsigned long &iters)
-{
-    rl::test_params p;
-    std::ostringstream progress;
-    p.progress_stream = &progress;
-    p.search_type = r.sched;
-    unsigned long n = mutant ? r.mutant_n : r.n;
-    if (r.sched == rl::sched_random)
-        p.iteration_count = n;
-    else if (r.sched == rl::sched_bound)
-        p.context_bound = (unsigned)n;
-    g_cfg = &r.cfg;
-    g_stats = stats{};
-    bool ok = rl::simulate<admission_model<NT>>(p);
-    iters = p.stop_iteration;
-    return ok;
-}
-
 } // namespace
 
 int main(int argc, char **argv)
 {
-    bool mutant = false;
-    const char *only = nullptr;
-    const char *sched = nullptr;
-    for (int i = 1; i < argc; i++) {
-        if (std::strcmp(argv[i], "--mutant") == 0)
-            mutant = true;
-        else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc)
-            only = argv[++i];
-        else if (std::strcmp(argv[i], "--sched") == 0 && i + 1 < argc)
-            sched = argv[++i];
-        else {
-            std::fprintf(stderr, "usage: %s [--mutant] [--only NAME] [--sched S]\n", argv[0]);
-            return 2;
-        }
-    }
-    int failed = 0;
-    const char *prev = "";
-    for (run r : runs) {
-        bool same = std::strcmp(prev, r.cfg.name) == 0;
-        prev = r.cfg.name;
-        if (sched) {
-            if (same)
-                continue;
-            if (std::strcmp(sched, "full") == 0)
-                r.sched = rl::sched_full;
-            else if (std::strncmp(sched, "bound:", 6) == 0)
-                r.sched = rl::sched_bound, r.n = r.mutant_n = std::strtoul(sched + 6, nullptr, 10);
-            else if (std::strncmp(sched, "random:", 7) == 0)
-                r.sched = rl::sched_random, r.n = r.mutant_n = std::strtoul(sched + 7, nullptr, 10);
-        }
-        if (only && std::strcmp(only, r.cfg.name) != 0)
-            continue;
-        if (mutant && r.mutant_n == 0)
-            continue;
-        auto t0 = std::chrono::steady_clock::now();
-        unsigned long iters = 0;
-        int nt = r.cfg.releasers + r.cfg.waiters;
-        bool ok = nt == 2 ? simulate_one<2>(r, mutant, iters)
-                : nt == 3 ? simulate_one<3>(r, mutant, iters)
-                          : simulate_one<4>(r, mutant, iters);
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        char how[32];
-        unsigned long n = mutant ? r.mutant_n : r.n;
-        if (r.sched == rl::sched_full)
-            std::snprintf(how, sizeof how, "full");
-        else if (r.sched == rl::sched_bound)
-            std::snprintf(how, sizeof how, "bound:%lu", n);
-        else
-            std::snprintf(how, sizeof how, "random");
-        std::printf("RESULT %-12s %-8s max=%llu releasers=%dx%zu waiters=%dx%zu "
-                    "iterations=%lu time=%.2fs %s  [slept %lu, wouldblock %lu, 2+ rounds %lu]\n",
-                    r.cfg.name, how, (unsigned long long)r.cfg.max, r.cfg.releasers,
-                    r.cfg.hold, r.cfg.waiters, r.cfg.want, iters, s, ok ? "PASS" : "FAIL",
-                    g_stats.slept, g_stats.wouldblock, g_stats.rounds2);
-        std::fflush(stdout);
-        if (!ok) {
-            failed++;
-            if (mutant)
-                break;
-        }
-    }
-    return failed ? 1 : 0;
+    return relacy_driver::drive(
+        argc, argv, runs, 12,
+        [](const run &r, bool mutant, unsigned long &iters) {
+            g_cfg = &r.cfg;
+            g_stats = stats{};
+            int nt = r.cfg.releasers + r.cfg.waiters;
+            return nt == 2   ? relacy_driver::simulate<admission_model<2>>(r, mutant, iters)
+                   : nt == 3 ? relacy_driver::simulate<admission_model<3>>(r, mutant, iters)
+                             : relacy_driver::simulate<admission_model<4>>(r, mutant, iters);
+        },
+        [](const config &c) {
+            std::printf("max=%llu releasers=%dx%zu waiters=%dx%zu", (unsigned long long)c.max,
+                        c.releasers, c.hold, c.waiters, c.want);
+        },
+        [] {
+            std::printf("[slept %lu, wouldblock %lu, 2+ rounds %lu]", g_stats.slept,
+                        g_stats.wouldblock, g_stats.rounds2);
+        });
 }

@@ -12,16 +12,7 @@
 #ifndef WSCHED_MODEL_ADMISSION_RELACY_H
 #define WSCHED_MODEL_ADMISSION_RELACY_H
 
-#include <relacy/relacy.hpp>
-#undef new
-#undef delete
-#undef malloc
-#undef calloc
-#undef realloc
-#undef free
-
-/* src/atomics.h includes this instead of <stdatomic.h> (found on -I). */
-#define WSCHED_ATOMICS_OVERRIDE "relacy_atomics.h"
+#include "relacy_model.h"
 #include "admission.h"
 
 bool model_try_reserve(struct admission *a, uint64_t max, size_t n); /* A1 */

@@ -52,16 +52,15 @@
  *    batch_complete's order, which wsched_wait_idle relies on.
  *
  * Usage: completion_relacy [--mutant] [--only NAME] [--sched full|bound:K|random:N]
- *   as deque_relacy: default every configuration of runs[] (exit status 1
- *   if any fails); --mutant the smaller bounds, stop at the first failure.
+ *   as every model (relacy_driver.h): default every configuration of
+ *   runs[] (exit status 1 if any fails); --mutant the smaller bounds, stop
+ *   at the first failure.
  */
 #include "completion_relacy.h"
+#include "relacy_driver.h"
 
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <sstream>
 
 namespace {
 
@@ -269,12 +268,7 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
 };
 
 /* ---------------------------------------------------------- driver */
-struct run {
-    config cfg;
-    rl::scheduler_type_e sched;
-    unsigned long n;        /* bound: context bound; random: iterations */
-    unsigned long mutant_n; /* the same with --mutant; 0: not run then */
-};
+using run = relacy_driver::run<config>;
 
 /* Every configuration polls once (spins 1): a poll that reads a value other
  * than DONE synchronizes with nothing, so this includes every execution of
@@ -306,91 +300,28 @@ const run runs[] = {
     {{"two-waiters", 2, false, 2, {1, 1}, {0, 1}, 0, "dd", 1}, rl::sched_random, 100000, 20000},
 };
 
-template <int NT>
-bool simulate_one(const run &r, bool mutant, unsigned long &iters)
-{
-    rl::test_params p;
-    std::ostringstream progress;
-    p.progress_stream = &progress;
-    p.search_type = r.sched;
-    unsigned long n = mutant ? r.mutant_n : r.n;
-    if (r.sched == rl::sched_random)
-        p.iteration_count = n;
-    else if (r.sched == rl::sched_bound)
-        p.context_bound = (unsigned)n;
-    g_cfg = &r.cfg;
-    g_stats = stats{};
-    bool ok = rl::simulate<completion_model<NT>>(p);
-    iters = p.stop_iteration;
-    return ok;
-}
-
 } // namespace
 
 int main(int argc, char **argv)
 {
-    bool mutant = false;
-    const char *only = nullptr;
-    const char *sched = nullptr; /* full | bound:K | random:N, for experiments */
-    for (int i = 1; i < argc; i++) {
-        if (std::strcmp(argv[i], "--mutant") == 0)
-            mutant = true;
-        else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc)
-            only = argv[++i];
-        else if (std::strcmp(argv[i], "--sched") == 0 && i + 1 < argc)
-            sched = argv[++i];
-        else {
-            std::fprintf(stderr, "usage: %s [--mutant] [--only NAME] [--sched S]\n", argv[0]);
-            return 2;
-        }
-    }
-    int failed = 0;
-    const char *prev = "";
-    for (run r : runs) {
-        bool same = std::strcmp(prev, r.cfg.name) == 0;
-        prev = r.cfg.name;
-        if (sched) {
-            if (same)
-                continue; /* one run per configuration */
-            if (std::strcmp(sched, "full") == 0)
-                r.sched = rl::sched_full;
-            else if (std::strncmp(sched, "bound:", 6) == 0)
-                r.sched = rl::sched_bound, r.n = r.mutant_n = std::strtoul(sched + 6, nullptr, 10);
-            else if (std::strncmp(sched, "random:", 7) == 0)
-                r.sched = rl::sched_random, r.n = r.mutant_n = std::strtoul(sched + 7, nullptr, 10);
-        }
-        if (only && std::strcmp(only, r.cfg.name) != 0)
-            continue;
-        if (mutant && r.mutant_n == 0)
-            continue;
-        auto t0 = std::chrono::steady_clock::now();
-        unsigned long iters = 0;
-        int nt = r.cfg.workers + (int)std::strlen(r.cfg.waiters);
-        bool ok = nt == 3   ? simulate_one<3>(r, mutant, iters)
-                  : nt == 4 ? simulate_one<4>(r, mutant, iters)
-                            : (std::fprintf(stderr, "bad thread count %d\n", nt), false);
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        char how[32];
-        unsigned long n = mutant ? r.mutant_n : r.n;
-        if (r.sched == rl::sched_full)
-            std::snprintf(how, sizeof how, "full");
-        else if (r.sched == rl::sched_bound)
-            std::snprintf(how, sizeof how, "bound:%lu", n);
-        else
-            std::snprintf(how, sizeof how, "random");
-        std::printf("RESULT %-13s %-8s workers=%d %s waiters=%-2s iterations=%lu time=%.2fs %s"
-                    "  [returned: polled %lu, announce %lu, after futex %lu; futex: slept %lu, "
-                    "eagain %lu, woke %lu]\n",
-                    r.cfg.name, how, r.cfg.workers, r.cfg.lanes ? "lanes" : "ranges",
-                    r.cfg.waiters, iters, s, ok ? "PASS" : "FAIL", g_stats.polled,
-                    g_stats.announced, g_stats.after_futex, g_stats.slept, g_stats.eagain,
-                    g_stats.woke);
-        std::fflush(stdout);
-        if (!ok) {
-            failed++;
-            if (mutant)
-                break;
-        }
-    }
-    return failed ? 1 : 0;
+    return relacy_driver::drive(
+        argc, argv, runs, 13,
+        [](const run &r, bool mutant, unsigned long &iters) {
+            g_cfg = &r.cfg;
+            g_stats = stats{};
+            int nt = r.cfg.workers + (int)std::strlen(r.cfg.waiters);
+            return nt == 3   ? relacy_driver::simulate<completion_model<3>>(r, mutant, iters)
+                   : nt == 4 ? relacy_driver::simulate<completion_model<4>>(r, mutant, iters)
+                             : (std::fprintf(stderr, "bad thread count %d\n", nt), false);
+        },
+        [](const config &c) {
+            std::printf("workers=%d %s waiters=%-2s", c.workers, c.lanes ? "lanes" : "ranges",
+                        c.waiters);
+        },
+        [] {
+            std::printf("[returned: polled %lu, announce %lu, after futex %lu; futex: slept %lu, "
+                        "eagain %lu, woke %lu]",
+                        g_stats.polled, g_stats.announced, g_stats.after_futex, g_stats.slept,
+                        g_stats.eagain, g_stats.woke);
+        });
 }

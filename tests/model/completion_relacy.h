@@ -13,17 +13,7 @@
 #ifndef WSCHED_MODEL_COMPLETION_RELACY_H
 #define WSCHED_MODEL_COMPLETION_RELACY_H
 
-#include <relacy/relacy.hpp>
-/* relacy.hpp redefines these as macros for code written against it. */
-#undef new
-#undef delete
-#undef malloc
-#undef calloc
-#undef realloc
-#undef free
-
-/* src/atomics.h includes this instead of <stdatomic.h> (found on -I). */
-#define WSCHED_ATOMICS_OVERRIDE "relacy_atomics.h"
+#include "relacy_model.h"
 #include "completion.h"
 
 bool model_range_done(rl::atomic<size_t> *remaining, size_t count); /* B2 */

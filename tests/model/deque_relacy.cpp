@@ -34,23 +34,20 @@
  *    reading a slot that the owner legitimately reuses.
  *
  * Usage: deque_relacy [--mutant] [--only NAME] [--sched full|bound:K|random:N]
- *   default   every configuration of runs[] below (context-bound search and
- *             random sampling); exit status 1 if any fails
- *   --mutant  the smaller bounds/iteration counts, stop at the first failure
- *   --only    one configuration; --sched replaces its searches by one
- *             (for experiments)
+ *   as every model (relacy_driver.h): default every configuration of runs[]
+ *   below (context-bound search and random sampling), exit status 1 if any
+ *   fails; --mutant the smaller bounds, stop at the first failure.
  * Two translation units (deque_relacy.h): this one, and
  * deque_relacy_impl.cpp with the deque itself, so that a mutant rebuilds
  * only the latter.
  */
 #include "deque_relacy.h"
+#include "relacy_driver.h"
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
-#include <sstream>
 
 /* mem.c is not under test: mem_alloc/mem_free forward to the allocator
  * exactly as mem.c does. */
@@ -343,12 +340,7 @@ void wsched__debug_fail(const char *what, const char *file, int line)
 /* ---------------------------------------------------------- driver */
 namespace {
 
-struct run {
-    config cfg;
-    rl::scheduler_type_e sched;
-    unsigned long n;        /* bound: context bound; random: iterations */
-    unsigned long mutant_n; /* the same with --mutant; 0: not run then */
-};
+using run = relacy_driver::run<config>;
 
 /* The configurations (numbers as in run_relacy.sh's report). Thieves steal
  * a bounded number of times and the owner ends by popping until empty, so
@@ -382,88 +374,25 @@ const run runs[] = {
     {{"two-thieves-grow", 2, "uuuO", 2, 1, false}, rl::sched_random, 200000, 50000},
 };
 
-template <int NT>
-bool simulate_one(const run &r, bool mutant, unsigned long &iters)
-{
-    rl::test_params p;
-    std::ostringstream progress;
-    p.progress_stream = &progress;
-    p.search_type = r.sched;
-    unsigned long n = mutant ? r.mutant_n : r.n;
-    if (r.sched == rl::sched_random)
-        p.iteration_count = n;
-    else
-        p.context_bound = (unsigned)n;
-    g_cfg = &r.cfg;
-    g_stats = stats{};
-    bool ok = rl::simulate<deque_model<NT>>(p);
-    iters = p.stop_iteration;
-    return ok;
-}
-
 } // namespace
 
 int main(int argc, char **argv)
 {
-    bool mutant = false;
-    const char *only = nullptr;
-    const char *sched = nullptr; /* full | bound:K | random:N, for experiments */
-    for (int i = 1; i < argc; i++) {
-        if (std::strcmp(argv[i], "--mutant") == 0)
-            mutant = true;
-        else if (std::strcmp(argv[i], "--only") == 0 && i + 1 < argc)
-            only = argv[++i];
-        else if (std::strcmp(argv[i], "--sched") == 0 && i + 1 < argc)
-            sched = argv[++i];
-        else {
-            std::fprintf(stderr, "usage: %s [--mutant] [--only NAME]\n", argv[0]);
-            return 2;
-        }
-    }
-    int failed = 0;
-    const char *prev = "";
-    for (run r : runs) {
-        bool same = std::strcmp(prev, r.cfg.name) == 0;
-        prev = r.cfg.name;
-        if (sched) {
-            if (same)
-                continue; /* one run per configuration */
-            if (std::strcmp(sched, "full") == 0)
-                r.sched = rl::sched_full;
-            else if (std::strncmp(sched, "bound:", 6) == 0)
-                r.sched = rl::sched_bound, r.n = r.mutant_n = std::strtoul(sched + 6, nullptr, 10);
-            else if (std::strncmp(sched, "random:", 7) == 0)
-                r.sched = rl::sched_random, r.n = r.mutant_n = std::strtoul(sched + 7, nullptr, 10);
-        }
-        if (only && std::strcmp(only, r.cfg.name) != 0)
-            continue;
-        if (mutant && r.mutant_n == 0)
-            continue;
-        auto t0 = std::chrono::steady_clock::now();
-        unsigned long iters = 0;
-        bool ok = r.cfg.thieves == 1 ? simulate_one<2>(r, mutant, iters)
-                                     : simulate_one<3>(r, mutant, iters);
-        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        char how[32];
-        unsigned long n = mutant ? r.mutant_n : r.n;
-        if (r.sched == rl::sched_full)
-            std::snprintf(how, sizeof how, "full");
-        else if (r.sched == rl::sched_bound)
-            std::snprintf(how, sizeof how, "bound:%lu", n);
-        else
-            std::snprintf(how, sizeof how, "random");
-        std::printf("RESULT %-16s %-8s owner=%-6s cap=%d thieves=%d steals=%d "
-                    "iterations=%lu time=%.2fs %s  [grew %lu, reused %lu, stolen %lu, popped %lu]\n",
-                    r.cfg.name, how,
-                    r.cfg.owner, r.cfg.cap, r.cfg.thieves, r.cfg.steals, iters, s,
-                    ok ? "PASS" : "FAIL", g_stats.grew, g_stats.reused, g_stats.stolen,
-                    g_stats.popped);
-        std::fflush(stdout);
-        if (!ok) {
-            failed++;
-            if (mutant)
-                break;
-        }
-    }
-    return failed ? 1 : 0;
+    return relacy_driver::drive(
+        argc, argv, runs, 16,
+        [](const run &r, bool mutant, unsigned long &iters) {
+            g_cfg = &r.cfg;
+            g_stats = stats{};
+            return r.cfg.thieves == 1
+                       ? relacy_driver::simulate<deque_model<2>>(r, mutant, iters)
+                       : relacy_driver::simulate<deque_model<3>>(r, mutant, iters);
+        },
+        [](const config &c) {
+            std::printf("owner=%-6s cap=%d thieves=%d steals=%d", c.owner, c.cap, c.thieves,
+                        c.steals);
+        },
+        [] {
+            std::printf("[grew %lu, reused %lu, stolen %lu, popped %lu]", g_stats.grew,
+                        g_stats.reused, g_stats.stolen, g_stats.popped);
+        });
 }

@@ -11,18 +11,8 @@
 #ifndef WSCHED_MODEL_DEQUE_RELACY_H
 #define WSCHED_MODEL_DEQUE_RELACY_H
 
-#include <relacy/relacy.hpp>
-/* relacy.hpp redefines these as macros for code written against it; the
- * deque sources and the model's placement construction want the real ones. */
-#undef new
-#undef delete
-#undef malloc
-#undef calloc
-#undef realloc
-#undef free
+#include "relacy_model.h"
 
-/* src/atomics.h includes this instead of <stdatomic.h> (found on -I). */
-#define WSCHED_ATOMICS_OVERRIDE "relacy_atomics.h"
 /* Only turns DEBUG_POINT(label) into calls of wsched__debug_point, which the
  * model defines (its P2 ghost hooks); deque.h has no DEBUG_ASSERT. */
 #define WSCHED_DEBUG 1
