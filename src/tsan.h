@@ -1,7 +1,7 @@
 /*
  * ThreadSanitizer annotations for hand-offs TSan cannot see: liburcu 0.13's
- * atomics are inline asm, so an object passed through a wfcqueue, or freed
- * after a QSBR grace period, needs an explicit happens-before edge.
+ * atomics are inline asm, so an object passed through a wfcqueue needs an
+ * explicit happens-before edge (inbox.h I4).
  * Empty in every other build.
  */
 #ifndef WSCHED_TSAN_H
