@@ -146,96 +146,7 @@ mutants=(
         got = cas(&d->top, &t, t + 1, AR);"
 )
 
-# Prepare every mutant first, so that a table gone stale stops the script
-# before anything is built.
-for m in "${mutants[@]}"; do
-    IFS='|' read -r name file expect line want <<<"$m"
-    dir="$out/mutants/$name"
-    rm -rf "$dir"
-    mkdir -p "$dir"
-    cp "$root/src/deque.h" "$root/src/deque.c" "$dir/"
-    n=$(grep -cFx -- "$line" "$dir/$file" || true)
-    if [ "$n" != 1 ]; then
-        echo "run_relacy: mutant $name: the line"
-        echo "$line"
-        echo "occurs $n times in src/$file (expected once): update the mutant table"
-        exit 2
-    fi
-    lineno=$(grep -nFx -- "$line" "$dir/$file" | cut -d: -f1)
-    sed -i "${lineno}c\\$want" "$dir/$file"
-    changed=$(diff "$root/src/$file" "$dir/$file" | grep -c '^[<>]' || true)
-    if [ "$changed" != 2 ] || [ "$(sed -n "${lineno}p" "$dir/$file")" != "$want" ]; then
-        echo "run_relacy: mutant $name: sed did not replace exactly line $lineno of $file"
-        exit 2
-    fi
-done
-
-# ---------------------------------------------------------------- (a)
-"$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/deque_relacy.cpp" -o "$out/model.o" &
-pid=$!
-"$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/deque_relacy_impl.cpp" -o "$out/impl.o"
-wait $pid
-"$CXX" "$out/model.o" "$out/impl.o" -o "$out/deque_relacy"
-echo "== real src/deque.h, src/deque.c"
-if ! "$out/deque_relacy" >"$out/real.log" 2>&1; then
-    grep '^RESULT' "$out/real.log" || true
-    echo "run_relacy: the REAL deque FAILS the model: see $out/real.log"
-    exit 1
-fi
-grep '^RESULT' "$out/real.log"
-
-# ---------------------------------------------------------------- (b)
-run_mutant() { # name: build the deque unit against the copy, run the model
-    local dir="$out/mutants/$1"
-    if ! "$CXX" "${flags[@]}" -I"$dir" "${inc[@]}" -c "$root/tests/model/deque_relacy_impl.cpp" \
-            -o "$dir/impl.o" >"$dir/build.log" 2>&1 ||
-        ! "$CXX" "$out/model.o" "$dir/impl.o" -o "$dir/deque_relacy" >>"$dir/build.log" 2>&1; then
-        echo build >"$dir/status"
-        return 0
-    fi
-    if "$dir/deque_relacy" --mutant >"$dir/log" 2>&1; then
-        echo pass >"$dir/status"
-    else
-        echo fail >"$dir/status"
-    fi
-}
-
-running=0
-for m in "${mutants[@]}"; do
-    IFS='|' read -r name _ <<<"$m"
-    run_mutant "$name" &
-    running=$((running + 1))
-    if [ "$running" -ge "$jobs" ]; then
-        wait -n || true
-        running=$((running - 1))
-    fi
-done
-wait
-
-echo "== mutants (one line of deque.h/deque.c changed each)"
 bad=0
-for m in "${mutants[@]}"; do
-    IFS='|' read -r name file expect line want <<<"$m"
-    dir="$out/mutants/$name"
-    status=$(cat "$dir/status" 2>/dev/null || echo missing)
-    what=$(printf '%-9s %-7s %s' "$name" "$file" "${want#"${want%%[! ]*}"}")
-    by=$(grep -m1 '^RESULT.*FAIL' "$dir/log" 2>/dev/null | awk '{print $2, $3}' || true)
-    why=$(grep -m1 -E '^[A-Z][A-Z /-]+ \(' "$dir/log" 2>/dev/null |
-          sed 's/ (assertion: / (/' || true)
-    case "$status/$expect" in
-    fail/caught)
-        echo "caught       $what   [$by: $why]" ;;
-    pass/caught)
-        echo "NOT CAUGHT   $what   (see $dir/log)"; bad=1 ;;
-    pass/benign)
-        echo "not caught   $what   (expected: a correct weakening, see the comment at the top)" ;;
-    fail/benign)
-        echo "CAUGHT (UNEXPECTED) $what   [$by: $why]: the comment's argument is wrong"; bad=1 ;;
-    *)
-        echo "ERROR        $what   ($status: see $dir/build.log)"; bad=1 ;;
-    esac
-done
-echo "run_relacy: deque $((SECONDS - start))s"
 
 # ======================================================================
 # Completion chain (src/completion.h, B1-B4): tests/model/completion_relacy
@@ -254,11 +165,8 @@ echo "run_relacy: deque $((SECONDS - start))s"
 #   B3-acq    signal: exchange acq_rel -> acquire. Nothing is published to
 #             the waiter's acquire load: data race.
 #   B4-load   completion_done: acquire load -> relaxed. The waiter reads
-#             DONE without synchronizing: data race. (job.c does not call
-#             completion_done: external_wait, wsched_wait and the rest load
-#             the word inline, ld(word, ACQ) == BATCH_DONE; this mutant
-#             checks the model's poll and post-futex load, i.e. completion.h
-#             as written, not job.c's copies of the same line.)
+#             DONE without synchronizing: data race. (job.c reads every
+#             wait word through completion_done.)
 #   B4-fail   announce: CAS failure order acquire -> relaxed. A failed CAS
 #             that reads DONE returns "done" without synchronizing: race.
 #   B3-wake   signal: "== BATCH_WAITED" -> "!= BATCH_WAITED" (wake only
@@ -284,27 +192,29 @@ echo "run_relacy: deque $((SECONDS - start))s"
 #             own acq_rel.) job.c's comment at word_signal ("ACQUIRE orders
 #             it after the range that completed") is not needed for that:
 #             program order already does it.
-# header_model LABEL HEADER MODEL OUT MUTANT...: the common driver of the
-# completion and admission models. (a) builds tests/model/MODEL.cpp and
-# MODEL_impl.cpp against src/ and runs every configuration: it must pass.
-# (b) each mutant "NAME|caught-or-benign|LINE|REPLACEMENT": copies
-# src/HEADER and src/atomics.h into OUT/mutants/NAME, replaces the one
-# line LINE of HEADER (it must occur exactly once and be all that changes,
-# else exit 2), rebuilds MODEL_impl.cpp with -I that directory first,
-# checks from the compiler's dependency list that the copy was read, and
-# runs the model with --mutant.
-header_model() {
-    local label=$1 header=$2 model=$3 hout=$4
+# source_model LABEL "FILES" MODEL OUT MUTANT...: the one driver of the
+# deque, completion and admission models. (a) builds tests/model/MODEL.cpp
+# and MODEL_impl.cpp against src/ and runs every configuration: it must
+# pass. (b) each mutant "NAME|FILE|caught-or-benign|LINE|REPLACEMENT":
+# copies the FILES of src/ and src/atomics.h into OUT/mutants/NAME,
+# replaces the one line LINE of FILE (it must occur exactly once and be
+# all that changes, else exit 2: every mutant is prepared before anything
+# is built, so a stale table stops the script first), rebuilds
+# MODEL_impl.cpp with -I that directory first, checks from the compiler's
+# dependency list that the copy was read, and runs the model with
+# --mutant.
+source_model() {
+    local label=$1 files=$2 model=$3 hout=$4
     shift 4
     local muts=("$@")
     mkdir -p "$hout"
-    local m name expect line want dir n lineno changed
+    local m name header expect line want dir n lineno changed f
     for m in "${muts[@]}"; do
-        IFS='|' read -r name expect line want <<<"$m"
+        IFS='|' read -r name header expect line want <<<"$m"
         dir="$hout/mutants/$name"
         rm -rf "$dir"
         mkdir -p "$dir"
-        cp "$root/src/$header" "$root/src/atomics.h" "$dir/"
+        for f in $files atomics.h; do cp "$root/src/$f" "$dir/"; done
         n=$(grep -cFx -- "$line" "$dir/$header" || true)
         if [ "$n" != 1 ]; then
             echo "run_relacy: $label mutant $name: the line"
@@ -328,7 +238,7 @@ header_model() {
     "$CXX" "${flags[@]}" "${inc[@]}" -c "$root/tests/model/${model}_impl.cpp" -o "$hout/impl.o"
     wait $pid
     "$CXX" "$hout/model.o" "$hout/impl.o" -o "$hout/$model"
-    echo "== real src/$header"
+    echo "== real src/{${files// /,}}"
     if ! "$hout/$model" >"$hout/real.log" 2>&1; then
         grep '^RESULT' "$hout/real.log" || true
         echo "run_relacy: the REAL $label code FAILS the model: see $hout/real.log"
@@ -339,7 +249,7 @@ header_model() {
 
     # (b)
     run_hmutant() {
-        local dir="$hout/mutants/$1"
+        local dir="$hout/mutants/$1" header=$2
         if ! "$CXX" "${flags[@]}" -I"$dir" "${inc[@]}" -MMD -MF "$dir/impl.d" \
                 -c "$root/tests/model/${model}_impl.cpp" -o "$dir/impl.o" >"$dir/build.log" 2>&1 ||
             ! "$CXX" "$hout/model.o" "$dir/impl.o" -o "$dir/$model" >>"$dir/build.log" 2>&1; then
@@ -359,8 +269,8 @@ header_model() {
     }
     local running=0
     for m in "${muts[@]}"; do
-        IFS='|' read -r name _ <<<"$m"
-        run_hmutant "$name" &
+        IFS='|' read -r name header _ <<<"$m"
+        run_hmutant "$name" "$header" &
         running=$((running + 1))
         if [ "$running" -ge "$jobs" ]; then
             wait -n || true
@@ -369,13 +279,13 @@ header_model() {
     done
     wait
 
-    echo "== $label mutants (one line of $header changed each)"
+    echo "== $label mutants (one line of one file changed each)"
     local status what by why
     for m in "${muts[@]}"; do
-        IFS='|' read -r name expect line want <<<"$m"
+        IFS='|' read -r name header expect line want <<<"$m"
         dir="$hout/mutants/$name"
         status=$(cat "$dir/status" 2>/dev/null || echo missing)
-        what=$(printf '%-8s %s' "$name" "${want#"${want%%[! ]*}"}")
+        what=$(printf '%-9s %-12s %s' "$name" "$header" "${want#"${want%%[! ]*}"}")
         by=$(grep -m1 '^RESULT.*FAIL' "$dir/log" 2>/dev/null | awk '{print $2, $3}' || true)
         why=$(grep -m1 -E '^[A-Z][A-Z /-]+ \(' "$dir/log" 2>/dev/null |
               sed 's/ (assertion: / (/' || true)
@@ -385,7 +295,7 @@ header_model() {
         pass/caught)
             echo "NOT CAUGHT   $what   (see $dir/log)"; bad=1 ;;
         pass/benign)
-            echo "not caught   $what   (expected: a correct weakening, see the comment above)" ;;
+            echo "not caught   $what   (expected: a correct weakening, argued in this script)" ;;
         fail/benign)
             echo "CAUGHT (UNEXPECTED) $what   [$by: $why]: the comment's argument is wrong"; bad=1 ;;
         *)
@@ -394,31 +304,35 @@ header_model() {
     done
 }
 
+deque_start=$SECONDS
+source_model deque "deque.h deque.c" deque_relacy "$out/deque" "${mutants[@]}"
+echo "run_relacy: deque $((SECONDS - deque_start))s"
+
 completion_model() {
     local cmutants=(
-"B2-rel|caught|\
+"B2-rel|completion.h|caught|\
     return fsub(remaining, count, AR) == count; /* B2 */|\
     return fsub(remaining, count, REL) == count; /* B2 */"
-"B2-acq|caught|\
+"B2-acq|completion.h|caught|\
     return fsub(remaining, count, AR) == count; /* B2 */|\
     return fsub(remaining, count, ACQ) == count; /* B2 */"
-"B3-acq|caught|\
+"B3-acq|completion.h|caught|\
     return xchg(word, BATCH_DONE, AR) == BATCH_WAITED; /* B3 */|\
     return xchg(word, BATCH_DONE, ACQ) == BATCH_WAITED; /* B3 */"
-"B4-load|caught|\
+"B4-load|completion.h|caught|\
     return ld(word, ACQ) == BATCH_DONE; /* B4 */|\
     return ld(word, RLX) == BATCH_DONE; /* B4 */"
-"B4-fail|caught|\
+"B4-fail|completion.h|caught|\
     return !cas_f(word, &v, BATCH_WAITED, ACQ, ACQ) && v == BATCH_DONE; /* B4 */|\
     return !cas_f(word, &v, BATCH_WAITED, ACQ, RLX) && v == BATCH_DONE; /* B4 */"
-"B3-wake|caught|\
+"B3-wake|completion.h|caught|\
     return xchg(word, BATCH_DONE, AR) == BATCH_WAITED; /* B3 */|\
     return xchg(word, BATCH_DONE, AR) != BATCH_WAITED; /* B3 */"
-"B3-rel|benign|\
+"B3-rel|completion.h|benign|\
     return xchg(word, BATCH_DONE, AR) == BATCH_WAITED; /* B3 */|\
     return xchg(word, BATCH_DONE, REL) == BATCH_WAITED; /* B3 */"
     )
-    header_model completion completion.h completion_relacy "$out/completion" "${cmutants[@]}"
+    source_model completion completion.h completion_relacy "$out/completion" "${cmutants[@]}"
 }
 completion_start=$SECONDS
 completion_model
@@ -479,32 +393,32 @@ echo "run_relacy: completion $((SECONDS - completion_start))s, total $((SECONDS 
 #             never return a store later in their interleaving.)
 admission_model() {
     local amutants=(
-"A1|caught|\
+"A1|admission.h|caught|\
     int64_t cur = ld(&a->admitted, SC); /* A1: see above: not relaxed */|\
     int64_t cur = ld(&a->admitted, RLX); /* A1: see above: not relaxed */"
-"A1-acq|caught|\
+"A1-acq|admission.h|caught|\
     int64_t cur = ld(&a->admitted, SC); /* A1: see above: not relaxed */|\
     int64_t cur = ld(&a->admitted, ACQ); /* A1: see above: not relaxed */"
-"A2|caught|\
+"A2|admission.h|caught|\
     fadd(&a->waiters, 1, SC); /* A2 */|\
     fadd(&a->waiters, 1, AR); /* A2 */"
-"A2-rlx|caught|\
+"A2-rlx|admission.h|caught|\
     fadd(&a->waiters, 1, SC); /* A2 */|\
     fadd(&a->waiters, 1, RLX); /* A2 */"
-"A3-rmw|caught|\
+"A3-rmw|admission.h|caught|\
     fsub(&a->admitted, (int64_t)n, SC); /* A3 */|\
     fsub(&a->admitted, (int64_t)n, AR); /* A3 */"
-"A3-load|caught|\
+"A3-load|admission.h|caught|\
     return ld(&a->waiters, SC) != 0;    /* A3 */|\
     return ld(&a->waiters, ACQ) != 0;    /* A3 */"
-"A1-cas|benign|\
+"A1-cas|admission.h|benign|\
     } while (!cas_weak(&a->admitted, &cur, cur + (int64_t)n, SC)); /* A1 */|\
     } while (!cas_weak(&a->admitted, &cur, cur + (int64_t)n, AR)); /* A1 */"
-"A2-word|benign|\
+"A2-word|admission.h|benign|\
     uint32_t v = ld(&a->word, ACQ);|\
     uint32_t v = ld(&a->word, RLX);"
     )
-    header_model admission admission.h admission_relacy "$out/admission" "${amutants[@]}"
+    source_model admission admission.h admission_relacy "$out/admission" "${amutants[@]}"
 }
 admission_start=$SECONDS
 admission_model
