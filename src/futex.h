@@ -55,4 +55,16 @@ static inline void futex_wake_all(_Atomic uint32_t *word)
     futex_wake(word, INT_MAX);
 }
 
+/* An absolute CLOCK_MONOTONIC time in ns (0 = none) as futex_wait's
+ * deadline: NULL for none, else *ts filled in. */
+static inline const struct timespec *abs_deadline(uint64_t until, struct timespec *ts)
+{
+    if (!until)
+        return NULL;
+    ts->tv_sec = (time_t)(until / 1000000000u);
+    ts->tv_nsec = (long)(until % 1000000000u);
+    return ts;
+}
+
+
 #endif

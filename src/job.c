@@ -1,5 +1,7 @@
 /*
- * Batches (index ranges split lazily), fork-join, waits, the stream.
+ * Batches: the per-job path (ranges split lazily, lanes), policies and
+ * cancellation, completion, the stream's producer, results. Submission,
+ * waits and fork-join: submit.c, wait.c, forkjoin.c (batch.h).
  *
  * A batch travels as one task {wsched__run_range, batch, lo, hi}. The worker
  * running a range executes jobs from the low end; before each job, if its
@@ -17,9 +19,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "debug.h"
+#include "batch.h"
 #include "futex.h"
-#include "internal.h"
 #include "probes.h"
 #include "tsan.h"
 
@@ -68,32 +69,12 @@ static inline int32_t job_status(int r)
     return r;
 }
 
-static void ctx_sync_slow(wsched_ctx *c);
-
-/* After the job or task returned. Its frame is gone: children whose arg
- * pointed into it would read dead stack (wsched.h, wsched_spawn), which
- * WSCHED_DEBUG builds catch here. */
-static inline void ctx_implicit_sync(wsched_ctx *c)
-{
-#ifdef WSCHED_DEBUG
-    if (c->stack_args && c->spawned != c->joined_inline + ld(&c->joined_stolen, ACQ))
-        wsched__debug_fail("a job or task returned without wsched_sync while children it "
-                           "spawned with an arg on its own stack had not been joined",
-                           __FILE__, __LINE__);
-    c->stack_args = 0;
-#endif
-    if (unlikely(c->spawned != c->joined_inline))
-        ctx_sync_slow(c);
-}
-
 /* ------------------------------------------------ policies, cancellation */
 
 static int32_t cancel_status(uint32_t reason)
 {
     return reason == CANCEL_DEADLINE ? WSCHED_EDEADLINE : WSCHED_ECANCELLED;
 }
-
-#define RING_WAITER 0x80000000u
 
 /* Append job i to the completion stream, if the batch has one. Called once
  * per job, by whoever decided its final status, after storing it. */
@@ -116,7 +97,7 @@ static inline void stream_push(struct wsched_batch *b, size_t i)
 /* First reason wins. RELEASE: a job that sees the flag (relaxed, per job)
  * needs nothing else from the canceller; release only keeps the first
  * error (stored before) visible with it. */
-static void cancel_set(struct wsched_batch *b, uint32_t reason)
+void wsched__cancel_set(struct wsched_batch *b, uint32_t reason)
 {
     uint32_t none = CANCEL_NONE;
     cas(&b->cancel, &none, reason, REL);
@@ -125,7 +106,7 @@ static void cancel_set(struct wsched_batch *b, uint32_t reason)
 /* Wake the waiters now (quorum decided, deadline passed): the runtime's
  * reference, the admission unit and `remaining` still end with the last
  * range. ACQ_REL as in batch_complete. */
-static void signal_done(struct wsched_batch *b)
+void wsched__signal_done(struct wsched_batch *b)
 {
     word_signal(&b->done);
 }
@@ -133,7 +114,7 @@ static void signal_done(struct wsched_batch *b)
 /* Decide every slot that is not final yet (arbitrated batches): CAS
  * NOTRUN or RUNNING -> `code`. A job finishing later finds its slot taken
  * and its result is discarded; one that finished first keeps it. */
-static void freeze(struct wsched_batch *b, int32_t code)
+void wsched__freeze(struct wsched_batch *b, int32_t code)
 {
     for (size_t i = 0; i < b->n; i++) {
         int32_t v = ld(&b->status[i], RLX);
@@ -170,9 +151,9 @@ static void quorum_account(struct wsched_batch *b, size_t i, int32_t code)
     if (decided) { /* exactly one job sees its count hit the threshold */
         /* Freeze first, then signal the running jobs: one that stops when
          * it sees the cancel finds its slot already decided. */
-        freeze(b, WSCHED_ECANCELLED);
-        cancel_set(b, CANCEL_QUORUM);
-        signal_done(b);
+        wsched__freeze(b, WSCHED_ECANCELLED);
+        wsched__cancel_set(b, CANCEL_QUORUM);
+        wsched__signal_done(b);
     }
 }
 
@@ -183,7 +164,7 @@ static void run_job_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i
     _Atomic int32_t *st_i = &b->status[i];
     uint32_t reason = ld(&b->cancel, RLX);
     if (!reason && b->deadline && wsched_now_ns() >= b->deadline) {
-        cancel_set(b, CANCEL_DEADLINE);
+        wsched__cancel_set(b, CANCEL_DEADLINE);
         reason = CANCEL_DEADLINE;
     }
     int32_t v = WSCHED_ENOTRUN;
@@ -205,7 +186,7 @@ static void run_job_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i
             quorum_account(b, i, code);
         } else if (code != 0 && b->policy == WSCHED_FAIL_FAST) {
             note_first_error(b, i, code);
-            cancel_set(b, CANCEL_FAILFAST);
+            wsched__cancel_set(b, CANCEL_FAILFAST);
         }
     }
 }
@@ -255,7 +236,7 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
         stream_push(b, i);
     if (unlikely(r != 0) && v->fail_fast) {
         note_first_error(b, i, job_status(r));
-        cancel_set(b, CANCEL_FAILFAST);
+        wsched__cancel_set(b, CANCEL_FAILFAST);
     }
     PROBE3(job_end, b, i, r);
 }
@@ -380,457 +361,6 @@ void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
     range_done(w, b, r.count);
 }
 
-/* An absolute CLOCK_MONOTONIC time in ns (0 = none) as futex_wait's
- * deadline: NULL for none, else *ts filled in. */
-static const struct timespec *abs_deadline(uint64_t until, struct timespec *ts)
-{
-    if (!until)
-        return NULL;
-    ts->tv_sec = (time_t)(until / 1000000000u);
-    ts->tv_nsec = (long)(until % 1000000000u);
-    return ts;
-}
-
-/* ------------------------------------------------------------- admission */
-
-/* Admission units (admission.h, A1-A3): the waiting and the wake-up. */
-void wsched__admit_release(struct pool *p, size_t n)
-{
-    if (admission_release(&p->admission, n)) { /* A3 */
-        fadd(&p->admission.word, 1, REL);
-        futex_wake_all(&p->admission.word);
-    }
-}
-
-static int reserve_jobs(struct pool *p, size_t n, int64_t timeout_ns)
-{
-    struct admission *a = &p->admission;
-    if (n > p->max_jobs)
-        return -E2BIG;
-    if (admission_try_reserve(a, p->max_jobs, n))
-        return 0;
-    if (timeout_ns == 0)
-        return -EBUSY; /* load shedding */
-    /* Only threads outside the pool get here (nested batches are exempt). */
-    uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
-    struct timespec ts;
-    const struct timespec *deadline = abs_deadline(until, &ts);
-    for (;;) {
-        uint32_t v = admission_wait_begin(a); /* A2 */
-        if (admission_try_reserve(a, p->max_jobs, n)) {
-            admission_wait_end(a);
-            return 0;
-        }
-        int fr = futex_wait(&a->word, v, deadline);
-        admission_wait_end(a);
-        if (admission_try_reserve(a, p->max_jobs, n))
-            return 0;
-        if (fr == -ETIMEDOUT || (until && wsched_now_ns() >= until))
-            return -ETIMEDOUT;
-    }
-}
-
-static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
-                       int64_t admit_timeout_ns);
-
-int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out)
-{
-    return submit_impl(h, d, out, -1);
-}
-
-int wsched_submit_timed(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
-                        int64_t timeout_ns)
-{
-    return submit_impl(h, d, out, timeout_ns);
-}
-
-static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
-                       int64_t admit_timeout_ns)
-{
-    if (out)
-        *out = NULL;
-    if (!h || !d || !out || !d->fn || d->njobs == 0)
-        return -EINVAL;
-    if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM) ||
-        d->policy > WSCHED_QUORUM || d->priority >= WSCHED_NPRIO)
-        return -EINVAL;
-    bool stream = d->flags & WSCHED_BATCH_STREAM;
-    if (stream && d->njobs >= RING_WAITER)
-        return -EOVERFLOW; /* the stream's push counter is 31 bits */
-    if (d->policy == WSCHED_QUORUM && (d->quorum == 0 || d->quorum > d->njobs))
-        return -EINVAL;
-    if (!d->slot_size && d->slot_stride)
-        return -EINVAL; /* a stride without slots: a caller's mistake */
-    for (unsigned k = 0; k < sizeof d->reserved / sizeof d->reserved[0]; k++)
-        if (d->reserved[k])
-            return -EINVAL;
-    size_t n = d->njobs, stride = 0, slot_bytes = 0, status_off, bytes;
-    if (d->slot_size) {
-        stride = d->slot_stride ? d->slot_stride : d->slot_size;
-        if (stride < d->slot_size)
-            return -EINVAL;
-        if (!d->slots && (d->flags & WSCHED_BATCH_PAD_SLOTS)) {
-            if (stride > SIZE_MAX - (CACHELINE - 1))
-                return -EOVERFLOW;
-            stride = (stride + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
-        }
-        if (!size_mul_add(n, stride, 0, &slot_bytes))
-            return -EOVERFLOW;
-    } else if (d->slots) {
-        return -EINVAL;
-    }
-    /* Layout: header | status[n] | pad to 64 | slots (when library-owned). */
-    status_off = sizeof(struct wsched_batch);
-    size_t st_end;
-    if (!size_mul_add(n, sizeof(int32_t), status_off, &st_end) ||
-        st_end > SIZE_MAX - CACHELINE)
-        return -EOVERFLOW;
-    size_t slots_off = (st_end + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
-    bytes = slots_off;
-    if (d->slot_size && !d->slots && !size_mul_add(1, slot_bytes, slots_off, &bytes))
-        return -EOVERFLOW;
-    /* Completion ring after everything, word-aligned. */
-    size_t ring_off = (bytes + 7) & ~(size_t)7;
-    if (stream && (!size_mul_add(n, sizeof(size_t), ring_off, &bytes) || ring_off < slots_off))
-        return -EOVERFLOW;
-
-    /* Inside one of the pool's workers the running job's own batch keeps
-     * the pool alive, so a nested batch needs no handshake with destroy
-     * (and is accepted while the pool drains: it is part of accepted work).
-     * Its one unit is added before the parent's completion can subtract
-     * the parent's (program order, then the `remaining` chain), so inflight
-     * cannot touch zero in between: relaxed is enough. */
-    struct worker *self = wsched__self;
-    bool inside = self && h->magic == POOL_MAGIC && self->pool == h->p &&
-                  ld(&h->state, RLX) != POOL_DEAD;
-    int r = 0;
-    if (inside)
-        fadd(&h->inflight, 1, RLX);
-    else if ((r = wsched__admit(h)) != 0)
-        return r;
-    struct pool *p = h->p;
-    /* Admission control is for work entering the pool: nested batches are
-     * part of admitted work and exempt (waiting for room there could
-     * deadlock: the room is held by the very jobs that wait). */
-    bool limited = p->max_jobs && !inside;
-    /* A worker of another pool never waits for this pool's room either:
-     * it would hold its own pool's worker (and could deadlock if this
-     * pool's jobs wait for that pool). It gets load shedding (-EBUSY). */
-    if (limited && self && admit_timeout_ns != 0)
-        admit_timeout_ns = 0;
-    if (limited && (r = reserve_jobs(p, n, admit_timeout_ns)) != 0) {
-        wsched__unadmit(h, inside ? 1 : 2);
-        return r;
-    }
-    struct wsched_batch *b = mem_alloc(&p->mem, bytes, CACHELINE);
-    if (!b) {
-        if (limited)
-            wsched__admit_release(p, n);
-        wsched__unadmit(h, inside ? 1 : 2);
-        return -ENOMEM;
-    }
-    b->fn = d->fn;
-    b->arg = d->arg;
-    b->n = n;
-    b->stride = stride;
-    b->status = (_Atomic int32_t *)((char *)b + status_off);
-    b->policy = d->policy;
-    b->quorum = d->quorum;
-    b->deadline = d->deadline_ns;
-    b->arbitrate = d->policy == WSCHED_QUORUM || d->deadline_ns != 0;
-    b->max_parallel = d->max_parallel;
-    b->prio = d->priority;
-    b->limited = limited;
-    st(&b->next, 0, RLX);
-    st(&b->cancel, CANCEL_NONE, RLX);
-    st(&b->first_error, 0, RLX);
-    st(&b->first_index, 0, RLX);
-    st(&b->succeeded, 0, RLX);
-    st(&b->failed, 0, RLX);
-    b->handle = h;
-    b->pool = p;
-    b->alloc = p->mem.a;
-    b->bytes = bytes;
-    for (size_t i = 0; i < n; i++)
-        st(&b->status[i], WSCHED_ENOTRUN, RLX);
-    if (!d->slot_size)
-        b->slots = NULL;
-    else if (d->slots)
-        b->slots = d->slots;
-    else {
-        b->slots = (char *)b + slots_off;
-        memset(b->slots, 0, slot_bytes);
-    }
-    b->ring = NULL;
-    if (stream) {
-        b->ring = (_Atomic size_t *)((char *)b + ring_off);
-        for (size_t i = 0; i < n; i++)
-            st(&b->ring[i], 0, RLX);
-    }
-    b->ring_head = 0;
-    st(&b->ring_tail, 0, RLX);
-    st(&b->ring_word, 0, RLX);
-    st(&b->remaining, n, RLX);
-    st(&b->done, BATCH_RUNNING, RLX);
-    st(&b->idle, BATCH_RUNNING, RLX);
-    st(&b->refs, 2, RLX); /* published with the batch below */
-    *out = b;
-    PROBE2(batch_submit, b, n);
-
-    struct task t = {wsched__run_range, (uintptr_t)b, 0, n};
-    bool was_empty;
-    if (inside) {
-        /* One range on our own deque (release in push). When the deque
-         * cannot grow the submit fails cleanly: an inbox would do, but
-         * waiting workers do not start batches from inboxes (help), so a
-         * pool whose every worker waits on such a batch would stall. */
-        if (deque_push_owner(&self->dq, &t, &was_empty) != 0) {
-            *out = NULL;
-            if (limited)
-                wsched__admit_release(p, n);
-            mem_free(&p->mem, b, bytes, CACHELINE);
-            wsched__unadmit(h, 1);
-            return -ENOMEM;
-        }
-        if (was_empty)
-            wsched__notify(p, -1);
-        return 0;
-    }
-    /* From outside: a worker's inbox, round-robin per thread so that
-     * submitters spread without sharing a counter. */
-    static _Thread_local unsigned rr;
-    if (rr == 0)
-        rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
-    inbox_push(&p->workers[rr++ % p->n], b);
-    /* The batch may be complete and freed by now: touch only the handle. */
-    wsched__unadmit(h, 1);
-    return 0;
-}
-
-/* One step of an in-job wait: run one task from anywhere (own deque first),
- * or back off: pause 64 times, then yield the CPU between attempts. */
-static void help_once(struct worker *w, unsigned *idle)
-{
-    struct task t;
-    bool stolen;
-    if (wsched__find_work(w, &t, &stolen)) {
-        run_task(w, &t, stolen);
-        *idle = 0;
-    } else if (++*idle < 64) {
-        cpu_relax();
-    } else {
-        sched_yield();
-    }
-}
-
-
-/* Run other work until *word == until or the deadline (0 = none) passes:
- * in-worker waits never park the worker. Returns false on timeout. */
-bool wsched__help_until(struct worker *w, _Atomic uint32_t *word, uint32_t until,
-                        uint64_t deadline)
-{
-    unsigned idle = 0;
-    while (ld(word, ACQ) != until) {
-        if (deadline && wsched_now_ns() >= deadline)
-            return false;
-        help_once(w, &idle);
-    }
-    return true;
-}
-
-/* Outside the pool: poll briefly, then sleep on the batch's futex word until
- * done or the absolute deadline `until` (0 = none). True when done.
- * The poll: a batch about to complete then costs the completing worker no
- * futex wake and us no sleep/wake round trip; the yields hand the CPU to a
- * worker that shares it (more threads than CPUs is the common case for
- * request threads). Bounded: WAIT_SPINS pauses, then WAIT_YIELDS yields. */
-#define WAIT_SPINS 64
-#define WAIT_YIELDS 4
-static bool external_wait(_Atomic uint32_t *word, uint64_t until)
-{
-    for (unsigned i = 0; i < WAIT_SPINS + WAIT_YIELDS; i++) {
-        if (i < WAIT_SPINS) {
-            cpu_relax();
-        } else {
-            sched_yield(); /* may take long: keep to the deadline */
-            if (until && wsched_now_ns() >= until)
-                return completion_done(word);
-        }
-        if (completion_done(word))
-            return true;
-    }
-    struct timespec ts;
-    const struct timespec *deadline = abs_deadline(until, &ts);
-    for (;;) {
-        /* Announce a waiter (RUNNING -> WAITED) so the signaller wakes us
-         * (B4; ACQUIRE on failure too: see completion.h). */
-        if (completion_announce(word))
-            return true;
-        int r = futex_wait(word, BATCH_WAITED, deadline);
-        if (completion_done(word))
-            return true;
-        if (r == -ETIMEDOUT)
-            return false;
-    }
-}
-
-/* Wait on a batch word: help inside the pool, poll then sleep outside. */
-static bool word_wait(struct wsched_batch *b, _Atomic uint32_t *word, uint64_t until)
-{
-    struct worker *self = wsched__self;
-    if (self && self->pool == b->pool)
-        return wsched__help_until(self, word, BATCH_DONE, until);
-    return external_wait(word, until);
-}
-
-/* What wsched_wait returns once the waiters were released. */
-static int wait_result(struct wsched_batch *b)
-{
-    uint32_t reason = ld(&b->cancel, ACQ); /* ACQUIRE: first_error with it */
-    if (reason == CANCEL_DEADLINE)
-        return -ETIMEDOUT;
-    if (reason == CANCEL_FAILFAST ||
-        (reason == CANCEL_QUORUM && ld(&b->succeeded, RLX) < b->quorum))
-        return ld(&b->first_error, RLX);
-    return 0;
-}
-
-/* The batch's deadline passed while we waited: decide the slots that are
- * not final (WSCHED_EDEADLINE), release every waiter, and report it. */
-static void finish_after_idle(struct wsched_batch *b);
-
-static int deadline_expire(struct wsched_batch *b)
-{
-    /* Every job returned before we looked (batch_complete is between its
-     * two stores): the batch completed; it did not miss its deadline. */
-    if (completion_done(&b->idle)) {
-        finish_after_idle(b);
-        return wait_result(b);
-    }
-    freeze(b, WSCHED_EDEADLINE); /* first, as in quorum_account */
-    cancel_set(b, CANCEL_DEADLINE);
-    signal_done(b);
-    return wait_result(b);
-}
-
-/* A poll (timeout 0) from inside the pool runs one task first, so a job
- * that polls in a loop makes progress (its nested jobs may sit on its own
- * deque). True when *word reached DONE. */
-static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
-{
-    struct worker *self = wsched__self;
-    if (self && self->pool == b->pool) {
-        unsigned idle = 0;
-        help_once(self, &idle);
-    }
-    return completion_done(word);
-}
-
-int wsched_wait(wsched_batch *b, int64_t timeout_ns)
-{
-    if (!b)
-        return -EINVAL;
-    if (completion_done(&b->done)) /* ACQUIRE: slots visible */
-        return wait_result(b);
-    if (timeout_ns == 0 && (!b->deadline || wsched_now_ns() < b->deadline))
-        return poll_step(b, &b->done) ? wait_result(b) : -ETIMEDOUT;
-    uint64_t now = 0, until = 0; /* absolute; 0 = for ever */
-    if (timeout_ns >= 0 || b->deadline) {
-        now = wsched_now_ns();
-        if (timeout_ns >= 0)
-            until = now + (uint64_t)timeout_ns;
-        if (b->deadline && (!until || b->deadline < until))
-            until = b->deadline;
-        if (until <= now)
-            return b->deadline && now >= b->deadline ? deadline_expire(b) : -ETIMEDOUT;
-    }
-    if (word_wait(b, &b->done, until))
-        return wait_result(b);
-    if (b->deadline && wsched_now_ns() >= b->deadline)
-        return deadline_expire(b);
-    return -ETIMEDOUT;
-}
-
-int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
-{
-    if (!b || !index || !b->ring)
-        return -EINVAL;
-    if (b->ring_head == b->n)
-        return -ENODATA;
-    _Atomic size_t *e = &b->ring[b->ring_head];
-    uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
-    struct worker *self = wsched__self;
-    bool inside = self && self->pool == b->pool, polled = false, expired = false;
-    unsigned idle = 0;
-    size_t v;
-    /* ACQUIRE: pairs with stream_push's RELEASE: slot and status visible. */
-    while ((v = ld(e, ACQ)) == 0) {
-        uint64_t now = until || b->deadline ? wsched_now_ns() : 0;
-        if (b->deadline && now >= b->deadline && !expired) {
-            /* The deadline takes effect for a stream consumer too: every
-             * slot still open is decided now and pushed (the entries of
-             * jobs deciding their own slot concurrently follow at once). */
-            deadline_expire(b);
-            expired = true;
-            continue;
-        }
-        if (timeout_ns == 0) {
-            if (polled || !inside)
-                return -ETIMEDOUT;
-            polled = true; /* a poll from a job makes progress first */
-            help_once(self, &idle);
-            continue;
-        }
-        if (until && now >= until)
-            return -ETIMEDOUT;
-        if (inside) {
-            help_once(self, &idle); /* never block a worker */
-            continue;
-        }
-        /* Announce the sleeper (SC RMW), re-check, then sleep until a push
-         * changes the word (see stream_push), the timeout or the deadline. */
-        uint32_t w = for_(&b->ring_word, RING_WAITER, SC) | RING_WAITER;
-        if ((v = ld(e, ACQ)) != 0)
-            break;
-        uint64_t wake = until;
-        if (b->deadline && !expired && (!wake || b->deadline < wake))
-            wake = b->deadline;
-        struct timespec ts;
-        futex_wait(&b->ring_word, w, abs_deadline(wake, &ts));
-    }
-    b->ring_head++;
-    *index = v - 1;
-    return 0;
-}
-
-/* `idle` is set just before `done` (batch_complete): once idle is seen,
- * wait the few instructions until done is set too, so that wsched_wait and
- * wsched_wait_idle answer "complete" from the same moment in both
- * directions (found by tests/fuzz: wait_idle 0, then wait(b, 0) timed out).
- * No timeout: the completing thread is already between the two stores. */
-static void finish_after_idle(struct wsched_batch *b)
-{
-    if (!completion_done(&b->done))
-        word_wait(b, &b->done, 0);
-}
-
-int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
-{
-    if (!b)
-        return -EINVAL;
-    bool idle = completion_done(&b->idle);
-    if (!idle && timeout_ns == 0)
-        idle = poll_step(b, &b->idle);
-    if (!idle && timeout_ns != 0) {
-        uint64_t until = timeout_ns < 0 ? 0 : wsched_now_ns() + (uint64_t)timeout_ns;
-        idle = word_wait(b, &b->idle, until);
-    }
-    if (!idle)
-        return -ETIMEDOUT;
-    finish_after_idle(b);
-    return 0;
-}
-
 void wsched_batch_free(wsched_batch *b)
 {
     if (b)
@@ -923,7 +453,7 @@ int wsched_cancel(wsched_batch *b)
 {
     if (!b)
         return -EINVAL;
-    cancel_set(b, CANCEL_USER);
+    wsched__cancel_set(b, CANCEL_USER);
     return 0;
 }
 
@@ -943,97 +473,3 @@ uint64_t wsched_now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* ------------------------------------------------------------ fork-join */
-
-static void run_spawned(struct worker *w, const struct task *t, bool stolen)
-{
-    wsched_task_fn fn = (wsched_task_fn)t->a;
-    wsched_ctx *parent = (wsched_ctx *)t->c;
-    wsched_ctx c = {.w = w, .batch = parent->batch};
-    fn(&c, (void *)t->b);
-    ctx_implicit_sync(&c);
-    STAT_ADD(w, tasks, 1);
-    if (stolen)
-        fadd(&parent->joined_stolen, 1, REL); /* pairs with sync's ACQUIRE */
-    else
-        parent->joined_inline++; /* popped => parent is on this stack */
-}
-
-int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
-{
-    if (!c || !fn)
-        return -EINVAL;
-    struct task t = {run_spawned, (uintptr_t)fn, (uintptr_t)arg, (uintptr_t)c};
-    bool was_empty;
-    if (unlikely(deque_push_owner(&c->w->dq, &t, &was_empty) != 0)) {
-        /* Deque cannot grow: run the child now; it is joined already. */
-        wsched_ctx child = {.w = c->w, .batch = c->batch};
-        fn(&child, arg);
-        ctx_implicit_sync(&child);
-        return 0;
-    }
-    c->spawned++;
-#ifdef WSCHED_DEBUG
-    /* The job's own frames lie between ours and its ctx (which lives in
-     * the frame of the runner that called it): an arg there dies when the
-     * job returns. */
-    char *here = __builtin_frame_address(0);
-    if ((char *)arg > here && (char *)arg < (char *)c)
-        c->stack_args++;
-#endif
-    if (was_empty)
-        wsched__notify(c->w->pool, -1);
-    return 0;
-}
-
-static void ctx_sync_slow(wsched_ctx *c)
-{
-    struct worker *w = c->w;
-    unsigned idle = 0;
-    /* ACQUIRE on joined_stolen: a stolen child's writes (its results) are
-     * visible once it is counted. */
-    while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned)
-        help_once(w, &idle); /* pops our own children back first */
-    c->spawned = c->joined_inline = 0;
-    st(&c->joined_stolen, 0, RLX);
-}
-
-int wsched_sync(wsched_ctx *c)
-{
-    if (!c)
-        return -EINVAL;
-    /* Fast path: pop our own children back, newest first, and call them
-     * directly. A popped record that is not our child (only possible once
-     * ours were all stolen) is run like any other task. */
-    struct worker *w = c->w;
-    while (c->spawned != c->joined_inline + ld(&c->joined_stolen, RLX)) {
-        struct task t;
-        if (!deque_pop_owner(&w->dq, &t))
-            break; /* the rest was stolen: wait for it below */
-        if (likely(t.run == run_spawned && t.c == (uintptr_t)c)) {
-            wsched_ctx child = {.w = w, .batch = c->batch};
-            ((wsched_task_fn)t.a)(&child, (void *)t.b);
-            ctx_implicit_sync(&child);
-            STAT_ADD(w, tasks, 1);
-            c->joined_inline++;
-        } else {
-            run_task(w, &t, false);
-        }
-    }
-#ifdef WSCHED_DEBUG
-    c->stack_args = 0; /* joined below: their args may die now */
-#endif
-    if (c->spawned == c->joined_inline) {
-        c->spawned = c->joined_inline = 0; /* none stolen: nothing to reset */
-        return 0;
-    }
-    ctx_sync_slow(c);
-    return 0;
-}
-
-unsigned wsched_ctx_worker(const wsched_ctx *c) { return c ? c->w->index : 0; }
-
-int wsched_current_worker(void)
-{
-    return wsched__self ? (int)wsched__self->index : -1;
-}

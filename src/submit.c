@@ -1,0 +1,231 @@
+/*
+ * wsched_submit: validation, the batch's one allocation and layout, the
+ * destroy handshake (pool.c) and the admission limit (admission.h A1-A3),
+ * and placement: the worker's own deque from inside the pool, an inbox
+ * (inbox.h) from outside.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "futex.h"
+#include "probes.h"
+#include "tsan.h"
+
+/* Admission units (admission.h, A1-A3): the waiting and the wake-up. */
+void wsched__admit_release(struct pool *p, size_t n)
+{
+    if (admission_release(&p->admission, n)) { /* A3 */
+        fadd(&p->admission.word, 1, REL);
+        futex_wake_all(&p->admission.word);
+    }
+}
+
+static int reserve_jobs(struct pool *p, size_t n, int64_t timeout_ns)
+{
+    struct admission *a = &p->admission;
+    if (n > p->max_jobs)
+        return -E2BIG;
+    if (admission_try_reserve(a, p->max_jobs, n))
+        return 0;
+    if (timeout_ns == 0)
+        return -EBUSY; /* load shedding */
+    /* Only threads outside the pool get here (nested batches are exempt). */
+    uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
+    struct timespec ts;
+    const struct timespec *deadline = abs_deadline(until, &ts);
+    for (;;) {
+        uint32_t v = admission_wait_begin(a); /* A2 */
+        if (admission_try_reserve(a, p->max_jobs, n)) {
+            admission_wait_end(a);
+            return 0;
+        }
+        int fr = futex_wait(&a->word, v, deadline);
+        admission_wait_end(a);
+        if (admission_try_reserve(a, p->max_jobs, n))
+            return 0;
+        if (fr == -ETIMEDOUT || (until && wsched_now_ns() >= until))
+            return -ETIMEDOUT;
+    }
+}
+
+static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
+                       int64_t admit_timeout_ns);
+
+int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out)
+{
+    return submit_impl(h, d, out, -1);
+}
+
+int wsched_submit_timed(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
+                        int64_t timeout_ns)
+{
+    return submit_impl(h, d, out, timeout_ns);
+}
+
+static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
+                       int64_t admit_timeout_ns)
+{
+    if (out)
+        *out = NULL;
+    if (!h || !d || !out || !d->fn || d->njobs == 0)
+        return -EINVAL;
+    if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM) ||
+        d->policy > WSCHED_QUORUM || d->priority >= WSCHED_NPRIO)
+        return -EINVAL;
+    bool stream = d->flags & WSCHED_BATCH_STREAM;
+    if (stream && d->njobs >= RING_WAITER)
+        return -EOVERFLOW; /* the stream's push counter is 31 bits */
+    if (d->policy == WSCHED_QUORUM && (d->quorum == 0 || d->quorum > d->njobs))
+        return -EINVAL;
+    if (!d->slot_size && d->slot_stride)
+        return -EINVAL; /* a stride without slots: a caller's mistake */
+    for (unsigned k = 0; k < sizeof d->reserved / sizeof d->reserved[0]; k++)
+        if (d->reserved[k])
+            return -EINVAL;
+    size_t n = d->njobs, stride = 0, slot_bytes = 0, status_off, bytes;
+    if (d->slot_size) {
+        stride = d->slot_stride ? d->slot_stride : d->slot_size;
+        if (stride < d->slot_size)
+            return -EINVAL;
+        if (!d->slots && (d->flags & WSCHED_BATCH_PAD_SLOTS)) {
+            if (stride > SIZE_MAX - (CACHELINE - 1))
+                return -EOVERFLOW;
+            stride = (stride + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+        }
+        if (!size_mul_add(n, stride, 0, &slot_bytes))
+            return -EOVERFLOW;
+    } else if (d->slots) {
+        return -EINVAL;
+    }
+    /* Layout: header | status[n] | pad to 64 | slots (when library-owned). */
+    status_off = sizeof(struct wsched_batch);
+    size_t st_end;
+    if (!size_mul_add(n, sizeof(int32_t), status_off, &st_end) ||
+        st_end > SIZE_MAX - CACHELINE)
+        return -EOVERFLOW;
+    size_t slots_off = (st_end + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+    bytes = slots_off;
+    if (d->slot_size && !d->slots && !size_mul_add(1, slot_bytes, slots_off, &bytes))
+        return -EOVERFLOW;
+    /* Completion ring after everything, word-aligned. */
+    size_t ring_off = (bytes + 7) & ~(size_t)7;
+    if (stream && (!size_mul_add(n, sizeof(size_t), ring_off, &bytes) || ring_off < slots_off))
+        return -EOVERFLOW;
+
+    /* Inside one of the pool's workers the running job's own batch keeps
+     * the pool alive, so a nested batch needs no handshake with destroy
+     * (and is accepted while the pool drains: it is part of accepted work).
+     * Its one unit is added before the parent's completion can subtract
+     * the parent's (program order, then the `remaining` chain), so inflight
+     * cannot touch zero in between: relaxed is enough. */
+    struct worker *self = wsched__self;
+    bool inside = self && h->magic == POOL_MAGIC && self->pool == h->p &&
+                  ld(&h->state, RLX) != POOL_DEAD;
+    int r = 0;
+    if (inside)
+        fadd(&h->inflight, 1, RLX);
+    else if ((r = wsched__admit(h)) != 0)
+        return r;
+    struct pool *p = h->p;
+    /* Admission control is for work entering the pool: nested batches are
+     * part of admitted work and exempt (waiting for room there could
+     * deadlock: the room is held by the very jobs that wait). */
+    bool limited = p->max_jobs && !inside;
+    /* A worker of another pool never waits for this pool's room either:
+     * it would hold its own pool's worker (and could deadlock if this
+     * pool's jobs wait for that pool). It gets load shedding (-EBUSY). */
+    if (limited && self && admit_timeout_ns != 0)
+        admit_timeout_ns = 0;
+    if (limited && (r = reserve_jobs(p, n, admit_timeout_ns)) != 0) {
+        wsched__unadmit(h, inside ? 1 : 2);
+        return r;
+    }
+    struct wsched_batch *b = mem_alloc(&p->mem, bytes, CACHELINE);
+    if (!b) {
+        if (limited)
+            wsched__admit_release(p, n);
+        wsched__unadmit(h, inside ? 1 : 2);
+        return -ENOMEM;
+    }
+    b->fn = d->fn;
+    b->arg = d->arg;
+    b->n = n;
+    b->stride = stride;
+    b->status = (_Atomic int32_t *)((char *)b + status_off);
+    b->policy = d->policy;
+    b->quorum = d->quorum;
+    b->deadline = d->deadline_ns;
+    b->arbitrate = d->policy == WSCHED_QUORUM || d->deadline_ns != 0;
+    b->max_parallel = d->max_parallel;
+    b->prio = d->priority;
+    b->limited = limited;
+    st(&b->next, 0, RLX);
+    st(&b->cancel, CANCEL_NONE, RLX);
+    st(&b->first_error, 0, RLX);
+    st(&b->first_index, 0, RLX);
+    st(&b->succeeded, 0, RLX);
+    st(&b->failed, 0, RLX);
+    b->handle = h;
+    b->pool = p;
+    b->alloc = p->mem.a;
+    b->bytes = bytes;
+    for (size_t i = 0; i < n; i++)
+        st(&b->status[i], WSCHED_ENOTRUN, RLX);
+    if (!d->slot_size)
+        b->slots = NULL;
+    else if (d->slots)
+        b->slots = d->slots;
+    else {
+        b->slots = (char *)b + slots_off;
+        memset(b->slots, 0, slot_bytes);
+    }
+    b->ring = NULL;
+    if (stream) {
+        b->ring = (_Atomic size_t *)((char *)b + ring_off);
+        for (size_t i = 0; i < n; i++)
+            st(&b->ring[i], 0, RLX);
+    }
+    b->ring_head = 0;
+    st(&b->ring_tail, 0, RLX);
+    st(&b->ring_word, 0, RLX);
+    st(&b->remaining, n, RLX);
+    st(&b->done, BATCH_RUNNING, RLX);
+    st(&b->idle, BATCH_RUNNING, RLX);
+    st(&b->refs, 2, RLX); /* published with the batch below */
+    *out = b;
+    PROBE2(batch_submit, b, n);
+
+    struct task t = {wsched__run_range, (uintptr_t)b, 0, n};
+    bool was_empty;
+    if (inside) {
+        /* One range on our own deque (release in push). When the deque
+         * cannot grow the submit fails cleanly: an inbox would do, but
+         * waiting workers do not start batches from inboxes (help), so a
+         * pool whose every worker waits on such a batch would stall. */
+        if (deque_push_owner(&self->dq, &t, &was_empty) != 0) {
+            *out = NULL;
+            if (limited)
+                wsched__admit_release(p, n);
+            mem_free(&p->mem, b, bytes, CACHELINE);
+            wsched__unadmit(h, 1);
+            return -ENOMEM;
+        }
+        if (was_empty)
+            wsched__notify(p, -1);
+        return 0;
+    }
+    /* From outside: a worker's inbox, round-robin per thread so that
+     * submitters spread without sharing a counter. */
+    static _Thread_local unsigned rr;
+    if (rr == 0)
+        rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
+    inbox_push(&p->workers[rr++ % p->n], b);
+    /* The batch may be complete and freed by now: touch only the handle. */
+    wsched__unadmit(h, 1);
+    return 0;
+}
+

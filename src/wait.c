@@ -1,0 +1,241 @@
+/*
+ * Waiting for a batch: outside the pool (poll briefly, then the futex of
+ * completion.h B4), inside it (run other work, never start a new batch);
+ * the batch deadline taking effect at the deadline; the completion
+ * stream's consumer (wsched_next_done).
+ */
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "futex.h"
+#include "probes.h"
+#include "tsan.h"
+
+/* One step of an in-job wait: run one task from anywhere (own deque first),
+ * or back off: pause 64 times, then yield the CPU between attempts. */
+void wsched__help_once(struct worker *w, unsigned *idle)
+{
+    struct task t;
+    bool stolen;
+    if (wsched__find_work(w, &t, &stolen)) {
+        run_task(w, &t, stolen);
+        *idle = 0;
+    } else if (++*idle < 64) {
+        cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
+
+/* Run other work until *word == until or the deadline (0 = none) passes:
+ * in-worker waits never park the worker. Returns false on timeout. */
+bool wsched__help_until(struct worker *w, _Atomic uint32_t *word, uint32_t until,
+                        uint64_t deadline)
+{
+    unsigned idle = 0;
+    while (ld(word, ACQ) != until) {
+        if (deadline && wsched_now_ns() >= deadline)
+            return false;
+        wsched__help_once(w, &idle);
+    }
+    return true;
+}
+
+/* Outside the pool: poll briefly, then sleep on the batch's futex word until
+ * done or the absolute deadline `until` (0 = none). True when done.
+ * The poll: a batch about to complete then costs the completing worker no
+ * futex wake and us no sleep/wake round trip; the yields hand the CPU to a
+ * worker that shares it (more threads than CPUs is the common case for
+ * request threads). Bounded: WAIT_SPINS pauses, then WAIT_YIELDS yields. */
+#define WAIT_SPINS 64
+#define WAIT_YIELDS 4
+static bool external_wait(_Atomic uint32_t *word, uint64_t until)
+{
+    for (unsigned i = 0; i < WAIT_SPINS + WAIT_YIELDS; i++) {
+        if (i < WAIT_SPINS) {
+            cpu_relax();
+        } else {
+            sched_yield(); /* may take long: keep to the deadline */
+            if (until && wsched_now_ns() >= until)
+                return completion_done(word);
+        }
+        if (completion_done(word))
+            return true;
+    }
+    struct timespec ts;
+    const struct timespec *deadline = abs_deadline(until, &ts);
+    for (;;) {
+        /* Announce a waiter (RUNNING -> WAITED) so the signaller wakes us
+         * (B4; ACQUIRE on failure too: see completion.h). */
+        if (completion_announce(word))
+            return true;
+        int r = futex_wait(word, BATCH_WAITED, deadline);
+        if (completion_done(word))
+            return true;
+        if (r == -ETIMEDOUT)
+            return false;
+    }
+}
+
+/* Wait on a batch word: help inside the pool, poll then sleep outside. */
+static bool word_wait(struct wsched_batch *b, _Atomic uint32_t *word, uint64_t until)
+{
+    struct worker *self = wsched__self;
+    if (self && self->pool == b->pool)
+        return wsched__help_until(self, word, BATCH_DONE, until);
+    return external_wait(word, until);
+}
+
+/* What wsched_wait returns once the waiters were released. */
+static int wait_result(struct wsched_batch *b)
+{
+    uint32_t reason = ld(&b->cancel, ACQ); /* ACQUIRE: first_error with it */
+    if (reason == CANCEL_DEADLINE)
+        return -ETIMEDOUT;
+    if (reason == CANCEL_FAILFAST ||
+        (reason == CANCEL_QUORUM && ld(&b->succeeded, RLX) < b->quorum))
+        return ld(&b->first_error, RLX);
+    return 0;
+}
+
+/* The batch's deadline passed while we waited: decide the slots that are
+ * not final (WSCHED_EDEADLINE), release every waiter, and report it. */
+static void finish_after_idle(struct wsched_batch *b);
+
+static int deadline_expire(struct wsched_batch *b)
+{
+    /* Every job returned before we looked (batch_complete is between its
+     * two stores): the batch completed; it did not miss its deadline. */
+    if (completion_done(&b->idle)) {
+        finish_after_idle(b);
+        return wait_result(b);
+    }
+    wsched__freeze(b, WSCHED_EDEADLINE); /* first, as in quorum_account */
+    wsched__cancel_set(b, CANCEL_DEADLINE);
+    wsched__signal_done(b);
+    return wait_result(b);
+}
+
+/* A poll (timeout 0) from inside the pool runs one task first, so a job
+ * that polls in a loop makes progress (its nested jobs may sit on its own
+ * deque). True when *word reached DONE. */
+static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
+{
+    struct worker *self = wsched__self;
+    if (self && self->pool == b->pool) {
+        unsigned idle = 0;
+        wsched__help_once(self, &idle);
+    }
+    return completion_done(word);
+}
+
+int wsched_wait(wsched_batch *b, int64_t timeout_ns)
+{
+    if (!b)
+        return -EINVAL;
+    if (completion_done(&b->done)) /* ACQUIRE: slots visible */
+        return wait_result(b);
+    if (timeout_ns == 0 && (!b->deadline || wsched_now_ns() < b->deadline))
+        return poll_step(b, &b->done) ? wait_result(b) : -ETIMEDOUT;
+    uint64_t now = 0, until = 0; /* absolute; 0 = for ever */
+    if (timeout_ns >= 0 || b->deadline) {
+        now = wsched_now_ns();
+        if (timeout_ns >= 0)
+            until = now + (uint64_t)timeout_ns;
+        if (b->deadline && (!until || b->deadline < until))
+            until = b->deadline;
+        if (until <= now)
+            return b->deadline && now >= b->deadline ? deadline_expire(b) : -ETIMEDOUT;
+    }
+    if (word_wait(b, &b->done, until))
+        return wait_result(b);
+    if (b->deadline && wsched_now_ns() >= b->deadline)
+        return deadline_expire(b);
+    return -ETIMEDOUT;
+}
+
+int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
+{
+    if (!b || !index || !b->ring)
+        return -EINVAL;
+    if (b->ring_head == b->n)
+        return -ENODATA;
+    _Atomic size_t *e = &b->ring[b->ring_head];
+    uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
+    struct worker *self = wsched__self;
+    bool inside = self && self->pool == b->pool, polled = false, expired = false;
+    unsigned idle = 0;
+    size_t v;
+    /* ACQUIRE: pairs with stream_push's RELEASE: slot and status visible. */
+    while ((v = ld(e, ACQ)) == 0) {
+        uint64_t now = until || b->deadline ? wsched_now_ns() : 0;
+        if (b->deadline && now >= b->deadline && !expired) {
+            /* The deadline takes effect for a stream consumer too: every
+             * slot still open is decided now and pushed (the entries of
+             * jobs deciding their own slot concurrently follow at once). */
+            deadline_expire(b);
+            expired = true;
+            continue;
+        }
+        if (timeout_ns == 0) {
+            if (polled || !inside)
+                return -ETIMEDOUT;
+            polled = true; /* a poll from a job makes progress first */
+            wsched__help_once(self, &idle);
+            continue;
+        }
+        if (until && now >= until)
+            return -ETIMEDOUT;
+        if (inside) {
+            wsched__help_once(self, &idle); /* never block a worker */
+            continue;
+        }
+        /* Announce the sleeper (SC RMW), re-check, then sleep until a push
+         * changes the word (see stream_push), the timeout or the deadline. */
+        uint32_t w = for_(&b->ring_word, RING_WAITER, SC) | RING_WAITER;
+        if ((v = ld(e, ACQ)) != 0)
+            break;
+        uint64_t wake = until;
+        if (b->deadline && !expired && (!wake || b->deadline < wake))
+            wake = b->deadline;
+        struct timespec ts;
+        futex_wait(&b->ring_word, w, abs_deadline(wake, &ts));
+    }
+    b->ring_head++;
+    *index = v - 1;
+    return 0;
+}
+
+/* `idle` is set just before `done` (batch_complete): once idle is seen,
+ * wait the few instructions until done is set too, so that wsched_wait and
+ * wsched_wait_idle answer "complete" from the same moment in both
+ * directions (found by tests/fuzz: wait_idle 0, then wait(b, 0) timed out).
+ * No timeout: the completing thread is already between the two stores. */
+static void finish_after_idle(struct wsched_batch *b)
+{
+    if (!completion_done(&b->done))
+        word_wait(b, &b->done, 0);
+}
+
+int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
+{
+    if (!b)
+        return -EINVAL;
+    bool idle = completion_done(&b->idle);
+    if (!idle && timeout_ns == 0)
+        idle = poll_step(b, &b->idle);
+    if (!idle && timeout_ns != 0) {
+        uint64_t until = timeout_ns < 0 ? 0 : wsched_now_ns() + (uint64_t)timeout_ns;
+        idle = word_wait(b, &b->idle, until);
+    }
+    if (!idle)
+        return -ETIMEDOUT;
+    finish_after_idle(b);
+    return 0;
+}
+
