@@ -72,6 +72,11 @@
 #include "debug.h"
 #include "mem.h"
 
+/* Internal symbols carry the library's prefix (see inbox.h). */
+#define deque_init wsched__deque_init
+#define deque_fini wsched__deque_fini
+#define deque_grow wsched__deque_grow
+
 /* A task record: what it runs and three words of payload. */
 struct task;
 struct worker;

@@ -52,6 +52,15 @@
 
 #define WSCHED_NPRIO 2
 
+/* Internal symbols carry the library's prefix (a static archive exports
+ * every global to the program it is linked into). */
+#define inbox_init wsched__inbox_init
+#define inbox_push wsched__inbox_push
+#define inbox_take_local wsched__inbox_take_local
+#define inbox_take_any wsched__inbox_take_any
+#define inbox_visible_sc wsched__inbox_visible_sc
+#define inbox_queued wsched__inbox_queued
+
 struct inbox {
     cacheline_aligned struct __cds_wfcq_head head;
     _Atomic(uint32_t) token;

@@ -7,6 +7,12 @@
 
 #include "wsched.h"
 
+/* Internal symbols carry the library's prefix (see inbox.h). */
+#define mem_init wsched__mem_init
+#define mem_alloc wsched__mem_alloc
+#define mem_zalloc wsched__mem_zalloc
+#define mem_free wsched__mem_free
+
 struct mem {
     wsched_allocator a;
 };
