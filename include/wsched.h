@@ -253,9 +253,11 @@ WSCHED_API int wsched_submit_timed(wsched_pool *pool, const wsched_batch_desc *d
  * Waiting inside the pool (wsched_wait, wsched_wait_idle, wsched_next_done
  * and wsched_sync called from a job): the worker never sleeps; it runs
  * tasks from its own deque (its own children and split ranges first) and
- * steals work of requests already started from other workers, but it never
- * starts a new batch from a submission queue, so an unrelated request
- * cannot capture it. It can still pick up a stolen job of another started
+ * steals work of requests already started from other workers, but it
+ * starts no new batch from a submission queue (so an unrelated request
+ * cannot capture it) unless the batch it waits for is itself still
+ * queued there (submitted from outside the pool): then it takes queued
+ * batches in order until that one has started. It can still pick up a stolen job of another started
  * batch that blocks, and then returns only when that job returns; jobs
  * that block should call wsched_blocking (and, once available, wait
  * without holding a worker). A poll (timeout 0) runs at most one task

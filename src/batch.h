@@ -28,7 +28,8 @@ WSCHED_INTERNAL void wsched__signal_done(struct wsched_batch *b);
 WSCHED_INTERNAL void wsched__freeze(struct wsched_batch *b, int32_t code);
 
 /* wait.c: one step of an in-job wait (run a task or back off). */
-WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *idle);
+WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *idle,
+                                       struct wsched_batch *awaited);
 
 /* forkjoin.c: join the children still outstanding. */
 WSCHED_INTERNAL void wsched__ctx_sync_slow(wsched_ctx *c);

@@ -131,6 +131,11 @@ struct wsched_batch {
     size_t bytes;
     struct cds_wfcq_node node; /* inbox link */
     unsigned prio;             /* enum wsched_priority */
+    /* 1 while the batch waits in an inbox (set by the outside submit, cleared
+     * when a worker takes it): a worker waiting on it from inside the pool
+     * may then start batches from inboxes (wait.c). Relaxed: a stale value
+     * only widens or narrows what a helper looks at, never correctness. */
+    _Atomic uint32_t queued;
     unsigned policy;
     bool arbitrate;   /* statuses decided by CAS (quorum or deadline) */
     size_t max_parallel; /* 0 = unlimited; else run as lanes (job.c) */
@@ -187,13 +192,15 @@ extern _Thread_local struct worker *wsched__self;
 /* pool.c */
 WSCHED_INTERNAL void wsched__notify(struct pool *p, int hint);
 WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
-WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen);
+WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen,
+                                       bool new_ok);
 WSCHED_INTERNAL void wsched__unadmit(struct wsched_pool *h, int64_t k);
 
 /* job.c */
 WSCHED_INTERNAL void wsched__run_range(struct worker *w, const struct task *t, bool stolen);
-WSCHED_INTERNAL bool wsched__help_until(struct worker *w, _Atomic uint32_t *word,
-                                        uint32_t until, uint64_t deadline);
+WSCHED_INTERNAL bool wsched__help_until(struct worker *w, struct wsched_batch *b,
+                                        _Atomic uint32_t *word, uint32_t until,
+                                        uint64_t deadline);
 WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);
 WSCHED_INTERNAL void wsched__admit_release(struct pool *p, size_t n);
 

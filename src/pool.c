@@ -182,18 +182,21 @@ static bool steal_once(struct worker *w, struct task *t)
 }
 
 /* Used by sync and in-worker waits: work of requests already started (our
- * own deque, then other deques), without parking, and never a new batch
- * from an inbox: a waiting worker does not start unrelated requests, whose
- * jobs could hold it long after what it waits for is done (wsched.h,
+ * own deque, then other deques), without parking, and a new batch from an
+ * inbox only when `new_ok` (what the worker waits for is itself still in an
+ * inbox): otherwise a waiting worker does not start unrelated requests,
+ * whose jobs could hold it long after what it waits for is done (wsched.h,
  * "Waiting inside the pool"). */
-bool wsched__find_work(struct worker *w, struct task *t, bool *stolen)
+bool wsched__find_work(struct worker *w, struct task *t, bool *stolen, bool new_ok)
 {
     if (deque_pop_owner(&w->dq, t)) {
         *stolen = false;
         return true;
     }
     *stolen = true;
-    return w->pool->n > 1 && steal_pass(w, t, true);
+    if (new_ok && inbox_take_local(w, t))
+        return true;
+    return w->pool->n > 1 && steal_pass(w, t, !new_ok);
 }
 
 static void stop_searching(struct worker *w)

@@ -164,6 +164,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     b->prio = d->priority;
     b->limited = limited;
     st(&b->next, 0, RLX);
+    st(&b->queued, 0, RLX);
     st(&b->cancel, CANCEL_NONE, RLX);
     st(&b->first_error, 0, RLX);
     st(&b->first_index, 0, RLX);
@@ -223,6 +224,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     static _Thread_local unsigned rr;
     if (rr == 0)
         rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
+    st(&b->queued, 1, RLX); /* published with the node (inbox.h I4) */
     inbox_push(&p->workers[rr++ % p->n], b);
     /* The batch may be complete and freed by now: touch only the handle. */
     wsched__unadmit(h, 1);

@@ -15,13 +15,17 @@
 #include "probes.h"
 #include "tsan.h"
 
-/* One step of an in-job wait: run one task from anywhere (own deque first),
- * or back off: pause 64 times, then yield the CPU between attempts. */
-void wsched__help_once(struct worker *w, unsigned *idle)
+/* One step of an in-job wait for `awaited` (NULL: children, wsched_sync):
+ * run one task (own deque first; new batches from inboxes only while the
+ * awaited batch itself still waits in one, or it could never start on a
+ * pool whose workers all wait), or back off: pause 64 times, then yield
+ * the CPU between attempts. */
+void wsched__help_once(struct worker *w, unsigned *idle, struct wsched_batch *awaited)
 {
     struct task t;
     bool stolen;
-    if (wsched__find_work(w, &t, &stolen)) {
+    bool new_ok = awaited && ld(&awaited->queued, RLX);
+    if (wsched__find_work(w, &t, &stolen, new_ok)) {
         run_task(w, &t, stolen);
         *idle = 0;
     } else if (++*idle < 64) {
@@ -34,14 +38,14 @@ void wsched__help_once(struct worker *w, unsigned *idle)
 
 /* Run other work until *word == until or the deadline (0 = none) passes:
  * in-worker waits never park the worker. Returns false on timeout. */
-bool wsched__help_until(struct worker *w, _Atomic uint32_t *word, uint32_t until,
-                        uint64_t deadline)
+bool wsched__help_until(struct worker *w, struct wsched_batch *b, _Atomic uint32_t *word,
+                        uint32_t until, uint64_t deadline)
 {
     unsigned idle = 0;
     while (ld(word, ACQ) != until) {
         if (deadline && wsched_now_ns() >= deadline)
             return false;
-        wsched__help_once(w, &idle);
+        wsched__help_once(w, &idle, b);
     }
     return true;
 }
@@ -87,7 +91,7 @@ static bool word_wait(struct wsched_batch *b, _Atomic uint32_t *word, uint64_t u
 {
     struct worker *self = wsched__self;
     if (self && self->pool == b->pool)
-        return wsched__help_until(self, word, BATCH_DONE, until);
+        return wsched__help_until(self, b, word, BATCH_DONE, until);
     return external_wait(word, until);
 }
 
@@ -129,7 +133,7 @@ static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
     struct worker *self = wsched__self;
     if (self && self->pool == b->pool) {
         unsigned idle = 0;
-        wsched__help_once(self, &idle);
+        wsched__help_once(self, &idle, b);
     }
     return completion_done(word);
 }
@@ -186,13 +190,13 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
             if (polled || !inside)
                 return -ETIMEDOUT;
             polled = true; /* a poll from a job makes progress first */
-            wsched__help_once(self, &idle);
+            wsched__help_once(self, &idle, b);
             continue;
         }
         if (until && now >= until)
             return -ETIMEDOUT;
         if (inside) {
-            wsched__help_once(self, &idle); /* never block a worker */
+            wsched__help_once(self, &idle, b); /* never block a worker */
             continue;
         }
         /* Announce the sleeper (SC RMW), re-check, then sleep until a push
