@@ -200,7 +200,7 @@ static inline bool deque_empty_hint(struct deque *d)
     return ld(&d->bottom, RLX) <= ld(&d->top, RLX);
 }
 
-/* Any thread: approximate size, for scanning before parking (pool.c). */
+/* Any thread: approximate size, for scanning before parking (idle.c). */
 static inline bool deque_nonempty_sc(struct deque *d)
 {
     int64_t t = ld(&d->top, SC);

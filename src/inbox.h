@@ -5,7 +5,7 @@
  * role held through `token` (taken with a CAS that never waits: on failure
  * a worker simply looks elsewhere).
  *
- * Protocol (labels used at the sites, in pool.c's parking re-scan and in
+ * Protocol (labels used at the sites, in idle.c's parking re-scan and in
  * tests/model/park.pml):
  *  (I1) push: `pending` is incremented (SEQ_CST RMW) BEFORE the node is
  *       linked. So pending >= nodes linked and not yet taken, always:
@@ -17,8 +17,8 @@
  *       idle workers see work they cannot take yet and keep looking instead
  *       of parking: they spin for that window, they never sleep past work.
  *  (I2) push: link the node (cds_wfcq_enqueue: wait-free), then notify
- *       (pool.c): its loads of `searching`/`parked` follow I1's SEQ_CST RMW,
- *       the publish half of the parking Dekker pair (pool.c, top).
+ *       (idle.c): its loads of `searching`/`parked` follow I1's SEQ_CST RMW,
+ *       the publish half of the parking Dekker pair (idle.c, top).
  *  (I3) take: token CAS ACQUIRE ... token store RELEASE: consecutive
  *       consumers' uses of the queue head are ordered. A dequeue that finds
  *       nothing (or WOULDBLOCK: a producer between the two stores of its

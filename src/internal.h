@@ -1,6 +1,7 @@
 /*
- * wsched internals shared by pool.c (workers, idle/parking, lifecycle) and
- * job.c (batches, ranges, fork-join).
+ * wsched internals shared by the modules: pool.c (lifecycle), worker.c and
+ * idle.c (the worker loop, idle/parking), inbox.c, and the batch modules
+ * (batch.h: job.c, submit.c, wait.c, forkjoin.c).
  */
 #ifndef WSCHED_INTERNAL_H
 #define WSCHED_INTERNAL_H
@@ -52,7 +53,7 @@ struct worker {
     /* Inboxes, one per priority class (see struct inbox). */
     struct inbox inbox[WSCHED_NPRIO];
 
-    /* Parking (pool.c): bumped once per claim; the futex word. */
+    /* Parking (idle.c): bumped once per claim; the futex word. */
     cacheline_aligned _Atomic uint32_t park_word;
 
     /* Counters: owner-written, read by snapshots (own line). */
@@ -189,11 +190,13 @@ struct wsched_ctx {
 
 extern _Thread_local struct worker *wsched__self;
 
-/* pool.c */
+/* idle.c: producers of work call these (see its top). */
 WSCHED_INTERNAL void wsched__notify(struct pool *p, int hint);
 WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
+/* worker.c */
 WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen,
                                        bool new_ok);
+/* pool.c */
 WSCHED_INTERNAL void wsched__unadmit(struct wsched_pool *h, int64_t k);
 
 /* job.c */

@@ -1,34 +1,7 @@
 /*
- * Pool lifecycle, the worker loop, and idle/wake-up.
- *
- * Idle protocol (the rule Go's and Tokio's schedulers converged on):
- *  - A worker with no local work becomes a *searcher* if fewer than half the
- *    workers are searching, and scans the other deques and inboxes for about
- *    spin_ns. A searcher that finds work stops searching; if it was the last
- *    searcher and more work is visible, it wakes one parked worker, so work
- *    spreads one wake at a time and never in a herd.
- *  - Otherwise it parks: sets its bit in `parked` (seq_cst RMW), leaves the
- *    searcher count (seq_cst RMW), re-scans every queue with seq_cst loads,
- *    and only then sleeps on its own futex word.
- *  - A producer (submit, a deque push onto an empty deque) publishes the
- *    work, then a seq_cst fence (or a seq_cst RMW), then reads `searching`:
- *    if a searcher exists it does nothing, else it claims one parked worker
- *    by clearing its bit (fetch_and: exactly one claimer wins), counts it as
- *    a searcher and bumps its futex word. So at most one wake per producer.
- *
- * No lost wake-up (Dekker pairs, all in the seq_cst order S): the producer's
- * publish is sequenced before its fence X; the parker's RMWs on `parked` and
- * `searching` are sequenced before its re-scan loads. If the re-scan misses
- * the work, those loads precede X in S, so the RMWs do too, so the
- * producer's loads after X see the parker's bit set (and `searching` already
- * decremented): it claims and wakes the parker. If a producer sees
- * searching > 0, the searcher's later decrement follows X in S and its
- * re-scan sees the work.
- *
- * The bare seq_cst fence in wsched__notify is necessary: the publish is a
- * release store (deque bottom), and store->load ordering needs a full
- * barrier on x86 too. TSan ignores it, but it orders no data: the data edge
- * is the release/acquire on bottom (deque.h, P1/S2).
+ * Pools: configuration and CPUs, create/destroy, the handle's tombstones,
+ * the submit-vs-destroy handshake (wsched__admit/unadmit), stats. Idle and
+ * wake-up: idle.c; the worker loop: worker.c.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,321 +16,10 @@
 #include "probes.h"
 #include "tsan.h"
 
-_Thread_local struct worker *wsched__self;
+#include "idle.h"
 
 #define DEQUE_INITIAL 1024 /* 32 KiB of task records per worker */
 #define MAX_WORKERS 4096
-
-/* ---------------------------------------------------------------- util */
-
-static uint32_t rng_next(uint64_t *s)
-{
-    /* xorshift64*: victim selection only. */
-    uint64_t x = *s;
-    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
-    *s = x;
-    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
-}
-
-/* ---------------------------------------------------------- notify/wake */
-
-static void wake_claimed(struct pool *p, unsigned i)
-{
-    struct worker *v = &p->workers[i];
-    /* Count the sleeper as a searcher before it can run, so its eventual
-     * decrement never precedes this increment. */
-    fadd(&p->searching, 1, SC);
-    /* RELEASE pairs with the sleeper's ACQUIRE load of park_word: what the
-     * claimer did before (publishing work) is visible to the woken worker. */
-    fadd(&v->park_word, 1, REL);
-    futex_wake(&v->park_word, 1);
-}
-
-/* Clear a set bit of `parked`, preferring `hint`: returns the worker index
- * claimed, or -1 when none is parked. */
-static int claim_parked(struct pool *p, int hint)
-{
-    if (hint >= 0) {
-        uint64_t bit = 1ull << (hint % 64);
-        if (ld(&p->parked[hint / 64], SC) & bit &&
-            fand(&p->parked[hint / 64], ~bit, SC) & bit)
-            return hint;
-    }
-    unsigned start = hint >= 0 ? (unsigned)hint / 64 : 0;
-    for (unsigned k = 0; k < p->nmask; k++) {
-        unsigned wi = (start + k) % p->nmask;
-        uint64_t m = ld(&p->parked[wi], SC);
-        while (m) {
-            uint64_t bit = m & -m;
-            if (fand(&p->parked[wi], ~bit, SC) & bit)
-                return (int)(wi * 64 + (unsigned)__builtin_ctzll(bit));
-            m &= ~bit;
-        }
-    }
-    return -1;
-}
-
-/* Call after publishing work with a seq_cst RMW (the RMW orders the publish
- * before the loads below). */
-void wsched__notify_after_sc(struct pool *p, int hint)
-{
-    if (ld(&p->searching, SC) != 0)
-        return; /* a searcher will see the work before it parks */
-    int i = claim_parked(p, hint);
-    if (i >= 0)
-        wake_claimed(p, (unsigned)i);
-}
-
-/* Call after publishing work with a plain release store. */
-void wsched__notify(struct pool *p, int hint)
-{
-    fence(SC); /* the store->load barrier of the Dekker pair, see top */
-    wsched__notify_after_sc(p, hint);
-}
-
-/* ------------------------------------------------------------- finding */
-
-/* Is there work anywhere? seq_cst loads: the re-scan half of the Dekker
- * pairs above. */
-static bool work_visible(struct pool *p)
-{
-    for (unsigned i = 0; i < p->n; i++) {
-        struct worker *v = &p->workers[i];
-        if (deque_nonempty_sc(&v->dq) || inbox_visible_sc(v))
-            return true;
-    }
-    return false;
-}
-
-static bool find_local(struct worker *w, struct task *t, bool *stolen)
-{
-    if (deque_pop_owner(&w->dq, t)) {
-        *stolen = false;
-        return true;
-    }
-    if (inbox_take_local(w, t)) {
-        *stolen = true; /* a fresh range: treat as foreign work */
-        return true;
-    }
-    return false;
-}
-
-/* One pass over the other workers, from a random start: deques first
- * (finish started requests), then, unless `helping`, inboxes (start new
- * ones). */
-static bool steal_pass(struct worker *w, struct task *t, bool helping)
-{
-    struct pool *p = w->pool;
-    unsigned n = p->n, start = rng_next(&w->rng) % n;
-    struct worker *v = NULL;
-    for (unsigned k = 0; k < n && !v; k++) {
-        struct worker *c = &p->workers[(start + k) % n];
-        if (c == w)
-            continue;
-        enum steal_result r;
-        while ((r = deque_steal(&c->dq, t)) == STEAL_RETRY)
-            cpu_relax();
-        if (r == STEAL_OK)
-            v = c;
-    }
-    /* Then new batches, class by class over every inbox (ours included:
-     * it is looked at again while searching; not counted as a steal). */
-    int from;
-    if (!v && !helping && (from = inbox_take_any(w, start, t)) >= 0)
-        v = &p->workers[from];
-    if (!v) {
-        STAT_ADD(w, steal_fails, 1);
-        return false;
-    }
-    if (v != w) {
-        STAT_ADD(w, steals, 1);
-        PROBE2(steal, w->index, v->index);
-    }
-    return true;
-}
-
-static bool steal_once(struct worker *w, struct task *t)
-{
-    return steal_pass(w, t, false);
-}
-
-/* Used by sync and in-worker waits: work of requests already started (our
- * own deque, then other deques), without parking, and a new batch from an
- * inbox only when `new_ok` (what the worker waits for is itself still in an
- * inbox): otherwise a waiting worker does not start unrelated requests,
- * whose jobs could hold it long after what it waits for is done (wsched.h,
- * "Waiting inside the pool"). */
-bool wsched__find_work(struct worker *w, struct task *t, bool *stolen, bool new_ok)
-{
-    if (deque_pop_owner(&w->dq, t)) {
-        *stolen = false;
-        return true;
-    }
-    *stolen = true;
-    if (new_ok && inbox_take_local(w, t))
-        return true;
-    return w->pool->n > 1 && steal_pass(w, t, !new_ok);
-}
-
-static void stop_searching(struct worker *w)
-{
-    struct pool *p = w->pool;
-    w->searching = false;
-    /* SC RMW: if we were the last searcher, producers may have skipped a wake
-     * because we were searching; the re-scan in work_visible follows this RMW
-     * in S and sees their work (same argument as parking). */
-    if (fsub(&p->searching, 1, SC) == 1 && work_visible(p))
-        wsched__notify_after_sc(p, -1);
-}
-
-/* Search for about spin_ns. Returns true with a task. */
-static bool search(struct worker *w, struct task *t)
-{
-    struct pool *p = w->pool;
-    if (p->n == 1)
-        return false;
-    if (!w->searching) {
-        /* Cap searchers at half the workers (at least one). */
-        uint32_t s = ld(&p->searching, RLX);
-        if (2 * s >= p->n && s > 0)
-            return false;
-        fadd(&p->searching, 1, SC);
-        w->searching = true;
-    }
-    uint64_t deadline = wsched_now_ns() + p->spin_ns;
-    unsigned backoff = 1;
-    for (;;) {
-        if (steal_once(w, t))
-            return true;
-        if (wsched_now_ns() >= deadline)
-            return false;
-        /* Back off 1, 2, 4 .. 64 pauses, then yield between passes: a
-         * thread that shares this CPU (a request thread about to submit,
-         * when threads outnumber CPUs) runs instead of our spinning. */
-        if (backoff <= 64) {
-            for (unsigned i = 0; i < backoff; i++)
-                cpu_relax();
-            backoff *= 2;
-        } else {
-            sched_yield();
-        }
-    }
-}
-
-/* ---------------------------------------------------------------- park */
-
-enum park_result { PARK_WOKEN, PARK_SAW_WORK, PARK_STOP };
-
-/* Park until claimed, unless the re-scan sees work or the pool stopping. */
-static enum park_result park(struct worker *w)
-{
-    struct pool *p = w->pool;
-    _Atomic uint64_t *word = &p->parked[w->index / 64];
-    uint64_t bit = 1ull << (w->index % 64);
-
-    for_(word, bit, SC); /* become claimable */
-    if (w->searching) {
-        w->searching = false;
-        fsub(&p->searching, 1, SC);
-    }
-    /* Re-scan after both RMWs (see top). */
-    bool sleep = true;
-    if (work_visible(p) || ld(&p->stop, SC)) {
-        if (fand(word, ~bit, SC) & bit) /* cancelled: nobody claimed us */
-            return ld(&p->stop, ACQ) ? PARK_STOP : PARK_SAW_WORK;
-        /* A producer claimed us first. Its wake-up is in flight: take it
-         * below (it returns at once when the bump has landed), so that the
-         * claimer's increment of `searching` precedes our own accounting. */
-        sleep = false;
-    }
-
-    /* Wait until our claim's bump arrives. */
-    w->claims++;
-    if (sleep) {
-        STAT_ADD(w, parks, 1);
-        PROBE1(park, w->index);
-    }
-    for (;;) {
-        /* ACQUIRE pairs with the claimer's RELEASE bump (wake_claimed). */
-        uint32_t v = ld(&w->park_word, ACQ);
-        if (v == w->claims)
-            break;
-        futex_wait(&w->park_word, v, NULL);
-    }
-    w->searching = true; /* counted by the claimer */
-    if (sleep) {
-        STAT_ADD(w, wakeups, 1);
-        PROBE1(wake, w->index);
-    }
-    return ld(&p->stop, ACQ) ? PARK_STOP : PARK_WOKEN;
-}
-
-/* -------------------------------------------------------------- worker */
-
-/* Busy time: from finding work to the next search or park. The clock is
- * read only on those transitions, never per task. */
-static inline void busy_begin(struct worker *w)
-{
-#ifndef WSCHED_NO_STATS
-    if (!w->busy_since)
-        w->busy_since = wsched_now_ns();
-#else
-    (void)w;
-#endif
-}
-
-static inline void busy_end(struct worker *w)
-{
-#ifndef WSCHED_NO_STATS
-    if (w->busy_since) {
-        STAT_ADD(w, busy_ns, wsched_now_ns() - w->busy_since);
-        w->busy_since = 0;
-    }
-#else
-    (void)w;
-#endif
-}
-
-static void *worker_main(void *arg)
-{
-    struct worker *w = arg;
-    struct pool *p = w->pool;
-    char name[16];
-    snprintf(name, sizeof name, "wsched/%u", w->index);
-    pthread_setname_np(pthread_self(), name);
-    wsched__self = w;
-
-    struct task t;
-    bool stolen;
-    enum park_result pr = PARK_WOKEN;
-    for (;;) {
-        stolen = true; /* unless find_local popped it from our own deque */
-        bool found = find_local(w, &t, &stolen);
-        if (!found) {
-            busy_end(w);
-            /* After a park cancelled because work was visible, take it even
-             * if the searcher cap would keep us from searching. */
-            found = search(w, &t) || (pr == PARK_SAW_WORK && p->n > 1 && steal_once(w, &t));
-        }
-        if (found) {
-            if (w->searching)
-                stop_searching(w);
-            busy_begin(w);
-            run_task(w, &t, stolen);
-            pr = PARK_WOKEN;
-            continue;
-        }
-        if ((pr = park(w)) == PARK_STOP)
-            break;
-    }
-    if (w->searching) {
-        w->searching = false;
-        fsub(&p->searching, 1, SC);
-    }
-    busy_end(w);
-    wsched__self = NULL;
-    return NULL;
-}
 
 /* ----------------------------------------------------------- lifecycle */
 
@@ -447,11 +109,11 @@ static void free_pool(struct pool *p)
 static void stop_workers(struct pool *p)
 {
     st(&p->stop, 1, SC);
-    /* Pairs with park(): a worker that set its bit before our loads is
+    /* Pairs with wsched__park (idle.c): a worker that set its bit before our loads is
      * claimed and woken; one that sets it after sees stop in its re-scan. */
     for (unsigned i = 0; i < p->n; i++)
         if (fand(&p->parked[i / 64], ~(1ull << (i % 64)), SC) & (1ull << (i % 64)))
-            wake_claimed(p, i);
+            wsched__wake_claimed(p, i);
     for (unsigned i = 0; i < p->n; i++)
         if (p->workers[i].started)
             pthread_join(p->workers[i].thread, NULL);
@@ -540,7 +202,7 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
             pthread_attr_setaffinity_np(&attr, sizeof one, &one);
         }
         /* pthread_create publishes everything written above to the thread. */
-        r = pthread_create(&w->thread, &attr, worker_main, w);
+        r = pthread_create(&w->thread, &attr, wsched__worker_main, w);
         pthread_attr_destroy(&attr);
         if (r != 0) {
             stop_workers(p);

@@ -1,5 +1,5 @@
 /*
- * park.pml -- the idle/wake-up protocol of wsched (src/pool.c, src/job.c)
+ * park.pml -- the idle/wake-up protocol of wsched (src/idle.c, src/worker.c, src/inbox.c)
  * in Promela.  Run by tests/model/run_spin.sh, which lists the checks.
  *
  * Shared variables, with the C names:
@@ -54,7 +54,7 @@
  * seq_cst in C (the RMWs on parked, searching and pending, the re-scan
  * loads of work_visible, the loads of searching and parked in
  * notify_after_sc, the fence of wsched__notify after a release push), and
- * the argument at the top of pool.c is a sequential-consistency argument:
+ * the argument at the top of idle.c is a sequential-consistency argument:
  * Promela's interleaving semantics is the right model.  What is weaker in
  * C, and why that is safe or covered:
  *   - search(): the cap's load of searching is relaxed.  It only chooses

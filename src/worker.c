@@ -1,0 +1,207 @@
+/*
+ * The worker loop: own deque, own inbox, search (steal from other deques,
+ * then start new batches from any inbox), park (idle.c); and the work
+ * finding that in-worker waits use (wsched__find_work).
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "futex.h"
+#include "internal.h"
+#include "probes.h"
+#include "tsan.h"
+
+#include "idle.h"
+
+_Thread_local struct worker *wsched__self;
+
+/* ---------------------------------------------------------------- util */
+
+static uint32_t rng_next(uint64_t *s)
+{
+    /* xorshift64*: victim selection only. */
+    uint64_t x = *s;
+    x ^= x >> 12, x ^= x << 25, x ^= x >> 27;
+    *s = x;
+    return (uint32_t)((x * 0x2545F4914F6CDD1Dull) >> 32);
+}
+
+/* ------------------------------------------------------------- finding */
+
+/* Is there work anywhere? seq_cst loads: the re-scan half of the Dekker
+ * pairs above. */
+static bool find_local(struct worker *w, struct task *t, bool *stolen)
+{
+    if (deque_pop_owner(&w->dq, t)) {
+        *stolen = false;
+        return true;
+    }
+    if (inbox_take_local(w, t)) {
+        *stolen = true; /* a fresh range: treat as foreign work */
+        return true;
+    }
+    return false;
+}
+
+/* One pass over the other workers, from a random start: deques first
+ * (finish started requests), then, unless `helping`, inboxes (start new
+ * ones). */
+static bool steal_pass(struct worker *w, struct task *t, bool helping)
+{
+    struct pool *p = w->pool;
+    unsigned n = p->n, start = rng_next(&w->rng) % n;
+    struct worker *v = NULL;
+    for (unsigned k = 0; k < n && !v; k++) {
+        struct worker *c = &p->workers[(start + k) % n];
+        if (c == w)
+            continue;
+        enum steal_result r;
+        while ((r = deque_steal(&c->dq, t)) == STEAL_RETRY)
+            cpu_relax();
+        if (r == STEAL_OK)
+            v = c;
+    }
+    /* Then new batches, class by class over every inbox (ours included:
+     * it is looked at again while searching; not counted as a steal). */
+    int from;
+    if (!v && !helping && (from = inbox_take_any(w, start, t)) >= 0)
+        v = &p->workers[from];
+    if (!v) {
+        STAT_ADD(w, steal_fails, 1);
+        return false;
+    }
+    if (v != w) {
+        STAT_ADD(w, steals, 1);
+        PROBE2(steal, w->index, v->index);
+    }
+    return true;
+}
+
+static bool steal_once(struct worker *w, struct task *t)
+{
+    return steal_pass(w, t, false);
+}
+
+/* Used by sync and in-worker waits: work of requests already started (our
+ * own deque, then other deques), without parking, and a new batch from an
+ * inbox only when `new_ok` (what the worker waits for is itself still in an
+ * inbox): otherwise a waiting worker does not start unrelated requests,
+ * whose jobs could hold it long after what it waits for is done (wsched.h,
+ * "Waiting inside the pool"). */
+bool wsched__find_work(struct worker *w, struct task *t, bool *stolen, bool new_ok)
+{
+    if (deque_pop_owner(&w->dq, t)) {
+        *stolen = false;
+        return true;
+    }
+    *stolen = true;
+    if (new_ok && inbox_take_local(w, t))
+        return true;
+    return w->pool->n > 1 && steal_pass(w, t, !new_ok);
+}
+
+
+static bool search(struct worker *w, struct task *t)
+{
+    struct pool *p = w->pool;
+    if (p->n == 1)
+        return false;
+    if (!w->searching) {
+        /* Cap searchers at half the workers (at least one). */
+        uint32_t s = ld(&p->searching, RLX);
+        if (2 * s >= p->n && s > 0)
+            return false;
+        fadd(&p->searching, 1, SC);
+        w->searching = true;
+    }
+    uint64_t deadline = wsched_now_ns() + p->spin_ns;
+    unsigned backoff = 1;
+    for (;;) {
+        if (steal_once(w, t))
+            return true;
+        if (wsched_now_ns() >= deadline)
+            return false;
+        /* Back off 1, 2, 4 .. 64 pauses, then yield between passes: a
+         * thread that shares this CPU (a request thread about to submit,
+         * when threads outnumber CPUs) runs instead of our spinning. */
+        if (backoff <= 64) {
+            for (unsigned i = 0; i < backoff; i++)
+                cpu_relax();
+            backoff *= 2;
+        } else {
+            sched_yield();
+        }
+    }
+}
+
+/* -------------------------------------------------------------- worker */
+
+/* Busy time: from finding work to the next search or park. The clock is
+ * read only on those transitions, never per task. */
+static inline void busy_begin(struct worker *w)
+{
+#ifndef WSCHED_NO_STATS
+    if (!w->busy_since)
+        w->busy_since = wsched_now_ns();
+#else
+    (void)w;
+#endif
+}
+
+static inline void busy_end(struct worker *w)
+{
+#ifndef WSCHED_NO_STATS
+    if (w->busy_since) {
+        STAT_ADD(w, busy_ns, wsched_now_ns() - w->busy_since);
+        w->busy_since = 0;
+    }
+#else
+    (void)w;
+#endif
+}
+
+void *wsched__worker_main(void *arg)
+{
+    struct worker *w = arg;
+    struct pool *p = w->pool;
+    char name[16];
+    snprintf(name, sizeof name, "wsched/%u", w->index);
+    pthread_setname_np(pthread_self(), name);
+    wsched__self = w;
+
+    struct task t;
+    bool stolen;
+    enum park_result pr = PARK_WOKEN;
+    for (;;) {
+        stolen = true; /* unless find_local popped it from our own deque */
+        bool found = find_local(w, &t, &stolen);
+        if (!found) {
+            busy_end(w);
+            /* After a park cancelled because work was visible, take it even
+             * if the searcher cap would keep us from searching. */
+            found = search(w, &t) || (pr == PARK_SAW_WORK && p->n > 1 && steal_once(w, &t));
+        }
+        if (found) {
+            if (w->searching)
+                wsched__stop_searching(w);
+            busy_begin(w);
+            run_task(w, &t, stolen);
+            pr = PARK_WOKEN;
+            continue;
+        }
+        if ((pr = wsched__park(w)) == PARK_STOP)
+            break;
+    }
+    if (w->searching) {
+        w->searching = false;
+        fsub(&p->searching, 1, SC);
+    }
+    busy_end(w);
+    wsched__self = NULL;
+    return NULL;
+}
