@@ -277,11 +277,15 @@ WSCHED_API int wsched_cancel(wsched_batch *batch);
 WSCHED_API int wsched_cancelled(const wsched_ctx *ctx);
 
 /*
- * Call from a job about to block (I/O, a lock, a long sleep): the jobs of
- * its batch that its worker still holds privately (the rest of the range it
- * is running) become stealable at once, and an idle worker is woken to take
- * them. Without it, a job that blocks may hold back up to half of its
- * range's remaining jobs until it returns. Cheap; a no-op in spawned tasks.
+ * Call from a job or spawned task about to block (I/O, a lock, a long
+ * sleep, a spin on other jobs' progress): the jobs of its batch that its
+ * worker still holds privately (the rest of the range it is running)
+ * become stealable at once, and an idle worker is woken to take them and
+ * the children it spawned. Without it, a job that blocks may hold back up
+ * to half of its range's remaining jobs until it returns, and its spawned
+ * children are only sure to run in parallel with it up to its sync (a
+ * spawn wakes idle workers cheaply, without the fence that would make the
+ * wake certain on every push). Cheap: one fence and a few loads.
  */
 WSCHED_API int wsched_blocking(wsched_ctx *ctx);
 

@@ -46,8 +46,7 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
     if ((char *)arg > here && (char *)arg < (char *)c)
         c->stack_args++;
 #endif
-    if (was_empty)
-        wsched__notify(c->w->pool, -1);
+    pushed(c->w, was_empty);
     return 0;
 }
 

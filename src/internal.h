@@ -219,6 +219,37 @@ static inline bool pool_has_idle(struct pool *p)
     return false;
 }
 
+/* After pushing onto our own deque (deque.h P1), with `was_empty` as
+ * deque_push_owner computed it from a read of top *before* the publish.
+ *  - An empty deque: notify (fence + Dekker pair, idle.c).
+ *  - A non-empty one: whoever takes the older tasks scans again before it
+ *    parks and sees ours, so no wake is needed, except when every older
+ *    task was stolen between our read of top and our publish: the thieves
+ *    may then have re-scanned and parked before our store was visible. A
+ *    lost wake is not a hang (the owner pops the task at its sync, or when
+ *    its job returns), but without repair no later push would wake anyone
+ *    either (each sees a non-empty deque), and the pool would stay serial.
+ *    So: if no one searches and someone is parked while our deque holds
+ *    work, wake one. Relaxed loads, no fence: by now a thief that parked
+ *    during our window has its bit visible, which is the case above. What
+ *    is left is the bare store->load race (a re-scan and our loads within
+ *    one store buffer's drain); the next push from this worker repairs it,
+ *    and wsched_blocking, for a job that will not reach its sync soon,
+ *    notifies with the fence. The hot case, every worker busy, costs two
+ *    loads of lines written only on search and park edges. */
+static inline void pushed(struct worker *w, bool was_empty)
+{
+    struct pool *p = w->pool;
+    if (was_empty)
+        wsched__notify(p, -1);
+    else if (ld(&p->searching, RLX) == 0)
+        for (unsigned i = 0; i < p->nmask; i++)
+            if (ld(&p->parked[i], RLX)) {
+                wsched__notify(p, -1);
+                return;
+            }
+}
+
 static inline void run_task(struct worker *w, const struct task *t, bool stolen)
 {
     t->run(w, t, stolen);

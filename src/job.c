@@ -273,8 +273,7 @@ static void start_lanes(struct worker *w, struct wsched_batch *b)
         bool was_empty;
         if (deque_push_owner(&w->dq, &lane, &was_empty) != 0)
             break; /* fewer lanes: still correct, less parallel */
-        if (was_empty)
-            wsched__notify(w->pool, -1);
+        pushed(w, was_empty);
     }
     if (started < lanes)
         fsub(&b->remaining, lanes - started, RLX); /* cannot reach zero */
@@ -303,7 +302,8 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen)
 
 /* Hand the upper half of the private part (r->i, r->hi) back as a
  * stealable range. False if the deque could not take it. */
-static bool split_upper(struct worker *w, struct wsched_batch *b, struct range_state *r)
+static __attribute__((noinline)) bool split_upper(struct worker *w, struct wsched_batch *b,
+                                                  struct range_state *r)
 {
     size_t mid = r->i + (r->hi - r->i + 1) / 2;
     struct task half = {wsched__run_range, (uintptr_t)b, mid, r->hi};
@@ -312,8 +312,7 @@ static bool split_upper(struct worker *w, struct wsched_batch *b, struct range_s
         return false;
     r->count -= r->hi - mid;
     r->hi = mid;
-    if (was_empty)
-        wsched__notify(w->pool, -1);
+    pushed(w, was_empty);
     return true;
 }
 
@@ -321,12 +320,13 @@ int wsched_blocking(wsched_ctx *c)
 {
     if (!c)
         return -EINVAL;
+    /* Split everything after the running job r->i into stealable ranges
+     * (a spawned task or a lane holds none privately), then make sure
+     * someone is awake to take them and whatever this job spawned: a full
+     * notify, with the fence that a push's own check leaves out (pushed(),
+     * internal.h). */
     struct range_state *r = c->range;
-    if (!r)
-        return 0; /* a spawned task or a lane: nothing held privately */
-    /* Split everything after the running job r->i into stealable ranges,
-     * and make sure someone is awake to take them. */
-    while (r->hi - r->i > 1)
+    while (r && r->hi - r->i > 1)
         if (!split_upper(c->w, c->batch, r))
             break;
     wsched__notify(c->w->pool, -1);
@@ -352,9 +352,10 @@ void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
     for (; r.i < r.hi; r.i++) {
         /* Lazy split: while our deque is empty (nothing for thieves), hand
          * the upper half back as a stealable range. */
-        while (r.hi - r.i > 1 && (idle || deque_empty_hint(&w->dq)))
-            if (!split_upper(w, b, &r))
-                break;
+        if (unlikely(r.hi - r.i > 1 && (idle || deque_empty_hint(&w->dq))))
+            while (split_upper(w, b, &r) && r.hi - r.i > 1 &&
+                   (idle || deque_empty_hint(&w->dq)))
+                ;
         idle = false;
         run_one(&ctx, b, &v, r.i); /* may shrink r.hi: wsched_blocking */
     }

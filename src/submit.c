@@ -215,8 +215,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
             wsched__unadmit(h, 1);
             return -ENOMEM;
         }
-        if (was_empty)
-            wsched__notify(p, -1);
+        pushed(self, was_empty);
         return 0;
     }
     /* From outside: a worker's inbox, round-robin per thread so that

@@ -121,9 +121,11 @@ variant() { # label, build dir, env...
     for t in "${stress_tests[@]}"; do
       rc=0
       echo "--- round $r: $t" >>"$p-stress.log"
-      env "$@" "$dir/tests/$t" >>"$p-stress.log" 2>&1 || rc=$?
+      env "$@" "$dir/tests/$t" >"$p-one.log" 2>&1 || rc=$?
+      cat "$p-one.log" >>"$p-stress.log"
       if [ "$rc" -ne 0 ]; then
-        echo "=== $label $t FAILED in round $r (exit $rc; log $p-stress.log)"
+        echo "=== $label $t FAILED in round $r (exit $rc; log $p-stress.log); its last lines:"
+        tail -n 20 "$p-one.log" | sed 's/^/    | /'
         failures+=("$label $t round $r (exit $rc, $p-stress.log)")
         fails=$((fails + 1))
       fi

@@ -5,7 +5,8 @@
  * scheduler that is not work-conserving hangs here and the watchdog fails
  * the test.
  *  1. Batches queued in the busy worker's inbox (external submissions).
- *  2. Children spawned onto the busy worker's deque (fork-join).
+ *  2. Children spawned onto the busy worker's deque (fork-join), by a job
+ *     that then calls wsched_blocking.
  *  3. The rest of the blocked job's own range, once the job says it is
  *     about to block (wsched_blocking).
  */
@@ -61,6 +62,9 @@ static int spawner_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     (void)arg, (void)i, (void)slot;
     for (int k = 0; k < K; k++)
         CHECK_OK(wsched_spawn(ctx, mark_task, NULL));
+    /* About to spin on other workers' progress: say so (a spawn's own wake
+     * is cheap but not certain; wsched_blocking's is). */
+    CHECK_OK(wsched_blocking(ctx));
     spin_until(K); /* not wsched_sync: we insist someone else steals them */
     return wsched_sync(ctx);
 }
