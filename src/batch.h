@@ -1,7 +1,9 @@
 /*
  * Batch internals shared by the modules that implement batches:
- *   job.c       the per-job path (ranges, lanes, splitting), policies and
- *               cancellation, completion, results and accessors
+ *   run.c       the per-job hot path: ranges split lazily, lanes,
+ *               wsched_blocking
+ *   policy.c    cancellation, fail-fast, quorum and deadline arbitration
+ *   batch.c     completion, the reference count, results and accessors
  *   submit.c    wsched_submit: validation, layout, admission, placement
  *   wait.c      waits outside and inside the pool, the completion stream's
  *               consumer
@@ -15,17 +17,56 @@
 #include <stdint.h>
 
 #include "debug.h"
+#include "futex.h"
 #include "internal.h"
 
-/* Bit 31 of a batch's ring_word: the stream's consumer sleeps (job.c
+/* Bit 31 of a batch's ring_word: the stream's consumer sleeps (batch.h
  * stream_push, wait.c wsched_next_done); bits 0-30 count pushes, so a
  * streamed batch has fewer than this many jobs (submit.c). */
 #define RING_WAITER 0x80000000u
 
-/* job.c: policies and cancellation. */
+/* policy.c: policies and cancellation. */
 WSCHED_INTERNAL void wsched__cancel_set(struct wsched_batch *b, uint32_t reason);
 WSCHED_INTERNAL void wsched__signal_done(struct wsched_batch *b);
 WSCHED_INTERNAL void wsched__freeze(struct wsched_batch *b, int32_t code);
+WSCHED_INTERNAL void wsched__note_first_error(struct wsched_batch *b, size_t i, int32_t code);
+WSCHED_INTERNAL void wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i);
+
+/* batch.c: every job has returned (the last range ends). */
+WSCHED_INTERNAL void wsched__batch_complete(struct wsched_batch *b);
+/* batch.c: set a wait word (done, returned) and wake its sleepers. */
+WSCHED_INTERNAL void wsched__word_signal(_Atomic uint32_t *word);
+
+/* A job's return value as its slot status (reserved codes folded). */
+static inline int32_t job_status(int r)
+{
+    if (r <= WSCHED_ERRBASE && r >= WSCHED_ERRBASE - 64)
+        return WSCHED_EJOBCODE;
+    return r;
+}
+
+static inline int32_t cancel_status(uint32_t reason)
+{
+    return reason == CANCEL_DEADLINE ? WSCHED_EDEADLINE : WSCHED_ECANCELLED;
+}
+
+/* Append job i to the completion stream, if the batch has one. Called once
+ * per job, by whoever decided its final status, after storing it. */
+static inline void stream_push(struct wsched_batch *b, size_t i)
+{
+    if (likely(!b->ring))
+        return;
+    size_t pos = fadd(&b->ring_tail, 1, RLX); /* a unique position */
+    /* RELEASE: slot and status before the entry (consumer's ACQUIRE). */
+    st(&b->ring[pos], i + 1, REL);
+    /* SC RMW after the store: pairs with the consumer's SC RMW setting
+     * RING_WAITER before it re-reads the ring (no lost wake-up). */
+    uint32_t old = fadd(&b->ring_word, 1, SC);
+    if (old & RING_WAITER) {
+        fand(&b->ring_word, ~RING_WAITER, RLX);
+        futex_wake_all(&b->ring_word);
+    }
+}
 
 /* wait.c: one step of an in-job wait (run a task or back off). */
 WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *idle,

@@ -1,7 +1,7 @@
 /*
  * The completion chain of a batch: how every slot a job wrote becomes
  * visible to whoever sees the batch complete, and how a sleeping waiter is
- * woken. Labels used at the sites (job.c) and in tests/model:
+ * woken. Labels used at the sites (run.c, batch.c) and in tests/model:
  *
  *  (B1) job i writes slot i and status[i] with plain / relaxed stores.
  *  (B2) each executed range (or lane) subtracts its job count from

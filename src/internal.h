@@ -1,7 +1,7 @@
 /*
  * wsched internals shared by the modules: pool.c (lifecycle), worker.c and
  * idle.c (the worker loop, idle/parking), inbox.c, and the batch modules
- * (batch.h: job.c, submit.c, wait.c, forkjoin.c).
+ * (batch.h: run.c, policy.c, batch.c, submit.c, wait.c, forkjoin.c).
  */
 #ifndef WSCHED_INTERNAL_H
 #define WSCHED_INTERNAL_H
@@ -139,7 +139,7 @@ struct wsched_batch {
     _Atomic uint32_t queued;
     unsigned policy;
     bool arbitrate;   /* statuses decided by CAS (quorum or deadline) */
-    size_t max_parallel; /* 0 = unlimited; else run as lanes (job.c) */
+    size_t max_parallel; /* 0 = unlimited; else run as lanes (run.c) */
     bool limited;        /* holds pool admission units (max_jobs) */
     size_t quorum;
     uint64_t deadline; /* 0 = none */
@@ -199,12 +199,15 @@ WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *s
 /* pool.c */
 WSCHED_INTERNAL void wsched__unadmit(struct wsched_pool *h, int64_t k);
 
-/* job.c */
+/* pool.c: the submit-vs-destroy handshake's entry. */
+WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);
+/* run.c: the task of a batch range. */
 WSCHED_INTERNAL void wsched__run_range(struct worker *w, const struct task *t, bool stolen);
+/* wait.c */
 WSCHED_INTERNAL bool wsched__help_until(struct worker *w, struct wsched_batch *b,
                                         _Atomic uint32_t *word, uint32_t until,
                                         uint64_t deadline);
-WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);
+/* submit.c: admission units (max_jobs) back as ranges finish. */
 WSCHED_INTERNAL void wsched__admit_release(struct pool *p, size_t n);
 
 /* Is a worker searching or parked? Relaxed reads of lines written only on

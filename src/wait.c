@@ -243,3 +243,9 @@ int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
     return 0;
 }
 
+uint64_t wsched_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}

@@ -1,0 +1,136 @@
+/*
+ * Batches: completion (the last range's B2 hand-off, then the wait words,
+ * completion.h B3), the reference count, results and accessors
+ * (wsched_batch_status, wsched_batch_outcome, ...).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "futex.h"
+#include "probes.h"
+#include "tsan.h"
+
+static void batch_unref(struct wsched_batch *b)
+{
+    /* ACQ_REL: the last reference sees all uses of the batch before freeing. */
+    if (fsub(&b->refs, 1, AR) == 1) {
+        wsched_allocator a = b->alloc;
+        a.free(a.ctx, b, b->bytes, CACHELINE);
+    }
+}
+
+/* Set a wait word (done, idle) to DONE and wake its sleepers, if any.
+ * B3 (completion.h): the RELEASE half publishes every slot to the waiter;
+ * program order (and B2's acquire) already puts the completed range's
+ * stores before it (tests/model: an exchange weakened to RELEASE is
+ * equivalent). */
+void wsched__word_signal(_Atomic uint32_t *word)
+{
+    if (completion_signal(word)) /* B3 */
+        futex_wake_all(word);
+}
+
+void wsched__batch_complete(struct wsched_batch *b)
+{
+    PROBE1(batch_complete, b);
+    /* Every job has returned: `idle` first, then `done`, so that a waiter
+     * released by `done` (its ACQUIRE load reads this thread's later
+     * RELEASE exchange) already sees `idle` set: wsched_wait returning is
+     * the moment wsched_wait_idle answers 0 (header). */
+    wsched__word_signal(&b->idle);
+    DEBUG_POINT("complete");
+    wsched__word_signal(&b->done); /* a no-op if an early completion came first */
+    wsched__unadmit(b->handle, 1);
+    batch_unref(b);
+}
+
+void wsched_batch_free(wsched_batch *b)
+{
+    if (b)
+        batch_unref(b);
+}
+
+size_t wsched_batch_size(const wsched_batch *b) { return b ? b->n : 0; }
+
+void *wsched_batch_slot(const wsched_batch *b, size_t i)
+{
+    return b && b->slots && i < b->n ? b->slots + i * b->stride : NULL;
+}
+
+static int32_t status_public(int32_t v)
+{
+    return v == STATUS_RUNNING ? WSCHED_ENOTRUN : v;
+}
+
+int wsched_batch_status(const wsched_batch *b, size_t i)
+{
+    if (!b || i >= b->n)
+        return -EINVAL;
+    /* ACQUIRE: pairs with the release CAS of an arbitrated job, so a final
+     * status read before the batch completed comes with its slot. */
+    return status_public(ld(&((wsched_batch *)b)->status[i], ACQ));
+}
+
+size_t wsched_batch_failed(const wsched_batch *b)
+{
+    size_t k = 0;
+    for (size_t i = 0; b && i < b->n; i++)
+        k += ld(&((wsched_batch *)b)->status[i], RLX) != 0;
+    return k;
+}
+
+int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *out)
+{
+    if (!cb || !out)
+        return -EINVAL;
+    struct wsched_batch *b = (struct wsched_batch *)cb;
+    memset(out, 0, sizeof *out);
+    /* ACQUIRE on done (or idle, set just before it on a normal
+     * completion): every status, cancel and first_error with it. */
+    bool complete = completion_done(&b->done) || completion_done(&b->idle);
+    uint32_t reason = ld(&b->cancel, ACQ);
+    size_t first_failed = SIZE_MAX;
+    for (size_t i = 0; i < b->n; i++) {
+        int32_t v = ld(&b->status[i], ACQ);
+        if (v == 0) {
+            out->ok++;
+        } else if (v == WSCHED_ECANCELLED) {
+            out->cancelled++;
+        } else if (v == WSCHED_EDEADLINE) {
+            out->timed_out++;
+        } else if (v == WSCHED_ENOTRUN || v == STATUS_RUNNING) {
+            out->unfinished++;
+        } else {
+            out->failed++;
+            if (first_failed == SIZE_MAX)
+                first_failed = i;
+        }
+    }
+    if (!complete)
+        out->end = WSCHED_END_RUNNING;
+    else if (reason == CANCEL_USER)
+        out->end = WSCHED_END_CANCELLED;
+    else if (reason == CANCEL_DEADLINE)
+        out->end = WSCHED_END_DEADLINE;
+    else if (reason == CANCEL_FAILFAST)
+        out->end = WSCHED_END_FAILED;
+    else if (reason == CANCEL_QUORUM)
+        out->end = ld(&b->succeeded, RLX) >= b->quorum ? WSCHED_END_QUORUM_REACHED
+                                                        : WSCHED_END_QUORUM_IMPOSSIBLE;
+    else
+        out->end = WSCHED_END_COMPLETED;
+    int32_t fe = ld(&b->first_error, RLX);
+    if (fe) { /* fail-fast or quorum: the first failure in time */
+        out->first_error = fe;
+        out->first_error_index = ld(&b->first_index, RLX);
+    } else if (first_failed != SIZE_MAX) { /* else the lowest index */
+        out->first_error = ld(&b->status[first_failed], RLX);
+        out->first_error_index = first_failed;
+    } else {
+        out->first_error_index = SIZE_MAX;
+    }
+    return 0;
+}

@@ -1,0 +1,129 @@
+/*
+ * Policies and cancellation: wsched_cancel, fail-fast's first error,
+ * quorum accounting, and the arbitrated path (quorum or deadline), where
+ * a job claims its slot and publishes its result by CAS on its status so
+ * that an early completion can freeze the slots not final yet.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "batch.h"
+#include "futex.h"
+#include "probes.h"
+#include "tsan.h"
+
+/* First reason wins. RELEASE: a job that sees the flag (relaxed, per job)
+ * needs nothing else from the canceller; release only keeps the first
+ * error (stored before) visible with it. */
+void wsched__cancel_set(struct wsched_batch *b, uint32_t reason)
+{
+    uint32_t none = CANCEL_NONE;
+    cas(&b->cancel, &none, reason, REL);
+}
+
+/* Wake the waiters now (quorum decided, deadline passed): the runtime's
+ * reference, the admission unit and `remaining` still end with the last
+ * range. ACQ_REL as in batch_complete. */
+void wsched__signal_done(struct wsched_batch *b)
+{
+    wsched__word_signal(&b->done);
+}
+
+/* Decide every slot that is not final yet (arbitrated batches): CAS
+ * NOTRUN or RUNNING -> `code`. A job finishing later finds its slot taken
+ * and its result is discarded; one that finished first keeps it. */
+void wsched__freeze(struct wsched_batch *b, int32_t code)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        int32_t v = ld(&b->status[i], RLX);
+        while (v == WSCHED_ENOTRUN || v == STATUS_RUNNING) {
+            if (atomic_compare_exchange_weak_explicit(&b->status[i], &v, code, AR, RLX)) {
+                stream_push(b, i);
+                break;
+            }
+        }
+    }
+}
+
+/* The first job error of a fail-fast or quorum batch, and its index
+ * (wsched_batch_outcome). Relaxed: read after the batch completed (the
+ * completion chain publishes them), or as a snapshot. */
+void wsched__note_first_error(struct wsched_batch *b, size_t i, int32_t code)
+{
+    int32_t z = 0;
+    if (cas(&b->first_error, &z, code, RLX))
+        st(&b->first_index, i, RLX);
+}
+
+/* Quorum bookkeeping after a job of a QUORUM batch finished (per job:
+ * the cost of the feature when used). */
+static void quorum_account(struct wsched_batch *b, size_t i, int32_t code)
+{
+    bool decided;
+    if (code == 0)
+        decided = fadd(&b->succeeded, 1, AR) + 1 == b->quorum;
+    else {
+        wsched__note_first_error(b, i, code);
+        decided = fadd(&b->failed, 1, AR) + 1 == b->n - b->quorum + 1;
+    }
+    if (decided) { /* exactly one job sees its count hit the threshold */
+        /* Freeze first, then signal the running jobs: one that stops when
+         * it sees the cancel finds its slot already decided. */
+        wsched__freeze(b, WSCHED_ECANCELLED);
+        wsched__cancel_set(b, CANCEL_QUORUM);
+        wsched__signal_done(b);
+    }
+}
+
+/* One job of an arbitrated batch (quorum or deadline): claim the slot,
+ * run, publish the result, each by CAS on its status. */
+void wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i)
+{
+    _Atomic int32_t *st_i = &b->status[i];
+    uint32_t reason = ld(&b->cancel, RLX);
+    if (!reason && b->deadline && wsched_now_ns() >= b->deadline) {
+        wsched__cancel_set(b, CANCEL_DEADLINE);
+        reason = CANCEL_DEADLINE;
+    }
+    int32_t v = WSCHED_ENOTRUN;
+    if (reason) {
+        if (cas(st_i, &v, cancel_status(reason), RLX))
+            stream_push(b, i);
+        return;
+    }
+    if (!cas(st_i, &v, STATUS_RUNNING, RLX))
+        return; /* frozen before we started */
+    int r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);
+    ctx_implicit_sync(ctx);
+    int32_t code = job_status(r);
+    v = STATUS_RUNNING;
+    /* RELEASE: the slot's contents with its final status. */
+    if (cas(st_i, &v, code, REL)) {
+        stream_push(b, i);
+        if (b->policy == WSCHED_QUORUM) {
+            quorum_account(b, i, code);
+        } else if (code != 0 && b->policy == WSCHED_FAIL_FAST) {
+            wsched__note_first_error(b, i, code);
+            wsched__cancel_set(b, CANCEL_FAILFAST);
+        }
+    }
+}
+
+int wsched_cancel(wsched_batch *b)
+{
+    if (!b)
+        return -EINVAL;
+    wsched__cancel_set(b, CANCEL_USER);
+    return 0;
+}
+
+int wsched_cancelled(const wsched_ctx *c)
+{
+    if (!c || !c->batch)
+        return 0;
+    struct wsched_batch *b = c->batch;
+    return ld(&b->cancel, RLX) != CANCEL_NONE ||
+           (b->deadline && wsched_now_ns() >= b->deadline);
+}
