@@ -73,8 +73,8 @@ void BM_Feature(benchmark::State &state)
         d.fn = empty_job;
         d.njobs = n;
         switch (f) {
-        case F_FAIL_FAST: d.policy = WSCHED_FAIL_FAST; break;
-        case F_QUORUM: d.policy = WSCHED_QUORUM; d.quorum = n; break;
+        case F_FAIL_FAST: d.policy = WSCHED_POLICY_FAIL_FAST; break;
+        case F_QUORUM: d.policy = WSCHED_POLICY_QUORUM; d.quorum = n; break;
         case F_DEADLINE: d.deadline_ns = wsched_now_ns() + 60000000000ull; break;
         case F_STREAM: d.flags = WSCHED_BATCH_STREAM; break;
         case F_MAX_PARALLEL: d.max_parallel = 2; break;

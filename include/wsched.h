@@ -1,8 +1,23 @@
-/*
+/**
+ * @file wsched.h
  * wsched - a lock-free work-stealing job scheduler for request fan-out.
  *
- * One header, C99/C11 and C++ compatible. Every call that can fail returns 0
- * or a negative errno-style code; wsched_strerror() names it.
+ * One header, C11 and C++ compatible (include/wsched.hpp wraps it for C++).
+ *
+ * Conventions
+ *  - Every call that can fail returns 0 (or a count) on success and a
+ *    negative errno-style code on failure; wsched_strerror() names it.
+ *  - A call's return value is the call's own status, never the batch's: a
+ *    batch's outcome (which jobs failed, whether a policy ended it early)
+ *    is read with wsched_batch_status() and wsched_batch_outcome().
+ *  - Structs the caller passes in (wsched_config, wsched_batch_desc) have
+ *    `reserved` fields that must be zero (-EINVAL otherwise); structs the
+ *    library fills in (stats, outcome) are passed with their sizeof, so a
+ *    later version can add fields without breaking programs built against
+ *    this one.
+ *  - Jobs and tasks are C function pointers. Written in C++, they must not
+ *    throw: an exception that leaves a job unwinds through the scheduler's
+ *    frames, which is undefined behaviour (wsched.hpp catches for you).
  *
  * Threads and costs at a glance
  *   wsched_pool_create / destroy   any thread that is not a worker of that pool
@@ -20,8 +35,8 @@
  *   returned, so a late job never writes freed memory. What the caller
  *   provides - `arg` and caller-provided slot memory - is used by jobs until
  *   every job has returned: free it once wsched_wait_idle() returned 0. For a
- *   batch without quorum or deadline, wsched_wait() returning anything but
- *   -ETIMEDOUT is that same moment.
+ *   batch without quorum or deadline, wsched_wait() returning 0 is that same
+ *   moment.
  */
 #ifndef WSCHED_H
 #define WSCHED_H
@@ -41,48 +56,80 @@ extern "C" {
 #define WSCHED_API
 #endif
 
+/* --------------------------------------------------------------- version */
+
+/* The single source of the version: CMakeLists.txt reads these lines. */
 #define WSCHED_VERSION_MAJOR 0
-#define WSCHED_VERSION_MINOR 1
+#define WSCHED_VERSION_MINOR 2
 #define WSCHED_VERSION_PATCH 0
+/** The header's version as one number: major * 10000 + minor * 100 + patch. */
+#define WSCHED_VERSION                                                         \
+    (WSCHED_VERSION_MAJOR * 10000 + WSCHED_VERSION_MINOR * 100 + WSCHED_VERSION_PATCH)
+
+/** The library's version, as WSCHED_VERSION: compare the two to detect a
+ * program running against another build of the library than it was
+ * compiled with. */
+WSCHED_API unsigned wsched_version(void);
 
 /* ---------------------------------------------------------------- errors */
 
-/*
- * Errors are negative errno values (-EINVAL, -ENOMEM, ...) or one of the
- * wsched-specific codes below, which lie outside the errno range.
+/**
+ * @defgroup errors Errors
+ * Errors are negative errno values or one of the wsched-specific codes
+ * below, which lie outside the errno range.
  *
- *   -EINVAL      a NULL handle or function, a zero count, a bad flag
+ *   -EINVAL      a NULL handle or function, a zero count, a bad flag, an
+ *                index out of range, a non-zero reserved field
  *   -EOVERFLOW   njobs * slot stride (or another size) does not fit size_t
  *   -ENOMEM      the allocator failed; nothing was leaked or half-built
  *   -EAGAIN      the kernel refused a thread
  *   -ESHUTDOWN   the pool is being destroyed: no new batches
  *   -EBADF       the pool handle was already destroyed (use after destroy)
- *   -ETIMEDOUT   wsched_wait's timeout passed before the batch completed
+ *   -ETIMEDOUT   the call's own timeout passed (the batch is still running)
+ *   -EBUSY       admission (max_jobs) refused the batch at once
+ *   -E2BIG       a batch larger than max_jobs, which can never be admitted
  *   -EDEADLK     wsched_pool_destroy called from one of the pool's workers
+ *   -ENODATA     wsched_next_done: every job was already returned
+ *   -ESRCH       wsched_current_worker: the caller is not a worker
+ *
+ * The WSCHED_E* codes are slot statuses (wsched_batch_status), never
+ * returned by a call.
+ * @{
  */
 #define WSCHED_ERRBASE (-4096)
-/* Slot status: the job never ran (pool failure or destroyed mid-way). */
+/** Slot status: the job has not finished (or never ran: the pool failed). */
 #define WSCHED_ENOTRUN (WSCHED_ERRBASE - 1)
-/* Slot status: a job returned a value inside wsched's reserved range. */
+/** Slot status: the job returned a value inside wsched's reserved range
+ * [WSCHED_ERRBASE - 64, WSCHED_ERRBASE]. */
 #define WSCHED_EJOBCODE (WSCHED_ERRBASE - 2)
-/* Slot status: not started because the batch was cancelled (wsched_cancel,
+/** Slot status: not started because the batch was cancelled (wsched_cancel,
  * fail-fast after another job failed, or quorum decided). */
 #define WSCHED_ECANCELLED (WSCHED_ERRBASE - 3)
-/* Slot status: not started (or, after an early return at the deadline, not
- * finished) by the batch's deadline. */
+/** Slot status: not started (or, after an early return at the deadline,
+ * not finished) by the batch's deadline. */
 #define WSCHED_EDEADLINE (WSCHED_ERRBASE - 4)
+/** Slot status: the job threw a C++ exception, which wsched.hpp caught at
+ * the job's boundary (the only reserved code a job may return itself). */
+#define WSCHED_EEXCEPTION (WSCHED_ERRBASE - 5)
 
-/* A static string for any code this library returns (and any errno). */
+/** A static string for any code this library returns (and any errno). */
 WSCHED_API const char *wsched_strerror(int code);
+/** @} */
+
+/* ------------------------------------------------------------------ time */
+
+/** CLOCK_MONOTONIC in ns: the clock of deadline_ns. */
+WSCHED_API uint64_t wsched_now_ns(void);
 
 /* ---------------------------------------------------------------- memory */
 
-/*
- * Optional allocator. alloc must return memory aligned to 64 bytes when asked
- * for align 64 (or NULL); free receives the same size and align. Both must
- * be set (-EINVAL otherwise). Every allocation of the library goes through
- * it, except the pool handle's 64-byte tombstone (see wsched_pool_destroy),
- * which outlives the pool and uses malloc.
+/**
+ * Optional allocator. alloc must return memory aligned to 64 bytes when
+ * asked for align 64 (or NULL); free receives the same size and align. Both
+ * must be set (-EINVAL otherwise). Every allocation of the library goes
+ * through it with one exception: the pool handle's tombstone (64 bytes per
+ * pool ever created, see wsched_pool_destroy) outlives the pool and its
+ * allocator, so it comes from malloc.
  */
 typedef struct wsched_allocator {
     void *(*alloc)(void *ctx, size_t size, size_t align);
@@ -94,85 +141,99 @@ typedef struct wsched_allocator {
 
 typedef struct wsched_pool wsched_pool;
 
-/* Pool flags. */
-#define WSCHED_POOL_NO_PIN 0x1u /* do not pin workers to CPUs */
+/** Pool flag: do not pin workers to CPUs. */
+#define WSCHED_POOL_NO_PIN 0x1u
 
+/** Largest wsched_config.spin_us: one second. */
+#define WSCHED_SPIN_US_MAX 1000000u
+
+/** Pool configuration: wsched_config_init(), then set fields. */
 typedef struct wsched_config {
-    /* Workers to start; 0 = one per CPU of the process affinity mask, capped
-     * by the cgroup CPU quota when one is set. */
+    /** Workers to start; 0 = one per CPU of the process affinity mask,
+     * capped by the cgroup CPU quota when one is set. */
     unsigned nworkers;
-    /* Optional CPU list: worker i is pinned to cpus[i % ncpus]. NULL = the CPUs
-     * of the affinity mask, in order (ncpus must then be 0). */
+    /** Optional CPU list: worker i is pinned to cpus[i % ncpus]. NULL = the
+     * CPUs of the affinity mask, in order (ncpus must then be 0). */
     const int *cpus;
     unsigned ncpus;
-    unsigned flags; /* WSCHED_POOL_* */
-    /* NULL = malloc/free (jemalloc's when the library is built with it). */
+    unsigned flags; /**< WSCHED_POOL_* */
+    /** NULL = malloc/free (jemalloc's when the library is built with it). */
     const wsched_allocator *allocator;
-    /* Idle search before parking, in microseconds: 0 = the default (10),
+    /** Idle search before parking, in microseconds: 0 = the default (10),
      * else 1..WSCHED_SPIN_US_MAX; larger values get -EINVAL. */
     unsigned spin_us;
-    /* Pool-wide admission limit: at most this many jobs queued or running
+    /** Pool-wide admission limit: at most this many jobs queued or running
      * across all batches; 0 = none, at most INT64_MAX (else -EINVAL). A
      * batch is admitted whole or not at all; see wsched_submit_timed for
      * what happens when it does not fit. */
     uint64_t max_jobs;
-    void *reserved[4]; /* must be NULL (-EINVAL otherwise): room to grow */
+    void *reserved[4]; /**< must be NULL (-EINVAL otherwise): room to grow */
 } wsched_config;
 
-#define WSCHED_SPIN_US_MAX 1000000u /* one second */
-
-/* Fill *cfg with the defaults. Always call this before setting fields. */
+/** Fill *cfg with the defaults (a NULL cfg is ignored). Always call this
+ * before setting fields. */
 WSCHED_API void wsched_config_init(wsched_config *cfg);
 
-/* Start a pool. cfg may be NULL for the defaults. On error *out is NULL. */
+/** Start a pool. cfg may be NULL for the defaults. On error *out is NULL. */
 WSCHED_API int wsched_pool_create(wsched_pool **out, const wsched_config *cfg);
 
-/*
- * Graceful shutdown. New submissions fail with -ESHUTDOWN from the moment this
- * is called; every batch already accepted runs to completion (so threads
- * blocked in wsched_wait return normally); then the workers are joined and all
- * memory is freed. Batch handles stay valid for wsched_batch_* and
- * wsched_batch_free. Afterwards the handle answers -EBADF: a small tombstone
- * (64 bytes) is kept for each destroyed pool so that this check is safe.
+/**
+ * Graceful shutdown. New submissions fail with -ESHUTDOWN from the moment
+ * this is called; every batch already accepted runs to completion (so
+ * threads blocked in wsched_wait return normally); then the workers are
+ * joined and all memory is freed. Batch handles stay valid for
+ * wsched_batch_* and wsched_batch_free. Afterwards the handle answers
+ * -EBADF: a tombstone of 64 bytes, from malloc, is kept for each destroyed
+ * pool so that this check is safe.
  */
 WSCHED_API int wsched_pool_destroy(wsched_pool *pool);
 
-/* Number of workers, or a negative code. */
+/** Number of workers, or a negative code. */
 WSCHED_API int wsched_pool_workers(const wsched_pool *pool);
 
-/* ------------------------------------------------------------------ jobs */
+/* --------------------------------------------- batch: describe and submit */
 
-typedef struct wsched_ctx wsched_ctx; /* a running job's context */
+typedef struct wsched_ctx wsched_ctx; /**< a running job's context */
 typedef struct wsched_batch wsched_batch;
 
-/*
- * A batch job. index is the job's position in the batch, arg the batch's arg,
- * slot points at slot `index` (NULL when the batch has no slots). The job
- * writes its result to its slot and nothing else of the batch, and returns 0
- * for success or an error code, which becomes the slot's status. Codes in
- * [WSCHED_ERRBASE - 64, WSCHED_ERRBASE] are reserved and recorded as
- * WSCHED_EJOBCODE.
+/**
+ * A batch job. index is the job's position in the batch, arg the batch's
+ * arg, slot points at slot `index` (NULL when the batch has no slots). The
+ * job writes its result to its slot and nothing else of the batch, and
+ * returns 0 for success or an error code, which becomes the slot's status.
+ * Codes in [WSCHED_ERRBASE - 64, WSCHED_ERRBASE] are reserved and recorded
+ * as WSCHED_EJOBCODE, except WSCHED_EEXCEPTION. A job must not throw (C++)
+ * or longjmp out.
  */
 typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slot);
 
-/* Batch flags. */
-#define WSCHED_BATCH_PAD_SLOTS 0x1u /* round library-allocated slots up to 64 B */
-#define WSCHED_BATCH_STREAM 0x2u    /* completion stream: wsched_next_done */
+/** Batch flag: round library-allocated slots up to 64 bytes (no false
+ * sharing between neighbouring jobs' results). */
+#define WSCHED_BATCH_PAD_SLOTS 0x1u
+/** Batch flag: completion stream, read with wsched_next_done. */
+#define WSCHED_BATCH_STREAM 0x2u
 
-/*
+/**
  * Failure policies (wsched_batch_desc.policy). Every slot ends in exactly
  * one state: ok (0), the job's error, WSCHED_ECANCELLED, WSCHED_EDEADLINE.
- *  BEST_EFFORT  every job runs; failures stay in their slots.
- *  FAIL_FAST    the first failure cancels the jobs not yet started and
- *               signals the running ones (wsched_cancelled); wsched_wait
- *               returns that first error once the running ones are done.
- *  QUORUM       the batch completes as soon as `quorum` jobs succeeded, or
- *               when that has become impossible (wsched_wait then returns
- *               the first error); the other slots are marked cancelled at
- *               that instant, jobs still running are signalled and their
- *               late results discarded.
+ * Whatever the policy, wsched_wait returns 0 once the batch is complete;
+ * wsched_batch_outcome says how it ended.
  */
-/*
+enum wsched_policy {
+    /** Every job runs; failures stay in their slots. */
+    WSCHED_POLICY_BEST_EFFORT = 0,
+    /** The first failure cancels the jobs not yet started and signals the
+     * running ones (wsched_cancelled); the batch completes when those
+     * return. */
+    WSCHED_POLICY_FAIL_FAST = 1,
+    /** The batch completes as soon as `quorum` jobs succeeded, or when that
+     * has become impossible; the other slots are marked cancelled at that
+     * instant, jobs still running are signalled and their late results
+     * discarded. */
+    WSCHED_POLICY_QUORUM = 2,
+};
+
+/**
  * Priority classes (wsched_batch_desc.priority), pool-wide: a worker about
  * to start a new batch takes an interactive one if any waits in any
  * worker's queue, except that every 8th batch each worker starts is a
@@ -182,52 +243,49 @@ typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slo
  * finishes first.
  */
 enum wsched_priority {
-    WSCHED_PRIO_NORMAL = 0,     /* interactive, the default */
+    WSCHED_PRIO_INTERACTIVE = 0, /**< the default */
     WSCHED_PRIO_BACKGROUND = 1,
 };
 
-enum wsched_policy {
-    WSCHED_BEST_EFFORT = 0,
-    WSCHED_FAIL_FAST = 1,
-    WSCHED_QUORUM = 2,
-};
-
+/** What to run: the batch's jobs, their slots and policies. Zero-initialise
+ * it (`= {0}` or designated initialisers) and set what you need. */
 typedef struct wsched_batch_desc {
     wsched_job_fn fn;
     void *arg;
-    size_t njobs; /* >= 1 */
-    /* Slots: caller memory of njobs * stride bytes, or NULL for the library to
-     * allocate (zeroed, 64-byte aligned). slot_size 0 = no slots at all. */
+    size_t njobs; /**< >= 1 */
+    /** Slots: caller memory of njobs * stride bytes, or NULL for the library
+     * to allocate (zeroed, 64-byte aligned). slot_size 0 = no slots. */
     void *slots;
     size_t slot_size;
-    size_t slot_stride; /* 0 = slot_size (or padded, see flags) */
-    unsigned flags;     /* WSCHED_BATCH_* */
-    unsigned policy;    /* enum wsched_policy */
-    size_t quorum;      /* WSCHED_QUORUM: successes needed, 1..njobs */
-    /* Absolute CLOCK_MONOTONIC deadline in ns (wsched_now_ns() + budget),
+    size_t slot_stride; /**< 0 = slot_size (or padded, see flags) */
+    unsigned flags;     /**< WSCHED_BATCH_* */
+    unsigned policy;    /**< enum wsched_policy */
+    size_t quorum;      /**< WSCHED_POLICY_QUORUM: successes needed, 1..njobs */
+    /** Absolute CLOCK_MONOTONIC deadline in ns (wsched_now_ns() + budget),
      * 0 = none. Jobs not started by then are not run (WSCHED_EDEADLINE);
-     * running ones see wsched_cancelled(). wsched_wait returns -ETIMEDOUT
-     * at the deadline with every slot's state final: finished slots hold
-     * their results, the others WSCHED_EDEADLINE. */
+     * running ones see wsched_cancelled(). At the deadline the batch
+     * completes (wsched_wait returns 0) with every slot's state final:
+     * finished slots hold their results, the others WSCHED_EDEADLINE. */
     uint64_t deadline_ns;
-    /* At most this many of the batch's jobs run at once (e.g. an I/O-bound
+    /** At most this many of the batch's jobs run at once (e.g. an I/O-bound
      * batch that must not flood one downstream); 0 = no limit. Jobs held
      * back wait as unclaimed indices: no worker ever waits for a permit. */
     size_t max_parallel;
-    unsigned priority; /* enum wsched_priority */
-    void *reserved[4]; /* must be NULL (-EINVAL otherwise) */
+    unsigned priority; /**< enum wsched_priority */
+    void *reserved[4]; /**< must be NULL (-EINVAL otherwise) */
 } wsched_batch_desc;
 
-/*
+/**
  * Submit a batch of njobs jobs. Costs one allocation (header, statuses and,
  * if asked, slots) and O(1) queue operations whatever njobs is: the batch
- * travels as one index range that workers split lazily when others are idle.
- * At most one idle worker is woken. Safe from any thread, workers included.
+ * travels as one index range that workers split lazily when others are
+ * idle. At most one idle worker is woken. Safe from any thread, workers
+ * included. On error *out is NULL.
  */
 WSCHED_API int wsched_submit(wsched_pool *pool, const wsched_batch_desc *desc,
                              wsched_batch **out);
 
-/*
+/**
  * wsched_submit with a bound on waiting for admission (pool max_jobs):
  *   timeout_ns == 0  load shedding: -EBUSY at once when the jobs do not fit
  *   timeout_ns  > 0  backpressure: wait for room, -ETIMEDOUT after that long
@@ -244,39 +302,132 @@ WSCHED_API int wsched_submit(wsched_pool *pool, const wsched_batch_desc *desc,
 WSCHED_API int wsched_submit_timed(wsched_pool *pool, const wsched_batch_desc *desc,
                                    wsched_batch **out, int64_t timeout_ns);
 
-/*
- * Wait until every job of the batch has finished. timeout_ns < 0 waits for
- * ever, 0 polls. Returns 0 when complete (every slot and status is then
- * visible to the caller), -ETIMEDOUT otherwise. Outside the pool the caller
- * sleeps on a futex; a worker of the pool runs other jobs meanwhile.
+/* ------------------------------------------ batch: wait, cancel, stream */
+
+/**
+ * Wait until the batch is complete: every job returned, or a policy or the
+ * deadline ended it early (then every slot's state is final; see
+ * wsched_wait_idle for jobs still running late). timeout_ns < 0 waits for
+ * ever, 0 polls.
+ *
+ * Returns 0 when the batch is complete, whatever its outcome (read it with
+ * wsched_batch_outcome or per slot with wsched_batch_status); -ETIMEDOUT
+ * when timeout_ns passed first (the batch is still running: its slots must
+ * not be read); -EINVAL for a NULL batch. Outside the pool the caller
+ * sleeps on a futex.
  *
  * Waiting inside the pool (wsched_wait, wsched_wait_idle, wsched_next_done
  * and wsched_sync called from a job): the worker never sleeps; it runs
  * tasks from its own deque (its own children and split ranges first) and
  * steals work of requests already started from other workers, but it
  * starts no new batch from a submission queue (so an unrelated request
- * cannot capture it) unless the batch it waits for is itself still
- * queued there (submitted from outside the pool): then it takes queued
- * batches in order until that one has started. It can still pick up a stolen job of another started
- * batch that blocks, and then returns only when that job returns; jobs
- * that block should call wsched_blocking (and, once available, wait
- * without holding a worker). A poll (timeout 0) runs at most one task
- * before it answers, so a job polling in a loop makes progress.
+ * cannot capture it) unless the batch it waits for is itself still queued
+ * there (submitted from outside the pool): then it takes queued batches in
+ * order until that one has started. It can still pick up a stolen job of
+ * another started batch that blocks, and then returns only when that job
+ * returns; jobs that block should call wsched_blocking. A poll (timeout 0)
+ * runs at most one task before it answers, so a job polling in a loop
+ * makes progress.
  */
 WSCHED_API int wsched_wait(wsched_batch *batch, int64_t timeout_ns);
 
-/*
- * Cancel: jobs not yet started are not run (WSCHED_ECANCELLED); running jobs
- * see wsched_cancelled() and may stop early. The batch completes when the
- * running ones return. Safe from any thread, any number of times.
+/**
+ * Wait until every job of the batch has returned. Equal to wsched_wait for
+ * a batch that completes normally; after an early completion (quorum,
+ * deadline) jobs may still be running, and until this returns 0 they may
+ * still read `arg` and write caller-provided slot memory. Returns 0,
+ * -ETIMEDOUT or -EINVAL, as wsched_wait.
+ */
+WSCHED_API int wsched_wait_idle(wsched_batch *batch, int64_t timeout_ns);
+
+/**
+ * Cancel: jobs not yet started are not run (WSCHED_ECANCELLED); running
+ * jobs see wsched_cancelled() and may stop early. The batch completes when
+ * the running ones return. Safe from any thread, any number of times.
  */
 WSCHED_API int wsched_cancel(wsched_batch *batch);
 
-/* Nonzero when the running job's batch was cancelled (any reason) or its
- * deadline has passed: a cheap poll for long jobs. 0 for a NULL ctx. */
+/**
+ * Fan-in in completion order, for a batch submitted with
+ * WSCHED_BATCH_STREAM: *index receives the next job to reach its final
+ * state (run, failed, cancelled or timed out); its slot and status are then
+ * visible. Every job is returned exactly once; then -ENODATA. timeout_ns as
+ * for wsched_wait (-ETIMEDOUT). One consumer at a time; no mutex: producers
+ * append with one atomic add each. Inside the pool it runs other jobs while
+ * it waits.
+ */
+WSCHED_API int wsched_next_done(wsched_batch *batch, int64_t timeout_ns, size_t *index);
+
+/** Release the caller's reference (see the lifetime rules at the top).
+ * NULL is a no-op. */
+WSCHED_API void wsched_batch_free(wsched_batch *batch);
+
+/* -------------------------------------------------------- batch: results */
+
+/** Number of jobs (0 for NULL). */
+WSCHED_API size_t wsched_batch_size(const wsched_batch *batch);
+
+/** Slot i, or NULL when the batch has no slots or i is out of range. */
+WSCHED_API void *wsched_batch_slot(const wsched_batch *batch, size_t i);
+
+/**
+ * Job i's status into *status: 0 ok, the job's error code,
+ * WSCHED_ECANCELLED, WSCHED_EDEADLINE, or WSCHED_ENOTRUN while the job has
+ * not finished. Returns 0, or -EINVAL for a NULL batch or status or an i
+ * out of range (so a job's own -EINVAL is never confused with the call's).
+ * Final once wsched_wait returned 0. After an early completion (quorum,
+ * deadline) a slot whose status is not 0 or a job error may still be
+ * written by a job that is running late: read only slots whose status is
+ * a final result.
+ */
+WSCHED_API int wsched_batch_status(const wsched_batch *batch, size_t i, int *status);
+
+/**
+ * How a batch ended (wsched_batch_outcome). The first reason wins: a batch
+ * cancelled by the user whose job then failed ended CANCELLED (first_error
+ * still names the failure); a fail-fast batch cancelled after its first
+ * failure ended FAILED.
+ */
+enum wsched_end {
+    WSCHED_END_RUNNING = 0,            /**< not complete yet */
+    WSCHED_END_COMPLETED = 1,          /**< every job returned, no policy fired */
+    WSCHED_END_FAILED = 2,             /**< FAIL_FAST: a job failed */
+    WSCHED_END_QUORUM_REACHED = 3,     /**< QUORUM: quorum jobs succeeded */
+    WSCHED_END_QUORUM_IMPOSSIBLE = 4,  /**< QUORUM: too many failed */
+    WSCHED_END_DEADLINE = 5,           /**< the batch deadline passed */
+    WSCHED_END_CANCELLED = 6,          /**< wsched_cancel came first */
+};
+
+/** A batch's outcome: how it ended, its first error, its slots by state. */
+typedef struct wsched_outcome {
+    unsigned end; /**< enum wsched_end */
+    /** The first job error: for FAIL_FAST and QUORUM the first in time,
+     * otherwise the failed job of lowest index; 0 (and index SIZE_MAX)
+     * when no job failed. */
+    int first_error;
+    size_t first_error_index;
+    /** Slot counts by status: ok (0), a job's own error, WSCHED_ECANCELLED,
+     * WSCHED_EDEADLINE, not final yet (RUNNING only). They sum to njobs. */
+    size_t ok, failed, cancelled, timed_out, unfinished;
+} wsched_outcome;
+
+/**
+ * Fill *out, of `size` bytes (pass sizeof *out), with the batch's outcome:
+ * O(njobs) reads. Final once wsched_wait returned 0; a snapshot before.
+ * -EINVAL for NULL arguments or a size smaller than this version's first
+ * wsched_outcome.
+ */
+WSCHED_API int wsched_batch_outcome(const wsched_batch *batch, wsched_outcome *out,
+                                    size_t size);
+
+/* ---------------------------------------------------------- inside a job */
+
+/** 1 when the running job's batch was cancelled (any reason) or its
+ * deadline has passed, else 0: a cheap poll for long jobs. -EINVAL for a
+ * NULL ctx. */
 WSCHED_API int wsched_cancelled(const wsched_ctx *ctx);
 
-/*
+/**
  * Call from a job or spawned task about to block (I/O, a lock, a long
  * sleep, a spin on other jobs' progress): the jobs of its batch that its
  * worker still holds privately (the rest of the range it is running)
@@ -289,90 +440,10 @@ WSCHED_API int wsched_cancelled(const wsched_ctx *ctx);
  */
 WSCHED_API int wsched_blocking(wsched_ctx *ctx);
 
-/* CLOCK_MONOTONIC in ns, the clock of deadline_ns. */
-WSCHED_API uint64_t wsched_now_ns(void);
-
-/*
- * Wait until every job of the batch has returned. Equal to wsched_wait for
- * a batch that completes normally; after an early completion (quorum,
- * deadline) jobs may still be running, and until this returns 0 they may
- * still read `arg` and write caller-provided slot memory.
- */
-WSCHED_API int wsched_wait_idle(wsched_batch *batch, int64_t timeout_ns);
-
-/*
- * Fan-in in completion order, for a batch submitted with WSCHED_BATCH_STREAM:
- * *index receives the next job to reach its final state (run, failed,
- * cancelled or timed out); its slot and status are then visible. Every job
- * is returned exactly once; then -ENODATA. timeout_ns as for wsched_wait
- * (-ETIMEDOUT). One consumer at a time; no mutex: producers append with one
- * atomic add each. Inside the pool it runs other jobs while it waits.
- */
-WSCHED_API int wsched_next_done(wsched_batch *batch, int64_t timeout_ns, size_t *index);
-
-/* Release the caller's reference (see lifetime rules above). NULL is a no-op. */
-WSCHED_API void wsched_batch_free(wsched_batch *batch);
-
-/* Job count, slot pointer and status of job i. Status: 0 ok, the job's error
- * code, WSCHED_ECANCELLED, WSCHED_EDEADLINE, or WSCHED_ENOTRUN while the job
- * has not finished. Final once wsched_wait returned (except after a wait
- * timeout shorter than the batch: then the batch is still running). After
- * an early completion (quorum, deadline) a slot whose status is not 0 or a
- * job error may still be written by a job that is running late: read only
- * slots whose status is final results. */
-WSCHED_API size_t wsched_batch_size(const wsched_batch *batch);
-WSCHED_API void *wsched_batch_slot(const wsched_batch *batch, size_t i);
-WSCHED_API int wsched_batch_status(const wsched_batch *batch, size_t i);
-/* Number of jobs whose status is not 0 (failed, cancelled, timed out). */
-WSCHED_API size_t wsched_batch_failed(const wsched_batch *batch);
-
-/*
- * How a batch ended, and why: what wsched_wait's return cannot say (it is
- * 0 after wsched_cancel, for instance). The first reason wins: a batch
- * cancelled by the user whose job then failed ended CANCELLED (first_error
- * still names the failure); a fail-fast batch cancelled after its first
- * failure ended FAILED.
- *
- *   end                       when                         wsched_wait returned
- *   WSCHED_END_RUNNING        not complete yet             -ETIMEDOUT (if it returned)
- *   WSCHED_END_COMPLETED      every job returned, no policy fired      0
- *   WSCHED_END_FAILED         FAIL_FAST: a job failed      the first error
- *   WSCHED_END_QUORUM_REACHED QUORUM: quorum jobs succeeded            0
- *   WSCHED_END_QUORUM_IMPOSSIBLE  QUORUM: too many failed  the first error
- *   WSCHED_END_DEADLINE       the batch deadline passed    -ETIMEDOUT
- *   WSCHED_END_CANCELLED      wsched_cancel came first     0
- */
-enum wsched_end {
-    WSCHED_END_RUNNING = 0,
-    WSCHED_END_COMPLETED = 1,
-    WSCHED_END_FAILED = 2,
-    WSCHED_END_QUORUM_REACHED = 3,
-    WSCHED_END_QUORUM_IMPOSSIBLE = 4,
-    WSCHED_END_DEADLINE = 5,
-    WSCHED_END_CANCELLED = 6,
-};
-
-typedef struct wsched_outcome {
-    unsigned end;             /* enum wsched_end */
-    /* The first job error: for FAIL_FAST and QUORUM the first in time,
-     * otherwise the failed job of lowest index; 0 (and index SIZE_MAX)
-     * when no job failed. */
-    int first_error;
-    size_t first_error_index;
-    /* Slot counts by status: ok (0), a job's own error, WSCHED_ECANCELLED,
-     * WSCHED_EDEADLINE, not final yet (RUNNING only). They sum to njobs. */
-    size_t ok, failed, cancelled, timed_out, unfinished;
-} wsched_outcome;
-
-/* Fill *out (O(njobs) reads). Final once wsched_wait returned anything but
- * -ETIMEDOUT from the caller's own timeout; a snapshot before. */
-WSCHED_API int wsched_batch_outcome(const wsched_batch *batch, wsched_outcome *out);
-
-/* ------------------------------------------------------------- fork-join */
-
+/** A fork-join child task. */
 typedef void (*wsched_task_fn)(wsched_ctx *ctx, void *arg);
 
-/*
+/**
  * Spawn a child task from a running job or task. The child may run on any
  * worker; arg must stay valid until the matching wsched_sync. Never fails
  * for want of memory: when the deque cannot grow the child runs inline.
@@ -387,57 +458,67 @@ typedef void (*wsched_task_fn)(wsched_ctx *ctx, void *arg);
  */
 WSCHED_API int wsched_spawn(wsched_ctx *ctx, wsched_task_fn fn, void *arg);
 
-/*
+/**
  * Wait for every child spawned by this ctx since its last sync. The worker
  * runs the children itself, or other work while a stolen child finishes;
  * it never blocks. A job or task that returns with children outstanding is
- * synced implicitly.
+ * synced implicitly. Returns 0, or -EINVAL for a NULL ctx.
  */
 WSCHED_API int wsched_sync(wsched_ctx *ctx);
 
-/* ----------------------------------------------------------- observability */
+/** Index of the worker running ctx (0..nworkers-1), or -EINVAL for NULL. */
+WSCHED_API int wsched_ctx_worker(const wsched_ctx *ctx);
 
-/* Counters of one worker since the pool started. */
+/** Index of the calling thread's worker in its pool, or -ESRCH when the
+ * caller is not a worker of any pool. */
+WSCHED_API int wsched_current_worker(void);
+
+/* --------------------------------------------------------- observability */
+
+/** Counters of one worker since the pool started. */
 typedef struct wsched_worker_stats {
-    uint64_t jobs;        /* batch jobs run */
-    uint64_t tasks;       /* spawned tasks run */
-    uint64_t steals;      /* work taken from another worker (deque or inbox) */
-    uint64_t steal_fails; /* passes over all other workers that found nothing */
-    uint64_t parks;       /* times the worker went to sleep */
-    uint64_t wakeups;     /* times it was woken */
-    uint64_t busy_ns;     /* time between finding work and searching/parking again */
+    uint64_t jobs;        /**< batch jobs run */
+    uint64_t tasks;       /**< spawned tasks run */
+    uint64_t steals;      /**< work taken from another worker (deque or inbox) */
+    uint64_t steal_fails; /**< passes over all other workers that found nothing */
+    uint64_t parks;       /**< times the worker went to sleep */
+    uint64_t wakeups;     /**< times it was woken */
+    uint64_t busy_ns;     /**< time between finding work and searching/parking again */
 } wsched_worker_stats;
 
+/** A pool's gauges now, and its workers' counters summed. */
 typedef struct wsched_pool_stats {
     unsigned nworkers;
-    /* Gauges: parked + searching + running == nworkers in every snapshot.
+    /** Gauges: parked + searching + running == nworkers in every snapshot.
      * A worker on its way to sleep counts as parked from the moment it
      * announces it; one being woken counts as searching. */
-    unsigned parked;    /* workers asleep (or about to be) now */
-    unsigned searching; /* workers looking for work now */
-    unsigned running;   /* nworkers - parked - searching */
-    uint64_t queued;    /* batches in inboxes + task records in deques, now */
-    uint64_t inflight;  /* batches accepted and not complete (a batch whose
-                           wsched_submit has not returned counts twice) */
-    wsched_worker_stats total; /* sum over workers */
-    void *reserved[4];
+    unsigned parked;    /**< workers asleep (or about to be) now */
+    unsigned searching; /**< workers looking for work now */
+    unsigned running;   /**< nworkers - parked - searching */
+    uint64_t queued;    /**< batches in inboxes + task records in deques, now */
+    /** Batches accepted and not complete (a batch whose wsched_submit has
+     * not returned counts twice). */
+    uint64_t inflight;
+    wsched_worker_stats total; /**< sum over workers */
 } wsched_pool_stats;
 
-/*
- * Snapshot the pool's gauges and counters without stopping it: relaxed
- * loads of counters that only their worker writes, so each figure is exact
- * when read but the whole is not one instant. per_worker may be NULL; else it
- * receives min(n, nworkers) entries. Cost: O(nworkers) loads. Not to be
- * called concurrently with wsched_pool_destroy.
+/**
+ * Snapshot the pool's gauges and summed counters into *out, of `size`
+ * bytes (pass sizeof *out), without stopping it: relaxed loads of counters
+ * that only their worker writes, so each figure is exact when read but the
+ * whole is not one instant. Cost: O(nworkers) loads. Not to be called
+ * concurrently with wsched_pool_destroy. Returns 0, -EINVAL (NULL, or a
+ * size smaller than this version's first wsched_pool_stats) or -EBADF.
  */
-WSCHED_API int wsched_stats(wsched_pool *pool, wsched_pool_stats *out,
-                            wsched_worker_stats *per_worker, unsigned n);
+WSCHED_API int wsched_pool_get_stats(wsched_pool *pool, wsched_pool_stats *out, size_t size);
 
-/* Index of the worker running ctx (0..nworkers-1). */
-WSCHED_API unsigned wsched_ctx_worker(const wsched_ctx *ctx);
-
-/* Index of the calling thread's worker in its pool, or -1 outside any pool. */
-WSCHED_API int wsched_current_worker(void);
+/**
+ * Per-worker counters: out[i] for workers 0..min(n, nworkers)-1, each of
+ * `size` bytes (pass sizeof *out). Returns the number of entries written,
+ * or a negative code as wsched_pool_get_stats.
+ */
+WSCHED_API int wsched_worker_get_stats(wsched_pool *pool, wsched_worker_stats *out,
+                                       unsigned n, size_t size);
 
 #ifdef __cplusplus
 }

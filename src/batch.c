@@ -65,29 +65,36 @@ static int32_t status_public(int32_t v)
     return v == STATUS_RUNNING ? WSCHED_ENOTRUN : v;
 }
 
-int wsched_batch_status(const wsched_batch *b, size_t i)
+int wsched_batch_status(const wsched_batch *b, size_t i, int *status)
 {
-    if (!b || i >= b->n)
+    if (!b || !status || i >= b->n)
         return -EINVAL;
     /* ACQUIRE: pairs with the release CAS of an arbitrated job, so a final
      * status read before the batch completed comes with its slot. */
-    return status_public(ld(&((wsched_batch *)b)->status[i], ACQ));
+    *status = status_public(ld(&((wsched_batch *)b)->status[i], ACQ));
+    return 0;
 }
 
-size_t wsched_batch_failed(const wsched_batch *b)
+/* Fill a caller's struct of `size` bytes from ours (`have` bytes): the
+ * common prefix, zeros past ours (a caller built against a later header).
+ * A size below `first` (the struct of the first API 1.0 header) is an
+ * error: it cannot be a real wsched struct. */
+int wsched__copy_out(void *dst, size_t size, const void *src, size_t have, size_t first)
 {
-    size_t k = 0;
-    for (size_t i = 0; b && i < b->n; i++)
-        k += ld(&((wsched_batch *)b)->status[i], RLX) != 0;
-    return k;
+    if (size < first)
+        return -EINVAL;
+    memcpy(dst, src, size < have ? size : have);
+    if (size > have)
+        memset((char *)dst + have, 0, size - have);
+    return 0;
 }
 
-int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *out)
+int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *dst, size_t size)
 {
-    if (!cb || !out)
+    if (!cb || !dst || size < sizeof(wsched_outcome))
         return -EINVAL;
     struct wsched_batch *b = (struct wsched_batch *)cb;
-    memset(out, 0, sizeof *out);
+    wsched_outcome o = {0}, *out = &o;
     /* ACQUIRE on done (or idle, set just before it on a normal
      * completion): every status, cancel and first_error with it. */
     bool complete = completion_done(&b->done) || completion_done(&b->idle);
@@ -132,5 +139,5 @@ int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *out)
     } else {
         out->first_error_index = SIZE_MAX;
     }
-    return 0;
+    return wsched__copy_out(dst, size, &o, sizeof o, sizeof o);
 }

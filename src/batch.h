@@ -40,7 +40,7 @@ WSCHED_INTERNAL void wsched__word_signal(_Atomic uint32_t *word);
 /* A job's return value as its slot status (reserved codes folded). */
 static inline int32_t job_status(int r)
 {
-    if (r <= WSCHED_ERRBASE && r >= WSCHED_ERRBASE - 64)
+    if (unlikely(r <= WSCHED_ERRBASE && r >= WSCHED_ERRBASE - 64) && r != WSCHED_EEXCEPTION)
         return WSCHED_EJOBCODE;
     return r;
 }

@@ -2,6 +2,8 @@
 
 #include "wsched.h"
 
+unsigned wsched_version(void) { return WSCHED_VERSION; }
+
 const char *wsched_strerror(int code)
 {
     switch (code) {
@@ -10,7 +12,8 @@ const char *wsched_strerror(int code)
     case WSCHED_EJOBCODE: return "job returned a code in wsched's reserved range";
     case WSCHED_ECANCELLED: return "job not run: batch cancelled (cancel, fail-fast or quorum decided)";
     case WSCHED_EDEADLINE: return "job not run (or not finished) by the batch deadline";
-    case -EINVAL: return "invalid argument (NULL handle or function, zero count, bad flag)";
+    case WSCHED_EEXCEPTION: return "job threw a C++ exception";
+    case -EINVAL: return "invalid argument (NULL, zero count, bad flag or index, reserved field set)";
     case -EOVERFLOW: return "size overflow (njobs times slot stride does not fit)";
     case -ENOMEM: return "out of memory";
     case -EAGAIN: return "could not start a worker thread";
@@ -23,6 +26,7 @@ const char *wsched_strerror(int code)
     case -EBUSY: return "pool full (max_jobs): batch not admitted";
     case -E2BIG: return "batch larger than the pool's max_jobs";
     case -ENODATA: return "every job of the stream was returned";
+    case -ESRCH: return "the calling thread is not a worker";
     default: return code < 0 ? "unknown error (a job's own code?)" : "not an error code";
     }
 }

@@ -95,9 +95,9 @@ int wsched_sync(wsched_ctx *c)
     return 0;
 }
 
-unsigned wsched_ctx_worker(const wsched_ctx *c) { return c ? c->w->index : 0; }
+int wsched_ctx_worker(const wsched_ctx *c) { return c ? (int)c->w->index : -EINVAL; }
 
 int wsched_current_worker(void)
 {
-    return wsched__self ? (int)wsched__self->index : -1;
+    return wsched__self ? (int)wsched__self->index : -ESRCH;
 }

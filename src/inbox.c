@@ -51,7 +51,7 @@ static enum take take_from(struct inbox *q, struct task *t)
 /* The class a start looks for k-th: every 8th start background first. */
 static inline unsigned class_order(const struct worker *me, unsigned k)
 {
-    unsigned first = (me->starts & 7) == 7 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_NORMAL;
+    unsigned first = (me->starts & 7) == 7 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_INTERACTIVE;
     return (first + k) % WSCHED_NPRIO;
 }
 

@@ -31,8 +31,22 @@
  * read; a snapshot is not a consistent cut across counters or workers.
  * Compiled out with -DWSCHED_STATS=OFF (to measure what they cost).
  */
+/* The per-worker counters, declared once: the worker's own copy, the
+ * public wsched_worker_stats (whose field order pool.c asserts against
+ * this list), the snapshot and the sum all expand it. */
+#define WSCHED_COUNTERS(X)                                                     \
+    X(jobs)                                                                    \
+    X(tasks)                                                                   \
+    X(steals)                                                                  \
+    X(steal_fails)                                                             \
+    X(parks)                                                                   \
+    X(wakeups)                                                                 \
+    X(busy_ns)
+
 struct worker_stats {
-    _Atomic uint64_t jobs, tasks, steals, steal_fails, parks, wakeups, busy_ns;
+#define X(name) _Atomic uint64_t name;
+    WSCHED_COUNTERS(X)
+#undef X
 };
 
 #ifndef WSCHED_NO_STATS
@@ -199,6 +213,10 @@ WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *s
 /* pool.c */
 WSCHED_INTERNAL void wsched__unadmit(struct wsched_pool *h, int64_t k);
 
+/* batch.c: fill a caller's output struct of `size` bytes (API 1.0 rule:
+ * output structs are passed with their sizeof; header "Conventions"). */
+WSCHED_INTERNAL int wsched__copy_out(void *dst, size_t size, const void *src, size_t have,
+                                     size_t first);
 /* pool.c: the submit-vs-destroy handshake's entry. */
 WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);
 /* run.c: the task of a batch range. */

@@ -102,9 +102,9 @@ void wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i)
     /* RELEASE: the slot's contents with its final status. */
     if (cas(st_i, &v, code, REL)) {
         stream_push(b, i);
-        if (b->policy == WSCHED_QUORUM) {
+        if (b->policy == WSCHED_POLICY_QUORUM) {
             quorum_account(b, i, code);
-        } else if (code != 0 && b->policy == WSCHED_FAIL_FAST) {
+        } else if (code != 0 && b->policy == WSCHED_POLICY_FAIL_FAST) {
             wsched__note_first_error(b, i, code);
             wsched__cancel_set(b, CANCEL_FAILFAST);
         }
@@ -121,7 +121,9 @@ int wsched_cancel(wsched_batch *b)
 
 int wsched_cancelled(const wsched_ctx *c)
 {
-    if (!c || !c->batch)
+    if (!c)
+        return -EINVAL;
+    if (!c->batch)
         return 0;
     struct wsched_batch *b = c->batch;
     return ld(&b->cancel, RLX) != CANCEL_NONE ||

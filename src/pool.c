@@ -237,16 +237,31 @@ int wsched_pool_workers(const wsched_pool *h)
     return r ? r : h->nworkers;
 }
 
-int wsched_stats(wsched_pool *h, wsched_pool_stats *out,
-                 wsched_worker_stats *per_worker, unsigned n)
+/* The public struct is the X-macro list, in order, nothing else. */
+#define X(name)                                                                \
+    static_assert(offsetof(wsched_worker_stats, name) ==                     \
+                      offsetof(struct worker_stats, name),                     \
+                  "wsched_worker_stats out of step with WSCHED_COUNTERS");
+WSCHED_COUNTERS(X)
+#undef X
+static_assert(sizeof(wsched_worker_stats) == sizeof(struct worker_stats), "layout");
+
+static void counters_of(struct worker *w, wsched_worker_stats *out)
+{
+#define X(name) out->name = ld(&w->stats.name, RLX);
+    WSCHED_COUNTERS(X)
+#undef X
+}
+
+int wsched_pool_get_stats(wsched_pool *h, wsched_pool_stats *dst, size_t size)
 {
     int r = handle_check(h);
     if (r)
         return r;
-    if (!out)
+    if (!dst)
         return -EINVAL;
     struct pool *p = h->p;
-    memset(out, 0, sizeof *out);
+    wsched_pool_stats o = {0}, *out = &o;
     out->nworkers = p->n;
     for (unsigned i = 0; i < p->nmask; i++)
         out->parked += (unsigned)__builtin_popcountll(ld(&p->parked[i], RLX));
@@ -267,26 +282,30 @@ int wsched_stats(wsched_pool *h, wsched_pool_stats *out,
         int64_t q = inbox_queued(w);
         int64_t d = ld(&w->dq.bottom, RLX) - ld(&w->dq.top, RLX);
         out->queued += (uint64_t)(q > 0 ? q : 0) + (uint64_t)(d > 0 ? d : 0);
-        wsched_worker_stats ws = {
-            .jobs = ld(&w->stats.jobs, RLX),
-            .tasks = ld(&w->stats.tasks, RLX),
-            .steals = ld(&w->stats.steals, RLX),
-            .steal_fails = ld(&w->stats.steal_fails, RLX),
-            .parks = ld(&w->stats.parks, RLX),
-            .wakeups = ld(&w->stats.wakeups, RLX),
-            .busy_ns = ld(&w->stats.busy_ns, RLX),
-        };
-        out->total.jobs += ws.jobs;
-        out->total.tasks += ws.tasks;
-        out->total.steals += ws.steals;
-        out->total.steal_fails += ws.steal_fails;
-        out->total.parks += ws.parks;
-        out->total.wakeups += ws.wakeups;
-        out->total.busy_ns += ws.busy_ns;
-        if (per_worker && i < n)
-            per_worker[i] = ws;
+        wsched_worker_stats ws;
+        counters_of(w, &ws);
+#define X(name) out->total.name += ws.name;
+        WSCHED_COUNTERS(X)
+#undef X
     }
-    return 0;
+    return wsched__copy_out(dst, size, &o, sizeof o, sizeof o);
+}
+
+int wsched_worker_get_stats(wsched_pool *h, wsched_worker_stats *out, unsigned n, size_t size)
+{
+    int r = handle_check(h);
+    if (r)
+        return r;
+    if (!out || size < sizeof(wsched_worker_stats) || size > SIZE_MAX / (n ? n : 1))
+        return -EINVAL;
+    struct pool *p = h->p;
+    unsigned k = n < p->n ? n : p->n;
+    for (unsigned i = 0; i < k; i++) {
+        wsched_worker_stats ws;
+        counters_of(&p->workers[i], &ws);
+        wsched__copy_out((char *)out + (size_t)i * size, size, &ws, sizeof ws, sizeof ws);
+    }
+    return (int)k;
 }
 
 /*

@@ -39,7 +39,7 @@ static inline struct batch_view view_of(struct wsched_batch *b)
 {
     return (struct batch_view){b->fn, b->arg, b->slots, b->stride, b->status,
                                b->arbitrate, b->ring != NULL,
-                               b->policy == WSCHED_FAIL_FAST};
+                               b->policy == WSCHED_POLICY_FAIL_FAST};
 }
 
 /* Run (or skip, if cancelled) job i: its one final status, its stream

@@ -74,12 +74,12 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     if (!h || !d || !out || !d->fn || d->njobs == 0)
         return -EINVAL;
     if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM) ||
-        d->policy > WSCHED_QUORUM || d->priority >= WSCHED_NPRIO)
+        d->policy > WSCHED_POLICY_QUORUM || d->priority >= WSCHED_NPRIO)
         return -EINVAL;
     bool stream = d->flags & WSCHED_BATCH_STREAM;
     if (stream && d->njobs >= RING_WAITER)
         return -EOVERFLOW; /* the stream's push counter is 31 bits */
-    if (d->policy == WSCHED_QUORUM && (d->quorum == 0 || d->quorum > d->njobs))
+    if (d->policy == WSCHED_POLICY_QUORUM && (d->quorum == 0 || d->quorum > d->njobs))
         return -EINVAL;
     if (!d->slot_size && d->slot_stride)
         return -EINVAL; /* a stride without slots: a caller's mistake */
@@ -159,7 +159,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     b->policy = d->policy;
     b->quorum = d->quorum;
     b->deadline = d->deadline_ns;
-    b->arbitrate = d->policy == WSCHED_QUORUM || d->deadline_ns != 0;
+    b->arbitrate = d->policy == WSCHED_POLICY_QUORUM || d->deadline_ns != 0;
     b->max_parallel = d->max_parallel;
     b->prio = d->priority;
     b->limited = limited;

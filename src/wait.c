@@ -95,34 +95,23 @@ static bool word_wait(struct wsched_batch *b, _Atomic uint32_t *word, uint64_t u
     return external_wait(word, until);
 }
 
-/* What wsched_wait returns once the waiters were released. */
-static int wait_result(struct wsched_batch *b)
-{
-    uint32_t reason = ld(&b->cancel, ACQ); /* ACQUIRE: first_error with it */
-    if (reason == CANCEL_DEADLINE)
-        return -ETIMEDOUT;
-    if (reason == CANCEL_FAILFAST ||
-        (reason == CANCEL_QUORUM && ld(&b->succeeded, RLX) < b->quorum))
-        return ld(&b->first_error, RLX);
-    return 0;
-}
-
 /* The batch's deadline passed while we waited: decide the slots that are
  * not final (WSCHED_EDEADLINE), release every waiter, and report it. */
 static void finish_after_idle(struct wsched_batch *b);
 
+/* The batch is complete once this returns (0: wsched_wait's answer). */
 static int deadline_expire(struct wsched_batch *b)
 {
     /* Every job returned before we looked (batch_complete is between its
      * two stores): the batch completed; it did not miss its deadline. */
     if (completion_done(&b->idle)) {
         finish_after_idle(b);
-        return wait_result(b);
+        return 0;
     }
     wsched__freeze(b, WSCHED_EDEADLINE); /* first, as in quorum_account */
     wsched__cancel_set(b, CANCEL_DEADLINE);
     wsched__signal_done(b);
-    return wait_result(b);
+    return 0;
 }
 
 /* A poll (timeout 0) from inside the pool runs one task first, so a job
@@ -142,10 +131,13 @@ int wsched_wait(wsched_batch *b, int64_t timeout_ns)
 {
     if (!b)
         return -EINVAL;
+    /* The call's own status only: 0 once the batch is complete, whatever
+     * its outcome (wsched_batch_outcome), -ETIMEDOUT when our timeout ran
+     * out first. */
     if (completion_done(&b->done)) /* ACQUIRE: slots visible */
-        return wait_result(b);
+        return 0;
     if (timeout_ns == 0 && (!b->deadline || wsched_now_ns() < b->deadline))
-        return poll_step(b, &b->done) ? wait_result(b) : -ETIMEDOUT;
+        return poll_step(b, &b->done) ? 0 : -ETIMEDOUT;
     uint64_t now = 0, until = 0; /* absolute; 0 = for ever */
     if (timeout_ns >= 0 || b->deadline) {
         now = wsched_now_ns();
@@ -157,7 +149,7 @@ int wsched_wait(wsched_batch *b, int64_t timeout_ns)
             return b->deadline && now >= b->deadline ? deadline_expire(b) : -ETIMEDOUT;
     }
     if (word_wait(b, &b->done, until))
-        return wait_result(b);
+        return 0;
     if (b->deadline && wsched_now_ns() >= b->deadline)
         return deadline_expire(b);
     return -ETIMEDOUT;

@@ -66,6 +66,39 @@ static inline void check_watchdog(unsigned seconds)
     alarm(seconds);
 }
 
+/* Job i's status (the call itself must succeed). */
+static inline int check_status(const wsched_batch *b, size_t i)
+{
+    int st = 0x7fffffff;
+    int r = wsched_batch_status(b, i, &st);
+    if (r) {
+        fprintf(stderr, "wsched_batch_status(%zu): %s\n", i, wsched_strerror(r));
+        abort();
+    }
+    return st;
+}
+
+/* Jobs whose status is not 0 (failed, cancelled, timed out, unfinished). */
+static inline size_t check_not_ok(const wsched_batch *b)
+{
+    wsched_outcome o;
+    int r = wsched_batch_outcome(b, &o, sizeof o);
+    if (r) {
+        fprintf(stderr, "wsched_batch_outcome: %s\n", wsched_strerror(r));
+        abort();
+    }
+    return wsched_batch_size(b) - o.ok;
+}
+
+/* The batch is complete and ended as `end` with first error `first`. */
+#define CHECK_END(b, end_, first_)                                             \
+    do {                                                                       \
+        wsched_outcome o_;                                                     \
+        CHECK_OK(wsched_batch_outcome((b), &o_, sizeof o_));                   \
+        CHECK_EQ(o_.end, (end_));                                              \
+        CHECK_EQ(o_.first_error, (first_));                                    \
+    } while (0)
+
 /* A pool of `workers` workers (default configuration otherwise). */
 static inline wsched_pool *check_pool(unsigned workers)
 {

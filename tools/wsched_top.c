@@ -102,7 +102,8 @@ int main(int argc, char **argv)
     for (unsigned t = 1; t <= seconds; t++) {
         struct timespec one = {1, 0};
         nanosleep(&one, NULL);
-        wsched_stats(pool, &st, ws, n);
+        wsched_pool_get_stats(pool, &st, sizeof st);
+        wsched_worker_get_stats(pool, ws, n, sizeof ws[0]);
         printf("%4u %6u %9u %8llu %8llu %7llu %7llu %6llu ", t, st.parked, st.searching,
                (unsigned long long)st.queued, (unsigned long long)st.inflight,
                (unsigned long long)(st.total.steals - last.total.steals),

@@ -65,7 +65,8 @@ static int handle_request(wsched_pool *pool, int request, long *ok, long *failed
         return r;
     }
     for (int i = 0; i < njobs; i++) {
-        int status = wsched_batch_status(batch, (size_t)i);
+        int status;
+        wsched_batch_status(batch, (size_t)i, &status); /* i < njobs: cannot fail */
         const struct response *resp = wsched_batch_slot(batch, (size_t)i);
         if (status == 0 && resp->query_id == queries[i].id) {
             (*ok)++;

@@ -62,7 +62,7 @@ int main(void)
     wsched_batch_desc outer = {.fn = nested_big, .njobs = 1};
     CHECK_OK(wsched_submit(pool_b, &outer, &b));
     CHECK_OK(wsched_wait(b, -1));
-    CHECK_EQ(wsched_batch_status(b, 0), 0);
+    CHECK_EQ(check_status(b, 0), 0);
     wsched_batch_free(b);
 
     /* Fill B: MAX jobs held. */

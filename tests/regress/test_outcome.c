@@ -1,14 +1,16 @@
 /*
  * Issue 7, gap: how a batch ended is visible (wsched_batch_outcome), for
- * every policy and the combinations that surprised a user: wsched_wait
- * returns 0 after wsched_cancel, for a QUORUM 8-of-8 batch cancelled after
- * one success, and for a FAIL_FAST batch whose job failed after a user
- * cancel; the outcome says CANCELLED (and names the failure) in each.
+ * every policy and the combinations that surprised a user: wsched_cancel,
+ * a QUORUM 8-of-8 batch cancelled after one success, a FAIL_FAST batch
+ * whose job failed after a user cancel; the outcome says CANCELLED (and
+ * names the failure) in each. Issue 8: wsched_wait answers 0 (complete)
+ * in every case; only the outcome tells them apart.
  */
 #include <errno.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "check.h"
 
@@ -37,7 +39,7 @@ static int job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 }
 
 struct expect {
-    int wait;
+    int wait; /* API 1.0: always 0, the wait's own status (batch complete) */
     unsigned end;
     int first_error;
     size_t first_index, ok, failed, cancelled, timed_out;
@@ -58,7 +60,7 @@ static void run(wsched_pool *pool, const char *name, unsigned policy, size_t quo
     int w = wsched_wait(b, -1);
     atomic_store(&gate, 1);
     CHECK_OK(wsched_wait_idle(b, -1));
-    CHECK_OK(wsched_batch_outcome(b, &o));
+    CHECK_OK(wsched_batch_outcome(b, &o, sizeof o));
     fprintf(stderr, "%-34s wait %4d end %u first %d@%zu ok %zu failed %zu cancelled %zu timed out %zu\n",
             name, w, o.end, o.first_error, o.first_error_index, o.ok, o.failed, o.cancelled,
             o.timed_out);
@@ -89,28 +91,45 @@ int main(void)
     static const unsigned one_fail_0[N] = {1, 0, 0, 0, 0, 0, 0, 0};
     static const unsigned gated_0[N] = {4, 0, 0, 0, 0, 0, 0, 0};
 
-    run(pool, "best effort, all ok", WSCHED_BEST_EFFORT, 0, 0, all_ok,
+    run(pool, "best effort, all ok", WSCHED_POLICY_BEST_EFFORT, 0, 0, all_ok,
         (struct expect){0, WSCHED_END_COMPLETED, 0, none, N, 0, 0, 0});
-    run(pool, "best effort, jobs 3 and 5 fail", WSCHED_BEST_EFFORT, 0, 0, two_fail,
+    run(pool, "best effort, jobs 3 and 5 fail", WSCHED_POLICY_BEST_EFFORT, 0, 0, two_fail,
         (struct expect){0, WSCHED_END_COMPLETED, -EIO, 3, N - 2, 2, 0, 0});
-    run(pool, "fail-fast, job 2 fails", WSCHED_FAIL_FAST, 0, 0, fail_2,
-        (struct expect){-EIO, WSCHED_END_FAILED, -EIO, 2, 2, 1, N - 3, 0});
-    run(pool, "quorum 3 of 8 reached", WSCHED_QUORUM, 3, 0, all_ok,
+    run(pool, "fail-fast, job 2 fails", WSCHED_POLICY_FAIL_FAST, 0, 0, fail_2,
+        (struct expect){0, WSCHED_END_FAILED, -EIO, 2, 2, 1, N - 3, 0});
+    run(pool, "quorum 3 of 8 reached", WSCHED_POLICY_QUORUM, 3, 0, all_ok,
         (struct expect){0, WSCHED_END_QUORUM_REACHED, 0, none, 3, 0, N - 3, 0});
-    run(pool, "quorum 8 of 8, job 0 fails", WSCHED_QUORUM, 8, 0, one_fail_0,
-        (struct expect){-EIO, WSCHED_END_QUORUM_IMPOSSIBLE, -EIO, 0, 0, 1, N - 1, 0});
-    run(pool, "deadline 2 ms, job 0 held", WSCHED_BEST_EFFORT, 0, 2000000, gated_0,
-        (struct expect){-ETIMEDOUT, WSCHED_END_DEADLINE, 0, none, 0, 0, 0, N});
-    run(pool, "best effort, cancelled by job 0", WSCHED_BEST_EFFORT, 0, 0, cancel_0,
+    run(pool, "quorum 8 of 8, job 0 fails", WSCHED_POLICY_QUORUM, 8, 0, one_fail_0,
+        (struct expect){0, WSCHED_END_QUORUM_IMPOSSIBLE, -EIO, 0, 0, 1, N - 1, 0});
+    run(pool, "deadline 2 ms, job 0 held", WSCHED_POLICY_BEST_EFFORT, 0, 2000000, gated_0,
+        (struct expect){0, WSCHED_END_DEADLINE, 0, none, 0, 0, 0, N});
+    run(pool, "best effort, cancelled by job 0", WSCHED_POLICY_BEST_EFFORT, 0, 0, cancel_0,
         (struct expect){0, WSCHED_END_CANCELLED, 0, none, 1, 0, N - 1, 0});
-    run(pool, "quorum 8 of 8, 1 success, cancel", WSCHED_QUORUM, 8, 0, cancel_0,
+    run(pool, "quorum 8 of 8, 1 success, cancel", WSCHED_POLICY_QUORUM, 8, 0, cancel_0,
         (struct expect){0, WSCHED_END_CANCELLED, 0, none, 1, 0, N - 1, 0});
-    run(pool, "fail-fast, cancel then job fails", WSCHED_FAIL_FAST, 0, 0, cancel_then_fail_0,
+    run(pool, "fail-fast, cancel then job fails", WSCHED_POLICY_FAIL_FAST, 0, 0, cancel_then_fail_0,
         (struct expect){0, WSCHED_END_CANCELLED, -EIO, 0, 0, 1, N - 1, 0});
 
-    /* Bad input. */
+    /* Bad input, and the size rule of output structs. */
     wsched_outcome o;
-    CHECK_EQ(wsched_batch_outcome(NULL, &o), -EINVAL);
+    CHECK_EQ(wsched_batch_outcome(NULL, &o, sizeof o), -EINVAL);
+    wsched_batch *b;
+    wsched_batch_desc d = {.fn = job, .arg = (void *)two_fail, .njobs = N};
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    CHECK_EQ(wsched_batch_outcome(b, NULL, sizeof o), -EINVAL);
+    CHECK_EQ(wsched_batch_outcome(b, &o, sizeof o - 1), -EINVAL);
+    struct {
+        wsched_outcome v1;
+        uint64_t later[2];
+    } big;
+    memset(&big, 0xab, sizeof big);
+    CHECK_OK(wsched_batch_outcome(b, &big.v1, sizeof big));
+    CHECK_EQ(big.v1.end, WSCHED_END_COMPLETED);
+    CHECK_EQ(big.v1.failed, 2);
+    CHECK_EQ(big.later[0], 0);
+    CHECK_EQ(big.later[1], 0);
+    wsched_batch_free(b);
     CHECK_OK(wsched_pool_destroy(pool));
     printf("test_outcome: ok\n");
     return 0;

@@ -64,7 +64,7 @@ int main(void)
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_OK(wsched_wait(b, -1));
     for (size_t k = 0; k < 9; k++)
-        CHECK_EQ(wsched_batch_status(b, k), 0);
+        CHECK_EQ(check_status(b, k), 0);
     wsched_batch_free(b);
     CHECK_OK(wsched_pool_destroy(pool));
     printf("test_poll_progress: ok\n");

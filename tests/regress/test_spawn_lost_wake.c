@@ -29,7 +29,7 @@ static _Atomic uint64_t parks_before; /* taken by A's thief, after it stole A */
 static uint64_t parks(void)
 {
     wsched_pool_stats st;
-    CHECK_OK(wsched_stats(pool, &st, NULL, 0));
+    CHECK_OK(wsched_pool_get_stats(pool, &st, sizeof st));
     return st.total.parks;
 }
 
@@ -88,7 +88,7 @@ int main(void)
         wsched_batch_desc d = {.fn = owner_job, .njobs = 1, .slot_size = sizeof(int)};
         CHECK_OK(wsched_submit(pool, &d, &b));
         CHECK_OK(wsched_wait(b, -1));
-        CHECK_EQ(wsched_batch_status(b, 0), 0);
+        CHECK_EQ(check_status(b, 0), 0);
         if (*(int *)wsched_batch_slot(b, 0) != 1)
             fprintf(stderr, "round %ld: B stayed queued with a worker parked\n", r);
         CHECK_EQ(*(int *)wsched_batch_slot(b, 0), 1);

@@ -41,7 +41,7 @@ int main(void)
         long samples = check_scale(200000);
         for (long k = 0; k < samples; k++) {
             wsched_pool_stats s;
-            CHECK_OK(wsched_stats(pool, &s, NULL, 0));
+            CHECK_OK(wsched_pool_get_stats(pool, &s, sizeof s));
             CHECK_EQ(s.nworkers, nw);
             CHECK(s.parked <= nw && s.searching <= nw && s.running <= nw);
             CHECK_EQ(s.parked + s.searching + s.running, nw);

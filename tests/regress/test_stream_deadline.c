@@ -49,10 +49,10 @@ int main(void)
         size_t idx;
         CHECK_EQ(wsched_next_done(b, 0, &idx), -ENODATA);
         /* Job 0 (still held) was decided by the deadline. */
-        CHECK_EQ(wsched_batch_status(b, 0), WSCHED_EDEADLINE);
+        CHECK_EQ(check_status(b, 0), WSCHED_EDEADLINE);
         atomic_store(&gate, 1);
         CHECK_OK(wsched_wait_idle(b, -1));
-        CHECK_EQ(wsched_batch_status(b, 0), WSCHED_EDEADLINE);
+        CHECK_EQ(check_status(b, 0), WSCHED_EDEADLINE);
         wsched_batch_free(b);
     }
     CHECK_OK(wsched_pool_destroy(pool));

@@ -26,7 +26,7 @@ int main(void)
     check_watchdog(120);
     wsched_pool *pool = check_pool(2);
     long rounds = check_scale(40000);
-    static const unsigned policies[] = {WSCHED_BEST_EFFORT, WSCHED_FAIL_FAST};
+    static const unsigned policies[] = {WSCHED_POLICY_BEST_EFFORT, WSCHED_POLICY_FAIL_FAST};
     for (long r = 0; r < rounds; r++) {
         wsched_batch_desc d = {.fn = job, .njobs = 1 + (size_t)(r % 8), .slot_size = sizeof(size_t),
                                .policy = policies[r % 2]};

@@ -58,7 +58,7 @@ int main(void)
         CHECK_OK(wsched_submit(pool, &dx, &x));
         atomic_store(&x_handle, x);
         CHECK_OK(wsched_wait(j, -1));
-        CHECK_EQ(wsched_batch_status(j, 0), 0);
+        CHECK_EQ(check_status(j, 0), 0);
         CHECK_OK(wsched_wait(x, -1));
         for (size_t k = 0; k < 4; k++)
             CHECK_EQ(*(size_t *)wsched_batch_slot(x, k), k + 1);

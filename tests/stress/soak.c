@@ -24,11 +24,11 @@
  * its status says it ran; status 0 only for a job that succeeds and with its
  * slot's value, -EIO only for one that fails; the cancelled/deadline
  * statuses only where the batch had a source for them, and never for a job
- * that ran in a batch without arbitration; wait's result as the policy
- * says; the stream returns every job exactly once with its final status;
- * max_parallel never exceeded; wsched_batch_failed agrees; repeated waits
- * agree; wsched_batch_outcome agrees with all of it (slot counts, first
- * error and its index, how the batch ended and what wait returned). A
+ * that ran in a batch without arbitration; wait returns 0 (complete) and
+ * the batch's ending is what the policy says; the stream returns every job
+ * exactly once with its final status; max_parallel never exceeded;
+ * repeated waits agree; wsched_batch_outcome agrees with all of it (slot
+ * counts, first error and its index, how the batch ended). A
  * nested submission with timeout 0 must be admitted (nested batches are
  * exempt from max_jobs).
  *
@@ -228,7 +228,7 @@ static void nested_fanout(struct bctx *parent, uint64_t h)
     c->spin_max = (unsigned)(rnd(&s) % 400);
     c->fail_mod = rnd(&s) % 2 ? 5 : 0;
     c->spawn = rnd(&s) % 2;
-    struct plan p = {.n = n, .policy = WSCHED_BEST_EFFORT};
+    struct plan p = {.n = n, .policy = WSCHED_POLICY_BEST_EFFORT};
     p.stream = rnd(&s) % 3 == 0;
     wsched_batch_desc d = {.fn = soak_job, .arg = c, .njobs = n,
                            .slot_size = sizeof(uint64_t),
@@ -246,7 +246,7 @@ static void nested_fanout(struct bctx *parent, uint64_t h)
             size_t idx = SIZE_MAX;
             r = wsched_next_done(b, -1, &idx); /* inside a worker: helps */
             VCHECK(r == 0 && idx < n && streamed[idx] == WSCHED_ENOTRUN, &p, c, r);
-            streamed[idx] = wsched_batch_status(b, idx);
+            streamed[idx] = check_status(b, idx);
             VCHECK(streamed[idx] != WSCHED_ENOTRUN, &p, c, r);
         }
         size_t idx;
@@ -327,18 +327,33 @@ static int soak_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
  * The whole batch, after wsched_wait returned w and every job returned
  * (wsched_wait_idle). `streamed`: statuses seen through the stream, or NULL.
  */
-static void check_batch(const struct plan *p, struct bctx *c, wsched_batch *b, int w,
+static void check_batch(const struct plan *p, struct bctx *c, wsched_batch *b, int w_call,
                         const int *streamed)
 {
     size_t n = p->n;
+    /* API 1.0: the wait answers 0 (complete) whatever the outcome. The
+     * checks below reason about the batch's ending as one code `w`: the
+     * first error when a policy failed it, -ETIMEDOUT at the deadline, 0
+     * otherwise, derived from the outcome (which is itself checked against
+     * the slots below). */
+    VCHECK(w_call == 0, p, c, w_call);
+    int w = 0;
+    {
+        wsched_outcome o0;
+        VCHECK(wsched_batch_outcome(b, &o0, sizeof o0) == 0, p, c, w_call);
+        if (o0.end == WSCHED_END_DEADLINE)
+            w = -ETIMEDOUT;
+        else if (o0.end == WSCHED_END_FAILED || o0.end == WSCHED_END_QUORUM_IMPOSSIBLE)
+            w = o0.first_error;
+    }
     size_t ok = 0, eio = 0, stopped = 0, cancelled = 0, late = 0, ran = 0;
-    bool ff = p->policy == WSCHED_FAIL_FAST, quorum = p->policy == WSCHED_QUORUM;
+    bool ff = p->policy == WSCHED_POLICY_FAIL_FAST, quorum = p->policy == WSCHED_POLICY_QUORUM;
     /* Could anything have cancelled jobs? (a deadline also makes
      * wsched_cancelled true once it passed, before anyone marks it) */
     bool cancel_src = p->cancel || p->deadline || ff || quorum;
     VCHECK(wsched_batch_size(b) == n, p, c, w);
     for (size_t i = 0; i < n; i++) {
-        int s = wsched_batch_status(b, i);
+        int s = check_status(b, i);
         unsigned hits = atomic_load_explicit(&c->hits[i], memory_order_relaxed);
         uint64_t h = job_hash(c->seed, i);
         if (hits > 1)
@@ -392,16 +407,16 @@ static void check_batch(const struct plan *p, struct bctx *c, wsched_batch *b, i
                       wsched_strerror(s));
         }
     }
-    VCHECK(wsched_batch_failed(b) == n - ok, p, c, w);
+    VCHECK(check_not_ok(b) == n - ok, p, c, w);
     if (p->max_parallel)
         VCHECK(atomic_load(&c->max_running) <= (int)p->max_parallel, p, c, w);
 
-    /* wait's result, policy by policy. */
+    /* The batch's ending (w, from the outcome), policy by policy. */
     VCHECK(w == 0 || w == -EIO || w == -ECANCELED || w == -ETIMEDOUT, p, c, w);
     if (!p->deadline)
         VCHECK(w != -ETIMEDOUT && late == 0, p, c, w);
     bool plain = !p->cancel && !p->deadline; /* the policy alone decides */
-    if (p->policy == WSCHED_BEST_EFFORT) {
+    if (p->policy == WSCHED_POLICY_BEST_EFFORT) {
         VCHECK(w == 0 || w == -ETIMEDOUT, p, c, w);
         if (plain)
             VCHECK(ran == n && stopped == 0 && cancelled == 0 && ok + eio == n, p, c, w);
@@ -441,7 +456,7 @@ static void check_batch(const struct plan *p, struct bctx *c, wsched_batch *b, i
     }
     /* wsched_batch_outcome agrees with the slots, the policy and wait. */
     wsched_outcome oc;
-    VCHECK(wsched_batch_outcome(b, &oc) == 0, p, c, w);
+    VCHECK(wsched_batch_outcome(b, &oc, sizeof oc) == 0, p, c, w);
     if (oc.ok != ok || oc.failed != eio + stopped || oc.cancelled != cancelled ||
         oc.timed_out != late || oc.unfinished != 0)
         VIOLATION(p, c, w, "outcome counts ok %zu failed %zu cancelled %zu timed_out %zu "
@@ -451,13 +466,13 @@ static void check_batch(const struct plan *p, struct bctx *c, wsched_batch *b, i
     if ((oc.first_error == 0) != (eio + stopped == 0) ||
         (oc.first_error == 0 ? oc.first_error_index != SIZE_MAX
                              : oc.first_error_index >= n ||
-                                   wsched_batch_status(b, oc.first_error_index) !=
+                                   check_status(b, oc.first_error_index) !=
                                        oc.first_error))
         VIOLATION(p, c, w, "outcome first error %d at %zu", oc.first_error,
                   oc.first_error_index);
-    if (p->policy == WSCHED_BEST_EFFORT && oc.first_error)
+    if (p->policy == WSCHED_POLICY_BEST_EFFORT && oc.first_error)
         for (size_t i = 0; i < oc.first_error_index; i++) {
-            int s = wsched_batch_status(b, i);
+            int s = check_status(b, i);
             if (s == -EIO || s == -ECANCELED)
                 VIOLATION(p, c, w, "outcome first error at %zu, but job %zu failed before it",
                           oc.first_error_index, i);
@@ -492,9 +507,9 @@ static void check_batch(const struct plan *p, struct bctx *c, wsched_batch *b, i
                       : oc.end == WSCHED_END_COMPLETED,
                p, c, w);
 
-    /* Waiting again answers the same. */
-    VCHECK(wsched_wait(b, 0) == w, p, c, w);
-    VCHECK(wsched_wait(b, -1) == w, p, c, w);
+    /* Waiting again answers the same: complete. */
+    VCHECK(wsched_wait(b, 0) == 0, p, c, w);
+    VCHECK(wsched_wait(b, -1) == 0, p, c, w);
 
     atomic_fetch_add_explicit(&g_jobs_run, ran, memory_order_relaxed);
     atomic_fetch_add_explicit(&g_jobs_skipped, n - ran, memory_order_relaxed);
@@ -515,18 +530,18 @@ static void *client(void *arg)
         struct plan p = {0};
         p.n = 1 + (size_t)(rnd(&s) % MAX_N);
         p.policy = (unsigned)(rnd(&s) % 3);
-        if (p.policy == WSCHED_QUORUM)
+        if (p.policy == WSCHED_POLICY_QUORUM)
             p.quorum = 1 + (size_t)(rnd(&s) % p.n);
         p.deadline = rnd(&s) % 4 == 0;
         p.cancel = rnd(&s) % 6 == 0;
         p.stream = rnd(&s) % 4 == 0;
         if (rnd(&s) % 5 == 0)
             p.max_parallel = 1 + (size_t)(rnd(&s) % 8);
-        p.priority = rnd(&s) % 8 == 0 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_NORMAL;
+        p.priority = rnd(&s) % 8 == 0 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_INTERACTIVE;
         unsigned sl = (unsigned)(rnd(&s) % 10);
         p.no_slots = sl == 0;
         p.own_slots = sl == 1;
-        p.arbitrated = p.policy == WSCHED_QUORUM || p.deadline;
+        p.arbitrated = p.policy == WSCHED_POLICY_QUORUM || p.deadline;
 
         struct bctx *c = bctx_new(p.n, rnd(&s), 0);
         static const unsigned spin_choice[] = {0, 64, 1000, 5000, 20000};
@@ -612,7 +627,7 @@ static void *client(void *arg)
                 if (r || idx >= p.n || streamed[idx] != WSCHED_ENOTRUN)
                     VIOLATION(&p, c, r, "stream entry %zu: r=%d index %zu (twice?)", k, r,
                               idx);
-                streamed[idx] = wsched_batch_status(b, idx);
+                streamed[idx] = check_status(b, idx);
                 if (streamed[idx] == WSCHED_ENOTRUN)
                     VIOLATION(&p, c, r, "stream returned job %zu before its status is final",
                               idx);
@@ -760,7 +775,7 @@ int main(int argc, char **argv)
     double t0 = now_s(), next_print = t0 + (double)interval;
     long nsamples = 0;
     wsched_pool_stats st;
-    CHECK_OK(wsched_stats(pool, &st, NULL, 0));
+    CHECK_OK(wsched_pool_get_stats(pool, &st, sizeof st));
     sample_t[nsamples] = 0;
     sample_rss[nsamples++] = rss_kib();
     print_sample(0, sample_rss[0], &st);
@@ -773,7 +788,7 @@ int main(int argc, char **argv)
         /* Exact lower bound: every job of a batch whose wait_idle returned
          * is in the counter (ACQUIRE pairs with the clients' RELEASE). */
         uint64_t idle_jobs = atomic_load_explicit(&g_idle_jobs, memory_order_acquire);
-        CHECK_OK(wsched_stats(pool, &st, NULL, 0));
+        CHECK_OK(wsched_pool_get_stats(pool, &st, sizeof st));
         if (st.total.jobs < idle_jobs) {
             fprintf(stderr, "soak: VIOLATION: stats.jobs %llu < jobs of finished batches %llu\n",
                     (unsigned long long)st.total.jobs, (unsigned long long)idle_jobs);
@@ -814,7 +829,7 @@ int main(int argc, char **argv)
     double elapsed = now_s() - t0;
 
     /* Quiet pool: the counters are exact now. */
-    CHECK_OK(wsched_stats(pool, &st, NULL, 0));
+    CHECK_OK(wsched_pool_get_stats(pool, &st, sizeof st));
     uint64_t submitted = atomic_load(&g_submitted_jobs), spawned = atomic_load(&g_spawned);
     if (st.total.jobs != submitted || st.total.tasks != spawned) {
         fprintf(stderr, "soak: VIOLATION: stats.jobs %llu vs %llu jobs accepted, stats.tasks "
@@ -826,7 +841,7 @@ int main(int argc, char **argv)
     /* Every worker parks, nothing queued or in flight (within 10 s). */
     double q0 = now_s();
     for (;;) {
-        CHECK_OK(wsched_stats(pool, &st, NULL, 0));
+        CHECK_OK(wsched_pool_get_stats(pool, &st, sizeof st));
         if (st.inflight == 0 && st.queued == 0 && st.parked == st.nworkers)
             break;
         if (now_s() - q0 > 10) {

@@ -45,7 +45,7 @@ static void *submitter(void *arg)
             CHECK_OK(wsched_wait(bs[k], -1));
             for (size_t i = 0; i < 16; i++)
                 CHECK_EQ(*(uint64_t *)wsched_batch_slot(bs[k], i), i + 1);
-            CHECK_EQ(wsched_batch_failed(bs[k]), 0);
+            CHECK_EQ(check_not_ok(bs[k]), 0);
             wsched_batch_free(bs[k]);
         }
         if (nb < 4)
@@ -118,7 +118,7 @@ static void test_nested_during_drain(void)
     CHECK_OK(wsched_pool_destroy(pool)); /* returns once b (and its child) ran */
     pthread_join(th, NULL);
     CHECK_OK(wsched_wait(b, 0));
-    CHECK_EQ(wsched_batch_status(b, 0), 0);
+    CHECK_EQ(check_status(b, 0), 0);
     wsched_batch_free(b);
 }
 

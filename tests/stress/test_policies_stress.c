@@ -35,9 +35,9 @@ static void *client(void *arg)
         *jarg = seed;
         wsched_batch_desc d = {.fn = job, .arg = jarg, .njobs = n, .slot_size = sizeof(unsigned)};
         if (kind == 0)
-            d.policy = WSCHED_FAIL_FAST;
+            d.policy = WSCHED_POLICY_FAIL_FAST;
         else if (kind == 1) {
-            d.policy = WSCHED_QUORUM;
+            d.policy = WSCHED_POLICY_QUORUM;
             d.quorum = 1 + (seed >> 16) % n;
         } else {
             d.deadline_ns = wsched_now_ns() + (seed >> 16) % 200000; /* 0-200 us */
@@ -47,7 +47,7 @@ static void *client(void *arg)
         int w = wsched_wait(b, -1);
         size_t ok = 0, err = 0, cancelled = 0, late = 0;
         for (size_t i = 0; i < n; i++) {
-            int s = wsched_batch_status(b, i);
+            int s = check_status(b, i);
             CHECK(s != WSCHED_ENOTRUN); /* final */
             if (s == 0) {
                 ok++;
@@ -61,23 +61,35 @@ static void *client(void *arg)
                 late++;
             }
         }
+        /* The wait reports the call only (complete: 0); the outcome says
+         * how the batch ended. */
+        CHECK_EQ(w, 0);
+        wsched_outcome o;
+        CHECK_OK(wsched_batch_outcome(b, &o, sizeof o));
+        CHECK_EQ(o.ok, ok);
+        CHECK_EQ(o.failed, err);
+        CHECK_EQ(o.cancelled, cancelled);
+        CHECK_EQ(o.timed_out, late);
+        CHECK_EQ(o.unfinished, 0);
         if (kind == 0) { /* fail-fast */
             CHECK_EQ(late, 0);
-            CHECK_EQ(w, err ? -EIO : 0);
+            CHECK_EQ(o.end, err ? WSCHED_END_FAILED : WSCHED_END_COMPLETED);
+            CHECK_EQ(o.first_error, err ? -EIO : 0);
             if (!err)
                 CHECK_EQ(cancelled, 0);
         } else if (kind == 1) { /* quorum */
             CHECK_EQ(late, 0);
-            if (w == 0)
+            if (o.end == WSCHED_END_QUORUM_REACHED)
                 CHECK(ok >= d.quorum);
             else
-                CHECK(w == -EIO && err > n - d.quorum);
+                CHECK(o.end == WSCHED_END_QUORUM_IMPOSSIBLE && err > n - d.quorum &&
+                      o.first_error == -EIO);
         } else { /* deadline, best effort */
             CHECK_EQ(cancelled, 0);
-            if (w == 0)
+            if (o.end == WSCHED_END_COMPLETED)
                 CHECK_EQ(late, 0);
             else
-                CHECK_EQ(w, -ETIMEDOUT);
+                CHECK_EQ(o.end, WSCHED_END_DEADLINE);
         }
         CHECK_OK(wsched_wait_idle(b, -1)); /* then arg may go */
         free(jarg);

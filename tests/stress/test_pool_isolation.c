@@ -62,7 +62,7 @@ int main(void)
         wsched_batch_desc db = {.fn = grow_job, .njobs = 1};
         CHECK_OK(wsched_submit(b, &db, &bb));
         CHECK_OK(wsched_wait(bb, -1));
-        CHECK_EQ(wsched_batch_status(bb, 0), 0);
+        CHECK_EQ(check_status(bb, 0), 0);
         CHECK_EQ(atomic_load(&children_ran), CHILDREN);
         wsched_batch_free(bb);
 
@@ -86,7 +86,7 @@ int main(void)
 
         check_gate_open(&gate);
         CHECK_OK(wsched_wait(ba, -1));
-        CHECK_EQ(wsched_batch_status(ba, 0), 0);
+        CHECK_EQ(check_status(ba, 0), 0);
         wsched_batch_free(ba);
     }
     CHECK_OK(wsched_pool_destroy(a));

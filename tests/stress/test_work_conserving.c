@@ -101,7 +101,7 @@ int main(void)
         d = (wsched_batch_desc){.fn = spawner_job, .njobs = 1};
         CHECK_OK(wsched_submit(pool, &d, &blocker));
         CHECK_OK(wsched_wait(blocker, -1));
-        CHECK_EQ(wsched_batch_status(blocker, 0), 0);
+        CHECK_EQ(check_status(blocker, 0), 0);
         wsched_batch_free(blocker);
         CHECK_EQ(atomic_load(&ran), K);
 

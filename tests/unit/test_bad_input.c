@@ -79,7 +79,9 @@ int main(void)
 
     /* Wait / accessors. */
     CHECK_EQ(wsched_wait(NULL, -1), -EINVAL);
-    CHECK_EQ(wsched_batch_status(NULL, 0), -EINVAL);
+    int st = 12345;
+    CHECK_EQ(wsched_batch_status(NULL, 0, &st), -EINVAL);
+    CHECK_EQ(st, 12345); /* untouched on error */
     CHECK(wsched_batch_slot(NULL, 0) == NULL);
     CHECK_EQ(wsched_batch_size(NULL), 0);
     wsched_batch_free(NULL);
@@ -87,7 +89,16 @@ int main(void)
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_OK(wsched_wait(b, -1));
     CHECK_OK(wsched_wait(b, 0)); /* already complete: polling says so */
-    CHECK_EQ(wsched_batch_status(b, 4), -EINVAL);
+    CHECK_EQ(wsched_batch_status(b, 4, &st), -EINVAL); /* index out of range */
+    CHECK_EQ(wsched_batch_status(b, 0, NULL), -EINVAL);
+    CHECK_EQ(st, 12345);
+    CHECK_OK(wsched_batch_status(b, 3, &st));
+    CHECK_EQ(st, 0);
+    wsched_outcome oc;
+    CHECK_EQ(wsched_batch_outcome(NULL, &oc, sizeof oc), -EINVAL);
+    CHECK_EQ(wsched_ctx_worker(NULL), -EINVAL);
+    CHECK_EQ(wsched_blocking(NULL), -EINVAL);
+    wsched_config_init(NULL); /* ignored, no crash */
     CHECK(wsched_batch_slot(b, 0) == NULL); /* no slots asked for */
     wsched_batch_free(b);
 
@@ -99,7 +110,7 @@ int main(void)
     d = (wsched_batch_desc){.fn = destroy_from_job, .arg = pool, .njobs = 1};
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_OK(wsched_wait(b, -1));
-    CHECK_EQ(wsched_batch_status(b, 0), -EDEADLK);
+    CHECK_EQ(check_status(b, 0), -EDEADLK);
     wsched_batch_free(b);
 
     /* Use after destroy: submit, destroy again, query. */

@@ -26,7 +26,7 @@ static int where_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     struct seen *s = slot;
     s->cpu = sched_getcpu();
     s->worker = wsched_current_worker();
-    CHECK_EQ(s->worker, (int)wsched_ctx_worker(ctx));
+    CHECK_EQ(s->worker, wsched_ctx_worker(ctx));
     prctl(PR_GET_NAME, s->name, 0, 0, 0);
     return 0;
 }
@@ -52,7 +52,7 @@ static int inner_timeout_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 int main(void)
 {
     check_watchdog(60);
-    CHECK_EQ(wsched_current_worker(), -1);
+    CHECK_EQ(wsched_current_worker(), -ESRCH); /* not a worker */
 
     /* Default count = CPUs in the affinity mask (restrict it to one CPU). */
     cpu_set_t all, one;
@@ -114,7 +114,7 @@ int main(void)
     d = (wsched_batch_desc){.fn = inner_timeout_job, .arg = b, .njobs = 1};
     CHECK_OK(wsched_submit(pool, &d, &outer));
     CHECK_OK(wsched_wait(outer, -1));
-    CHECK_EQ(wsched_batch_status(outer, 0), -ETIMEDOUT);
+    CHECK_EQ(check_status(outer, 0), -ETIMEDOUT);
     wsched_batch_free(outer);
     atomic_store(&gate, 1);
     CHECK_OK(wsched_wait(b, -1));

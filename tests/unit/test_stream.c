@@ -29,7 +29,7 @@ static void consume_all(wsched_batch *b, size_t n, int in_order)
         CHECK(idx < n);
         CHECK_EQ(seen[idx], 0);
         seen[idx] = 1;
-        int s = wsched_batch_status(b, idx);
+        int s = check_status(b, idx);
         CHECK(s != WSCHED_ENOTRUN);
         if (s == 0 || s == -EIO)
             CHECK_EQ(*(size_t *)wsched_batch_slot(b, idx), idx * 3);
@@ -87,7 +87,7 @@ int main(void)
 
         /* Quorum: frozen slots are streamed too (every job exactly once). */
         d = (wsched_batch_desc){.fn = job, .njobs = 50, .slot_size = sizeof(size_t),
-                                .flags = WSCHED_BATCH_STREAM, .policy = WSCHED_QUORUM,
+                                .flags = WSCHED_BATCH_STREAM, .policy = WSCHED_POLICY_QUORUM,
                                 .quorum = 3};
         CHECK_OK(wsched_submit(pool, &d, &b));
         consume_all(b, 50, 0);
@@ -99,7 +99,7 @@ int main(void)
         d = (wsched_batch_desc){.fn = inner_consumer, .arg = pool, .njobs = 2};
         CHECK_OK(wsched_submit(pool, &d, &b));
         CHECK_OK(wsched_wait(b, -1));
-        CHECK_EQ(wsched_batch_failed(b), 0);
+        CHECK_EQ(check_not_ok(b), 0);
         wsched_batch_free(b);
 
         /* Not a stream batch. */
