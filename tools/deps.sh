@@ -11,13 +11,14 @@ SUDO=""
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 # spin and relacy-dev: the model checks (tests/model); clang and its
-# runtime libclang-rt-14-dev: libFuzzer (tests/fuzz); dpkg-dev
-# (dpkg-shlibdeps) and file: cpack -G DEB and the install_deb test.
+# runtime libclang-rt-14-dev: libFuzzer (tests/fuzz); doxygen: the doc
+# target and the docs test; dpkg-dev (dpkg-shlibdeps) and file: cpack -G DEB
+# and the install_deb test.
 $SUDO apt-get install -y -qq --no-install-recommends \
   build-essential clang cmake ninja-build pkg-config python3 \
   liburcu-dev libjemalloc-dev libbenchmark-dev libtbb-dev libhwloc-dev \
   systemtap-sdt-dev python3-matplotlib spin relacy-dev libclang-rt-14-dev \
-  dpkg-dev file >/dev/null
+  doxygen dpkg-dev file >/dev/null
 if [ "${1:-}" = "--profiling" ]; then
   pkgs=(linux-perf chromium)
   if command -v npm >/dev/null; then

@@ -1,0 +1,25 @@
+# ctest `docs`: build the `doc` target of build directory BUILD_DIR afresh
+# and check that the API reference came out (index.html, and the page of
+# wsched.h naming wsched_submit). Run with cmake -DBUILD_DIR=... -P.
+if(NOT BUILD_DIR)
+  message(FATAL_ERROR "check_docs.cmake: pass -DBUILD_DIR=<build directory>")
+endif()
+set(html "${BUILD_DIR}/doc/html")
+file(REMOVE_RECURSE "${html}")
+execute_process(COMMAND "${CMAKE_COMMAND}" --build "${BUILD_DIR}" --target doc
+  RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "docs: building the doc target failed (${rc})")
+endif()
+if(NOT EXISTS "${html}/index.html")
+  message(FATAL_ERROR "docs: ${html}/index.html was not generated")
+endif()
+if(NOT EXISTS "${html}/wsched_8h.html")
+  message(FATAL_ERROR "docs: no page for wsched.h (${html}/wsched_8h.html)")
+endif()
+file(READ "${html}/wsched_8h.html" page)
+string(FIND "${page}" "wsched_submit" at)
+if(at EQUAL -1)
+  message(FATAL_ERROR "docs: wsched_8h.html does not mention wsched_submit")
+endif()
+message(STATUS "docs: ${html}/index.html")
