@@ -22,7 +22,7 @@ static void batch_unref(struct wsched_batch *b)
     }
 }
 
-/* Set a wait word (done, idle) to DONE and wake its sleepers, if any.
+/* Set a wait word (done, returned) to DONE and wake its sleepers, if any.
  * B3 (completion.h): the RELEASE half publishes every slot to the waiter;
  * program order (and B2's acquire) already puts the completed range's
  * stores before it (tests/model: an exchange weakened to RELEASE is
@@ -36,14 +36,14 @@ void wsched__word_signal(_Atomic uint32_t *word)
 void wsched__batch_complete(struct wsched_batch *b)
 {
     PROBE1(batch_complete, b);
-    /* Every job has returned: `idle` first, then `done`, so that a waiter
+    /* Every job has returned: `returned` first, then `done`, so that a waiter
      * released by `done` (its ACQUIRE load reads this thread's later
-     * RELEASE exchange) already sees `idle` set: wsched_wait returning is
+     * RELEASE exchange) already sees `returned` set: wsched_wait returning is
      * the moment wsched_wait_idle answers 0 (header). */
-    wsched__word_signal(&b->idle);
+    wsched__word_signal(&b->returned);
     DEBUG_POINT("complete");
     wsched__word_signal(&b->done); /* a no-op if an early completion came first */
-    wsched__unadmit(b->handle, 1);
+    wsched__pool_leave(b->handle, 1);
     batch_unref(b);
 }
 
@@ -95,9 +95,9 @@ int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *dst, size_t siz
         return -EINVAL;
     struct wsched_batch *b = (struct wsched_batch *)cb;
     wsched_outcome o = {0}, *out = &o;
-    /* ACQUIRE on done (or idle, set just before it on a normal
+    /* ACQUIRE on done (or returned, set just before it on a normal
      * completion): every status, cancel and first_error with it. */
-    bool complete = completion_done(&b->done) || completion_done(&b->idle);
+    bool complete = completion_done(&b->done) || completion_done(&b->returned);
     uint32_t reason = ld(&b->cancel, ACQ);
     size_t first_failed = SIZE_MAX;
     for (size_t i = 0; i < b->n; i++) {

@@ -8,7 +8,7 @@
  *       `remaining` once, ACQ_REL: the release half publishes the range's
  *       B1 stores; all the subtractions form one release sequence, so the
  *       one that reaches zero acquires every range's stores.
- *  (B3) that thread signals the wait words (`idle`, then `done`) with an
+ *  (B3) that thread signals the wait words (`returned`, then `done`) with an
  *       ACQ_REL exchange to DONE: release publishes everything it acquired
  *       in B2 to the waiter; the old value WAITED means a waiter may sleep:
  *       futex_wake.
@@ -28,7 +28,7 @@
 
 #include "atomics.h"
 
-/* States of a wait word (batch `done` and `idle`). */
+/* States of a wait word (batch `done` and `returned`). */
 enum { BATCH_RUNNING = 0, BATCH_WAITED = 1, BATCH_DONE = 2 };
 
 /* B2: true for the caller whose subtraction completed the batch. */

@@ -65,6 +65,7 @@
 #ifndef WSCHED_DEQUE_H
 #define WSCHED_DEQUE_H
 
+#include <assert.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -81,11 +82,14 @@
 struct task;
 struct worker;
 typedef void (*task_run_fn)(struct worker *w, const struct task *t, bool stolen);
+/* `run` and three words that only `run` interprets (internal.h has the
+ * typed views of each kind). */
 struct task {
     task_run_fn run;
     uintptr_t a, b, c;
 };
 #define TASK_WORDS 4
+static_assert(sizeof(struct task) == TASK_WORDS * sizeof(uintptr_t), "task record size");
 
 struct deque_array {
     struct deque_array *retired; /* older arrays, owner-private (R1) */

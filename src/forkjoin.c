@@ -12,10 +12,9 @@
 
 static void run_spawned(struct worker *w, const struct task *t, bool stolen)
 {
-    wsched_task_fn fn = (wsched_task_fn)t->a;
-    wsched_ctx *parent = (wsched_ctx *)t->c;
+    wsched_ctx *parent = spawn_parent(t);
     wsched_ctx c = {.w = w, .batch = parent->batch};
-    fn(&c, (void *)t->b);
+    spawn_fn(t)(&c, spawn_arg(t));
     ctx_implicit_sync(&c);
     STAT_ADD(w, tasks, 1);
     if (stolen)
@@ -28,7 +27,7 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
 {
     if (!c || !fn)
         return -EINVAL;
-    struct task t = {run_spawned, (uintptr_t)fn, (uintptr_t)arg, (uintptr_t)c};
+    struct task t = spawn_task(run_spawned, fn, arg, c);
     bool was_empty;
     if (unlikely(deque_push_owner(&c->w->dq, &t, &was_empty) != 0)) {
         /* Deque cannot grow: run the child now; it is joined already. */
@@ -53,11 +52,11 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
 void wsched__ctx_sync_slow(wsched_ctx *c)
 {
     struct worker *w = c->w;
-    unsigned idle = 0;
+    unsigned backoff = 0;
     /* ACQUIRE on joined_stolen: a stolen child's writes (its results) are
      * visible once it is counted. */
     while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned)
-        wsched__help_once(w, &idle, NULL); /* pops our own children back first */
+        wsched__help_once(w, &backoff, NULL); /* pops our own children back first */
     c->spawned = c->joined_inline = 0;
     st(&c->joined_stolen, 0, RLX);
 }
@@ -74,9 +73,9 @@ int wsched_sync(wsched_ctx *c)
         struct task t;
         if (!deque_pop_owner(&w->dq, &t))
             break; /* the rest was stolen: wait for it below */
-        if (likely(t.run == run_spawned && t.c == (uintptr_t)c)) {
+        if (likely(t.run == run_spawned && spawn_parent(&t) == c)) {
             wsched_ctx child = {.w = w, .batch = c->batch};
-            ((wsched_task_fn)t.a)(&child, (void *)t.b);
+            spawn_fn(&t)(&child, spawn_arg(&t));
             ctx_implicit_sync(&child);
             STAT_ADD(w, tasks, 1);
             c->joined_inline++;

@@ -44,7 +44,7 @@ static enum take take_from(struct inbox *q, struct task *t)
     struct wsched_batch *b = caa_container_of(node, struct wsched_batch, node);
     tsan_acquire(b); /* I4 */
     st(&b->queued, 0, RLX); /* wait.c: no longer in an inbox */
-    *t = (struct task){wsched__run_range, (uintptr_t)b, 0, b->n};
+    *t = range_task(wsched__run_range, b, 0, b->n);
     return TAKE_OK;
 }
 

@@ -154,7 +154,7 @@ struct wsched_batch {
     unsigned policy;
     bool arbitrate;   /* statuses decided by CAS (quorum or deadline) */
     size_t max_parallel; /* 0 = unlimited; else run as lanes (run.c) */
-    bool limited;        /* holds pool admission units (max_jobs) */
+    bool holds_admission; /* holds pool admission units (max_jobs) */
     size_t quorum;
     uint64_t deadline; /* 0 = none */
 
@@ -178,7 +178,7 @@ struct wsched_batch {
     /* Written once per executed range, not per job. */
     cacheline_aligned _Atomic size_t remaining;
     _Atomic uint32_t done; /* BATCH_*: the futex word of wsched_wait */
-    _Atomic uint32_t idle; /* BATCH_*: every job returned (wsched_wait_idle) */
+    _Atomic uint32_t returned; /* BATCH_*: every job returned (wsched_wait_idle) */
     _Atomic uint32_t refs; /* caller + runtime */
 };
 
@@ -211,14 +211,14 @@ WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
 WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen,
                                        bool new_ok);
 /* pool.c */
-WSCHED_INTERNAL void wsched__unadmit(struct wsched_pool *h, int64_t k);
+WSCHED_INTERNAL void wsched__pool_leave(struct wsched_pool *h, int64_t k);
 
 /* batch.c: fill a caller's output struct of `size` bytes (API 1.0 rule:
  * output structs are passed with their sizeof; header "Conventions"). */
 WSCHED_INTERNAL int wsched__copy_out(void *dst, size_t size, const void *src, size_t have,
                                      size_t first);
 /* pool.c: the submit-vs-destroy handshake's entry. */
-WSCHED_INTERNAL int wsched__admit(struct wsched_pool *h);
+WSCHED_INTERNAL int wsched__pool_enter(struct wsched_pool *h);
 /* run.c: the task of a batch range. */
 WSCHED_INTERNAL void wsched__run_range(struct worker *w, const struct task *t, bool stolen);
 /* wait.c */
@@ -239,6 +239,40 @@ static inline bool pool_has_idle(struct pool *p)
             return true;
     return false;
 }
+
+/* ------------------------------------------------------------ task kinds */
+
+/* deque.h stores a task as `run` and three words and never looks inside;
+ * what the words mean is `run`'s business. The two kinds, built and read
+ * only through these views:
+ *   a range of a batch   run = wsched__run_range: jobs [lo, hi)
+ *                        run = run_lane (run.c): lo = hi = 0, unused
+ *   a spawned child      run = run_spawned (forkjoin.c): fn(arg), joined
+ *                        into the parent ctx */
+static_assert(sizeof(size_t) == sizeof(uintptr_t) && sizeof(void *) == sizeof(uintptr_t),
+              "a task word holds a size or a pointer");
+static_assert(sizeof(wsched_task_fn) == sizeof(uintptr_t), "a task word holds a function");
+
+static inline struct task range_task(task_run_fn run, struct wsched_batch *b, size_t lo,
+                                     size_t hi)
+{
+    return (struct task){run, (uintptr_t)b, lo, hi};
+}
+static inline struct wsched_batch *range_batch(const struct task *t)
+{
+    return (struct wsched_batch *)t->a;
+}
+static inline size_t range_lo(const struct task *t) { return t->b; }
+static inline size_t range_hi(const struct task *t) { return t->c; }
+
+static inline struct task spawn_task(task_run_fn run, wsched_task_fn fn, void *arg,
+                                     wsched_ctx *parent)
+{
+    return (struct task){run, (uintptr_t)fn, (uintptr_t)arg, (uintptr_t)parent};
+}
+static inline wsched_task_fn spawn_fn(const struct task *t) { return (wsched_task_fn)t->a; }
+static inline void *spawn_arg(const struct task *t) { return (void *)t->b; }
+static inline wsched_ctx *spawn_parent(const struct task *t) { return (wsched_ctx *)t->c; }
 
 /* After pushing onto our own deque (deque.h P1), with `was_empty` as
  * deque_push_owner computed it from a read of top *before* the publish.

@@ -1,6 +1,6 @@
 /*
  * Pools: configuration and CPUs, create/destroy, the handle's tombstones,
- * the submit-vs-destroy handshake (wsched__admit/unadmit), stats. Idle and
+ * the submit-vs-destroy handshake (wsched__pool_enter/unadmit), stats. Idle and
  * wake-up: idle.c; the worker loop: worker.c.
  */
 #include <errno.h>
@@ -316,7 +316,7 @@ int wsched_worker_get_stats(wsched_pool *h, wsched_worker_stats *out, unsigned n
  * the other the submit call's own (dropped when wsched_submit stops touching
  * the pool: the batch may complete before the submitter's wake-up is done).
  */
-int wsched__admit(struct wsched_pool *h)
+int wsched__pool_enter(struct wsched_pool *h)
 {
     int r = handle_check(h);
     if (r)
@@ -324,13 +324,13 @@ int wsched__admit(struct wsched_pool *h)
     fadd(&h->inflight, 2, SC);
     uint32_t s = ld(&h->state, SC);
     if (s != POOL_ALIVE) {
-        wsched__unadmit(h, 2);
+        wsched__pool_leave(h, 2);
         return s == POOL_DEAD ? -EBADF : -ESHUTDOWN;
     }
     return 0;
 }
 
-void wsched__unadmit(struct wsched_pool *h, int64_t k)
+void wsched__pool_leave(struct wsched_pool *h, int64_t k)
 {
     /* SC: pairs with destroy's SC store of DRAINING and load of inflight. */
     if (fsub(&h->inflight, k, SC) == k && ld(&h->state, SC) != POOL_ALIVE) {

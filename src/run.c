@@ -79,7 +79,7 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
 static inline void range_done(struct worker *w, struct wsched_batch *b, size_t count)
 {
     STAT_ADD(w, jobs, count);
-    if (b->limited)
+    if (b->holds_admission)
         wsched__admit_release(b->pool, count);
     if (completion_range_done(&b->remaining, count)) /* B2 */
         wsched__batch_complete(b);
@@ -102,7 +102,7 @@ static void start_lanes(struct worker *w, struct wsched_batch *b)
     fadd(&b->remaining, lanes, RLX);
     size_t started = 1;
     for (; started < lanes; started++) {
-        struct task lane = {run_lane, (uintptr_t)b, 0, 0};
+        struct task lane = range_task(run_lane, b, 0, 0);
         bool was_empty;
         if (deque_push_owner(&w->dq, &lane, &was_empty) != 0)
             break; /* fewer lanes: still correct, less parallel */
@@ -110,14 +110,14 @@ static void start_lanes(struct worker *w, struct wsched_batch *b)
     }
     if (started < lanes)
         fsub(&b->remaining, lanes - started, RLX); /* cannot reach zero */
-    struct task self = {run_lane, (uintptr_t)b, 0, 0};
+    struct task self = range_task(run_lane, b, 0, 0);
     run_lane(w, &self, false);
 }
 
 static void run_lane(struct worker *w, const struct task *t, bool stolen)
 {
     (void)stolen;
-    struct wsched_batch *b = (struct wsched_batch *)t->a;
+    struct wsched_batch *b = range_batch(t);
     struct batch_view v = view_of(b);
     wsched_ctx ctx = {.w = w, .batch = b};
     size_t count = 0, i;
@@ -126,7 +126,7 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen)
         count++;
     }
     STAT_ADD(w, jobs, count);
-    if (count && b->limited)
+    if (count && b->holds_admission)
         wsched__admit_release(b->pool, count);
     /* The lane's own unit with its jobs (B2). */
     if (completion_range_done(&b->remaining, count + 1))
@@ -139,7 +139,7 @@ static __attribute__((noinline)) bool split_upper(struct worker *w, struct wsche
                                                   struct range_state *r)
 {
     size_t mid = r->i + (r->hi - r->i + 1) / 2;
-    struct task half = {wsched__run_range, (uintptr_t)b, mid, r->hi};
+    struct task half = range_task(wsched__run_range, b, mid, r->hi);
     bool was_empty;
     if (deque_push_owner(&w->dq, &half, &was_empty) != 0)
         return false;
@@ -169,12 +169,12 @@ int wsched_blocking(wsched_ctx *c)
 void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
 {
     (void)stolen;
-    struct wsched_batch *b = (struct wsched_batch *)t->a;
+    struct wsched_batch *b = range_batch(t);
     if (unlikely(b->max_parallel)) {
         start_lanes(w, b); /* the whole batch arrives as one range */
         return;
     }
-    struct range_state r = {t->b, t->c, t->c - t->b};
+    struct range_state r = {range_lo(t), range_hi(t), range_hi(t) - range_lo(t)};
     struct batch_view v = view_of(b);
     wsched_ctx ctx = {.w = w, .batch = b, .range = &r};
 

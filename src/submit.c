@@ -128,7 +128,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     int r = 0;
     if (inside)
         fadd(&h->inflight, 1, RLX);
-    else if ((r = wsched__admit(h)) != 0)
+    else if ((r = wsched__pool_enter(h)) != 0)
         return r;
     struct pool *p = h->p;
     /* Admission control is for work entering the pool: nested batches are
@@ -141,14 +141,14 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     if (limited && self && admit_timeout_ns != 0)
         admit_timeout_ns = 0;
     if (limited && (r = reserve_jobs(p, n, admit_timeout_ns)) != 0) {
-        wsched__unadmit(h, inside ? 1 : 2);
+        wsched__pool_leave(h, inside ? 1 : 2);
         return r;
     }
     struct wsched_batch *b = mem_alloc(&p->mem, bytes, CACHELINE);
     if (!b) {
         if (limited)
             wsched__admit_release(p, n);
-        wsched__unadmit(h, inside ? 1 : 2);
+        wsched__pool_leave(h, inside ? 1 : 2);
         return -ENOMEM;
     }
     b->fn = d->fn;
@@ -162,7 +162,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     b->arbitrate = d->policy == WSCHED_POLICY_QUORUM || d->deadline_ns != 0;
     b->max_parallel = d->max_parallel;
     b->prio = d->priority;
-    b->limited = limited;
+    b->holds_admission = limited;
     st(&b->next, 0, RLX);
     st(&b->queued, 0, RLX);
     st(&b->cancel, CANCEL_NONE, RLX);
@@ -195,12 +195,12 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     st(&b->ring_word, 0, RLX);
     st(&b->remaining, n, RLX);
     st(&b->done, BATCH_RUNNING, RLX);
-    st(&b->idle, BATCH_RUNNING, RLX);
+    st(&b->returned, BATCH_RUNNING, RLX);
     st(&b->refs, 2, RLX); /* published with the batch below */
     *out = b;
     PROBE2(batch_submit, b, n);
 
-    struct task t = {wsched__run_range, (uintptr_t)b, 0, n};
+    struct task t = range_task(wsched__run_range, b, 0, n);
     bool was_empty;
     if (inside) {
         /* One range on our own deque (release in push). When the deque
@@ -212,7 +212,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
             if (limited)
                 wsched__admit_release(p, n);
             mem_free(&p->mem, b, bytes, CACHELINE);
-            wsched__unadmit(h, 1);
+            wsched__pool_leave(h, 1);
             return -ENOMEM;
         }
         pushed(self, was_empty);
@@ -226,7 +226,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     st(&b->queued, 1, RLX); /* published with the node (inbox.h I4) */
     inbox_push(&p->workers[rr++ % p->n], b);
     /* The batch may be complete and freed by now: touch only the handle. */
-    wsched__unadmit(h, 1);
+    wsched__pool_leave(h, 1);
     return 0;
 }
 

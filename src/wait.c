@@ -20,15 +20,15 @@
  * awaited batch itself still waits in one, or it could never start on a
  * pool whose workers all wait), or back off: pause 64 times, then yield
  * the CPU between attempts. */
-void wsched__help_once(struct worker *w, unsigned *idle, struct wsched_batch *awaited)
+void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch *awaited)
 {
     struct task t;
     bool stolen;
     bool new_ok = awaited && ld(&awaited->queued, RLX);
     if (wsched__find_work(w, &t, &stolen, new_ok)) {
         run_task(w, &t, stolen);
-        *idle = 0;
-    } else if (++*idle < 64) {
+        *backoff = 0;
+    } else if (++*backoff < 64) {
         cpu_relax();
     } else {
         sched_yield();
@@ -41,11 +41,11 @@ void wsched__help_once(struct worker *w, unsigned *idle, struct wsched_batch *aw
 bool wsched__help_until(struct worker *w, struct wsched_batch *b, _Atomic uint32_t *word,
                         uint32_t until, uint64_t deadline)
 {
-    unsigned idle = 0;
+    unsigned backoff = 0;
     while (ld(word, ACQ) != until) {
         if (deadline && wsched_now_ns() >= deadline)
             return false;
-        wsched__help_once(w, &idle, b);
+        wsched__help_once(w, &backoff, b);
     }
     return true;
 }
@@ -97,15 +97,15 @@ static bool word_wait(struct wsched_batch *b, _Atomic uint32_t *word, uint64_t u
 
 /* The batch's deadline passed while we waited: decide the slots that are
  * not final (WSCHED_EDEADLINE), release every waiter, and report it. */
-static void finish_after_idle(struct wsched_batch *b);
+static void finish_after_returned(struct wsched_batch *b);
 
 /* The batch is complete once this returns (0: wsched_wait's answer). */
 static int deadline_expire(struct wsched_batch *b)
 {
     /* Every job returned before we looked (batch_complete is between its
      * two stores): the batch completed; it did not miss its deadline. */
-    if (completion_done(&b->idle)) {
-        finish_after_idle(b);
+    if (completion_done(&b->returned)) {
+        finish_after_returned(b);
         return 0;
     }
     wsched__freeze(b, WSCHED_EDEADLINE); /* first, as in quorum_account */
@@ -121,8 +121,8 @@ static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
 {
     struct worker *self = wsched__self;
     if (self && self->pool == b->pool) {
-        unsigned idle = 0;
-        wsched__help_once(self, &idle, b);
+        unsigned backoff = 0;
+        wsched__help_once(self, &backoff, b);
     }
     return completion_done(word);
 }
@@ -165,7 +165,7 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
     uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
     struct worker *self = wsched__self;
     bool inside = self && self->pool == b->pool, polled = false, expired = false;
-    unsigned idle = 0;
+    unsigned backoff = 0;
     size_t v;
     /* ACQUIRE: pairs with stream_push's RELEASE: slot and status visible. */
     while ((v = ld(e, ACQ)) == 0) {
@@ -182,13 +182,13 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
             if (polled || !inside)
                 return -ETIMEDOUT;
             polled = true; /* a poll from a job makes progress first */
-            wsched__help_once(self, &idle, b);
+            wsched__help_once(self, &backoff, b);
             continue;
         }
         if (until && now >= until)
             return -ETIMEDOUT;
         if (inside) {
-            wsched__help_once(self, &idle, b); /* never block a worker */
+            wsched__help_once(self, &backoff, b); /* never block a worker */
             continue;
         }
         /* Announce the sleeper (SC RMW), re-check, then sleep until a push
@@ -207,12 +207,12 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
     return 0;
 }
 
-/* `idle` is set just before `done` (batch_complete): once idle is seen,
+/* `returned` is set just before `done` (batch_complete): once it is seen,
  * wait the few instructions until done is set too, so that wsched_wait and
  * wsched_wait_idle answer "complete" from the same moment in both
  * directions (found by tests/fuzz: wait_idle 0, then wait(b, 0) timed out).
  * No timeout: the completing thread is already between the two stores. */
-static void finish_after_idle(struct wsched_batch *b)
+static void finish_after_returned(struct wsched_batch *b)
 {
     if (!completion_done(&b->done))
         word_wait(b, &b->done, 0);
@@ -222,16 +222,16 @@ int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
 {
     if (!b)
         return -EINVAL;
-    bool idle = completion_done(&b->idle);
-    if (!idle && timeout_ns == 0)
-        idle = poll_step(b, &b->idle);
-    if (!idle && timeout_ns != 0) {
+    bool returned = completion_done(&b->returned);
+    if (!returned && timeout_ns == 0)
+        returned = poll_step(b, &b->returned);
+    if (!returned && timeout_ns != 0) {
         uint64_t until = timeout_ns < 0 ? 0 : wsched_now_ns() + (uint64_t)timeout_ns;
-        idle = word_wait(b, &b->idle, until);
+        returned = word_wait(b, &b->returned, until);
     }
-    if (!idle)
+    if (!returned)
         return -ETIMEDOUT;
-    finish_after_idle(b);
+    finish_after_returned(b);
     return 0;
 }
 
