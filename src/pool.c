@@ -119,17 +119,11 @@ static void stop_workers(struct pool *p)
             pthread_join(p->workers[i].thread, NULL);
 }
 
-int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
+/* Every field in range: nothing is silently wrapped or replaced. */
+static int config_check(const wsched_config *cfg)
 {
-    if (!out)
-        return -EINVAL;
-    *out = NULL;
-    wsched_config defaults;
-    wsched_config_init(&defaults);
-    const wsched_config *cfg = cfg_in ? cfg_in : &defaults;
     if (cfg->flags & ~WSCHED_POOL_NO_PIN)
         return -EINVAL;
-    /* Every field in range: nothing is silently wrapped or replaced. */
     if (cfg->spin_us > WSCHED_SPIN_US_MAX || cfg->max_jobs > (uint64_t)INT64_MAX ||
         (!cfg->cpus && cfg->ncpus))
         return -EINVAL;
@@ -138,37 +132,14 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
     for (unsigned i = 0; i < sizeof cfg->reserved / sizeof cfg->reserved[0]; i++)
         if (cfg->reserved[i])
             return -EINVAL;
+    return 0;
+}
 
-    struct mem mem;
-    mem_init(&mem, cfg->allocator);
-    struct pool *p = mem_zalloc(&mem, sizeof *p, CACHELINE);
-    if (!p)
-        return -ENOMEM;
-    p->mem = mem;
-
-    int *cpus = NULL;
-    unsigned ncpus = 0, n = 0;
-    int r = pick_cpus(cfg, &n, &cpus, &ncpus, &p->mem);
-    if (r) {
-        mem_free(&mem, p, sizeof *p, CACHELINE);
-        return r;
-    }
-    p->spin_ns = (uint64_t)(cfg->spin_us ? cfg->spin_us : 10) * 1000u;
-    p->max_jobs = cfg->max_jobs;
-    p->nmask = (n + 63) / 64;
-    p->parked = mem_zalloc(&p->mem, sizeof(uint64_t) * p->nmask, CACHELINE);
-    p->workers = mem_zalloc(&p->mem, sizeof(struct worker) * n, CACHELINE);
-    /* The handle is plain malloc: it is never freed (tombstone). */
-    struct wsched_pool *h = calloc(1, sizeof *h);
-    if (!p->parked || !p->workers || !h) {
-        free(h);
-        p->n = p->workers ? n : 0;
-        mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
-        free_pool(p);
-        return -ENOMEM;
-    }
-    p->n = n;
-    for (unsigned i = 0; i < n; i++) {
+/* Each worker's fields, inboxes and deque, before any thread runs. */
+static int workers_init(struct pool *p, const wsched_config *cfg, const int *cpus,
+                        unsigned ncpus)
+{
+    for (unsigned i = 0; i < p->n; i++) {
         struct worker *w = &p->workers[i];
         w->pool = p;
         w->index = i;
@@ -176,22 +147,17 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
         w->cpu = (cfg->flags & WSCHED_POOL_NO_PIN) ? -1 : cpus[i % ncpus];
         for (int q = 0; q < WSCHED_NPRIO; q++)
             inbox_init(&w->inbox[q]);
-        if (deque_init(&w->dq, &p->mem, DEQUE_INITIAL) != 0) {
-            mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
-            free(h);
-            free_pool(p);
+        if (deque_init(&w->dq, &p->mem, DEQUE_INITIAL) != 0)
             return -ENOMEM;
-        }
     }
-    mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
+    return 0;
+}
 
-    h->magic = POOL_MAGIC;
-    h->p = p;
-    h->nworkers = (int)n;
-    st(&h->state, POOL_ALIVE, RLX);
-    p->handle = h;
-
-    for (unsigned i = 0; i < n; i++) {
+/* Start the threads, pinned. On failure the ones started keep their
+ * `started` flag, for stop_workers to join. */
+static int workers_start(struct pool *p)
+{
+    for (unsigned i = 0; i < p->n; i++) {
         struct worker *w = &p->workers[i];
         pthread_attr_t attr;
         pthread_attr_init(&attr);
@@ -201,19 +167,79 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
             CPU_SET(w->cpu, &one);
             pthread_attr_setaffinity_np(&attr, sizeof one, &one);
         }
-        /* pthread_create publishes everything written above to the thread. */
-        r = pthread_create(&w->thread, &attr, wsched__worker_main, w);
+        /* pthread_create publishes everything written before to the thread. */
+        int r = pthread_create(&w->thread, &attr, wsched__worker_main, w);
         pthread_attr_destroy(&attr);
-        if (r != 0) {
-            stop_workers(p);
-            free_pool(p);
-            free(h);
+        if (r != 0)
             return r == EINVAL ? -EINVAL : -EAGAIN;
-        }
         w->started = true;
     }
+    return 0;
+}
+
+/* Phases: check the configuration, allocate (pool, CPU list, parked mask,
+ * workers, the handle), initialise the workers, start their threads. One
+ * unwind undoes whatever the failed phase found done. */
+int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
+{
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    wsched_config defaults;
+    wsched_config_init(&defaults);
+    const wsched_config *cfg = cfg_in ? cfg_in : &defaults;
+    int r = config_check(cfg);
+    if (r)
+        return r;
+
+    struct mem mem;
+    mem_init(&mem, cfg->allocator);
+    struct pool *p = mem_zalloc(&mem, sizeof *p, CACHELINE);
+    if (!p)
+        return -ENOMEM;
+    p->mem = mem;
+    struct wsched_pool *h = NULL;
+    int *cpus = NULL;
+    unsigned ncpus = 0, n = 0;
+    bool threads = false;
+    if ((r = pick_cpus(cfg, &n, &cpus, &ncpus, &p->mem)) != 0)
+        goto fail;
+    p->spin_ns = (uint64_t)(cfg->spin_us ? cfg->spin_us : 10) * 1000u;
+    p->max_jobs = cfg->max_jobs;
+    p->nmask = (n + 63) / 64;
+    r = -ENOMEM;
+    if (!(p->parked = mem_zalloc(&p->mem, sizeof(uint64_t) * p->nmask, CACHELINE)))
+        goto fail;
+    if (!(p->workers = mem_zalloc(&p->mem, sizeof(struct worker) * n, CACHELINE)))
+        goto fail;
+    p->n = n; /* free_pool frees n workers from here on */
+    /* The handle is plain malloc: it is never freed (the tombstone). */
+    if (!(h = calloc(1, sizeof *h)))
+        goto fail;
+    if ((r = workers_init(p, cfg, cpus, ncpus)) != 0)
+        goto fail;
+    mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
+    cpus = NULL;
+
+    h->magic = POOL_MAGIC;
+    h->p = p;
+    h->nworkers = (int)n;
+    st(&h->state, POOL_ALIVE, RLX);
+    p->handle = h;
+    threads = true;
+    if ((r = workers_start(p)) != 0)
+        goto fail;
     *out = h;
     return 0;
+
+fail:
+    if (threads)
+        stop_workers(p); /* joins the ones that started */
+    if (cpus)
+        mem_free(&p->mem, cpus, sizeof(int) * (ncpus ? ncpus : 1), _Alignof(int));
+    free(h);
+    free_pool(p);
+    return r;
 }
 
 /* Check a handle without trusting it further than the tombstone. */

@@ -66,103 +66,85 @@ int wsched_submit_timed(wsched_pool *h, const wsched_batch_desc *d, wsched_batch
     return submit_impl(h, d, out, timeout_ns);
 }
 
-static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
-                       int64_t admit_timeout_ns)
+/* Phase 1: the description alone. */
+static int desc_check(const wsched_batch_desc *d)
 {
-    if (out)
-        *out = NULL;
-    if (!h || !d || !out || !d->fn || d->njobs == 0)
+    if (!d->fn || d->njobs == 0)
         return -EINVAL;
     if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM) ||
         d->policy > WSCHED_POLICY_QUORUM || d->priority >= WSCHED_NPRIO)
         return -EINVAL;
-    bool stream = d->flags & WSCHED_BATCH_STREAM;
-    if (stream && d->njobs >= RING_WAITER)
+    if ((d->flags & WSCHED_BATCH_STREAM) && d->njobs >= RING_WAITER)
         return -EOVERFLOW; /* the stream's push counter is 31 bits */
     if (d->policy == WSCHED_POLICY_QUORUM && (d->quorum == 0 || d->quorum > d->njobs))
         return -EINVAL;
-    if (!d->slot_size && d->slot_stride)
-        return -EINVAL; /* a stride without slots: a caller's mistake */
+    if (!d->slot_size && (d->slot_stride || d->slots))
+        return -EINVAL; /* a stride or memory without slots: a caller's mistake */
     for (unsigned k = 0; k < sizeof d->reserved / sizeof d->reserved[0]; k++)
         if (d->reserved[k])
             return -EINVAL;
-    size_t n = d->njobs, stride = 0, slot_bytes = 0, status_off, bytes;
+    return 0;
+}
+
+/* Where everything lives in the batch's one allocation:
+ * header | status[n] | pad to 64 | slots (when library-owned) | ring. */
+struct layout {
+    size_t stride, slot_bytes, status_off, slots_off, ring_off, bytes;
+};
+
+/* Phase 2: the layout, every size checked for overflow. */
+static int layout_of(const wsched_batch_desc *d, struct layout *l)
+{
+    size_t n = d->njobs;
+    *l = (struct layout){0};
     if (d->slot_size) {
-        stride = d->slot_stride ? d->slot_stride : d->slot_size;
-        if (stride < d->slot_size)
+        l->stride = d->slot_stride ? d->slot_stride : d->slot_size;
+        if (l->stride < d->slot_size)
             return -EINVAL;
         if (!d->slots && (d->flags & WSCHED_BATCH_PAD_SLOTS)) {
-            if (stride > SIZE_MAX - (CACHELINE - 1))
+            if (l->stride > SIZE_MAX - (CACHELINE - 1))
                 return -EOVERFLOW;
-            stride = (stride + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+            l->stride = (l->stride + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
         }
-        if (!size_mul_add(n, stride, 0, &slot_bytes))
+        if (!size_mul_add(n, l->stride, 0, &l->slot_bytes))
             return -EOVERFLOW;
-    } else if (d->slots) {
-        return -EINVAL;
     }
-    /* Layout: header | status[n] | pad to 64 | slots (when library-owned). */
-    status_off = sizeof(struct wsched_batch);
+    l->status_off = sizeof(struct wsched_batch);
     size_t st_end;
-    if (!size_mul_add(n, sizeof(int32_t), status_off, &st_end) ||
+    if (!size_mul_add(n, sizeof(int32_t), l->status_off, &st_end) ||
         st_end > SIZE_MAX - CACHELINE)
         return -EOVERFLOW;
-    size_t slots_off = (st_end + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
-    bytes = slots_off;
-    if (d->slot_size && !d->slots && !size_mul_add(1, slot_bytes, slots_off, &bytes))
+    l->slots_off = (st_end + CACHELINE - 1) & ~(size_t)(CACHELINE - 1);
+    l->bytes = l->slots_off;
+    if (d->slot_size && !d->slots && !size_mul_add(1, l->slot_bytes, l->slots_off, &l->bytes))
         return -EOVERFLOW;
-    /* Completion ring after everything, word-aligned. */
-    size_t ring_off = (bytes + 7) & ~(size_t)7;
-    if (stream && (!size_mul_add(n, sizeof(size_t), ring_off, &bytes) || ring_off < slots_off))
+    /* The completion ring after everything, word-aligned. */
+    l->ring_off = (l->bytes + 7) & ~(size_t)7;
+    if ((d->flags & WSCHED_BATCH_STREAM) &&
+        (!size_mul_add(n, sizeof(size_t), l->ring_off, &l->bytes) || l->ring_off < l->slots_off))
         return -EOVERFLOW;
+    return 0;
+}
 
-    /* Inside one of the pool's workers the running job's own batch keeps
-     * the pool alive, so a nested batch needs no handshake with destroy
-     * (and is accepted while the pool drains: it is part of accepted work).
-     * Its one unit is added before the parent's completion can subtract
-     * the parent's (program order, then the `remaining` chain), so inflight
-     * cannot touch zero in between: relaxed is enough. */
-    struct worker *self = wsched__self;
-    bool inside = self && h->magic == POOL_MAGIC && self->pool == h->p &&
-                  ld(&h->state, RLX) != POOL_DEAD;
-    int r = 0;
-    if (inside)
-        fadd(&h->inflight, 1, RLX);
-    else if ((r = wsched__pool_enter(h)) != 0)
-        return r;
+/* Phase 4: every field, before the batch is published (relaxed: the
+ * placement's release publishes them). */
+static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
+                       const struct layout *l, struct wsched_pool *h, bool holds_admission)
+{
     struct pool *p = h->p;
-    /* Admission control is for work entering the pool: nested batches are
-     * part of admitted work and exempt (waiting for room there could
-     * deadlock: the room is held by the very jobs that wait). */
-    bool limited = p->max_jobs && !inside;
-    /* A worker of another pool never waits for this pool's room either:
-     * it would hold its own pool's worker (and could deadlock if this
-     * pool's jobs wait for that pool). It gets load shedding (-EBUSY). */
-    if (limited && self && admit_timeout_ns != 0)
-        admit_timeout_ns = 0;
-    if (limited && (r = reserve_jobs(p, n, admit_timeout_ns)) != 0) {
-        wsched__pool_leave(h, inside ? 1 : 2);
-        return r;
-    }
-    struct wsched_batch *b = mem_alloc(&p->mem, bytes, CACHELINE);
-    if (!b) {
-        if (limited)
-            wsched__admit_release(p, n);
-        wsched__pool_leave(h, inside ? 1 : 2);
-        return -ENOMEM;
-    }
+    size_t n = d->njobs;
     b->fn = d->fn;
     b->arg = d->arg;
     b->n = n;
-    b->stride = stride;
-    b->status = (_Atomic int32_t *)((char *)b + status_off);
+    b->stride = l->stride;
+    b->status = (_Atomic int32_t *)((char *)b + l->status_off);
     b->policy = d->policy;
     b->quorum = d->quorum;
     b->deadline = d->deadline_ns;
     b->arbitrate = d->policy == WSCHED_POLICY_QUORUM || d->deadline_ns != 0;
     b->max_parallel = d->max_parallel;
     b->prio = d->priority;
-    b->holds_admission = limited;
+    b->holds_admission = holds_admission;
     st(&b->next, 0, RLX);
     st(&b->queued, 0, RLX);
     st(&b->cancel, CANCEL_NONE, RLX);
@@ -173,7 +155,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     b->handle = h;
     b->pool = p;
     b->alloc = p->mem.a;
-    b->bytes = bytes;
+    b->bytes = l->bytes;
     for (size_t i = 0; i < n; i++)
         st(&b->status[i], WSCHED_ENOTRUN, RLX);
     if (!d->slot_size)
@@ -181,12 +163,12 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     else if (d->slots)
         b->slots = d->slots;
     else {
-        b->slots = (char *)b + slots_off;
-        memset(b->slots, 0, slot_bytes);
+        b->slots = (char *)b + l->slots_off;
+        memset(b->slots, 0, l->slot_bytes);
     }
     b->ring = NULL;
-    if (stream) {
-        b->ring = (_Atomic size_t *)((char *)b + ring_off);
+    if (d->flags & WSCHED_BATCH_STREAM) {
+        b->ring = (_Atomic size_t *)((char *)b + l->ring_off);
         for (size_t i = 0; i < n; i++)
             st(&b->ring[i], 0, RLX);
     }
@@ -196,25 +178,69 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     st(&b->remaining, n, RLX);
     st(&b->done, BATCH_RUNNING, RLX);
     st(&b->returned, BATCH_RUNNING, RLX);
-    st(&b->refs, 2, RLX); /* published with the batch below */
-    *out = b;
+    st(&b->refs, 2, RLX); /* the caller's and the runtime's */
+}
+
+/* Phases: check the description, lay it out, enter the pool (the destroy
+ * handshake, or nothing inside a worker), reserve admission, allocate,
+ * initialise, place (own deque inside, an inbox outside). One unwind
+ * releases whatever was taken. */
+static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
+                       int64_t admit_timeout_ns)
+{
+    if (out)
+        *out = NULL;
+    if (!h || !d || !out)
+        return -EINVAL;
+    struct layout l;
+    int r = desc_check(d);
+    if (r || (r = layout_of(d, &l)) != 0)
+        return r;
+    size_t n = d->njobs;
+
+    /* Inside one of the pool's workers the running job's own batch keeps
+     * the pool alive, so a nested batch needs no handshake with destroy
+     * (and is accepted while the pool drains: it is part of accepted work).
+     * Its one unit is added before the parent's completion can subtract
+     * the parent's (program order, then the `remaining` chain), so inflight
+     * cannot touch zero in between: relaxed is enough. */
+    struct worker *self = wsched__self;
+    bool inside = self && h->magic == POOL_MAGIC && self->pool == h->p &&
+                  ld(&h->state, RLX) != POOL_DEAD;
+    if (inside)
+        fadd(&h->inflight, 1, RLX);
+    else if ((r = wsched__pool_enter(h)) != 0)
+        return r;
+    struct pool *p = h->p;
+    /* Admission control is for work entering the pool: nested batches are
+     * part of admitted work and exempt (waiting for room there could
+     * deadlock: the room is held by the very jobs that wait). */
+    bool limited = p->max_jobs && !inside, reserved = false;
+    struct wsched_batch *b = NULL;
+    /* A worker of another pool never waits for this pool's room either:
+     * it would hold its own pool's worker (and could deadlock if this
+     * pool's jobs wait for that pool). It gets load shedding (-EBUSY). */
+    if (limited && self && admit_timeout_ns != 0)
+        admit_timeout_ns = 0;
+    if (limited && (r = reserve_jobs(p, n, admit_timeout_ns)) != 0)
+        goto fail;
+    reserved = limited;
+    r = -ENOMEM;
+    if (!(b = mem_alloc(&p->mem, l.bytes, CACHELINE)))
+        goto fail;
+    batch_init(b, d, &l, h, limited);
     PROBE2(batch_submit, b, n);
 
     struct task t = range_task(wsched__run_range, b, 0, n);
-    bool was_empty;
     if (inside) {
         /* One range on our own deque (release in push). When the deque
          * cannot grow the submit fails cleanly: an inbox would do, but
          * waiting workers do not start batches from inboxes (help), so a
          * pool whose every worker waits on such a batch would stall. */
-        if (deque_push_owner(&self->dq, &t, &was_empty) != 0) {
-            *out = NULL;
-            if (limited)
-                wsched__admit_release(p, n);
-            mem_free(&p->mem, b, bytes, CACHELINE);
-            wsched__pool_leave(h, 1);
-            return -ENOMEM;
-        }
+        bool was_empty;
+        if (deque_push_owner(&self->dq, &t, &was_empty) != 0)
+            goto fail; /* r is -ENOMEM */
+        *out = b;
         pushed(self, was_empty);
         return 0;
     }
@@ -224,9 +250,17 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     if (rr == 0)
         rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
     st(&b->queued, 1, RLX); /* published with the node (inbox.h I4) */
+    *out = b;
     inbox_push(&p->workers[rr++ % p->n], b);
     /* The batch may be complete and freed by now: touch only the handle. */
     wsched__pool_leave(h, 1);
     return 0;
-}
 
+fail:
+    if (b)
+        mem_free(&p->mem, b, l.bytes, CACHELINE);
+    if (reserved)
+        wsched__admit_release(p, n);
+    wsched__pool_leave(h, inside ? 1 : 2);
+    return r;
+}
