@@ -55,4 +55,6 @@ void wsched__debug_fail(const char *what, const char *file, int line)
     fprintf(stderr, "wsched: invariant failed: %s (%s:%d)\n", what, file, line);
     abort();
 }
+#else
+typedef int wsched__debug_off; /* ISO C: a translation unit declares something */
 #endif

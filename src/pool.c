@@ -82,9 +82,9 @@ static int pick_cpus(const wsched_config *cfg, unsigned *n, int **cpus, unsigned
         memcpy(list, cfg->cpus, sizeof(int) * m);
     } else {
         unsigned k = 0;
-        for (int c = 0; c < CPU_SETSIZE && k < m; c++)
+        for (size_t c = 0; c < CPU_SETSIZE && k < m; c++)
             if (CPU_ISSET(c, &set))
-                list[k++] = c;
+                list[k++] = (int)c;
     }
     *n = count;
     *cpus = list;
@@ -164,7 +164,7 @@ static int workers_start(struct pool *p)
         if (w->cpu >= 0) {
             cpu_set_t one;
             CPU_ZERO(&one);
-            CPU_SET(w->cpu, &one);
+            CPU_SET((size_t)w->cpu, &one);
             pthread_attr_setaffinity_np(&attr, sizeof one, &one);
         }
         /* pthread_create publishes everything written before to the thread. */

@@ -13,6 +13,11 @@
 
 #ifdef WSCHED_HAVE_SDT
 #include <sys/sdt.h>
+#ifdef __clang__
+/* sdt.h's probe macros pass an empty variadic argument (a GNU extension
+ * that clang's -Wpedantic reports at every probe site). */
+#pragma clang diagnostic ignored "-Wgnu-zero-variadic-macro-arguments"
+#endif
 #define PROBE1(name, a) STAP_PROBE1(wsched, name, a)
 #define PROBE2(name, a, b) STAP_PROBE2(wsched, name, a, b)
 #define PROBE3(name, a, b, c) STAP_PROBE3(wsched, name, a, b, c)
