@@ -63,7 +63,8 @@ command -v ninja >/dev/null && gen=(-G Ninja)
 build() { # dir, extra cmake args...
   local dir=$1; shift
   echo "=== configure and build $dir"
-  cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DWSCHED_BUILD_TESTS=ON "$@" >/dev/null
+  cmake -S . -B "$dir" "${gen[@]}" -DCMAKE_BUILD_TYPE=Release -DWSCHED_BUILD_TESTS=ON \
+    -DWSCHED_WERROR=ON "$@" >/dev/null
   cmake --build "$dir" -j "$(nproc)" --target test_deque_torture soak "${stress_tests[@]}"
 }
 

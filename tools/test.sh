@@ -30,8 +30,10 @@ for v in "${variants[@]}"; do
   esac
   dir="build-test-$v"
   echo "=== $v: configure and build ($dir)"
+  # WSCHED_WERROR: the library's own sources build warning-free
+  # (-Wall -Wextra -Wconversion -Wpedantic) or CI fails.
   cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    -DWSCHED_SANITIZE="$san" -DWSCHED_BUILD_TESTS=ON >/dev/null
+    -DWSCHED_SANITIZE="$san" -DWSCHED_BUILD_TESTS=ON -DWSCHED_WERROR=ON >/dev/null
   cmake --build "$dir" -j "$jobs"
   echo "=== $v: ctest"
   (cd "$dir" && ctest --output-on-failure --timeout 600 -j 1)
