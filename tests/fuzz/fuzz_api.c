@@ -15,6 +15,17 @@
  * the outside is checked; a violation prints a message and abort()s, which
  * libFuzzer reports as a crash. See check_* and verify_final below.
  *
+ * API 1.0 (the header's "Conventions"): a call returns its own status only.
+ * wsched_wait answers 0 once the batch is complete whatever its outcome and
+ * -ETIMEDOUT only when the caller's timeout ran out first; how the batch
+ * ended (FAILED or QUORUM_IMPOSSIBLE with the first error, DEADLINE, ...,
+ * what wsched_wait's return value used to say) is checked on
+ * wsched_batch_outcome, which must not change once complete.
+ * wsched_batch_status writes *status and leaves it alone on -EINVAL; the
+ * structs the library fills (outcome, pool and worker stats) are passed
+ * with their size: smaller is -EINVAL, larger gets zeros past the
+ * library's struct and nothing past the size.
+ *
  * Input format (bytes past the end read as 0):
  *   b0  bits 0-1 workers (1 + b%3), bits 2-4 spin_us index, bit 5 counting
  *       allocator, bit 6 keep batches until after pool destroy, bit 7 a
@@ -35,6 +46,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,15 +156,23 @@ static const char *const kind_name[NKINDS] = {"ok",    "err",        "reserved",
                                               "spawn", "spawn-impl", "nested",   "blocking"};
 enum { SLOTS_NONE, SLOTS_LIB, SLOTS_CALLER };
 
+/* Job errors that stay the slot's status: WSCHED_EEXCEPTION is the one
+ * code of the reserved range a job may return itself (wsched.hpp's catch). */
 static const int err_codes[] = {-EIO, -ENOENT, -ECONNREFUSED, WSCHED_ERRBASE + 1,
-                                WSCHED_ERRBASE - 65, -1, INT_MIN};
-static const int resv_codes[] = {WSCHED_ERRBASE,      WSCHED_ERRBASE - 1,  WSCHED_ERRBASE - 3,
-                                 WSCHED_ERRBASE - 4,  WSCHED_ERRBASE - 60, WSCHED_ERRBASE - 64};
+                                WSCHED_ERRBASE - 65, -1, INT_MIN, WSCHED_EEXCEPTION};
+/* Reserved codes that become WSCHED_EJOBCODE (EJOBCODE itself included, and
+ * the neighbours of WSCHED_EEXCEPTION). */
+static const int resv_codes[] = {WSCHED_ERRBASE,      WSCHED_ERRBASE - 1,  WSCHED_ERRBASE - 2,
+                                 WSCHED_ERRBASE - 3,  WSCHED_ERRBASE - 4,  WSCHED_ERRBASE - 6,
+                                 WSCHED_ERRBASE - 60, WSCHED_ERRBASE - 64};
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
-/* The status a job's return value becomes (header: reserved range). */
+/* The status a job's return value becomes (header: reserved range, except
+ * WSCHED_EEXCEPTION). */
 static int status_of(int r)
 {
+    if (r == WSCHED_EEXCEPTION)
+        return r;
     return r <= WSCHED_ERRBASE && r >= WSCHED_ERRBASE - 64 ? WSCHED_EJOBCODE : r;
 }
 
@@ -197,8 +217,8 @@ struct hb {
     uint32_t exp_children[MAXJ];
     struct spn impl_spn[MAXJ];
     _Atomic int cancel_requested, failed_seen, running;
-    bool have_wait;
-    int wait_r;
+    bool have_outcome;       /* the outcome of the complete batch was read */
+    wsched_outcome outcome;  /* ... and was this (final: never changes) */
     bool idle;
     bool have_final;
     int final_st[MAXJ];
@@ -233,6 +253,16 @@ static void describe(const struct hb *h, char *buf, size_t len)
             fail(__LINE__, #cond, fmt "\n  %s", ##__VA_ARGS__, desc_);         \
         }                                                                      \
     } while (0)
+
+/* Job i's status (wsched_batch_status: 0 and the status in *status). */
+static int st_of(const struct hb *h, size_t i)
+{
+    int s = 0x5eed;
+    int r = wsched_batch_status(h->b, i, &s);
+    HCHECK(h, r == 0, "wsched_batch_status(b, %zu of %zu) returned %d", i, h->n, r);
+    HCHECK(h, s != 0x5eed, "wsched_batch_status(b, %zu) returned 0 without a status", i);
+    return s;
+}
 
 /* ------------------------------------------------------------ run state */
 
@@ -269,7 +299,7 @@ static uint64_t mix64(uint64_t x)
 
 static bool arbitrated(const struct hb *h)
 {
-    return h->policy == WSCHED_QUORUM || h->deadline != 0;
+    return h->policy == WSCHED_POLICY_QUORUM || h->deadline != 0;
 }
 
 static uint8_t pattern(size_t i, size_t k)
@@ -409,9 +439,17 @@ static void check_layout(struct hb *h)
 {
     HCHECK(h, wsched_batch_size(h->b) == h->n, "wsched_batch_size %zu", wsched_batch_size(h->b));
     HCHECK(h, wsched_batch_slot(h->b, h->n) == NULL, "slot past the end is not NULL");
-    HCHECK(h, wsched_batch_status(h->b, h->n) == -EINVAL, "status past the end: %d",
-           wsched_batch_status(h->b, h->n));
-    HCHECK(h, wsched_batch_status(h->b, SIZE_MAX) == -EINVAL, "status(SIZE_MAX) accepted");
+    /* The call's status is the return value, the job's goes to *status,
+     * which an error leaves untouched. */
+    static const size_t bad_index[3] = {0, SIZE_MAX, SIZE_MAX / 2 + 1};
+    for (int k = 0; k < 3; k++) {
+        size_t i = k ? bad_index[k] : h->n;
+        int st = 0x5a5a5a5a;
+        int r = wsched_batch_status(h->b, i, &st);
+        HCHECK(h, r == -EINVAL, "status(b, %zu) of %zu jobs returned %d", i, h->n, r);
+        HCHECK(h, st == 0x5a5a5a5a, "status(b, %zu) failed but wrote *status = %d", i, st);
+    }
+    HCHECK(h, wsched_batch_status(h->b, 0, NULL) == -EINVAL, "status(b, 0, NULL) accepted");
     if (h->slot_mode == SLOTS_NONE) {
         HCHECK(h, wsched_batch_slot(h->b, 0) == NULL, "a batch without slots has a slot");
         return;
@@ -430,24 +468,13 @@ static void check_layout(struct hb *h)
                (void *)(base + i * h->stride), h->stride);
 }
 
-/* Is r the status of one of the batch's jobs that failed? */
-static bool is_error_status_of(struct hb *h, int r)
-{
-    if (r >= 0 || !is_result(r))
-        return false;
-    for (size_t i = 0; i < h->n; i++)
-        if (wsched_batch_status(h->b, i) == r)
-            return true;
-    return false;
-}
-
 static void stream_got(struct hb *h, size_t idx)
 {
     HCHECK(h, idx < h->n, "next_done returned index %zu of %zu", idx, h->n);
     HCHECK(h, !h->streamed[idx], "next_done returned job %zu twice", idx);
     h->streamed[idx] = 1;
     h->nstreamed++;
-    int s = wsched_batch_status(h->b, idx);
+    int s = st_of(h, idx);
     HCHECK(h, s != WSCHED_ENOTRUN, "next_done returned job %zu whose status is not final", idx);
     observe(h, idx, s);
     if (is_result(s))
@@ -455,19 +482,114 @@ static void stream_got(struct hb *h, size_t idx)
 }
 
 /*
- * wsched_batch_outcome once the batch is complete (wsched_wait returned r,
- * anything but a timeout of the caller's own): the end and its reason, the
- * counts, the first error, and what wsched_wait returned (header table).
+ * wsched_batch_outcome with `size` bytes into a buffer of the caller's:
+ * the size rules of the header's conventions. A size below this version's
+ * struct (or NULL) is -EINVAL and writes nothing; a larger size gets the
+ * library's struct followed by zeros, and nothing past `size` is written.
+ * Returns the call's result; *o receives the library's struct on 0.
  */
-static void check_outcome(struct hb *h, int r)
+static int outcome_sized(struct hb *h, wsched_outcome *o, size_t extra)
 {
+    union {
+        wsched_outcome o;
+        unsigned char raw[sizeof(wsched_outcome) + 64];
+    } buf;
+    if (extra > 48)
+        extra = 48;
+    size_t size = sizeof(wsched_outcome) + extra;
+    memset(&buf, 0x5a, sizeof buf);
+    int r = wsched_batch_outcome(h->b, &buf.o, size);
+    if (r != 0)
+        return r;
+    for (size_t k = sizeof(wsched_outcome); k < size; k++)
+        HCHECK(h, buf.raw[k] == 0, "outcome of size %zu: byte %zu past the library's struct "
+               "is %#x, not 0", size, k, buf.raw[k]);
+    for (size_t k = size; k < sizeof buf.raw; k++)
+        HCHECK(h, buf.raw[k] == 0x5a, "outcome of size %zu wrote byte %zu", size, k);
+    *o = buf.o;
+    return 0;
+}
+
+static void check_outcome_bad_sizes(struct hb *h)
+{
+    static const size_t small[5] = {0, 1, sizeof(int), offsetof(wsched_outcome, unfinished),
+                                    sizeof(wsched_outcome) - 1};
     wsched_outcome o;
+    for (int k = 0; k < 5; k++) {
+        memset(&o, 0x5a, sizeof o);
+        int r = wsched_batch_outcome(h->b, &o, small[k]);
+        HCHECK(h, r == -EINVAL, "outcome with size %zu (< %zu) returned %d", small[k],
+               sizeof o, r);
+        const unsigned char *raw = (const unsigned char *)&o;
+        for (size_t i = 0; i < sizeof o; i++)
+            HCHECK(h, raw[i] == 0x5a, "outcome with size %zu failed but wrote byte %zu",
+                   small[k], i);
+    }
+    HCHECK(h, wsched_batch_outcome(h->b, NULL, sizeof o) == -EINVAL, "outcome(b, NULL)");
+    HCHECK(h, wsched_batch_outcome(NULL, &o, sizeof o) == -EINVAL, "outcome(NULL, o)");
+}
+
+static bool outcome_equal(const wsched_outcome *a, const wsched_outcome *b)
+{
+    return a->end == b->end && a->first_error == b->first_error &&
+           a->first_error_index == b->first_error_index && a->ok == b->ok &&
+           a->failed == b->failed && a->cancelled == b->cancelled &&
+           a->timed_out == b->timed_out && a->unfinished == b->unfinished;
+}
+
+/* The outcome of a complete batch never changes (header: "Final once
+ * wsched_wait returned 0"); in particular a wsched_cancel that comes after
+ * completion does not make a batch that ended COMPLETED end CANCELLED (the
+ * first reason wins). */
+static void check_outcome_stable(struct hb *h, const wsched_outcome *o)
+{
+    if (!h->have_outcome)
+        return;
+#ifdef FUZZ_RELAX_CANCEL_AFTER_COMPLETE
+    /* Tolerate the finding of tests/fuzz/crashes/README.md
+     * (cancel_after_complete) to fuzz for others. */
+    if (h->outcome.end == WSCHED_END_COMPLETED && o->end == WSCHED_END_CANCELLED &&
+        atomic_load(&h->cancel_requested)) {
+        wsched_outcome a = *o;
+        a.end = WSCHED_END_COMPLETED;
+        if (outcome_equal(&a, &h->outcome))
+            return;
+    }
+#endif
+    HCHECK(h, outcome_equal(o, &h->outcome),
+           "the outcome of a complete batch changed: end %u -> %u, first error %d -> %d at "
+           "%zu -> %zu, ok %zu -> %zu, failed %zu -> %zu, cancelled %zu -> %zu, timed out "
+           "%zu -> %zu",
+           h->outcome.end, o->end, h->outcome.first_error, o->first_error,
+           h->outcome.first_error_index, o->first_error_index, h->outcome.ok, o->ok,
+           h->outcome.failed, o->failed, h->outcome.cancelled, o->cancelled,
+           h->outcome.timed_out, o->timed_out);
+}
+
+/*
+ * wsched_batch_outcome once the batch is complete (wsched_wait returned 0):
+ * the end and its reason, the counts, the first error. wsched_wait's
+ * return value no longer says how the batch ended (API 1.0: it was the
+ * first error for FAILED and QUORUM_IMPOSSIBLE, -ETIMEDOUT for DEADLINE);
+ * what it encoded is checked here on the outcome instead, with the
+ * expectations that followed from the policy.
+ */
+static void check_outcome(struct hb *h)
+{
+    wsched_outcome o, o2;
     memset(&o, 0x5a, sizeof o);
-    int e = wsched_batch_outcome(h->b, &o);
+    int e = wsched_batch_outcome(h->b, &o, sizeof o);
     HCHECK(h, e == 0, "wsched_batch_outcome returned %d", e);
+    e = outcome_sized(h, &o2, 1 + h->n % 48);
+    HCHECK(h, e == 0, "wsched_batch_outcome with a larger struct returned %d", e);
+    HCHECK(h, outcome_equal(&o, &o2),
+           "the outcome of a complete batch differs between two calls (sizes %zu, %zu+%zu): "
+           "end %u/%u first error %d/%d",
+           sizeof o, sizeof o, 1 + h->n % 48, o.end, o2.end, o.first_error, o2.first_error);
+    check_outcome_bad_sizes(h);
     size_t ok = 0, failed = 0, cancelled = 0, timed_out = 0, lowest = SIZE_MAX;
     for (size_t i = 0; i < h->n; i++) {
-        int st = wsched_batch_status(h->b, i);
+        int st = st_of(h, i);
         if (st == 0)
             ok++;
         else if (st == WSCHED_ECANCELLED)
@@ -487,76 +609,93 @@ static void check_outcome(struct hb *h, int r)
     bool user = atomic_load(&h->cancel_requested);
     switch (o.end) {
     case WSCHED_END_COMPLETED:
-        HCHECK(h, h->policy != WSCHED_QUORUM, "a quorum batch ended COMPLETED");
+        HCHECK(h, h->policy != WSCHED_POLICY_QUORUM, "a quorum batch ended COMPLETED");
         HCHECK(h, cancelled == 0 && timed_out == 0,
                "ended COMPLETED (no policy fired) with %zu cancelled, %zu timed out", cancelled,
                timed_out);
-        HCHECK(h, h->policy != WSCHED_FAIL_FAST || failed == 0,
+        HCHECK(h, h->policy != WSCHED_POLICY_FAIL_FAST || failed == 0,
                "fail-fast batch with %zu failures ended COMPLETED", failed);
-        HCHECK(h, r == 0, "ended COMPLETED, wait returned %d", r);
         break;
     case WSCHED_END_FAILED:
-        HCHECK(h, h->policy == WSCHED_FAIL_FAST && failed > 0, "ended FAILED");
-        HCHECK(h, r == o.first_error && r < 0, "ended FAILED (%d), wait returned %d",
-               o.first_error, r);
+        /* (was: wsched_wait returned the first error) */
+        HCHECK(h, h->policy == WSCHED_POLICY_FAIL_FAST && failed > 0,
+               "ended FAILED (policy %u, %zu failures)", h->policy, failed);
+        HCHECK(h, o.first_error < 0 && is_result(o.first_error),
+               "ended FAILED with first error %d", o.first_error);
         break;
     case WSCHED_END_QUORUM_REACHED:
     case WSCHED_END_QUORUM_IMPOSSIBLE: {
         bool reached = o.end == WSCHED_END_QUORUM_REACHED;
-        HCHECK(h, h->policy == WSCHED_QUORUM, "ended QUORUM_* without quorum policy");
+        HCHECK(h, h->policy == WSCHED_POLICY_QUORUM, "ended QUORUM_* without quorum policy");
         HCHECK(h, reached == (ok >= h->quorum), "ended QUORUM_%s with %zu of %zu successes",
                reached ? "REACHED" : "IMPOSSIBLE", ok, h->quorum);
-        HCHECK(h, reached ? r == 0 : (r == o.first_error && r < 0),
-               "ended QUORUM_%s (first error %d), wait returned %d",
-               reached ? "REACHED" : "IMPOSSIBLE", o.first_error, r);
+        /* (was: wsched_wait returned 0 for REACHED, the first error for
+         * IMPOSSIBLE) */
+        if (!reached)
+            HCHECK(h, failed > 0 && o.first_error < 0 && is_result(o.first_error),
+                   "ended QUORUM_IMPOSSIBLE with %zu failures, first error %d", failed,
+                   o.first_error);
         break;
     }
-    case WSCHED_END_DEADLINE:
+    case WSCHED_END_DEADLINE: {
+        /* (was: wsched_wait returned -ETIMEDOUT) */
+        uint64_t now = now_ns();
         HCHECK(h, h->deadline != 0, "ended DEADLINE without deadline");
-        HCHECK(h, r == -ETIMEDOUT, "ended DEADLINE, wait returned %d", r);
+        HCHECK(h, now >= h->deadline, "ended DEADLINE %llu ns before the deadline",
+               (unsigned long long)(h->deadline - now));
         break;
+    }
     case WSCHED_END_CANCELLED:
         HCHECK(h, user, "ended CANCELLED, nobody called wsched_cancel");
-        HCHECK(h, r == 0, "ended CANCELLED, wait returned %d", r);
         break;
     default:
-        HCHECK(h, 0, "outcome end %u for a complete batch (wait returned %d)", o.end, r);
+        HCHECK(h, 0, "outcome end %u for a complete batch", o.end);
     }
-    if (!user && !h->deadline) {
-        unsigned want = h->policy == WSCHED_BEST_EFFORT ? WSCHED_END_COMPLETED
-                        : h->policy == WSCHED_FAIL_FAST
+    /* Without a user cancel, and unless the deadline ended it, the policy
+     * alone says how the batch ended (the first reason wins: a policy that
+     * fired before the deadline). */
+    if (!user && o.end != WSCHED_END_DEADLINE) {
+        unsigned want = h->policy == WSCHED_POLICY_BEST_EFFORT ? WSCHED_END_COMPLETED
+                        : h->policy == WSCHED_POLICY_FAIL_FAST
                             ? (failed ? WSCHED_END_FAILED : WSCHED_END_COMPLETED)
                             : (ok >= h->quorum ? WSCHED_END_QUORUM_REACHED
                                                : WSCHED_END_QUORUM_IMPOSSIBLE);
-        HCHECK(h, o.end == want, "outcome end %u, expected %u", o.end, want);
+        HCHECK(h, o.end == want, "outcome end %u, expected %u (%zu ok, %zu failed)", o.end,
+               want, ok, failed);
     }
     if (failed == 0) {
         HCHECK(h, o.first_error == 0 && o.first_error_index == SIZE_MAX,
                "no job failed, outcome names %d at %zu", o.first_error, o.first_error_index);
     } else {
         HCHECK(h, o.first_error_index < h->n &&
-                      wsched_batch_status(h->b, o.first_error_index) == o.first_error &&
+                      st_of(h, o.first_error_index) == o.first_error &&
                       o.first_error < 0 && is_result(o.first_error),
                "outcome first error %d at %zu", o.first_error, o.first_error_index);
-        if (h->policy == WSCHED_BEST_EFFORT)
+        if (h->policy == WSCHED_POLICY_BEST_EFFORT)
             HCHECK(h, o.first_error_index == lowest,
                    "best effort: first error at %zu, lowest failed index %zu",
                    o.first_error_index, lowest);
     }
+    /* Final once wsched_wait returned 0. */
+    check_outcome_stable(h, &o);
+    h->have_outcome = true;
+    h->outcome = o;
 }
 
 /* A snapshot of a batch that may still run: consistent counts. */
 static void check_outcome_snapshot(struct hb *h)
 {
     wsched_outcome o;
-    HCHECK(h, wsched_batch_outcome(h->b, NULL) == -EINVAL, "outcome(b, NULL)");
-    HCHECK(h, wsched_batch_outcome(h->b, &o) == 0, "outcome");
+    check_outcome_bad_sizes(h);
+    int r = outcome_sized(h, &o, h->n & 1 ? 0 : 1 + h->n % 48);
+    HCHECK(h, r == 0, "outcome returned %d", r);
     HCHECK(h, o.ok + o.failed + o.cancelled + o.timed_out + o.unfinished == h->n,
            "outcome counts do not sum to njobs");
     HCHECK(h, o.end <= WSCHED_END_CANCELLED, "outcome end %u", o.end);
     if (o.end != WSCHED_END_RUNNING)
         HCHECK(h, o.unfinished == 0, "outcome end %u with %zu jobs unfinished", o.end,
                o.unfinished);
+    check_outcome_stable(h, &o);
 }
 
 /*
@@ -572,7 +711,7 @@ static void verify_final(struct hb *h)
     size_t ok = 0, notok = 0, notrun = 0;
     bool any_error = false;
     for (size_t i = 0; i < h->n; i++) {
-        int s = wsched_batch_status(b, i);
+        int s = st_of(h, i);
         uint32_t ran = atomic_load(&h->ran[i]);
         HCHECK(h, ran <= 1, "job %zu ran %u times", i, ran);
         HCHECK(h, s != WSCHED_ENOTRUN, "job %zu: status ENOTRUN after wait_idle returned 0", i);
@@ -587,8 +726,8 @@ static void verify_final(struct hb *h)
                 HCHECK(h, h->deadline != 0, "job %zu: EDEADLINE in a batch without deadline", i);
             else
                 HCHECK(h,
-                       cancelled || h->policy == WSCHED_QUORUM ||
-                           (h->policy == WSCHED_FAIL_FAST && atomic_load(&h->failed_seen)),
+                       cancelled || h->policy == WSCHED_POLICY_QUORUM ||
+                           (h->policy == WSCHED_POLICY_FAIL_FAST && atomic_load(&h->failed_seen)),
                        "job %zu: ECANCELLED but nothing cancelled the batch", i);
             if (ran) {
                 /* A job that ran keeps its result unless an early
@@ -598,7 +737,7 @@ static void verify_final(struct hb *h)
                        "quorum or deadline",
                        i, h->ret[i], s);
                 if (s == WSCHED_ECANCELLED)
-                    HCHECK(h, h->policy == WSCHED_QUORUM,
+                    HCHECK(h, h->policy == WSCHED_POLICY_QUORUM,
                            "job %zu ran but its result was discarded as ECANCELLED outside "
                            "a quorum batch",
                            i);
@@ -623,48 +762,52 @@ static void verify_final(struct hb *h)
         else
             HCHECK(h, ch == 0, "job %zu: %u stray children", i, ch);
     }
-    HCHECK(h, wsched_batch_failed(b) == notok, "wsched_batch_failed %zu, counted %zu",
-           wsched_batch_failed(b), notok);
     if (!cancelled && !h->deadline &&
-        (h->policy == WSCHED_BEST_EFFORT ||
-         (h->policy == WSCHED_FAIL_FAST && !atomic_load(&h->failed_seen))))
+        (h->policy == WSCHED_POLICY_BEST_EFFORT ||
+         (h->policy == WSCHED_POLICY_FAIL_FAST && !atomic_load(&h->failed_seen))))
         HCHECK(h, notrun == 0, "%zu jobs never ran in a batch nothing cancelled", notrun);
 
+    /* Once every job returned the batch is complete, whatever its outcome
+     * and deadline: wsched_wait answers 0 (its own status; API 1.0). */
 #ifdef FUZZ_RELAX_IDLE_DONE
     /* Tolerate the window in which wait_idle already answers 0 and wait
      * does not yet (tests/fuzz/crashes/README.md). */
     int r = wsched_wait(b, -1);
 #else
     int r = wsched_wait(b, 0);
-    HCHECK(h, r != -ETIMEDOUT || h->deadline,
+    HCHECK(h, r != -ETIMEDOUT,
            "wsched_wait_idle returned 0 (every job returned), then wsched_wait(b, 0) returned "
-           "-ETIMEDOUT for a batch without deadline (header: wait_idle is \"equal to "
-           "wsched_wait for a batch that completes normally\")");
+           "-ETIMEDOUT (header: wait_idle is \"equal to wsched_wait for a batch that "
+           "completes normally\"; a complete batch answers 0 whatever its outcome)");
 #endif
-    HCHECK(h,
-           r == 0 || (r == -ETIMEDOUT && h->deadline) ||
-               ((h->policy == WSCHED_FAIL_FAST || h->policy == WSCHED_QUORUM) &&
-                is_error_status_of(h, r)),
-           "wsched_wait on a complete batch returned %d (%s)", r, wsched_strerror(r));
-    if (!cancelled && r != -ETIMEDOUT) {
-        if (h->policy == WSCHED_BEST_EFFORT)
-            HCHECK(h, r == 0, "best-effort batch: wait returned %d", r);
-        else if (h->policy == WSCHED_FAIL_FAST)
-            HCHECK(h, any_error ? is_error_status_of(h, r) : r == 0,
-                   "fail-fast batch (failures: %d): wait returned %d", any_error, r);
+    HCHECK(h, r == 0, "wsched_wait on a complete batch returned %d (%s)", r, wsched_strerror(r));
+    HCHECK(h, wsched_wait(b, -1) == 0, "wait(-1) on a complete batch did not return 0");
+    HCHECK(h, wsched_wait(b, 1000) == 0, "wait(1 us) on a complete batch did not return 0");
+    check_outcome(h);
+    /* What wsched_wait's return used to encode (the first error of a
+     * fail-fast or impossible-quorum batch), now on the outcome. */
+    wsched_outcome o = h->outcome;
+    HCHECK(h, h->n - o.ok == notok, "njobs - outcome.ok = %zu, counted %zu not ok",
+           h->n - o.ok, notok);
+    if (!cancelled && o.end != WSCHED_END_DEADLINE) {
+        if (h->policy == WSCHED_POLICY_BEST_EFFORT)
+            HCHECK(h, o.end == WSCHED_END_COMPLETED, "best-effort batch ended %u", o.end);
+        else if (h->policy == WSCHED_POLICY_FAIL_FAST)
+            HCHECK(h,
+                   any_error ? o.end == WSCHED_END_FAILED && o.first_error < 0
+                             : o.end == WSCHED_END_COMPLETED && o.first_error == 0,
+                   "fail-fast batch (failures: %d) ended %u, first error %d", any_error, o.end,
+                   o.first_error);
         else
-            HCHECK(h, (r == 0) == (ok >= h->quorum),
-                   "quorum %zu with %zu successes: wait returned %d", h->quorum, ok, r);
+            HCHECK(h,
+                   ok >= h->quorum ? o.end == WSCHED_END_QUORUM_REACHED
+                                   : o.end == WSCHED_END_QUORUM_IMPOSSIBLE && o.first_error < 0,
+                   "quorum %zu with %zu successes ended %u, first error %d", h->quorum, ok,
+                   o.end, o.first_error);
     }
-    if (!cancelled && h->policy == WSCHED_BEST_EFFORT && r == 0)
+    if (!cancelled && h->policy == WSCHED_POLICY_BEST_EFFORT && o.end == WSCHED_END_COMPLETED)
         HCHECK(h, notrun == 0,
                "best-effort batch completed normally with %zu jobs not run", notrun);
-    if (h->have_wait)
-        HCHECK(h, r == h->wait_r, "wsched_wait returned %d, earlier %d", r, h->wait_r);
-    h->have_wait = true;
-    h->wait_r = r;
-    HCHECK(h, wsched_wait(b, -1) == r, "wait(-1) on a complete batch differs");
-    check_outcome(h, r);
     HCHECK(h, wsched_wait_idle(b, 0) == 0, "wait_idle(0) on an idle batch");
     size_t idx;
     if (h->flags & WSCHED_BATCH_STREAM) {
@@ -683,38 +826,44 @@ static void verify_final(struct hb *h)
     h->idle = true;
 }
 
-/* What must hold after wsched_wait(b, tmo) returned r (t0: before the call). */
-static void check_after_wait(struct hb *h, int r, uint64_t t0, int64_t tmo)
+/* What must hold after wsched_wait(b, tmo) returned r (t0: before the call,
+ * t1: after it). API 1.0: the call's own status only, 0 once the batch is
+ * complete whatever its outcome (a failure, the quorum decided, the batch
+ * deadline passed, cancelled), -ETIMEDOUT only when the caller's timeout
+ * ran out first. */
+static void check_after_wait(struct hb *h, int r, uint64_t t0, uint64_t t1, int64_t tmo)
 {
-    HCHECK(h,
-           r == 0 || r == -ETIMEDOUT ||
-               ((h->policy == WSCHED_FAIL_FAST || h->policy == WSCHED_QUORUM) && r < 0 &&
-                is_result(r) && r != -EINVAL),
-           "wsched_wait(%lld) returned %d (%s)", (long long)tmo, r, wsched_strerror(r));
-    if (r == -ETIMEDOUT && tmo < 0)
-        HCHECK(h, h->deadline, "wait(-1) returned -ETIMEDOUT in a batch without deadline");
-    bool final = r != -ETIMEDOUT || (h->deadline && t0 >= h->deadline);
-    if (!final)
+    HCHECK(h, r == 0 || r == -ETIMEDOUT, "wsched_wait(%lld) returned %d (%s)", (long long)tmo,
+           r, wsched_strerror(r));
+    if (r == -ETIMEDOUT) {
+        HCHECK(h, tmo >= 0, "wait(-1) returned -ETIMEDOUT (a batch deadline completes the "
+               "batch: 0)");
+        HCHECK(h, t1 - t0 >= (uint64_t)tmo,
+               "wait(%lld) returned -ETIMEDOUT after %llu ns", (long long)tmo,
+               (unsigned long long)(t1 - t0));
+        /* The batch deadline had passed when the call began: the call
+         * completes the batch (WSCHED_EDEADLINE) and answers 0. */
+        HCHECK(h, !h->deadline || t0 < h->deadline,
+               "wait(%lld) returned -ETIMEDOUT %llu ns after the batch deadline (the deadline "
+               "completes the batch: 0)",
+               (long long)tmo, (unsigned long long)(t0 - h->deadline));
         return;
+    }
     for (size_t i = 0; i < h->n; i++) {
-        int s = wsched_batch_status(h->b, i);
-        HCHECK(h, s != WSCHED_ENOTRUN, "wait returned %d but job %zu is not final", r, i);
+        int s = st_of(h, i);
+        HCHECK(h, s != WSCHED_ENOTRUN, "wait returned 0 but job %zu is not final", i);
         observe(h, i, s);
         if (is_result(s))
             check_result(h, i, s);
     }
-    if (r != 0 && r != -ETIMEDOUT)
-        HCHECK(h, is_error_status_of(h, r), "wait returned %d, no job failed with it", r);
-    check_outcome(h, r);
-    if (h->have_wait)
-        HCHECK(h, r == h->wait_r, "wsched_wait returned %d, earlier %d", r, h->wait_r);
-    h->have_wait = true;
-    h->wait_r = r;
+    check_outcome(h);
+    HCHECK(h, h->outcome.end != WSCHED_END_RUNNING, "wait returned 0, outcome RUNNING");
+    HCHECK(h, wsched_wait(h->b, 0) == 0, "wait(0) after wait returned 0");
     if (!arbitrated(h)) {
-        /* Header: without quorum or deadline, wait returning anything but
-         * -ETIMEDOUT is the moment every job has returned. */
+        /* Header: without quorum or deadline, wait returning 0 is the
+         * moment every job has returned. */
         HCHECK(h, wsched_wait_idle(h->b, 0) == 0,
-               "wait returned %d but jobs of a batch without quorum/deadline still run", r);
+               "wait returned 0 but jobs of a batch without quorum/deadline still run");
         verify_final(h);
     }
 }
@@ -727,8 +876,8 @@ static void check_cancel_legit(struct hb *h)
      * harness set before wsched_cancel or before a failing return. */
     atomic_thread_fence(memory_order_acquire);
     HCHECK(h,
-           atomic_load(&h->cancel_requested) || h->policy == WSCHED_QUORUM ||
-               (h->policy == WSCHED_FAIL_FAST && atomic_load(&h->failed_seen)) ||
+           atomic_load(&h->cancel_requested) || h->policy == WSCHED_POLICY_QUORUM ||
+               (h->policy == WSCHED_POLICY_FAIL_FAST && atomic_load(&h->failed_seen)) ||
                (h->deadline && now_ns() >= h->deadline),
            "wsched_cancelled() is true but nothing cancelled the batch");
 }
@@ -738,8 +887,16 @@ static void check_worker(wsched_ctx *ctx)
     int w = wsched_current_worker();
     CHECK(w >= 0 && w < R.nworkers, "wsched_current_worker() %d in a job (workers %d)", w,
           R.nworkers);
-    CHECK((unsigned)w == wsched_ctx_worker(ctx), "ctx worker %u, current worker %d",
-          wsched_ctx_worker(ctx), w);
+    int cw = wsched_ctx_worker(ctx);
+    CHECK(cw == w, "ctx worker %d, current worker %d", cw, w);
+}
+
+/* wsched_cancelled on a running job's ctx: 0 or 1 (-EINVAL is for NULL). */
+static bool cancelled_of(wsched_ctx *ctx)
+{
+    int c = wsched_cancelled(ctx);
+    CHECK(c == 0 || c == 1, "wsched_cancelled(ctx) returned %d in a job", c);
+    return c == 1;
 }
 
 static void child_fn(wsched_ctx *ctx, void *arg)
@@ -748,7 +905,7 @@ static void child_fn(wsched_ctx *ctx, void *arg)
     CHECK(s && s->h->magic == HB_MAGIC, "spawned task got a bad arg");
     atomic_fetch_add(s->counter, 1);
     check_worker(ctx);
-    if (wsched_cancelled(ctx))
+    if (cancelled_of(ctx))
         check_cancel_legit(s->h);
     CHECK(wsched_blocking(ctx) == 0, "wsched_blocking in a task");
     if (s->level < 2) {
@@ -783,7 +940,7 @@ static int job_fn(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     if (h->slot_mode == SLOTS_CALLER)
         HCHECK(h, slot == (char *)h->cslots + i * h->stride, "job %zu got slot %p, expected %p",
                i, slot, (void *)((char *)h->cslots + i * h->stride));
-    if (wsched_cancelled(ctx))
+    if (cancelled_of(ctx))
         check_cancel_legit(h);
 
     uint8_t kp = h->kparam[i];
@@ -800,7 +957,7 @@ static int job_fn(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     case K_POLL: {
         uint64_t end = now_ns() + 2000u * (1 + kp % 8);
         while (now_ns() < end) {
-            if (wsched_cancelled(ctx)) {
+            if (cancelled_of(ctx)) {
                 check_cancel_legit(h);
                 r = -ECANCELED;
                 break;
@@ -923,7 +1080,8 @@ static void run_nested(wsched_ctx *ctx, struct hb *parent, size_t i)
     }
     uint64_t t0 = now_ns();
     int64_t tmo = ((x >> 32) & 1) ? -1 : 20000;
-    check_after_wait(h, wsched_wait(h->b, tmo), t0, tmo);
+    int wr = wsched_wait(h->b, tmo);
+    check_after_wait(h, wr, t0, now_ns(), tmo);
     HCHECK(h, wsched_wait_idle(h->b, -1) == 0, "wait_idle(-1) in a job");
     verify_final(h);
     (void)ctx;
@@ -996,7 +1154,7 @@ static void op_submit(struct thr *t, const uint8_t *p)
     h->slot_mode = smode[(p[1] >> 5) & 3];
     unsigned timed = (p[1] >> 7) | ((p[2] & 1) << 1); /* 0 submit, 1-3 timed */
     /* quorum: any value for other policies (ignored there) */
-    h->quorum = h->policy == WSCHED_QUORUM ? 1 + p[3] % n : p[3] % 4;
+    h->quorum = h->policy == WSCHED_POLICY_QUORUM ? 1 + p[3] % n : p[3] % 4;
     uint64_t now = now_ns();
     switch (p[4] & 7) {
     case 4:
@@ -1069,7 +1227,7 @@ static void op_wait(struct thr *t, const uint8_t *p)
     int64_t tmo = tmo_tab[p[1] & 7];
     uint64_t t0 = now_ns();
     int r = wsched_wait(h->b, tmo);
-    check_after_wait(h, r, t0, tmo);
+    check_after_wait(h, r, t0, now_ns(), tmo);
 }
 
 static void op_wait_idle(struct thr *t, const uint8_t *p)
@@ -1163,16 +1321,94 @@ static void op_cancel(struct thr *t, const uint8_t *p)
         HCHECK(h, wsched_cancel(h->b) == 0, "second wsched_cancel");
 }
 
+/*
+ * The stats calls of API 1.0: wsched_pool_get_stats(pool, out, size) and
+ * wsched_worker_get_stats(pool, out, n, size). A caller's struct larger
+ * than this version's gets the library's struct followed by zeros, and
+ * nothing past `size` (per entry) is written.
+ */
+#define WS_EXTRA_MAX 40
+static const size_t ws_extra[4] = {0, 1, 8, WS_EXTRA_MAX};
+
+/* Fill *st from a pool stats call with a struct `extra` bytes larger. */
+static void pool_stats_sized(wsched_pool_stats *st, size_t extra)
+{
+    union {
+        wsched_pool_stats st;
+        unsigned char raw[sizeof(wsched_pool_stats) + 64];
+    } buf;
+    size_t size = sizeof(wsched_pool_stats) + extra;
+    memset(&buf, 0xCD, sizeof buf);
+    int r = wsched_pool_get_stats(R.pool, &buf.st, size);
+    CHECK(r == 0, "wsched_pool_get_stats(size %zu) returned %d", size, r);
+    for (size_t k = sizeof(wsched_pool_stats); k < size; k++)
+        CHECK(buf.raw[k] == 0, "pool stats of size %zu: byte %zu past the library's struct is "
+              "%#x, not 0", size, k, buf.raw[k]);
+    for (size_t k = size; k < sizeof buf.raw; k++)
+        CHECK(buf.raw[k] == 0xCD, "pool stats of size %zu wrote byte %zu", size, k);
+    *st = buf.st;
+}
+
+/* Per-worker counters for workers 0..min(n, nworkers)-1 into ws[], each
+ * entry `extra` bytes larger than the library's; returns how many. */
+static unsigned worker_stats_sized(wsched_worker_stats *ws, unsigned n, size_t extra)
+{
+    enum { ESZ = sizeof(wsched_worker_stats) + WS_EXTRA_MAX };
+    union {
+        uint64_t align;
+        unsigned char raw[5 * ESZ + 64];
+    } buf;
+    size_t size = sizeof(wsched_worker_stats) + extra;
+    CHECK(n <= 5 && extra <= WS_EXTRA_MAX, "harness: worker_stats_sized(%u, %zu)", n, extra);
+    memset(&buf, 0xCD, sizeof buf);
+    int r = wsched_worker_get_stats(R.pool, (wsched_worker_stats *)(void *)buf.raw, n, size);
+    unsigned nw = (unsigned)R.nworkers, m = n < nw ? n : nw;
+    CHECK(r >= 0 && (unsigned)r == m,
+          "wsched_worker_get_stats(n %u, size %zu) returned %d, want min(n, nworkers %u) = %u",
+          n, size, r, nw, m);
+    for (unsigned i = 0; i < m; i++) {
+        const unsigned char *e = buf.raw + (size_t)i * size;
+        for (size_t k = sizeof(wsched_worker_stats); k < size; k++)
+            CHECK(e[k] == 0, "worker stats entry %u of size %zu: byte %zu past the library's "
+                  "struct is %#x, not 0", i, size, k, e[k]);
+        memcpy(&ws[i], e, sizeof ws[i]);
+    }
+    for (size_t k = (size_t)m * size; k < sizeof buf.raw; k++)
+        CHECK(buf.raw[k] == 0xCD, "worker stats (n %u, size %zu) wrote byte %zu, past its %u "
+              "entries", n, size, k, m);
+    return m;
+}
+
+static bool ws_le(const wsched_worker_stats *a, const wsched_worker_stats *b)
+{
+    return a->jobs <= b->jobs && a->tasks <= b->tasks && a->steals <= b->steals &&
+           a->steal_fails <= b->steal_fails && a->parks <= b->parks &&
+           a->wakeups <= b->wakeups && a->busy_ns <= b->busy_ns;
+}
+
+static void ws_add(wsched_worker_stats *s, const wsched_worker_stats *a)
+{
+    s->jobs += a->jobs;
+    s->tasks += a->tasks;
+    s->steals += a->steals;
+    s->steal_fails += a->steal_fails;
+    s->parks += a->parks;
+    s->wakeups += a->wakeups;
+    s->busy_ns += a->busy_ns;
+}
+
 static void op_stats(struct thr *t, const uint8_t *p)
 {
     wsched_pool_stats st;
-    wsched_worker_stats pw[5];
-    memset(pw, 0xCD, sizeof pw);
+    wsched_worker_stats before[5], after[5];
     unsigned n = p[0] % 5;
     bool with = (p[0] >> 3) & 1;
-    int r = wsched_stats(R.pool, &st, with ? pw : NULL, n);
-    CHECK(r == 0, "wsched_stats returned %d", r);
+    size_t pextra = ws_extra[(p[0] >> 4) & 3], wextra = ws_extra[(p[0] >> 6) & 3];
     unsigned nw = (unsigned)R.nworkers;
+    unsigned m = 0;
+    if (with)
+        m = worker_stats_sized(before, n, wextra);
+    pool_stats_sized(&st, pextra);
     CHECK(st.nworkers == nw, "stats: %u workers, pool has %u", st.nworkers, nw);
     CHECK(st.parked + st.searching + st.running == nw,
           "stats: parked %u searching %u running %u of %u", st.parked, st.searching, st.running,
@@ -1184,32 +1420,37 @@ static void op_stats(struct thr *t, const uint8_t *p)
           (unsigned long long)st.total.jobs, (unsigned long long)acc);
     if (!with)
         return;
-    unsigned m = n < nw ? n : nw;
-    const unsigned char *raw = (const unsigned char *)&pw[m];
-    for (size_t k = 0; k < (5 - m) * sizeof pw[0]; k++)
-        CHECK(raw[k] == 0xCD, "stats wrote past min(n, nworkers) = %u entries", m);
+    CHECK(worker_stats_sized(after, n, wextra ? 0 : 8) == m, "worker stats count changed");
+    for (unsigned k = 0; k < m; k++)
+        CHECK(ws_le(&before[k], &after[k]), "stats: a counter of worker %u went backwards "
+              "between two calls", k);
     if (m == nw) {
-        wsched_worker_stats s = {0};
+        /* Two calls cannot be one instant (the totals were one snapshot
+         * with the old wsched_stats): the totals, read between the two
+         * per-worker snapshots, lie between their sums (every counter only
+         * grows). */
+        wsched_worker_stats lo = {0}, hi = {0};
         for (unsigned k = 0; k < m; k++) {
-            s.jobs += pw[k].jobs;
-            s.tasks += pw[k].tasks;
-            s.steals += pw[k].steals;
-            s.parks += pw[k].parks;
+            ws_add(&lo, &before[k]);
+            ws_add(&hi, &after[k]);
         }
-        CHECK(s.jobs == st.total.jobs && s.tasks == st.total.tasks &&
-                  s.steals == st.total.steals && s.parks == st.total.parks,
-              "stats: totals are not the sum of the per-worker counters");
+        CHECK(ws_le(&lo, &st.total) && ws_le(&st.total, &hi),
+              "stats: totals (jobs %llu tasks %llu steals %llu parks %llu) are not between "
+              "the sums of the per-worker counters before (%llu %llu %llu %llu) and after "
+              "(%llu %llu %llu %llu)",
+              (unsigned long long)st.total.jobs, (unsigned long long)st.total.tasks,
+              (unsigned long long)st.total.steals, (unsigned long long)st.total.parks,
+              (unsigned long long)lo.jobs, (unsigned long long)lo.tasks,
+              (unsigned long long)lo.steals, (unsigned long long)lo.parks,
+              (unsigned long long)hi.jobs, (unsigned long long)hi.tasks,
+              (unsigned long long)hi.steals, (unsigned long long)hi.parks);
     }
     if (t->have_last)
-        for (unsigned k = 0; k < m; k++) {
-            const wsched_worker_stats *a = &t->last[k], *b = &pw[k];
-            CHECK(b->jobs >= a->jobs && b->tasks >= a->tasks && b->steals >= a->steals &&
-                      b->steal_fails >= a->steal_fails && b->parks >= a->parks &&
-                      b->wakeups >= a->wakeups && b->busy_ns >= a->busy_ns,
-                  "stats: a counter of worker %u went backwards", k);
-        }
+        for (unsigned k = 0; k < m; k++)
+            CHECK(ws_le(&t->last[k], &before[k]), "stats: a counter of worker %u went backwards",
+                  k);
     if (m == nw) {
-        memcpy(t->last, pw, sizeof t->last[0] * m);
+        memcpy(t->last, after, sizeof t->last[0] * m);
         t->have_last = true;
     }
 }
@@ -1245,11 +1486,11 @@ static void op_bad(struct thr *t, const uint8_t *p)
         d.flags = 1u << (2 + p[1] % 30);
         break;
     case 3:
-        d.policy = WSCHED_QUORUM;
+        d.policy = WSCHED_POLICY_QUORUM;
         d.quorum = 0;
         break;
     case 4:
-        d.policy = WSCHED_QUORUM;
+        d.policy = WSCHED_POLICY_QUORUM;
         d.quorum = d.njobs + 1 + p[1];
         break;
     case 5:
@@ -1306,21 +1547,61 @@ static void op_bad(struct thr *t, const uint8_t *p)
         wsched_batch_free(NULL);
         CHECK(wsched_batch_size(NULL) == 0, "batch_size(NULL)");
         CHECK(wsched_batch_slot(NULL, 0) == NULL, "batch_slot(NULL)");
-        CHECK(wsched_batch_status(NULL, 0) == -EINVAL, "batch_status(NULL)");
-        CHECK(wsched_batch_failed(NULL) == 0, "batch_failed(NULL)");
+        int st = 0x5a5a5a5a;
+        CHECK(wsched_batch_status(NULL, p[1], &st) == -EINVAL, "batch_status(NULL)");
+        CHECK(st == 0x5a5a5a5a, "batch_status(NULL) failed but wrote *status = %d", st);
+        CHECK(wsched_batch_status(NULL, 0, NULL) == -EINVAL, "batch_status(NULL, 0, NULL)");
         wsched_outcome o;
-        CHECK(wsched_batch_outcome(NULL, &o) == -EINVAL, "batch_outcome(NULL)");
-        CHECK(wsched_cancelled(NULL) == 0, "cancelled(NULL)");
+        memset(&o, 0x5a, sizeof o);
+        CHECK(wsched_batch_outcome(NULL, &o, sizeof o) == -EINVAL, "batch_outcome(NULL)");
+        CHECK(wsched_batch_outcome(NULL, NULL, sizeof o) == -EINVAL, "batch_outcome(NULL, NULL)");
+        CHECK(wsched_batch_outcome(NULL, &o, 0) == -EINVAL, "batch_outcome(NULL, o, 0)");
+        for (size_t k = 0; k < sizeof o; k++)
+            CHECK(((unsigned char *)&o)[k] == 0x5a, "a failed batch_outcome wrote byte %zu", k);
+        CHECK(wsched_cancelled(NULL) == -EINVAL, "cancelled(NULL) returned %d",
+              wsched_cancelled(NULL));
         CHECK(wsched_spawn(NULL, child_fn, NULL) == -EINVAL, "spawn(NULL)");
         CHECK(wsched_sync(NULL) == -EINVAL, "sync(NULL)");
         CHECK(wsched_blocking(NULL) == -EINVAL, "blocking(NULL)");
-        CHECK(wsched_ctx_worker(NULL) == 0, "ctx_worker(NULL)");
+        CHECK(wsched_ctx_worker(NULL) == -EINVAL, "ctx_worker(NULL) returned %d",
+              wsched_ctx_worker(NULL));
         return;
     }
     case 16: {
-        wsched_pool_stats st;
-        CHECK(wsched_stats(R.pool, NULL, NULL, 0) == -EINVAL, "stats(NULL out)");
-        CHECK(wsched_stats(NULL, &st, NULL, 0) == -EINVAL, "stats(NULL pool)");
+        /* Stats: NULL handles and outputs, sizes below this version's
+         * structs: -EINVAL, and nothing written. */
+        union {
+            wsched_pool_stats st;
+            wsched_worker_stats ws[4];
+            unsigned char raw[4 * sizeof(wsched_worker_stats)];
+        } u;
+        const size_t psz = sizeof(wsched_pool_stats), wsz = sizeof(wsched_worker_stats);
+        size_t small_p = (p[1] >> 2) % psz, small_w = (p[1] >> 2) % wsz;
+        unsigned n = 1 + p[1] % 4;
+        memset(&u, 0xCD, sizeof u);
+        CHECK(wsched_pool_get_stats(R.pool, NULL, psz) == -EINVAL, "pool_get_stats(NULL out)");
+        CHECK(wsched_pool_get_stats(NULL, &u.st, psz) == -EINVAL, "pool_get_stats(NULL pool)");
+        CHECK(wsched_pool_get_stats(NULL, NULL, 0) == -EINVAL, "pool_get_stats(NULL, NULL)");
+        CHECK(wsched_pool_get_stats(R.pool, &u.st, small_p) == -EINVAL,
+              "pool_get_stats(size %zu < %zu)", small_p, psz);
+        CHECK(wsched_pool_get_stats(R.pool, &u.st, psz - 1) == -EINVAL,
+              "pool_get_stats(size %zu)", psz - 1);
+        CHECK(wsched_worker_get_stats(R.pool, NULL, n, wsz) == -EINVAL,
+              "worker_get_stats(NULL out)");
+        CHECK(wsched_worker_get_stats(R.pool, NULL, 0, wsz) == -EINVAL,
+              "worker_get_stats(NULL out, n 0)");
+        CHECK(wsched_worker_get_stats(NULL, u.ws, n, wsz) == -EINVAL,
+              "worker_get_stats(NULL pool)");
+        int r = wsched_worker_get_stats(R.pool, u.ws, n, small_w);
+        CHECK(r == -EINVAL, "worker_get_stats(size %zu < %zu) returned %d", small_w, wsz, r);
+        r = wsched_worker_get_stats(R.pool, u.ws, n, wsz - 1);
+        CHECK(r == -EINVAL, "worker_get_stats(size %zu) returned %d", wsz - 1, r);
+        for (size_t k = 0; k < sizeof u.raw; k++)
+            CHECK(u.raw[k] == 0xCD, "a failed stats call wrote byte %zu", k);
+        r = wsched_worker_get_stats(R.pool, u.ws, 0, wsz);
+        CHECK(r == 0, "worker_get_stats(n 0) returned %d", r);
+        for (size_t k = 0; k < sizeof u.raw; k++)
+            CHECK(u.raw[k] == 0xCD, "worker_get_stats(n 0) wrote byte %zu", k);
         CHECK(wsched_pool_workers(NULL) == -EINVAL, "pool_workers(NULL)");
         CHECK(wsched_pool_destroy(NULL) == -EINVAL, "pool_destroy(NULL)");
         return;
@@ -1380,16 +1661,21 @@ static void op_bad(struct thr *t, const uint8_t *p)
 static void op_query(struct thr *t, const uint8_t *p)
 {
     CHECK(wsched_pool_workers(R.pool) == R.nworkers, "pool_workers");
-    CHECK(wsched_current_worker() == -1, "current_worker outside the pool");
+    int cw = wsched_current_worker();
+    CHECK(cw == -ESRCH, "wsched_current_worker() returned %d outside the pool", cw);
+    CHECK(wsched_version() == WSCHED_VERSION, "wsched_version() %u, header %u",
+          wsched_version(), (unsigned)WSCHED_VERSION);
     static const int codes[] = {0,
                                 -EINVAL,
                                 -ETIMEDOUT,
                                 -ENODATA,
+                                -ESRCH,
                                 WSCHED_ENOTRUN,
                                 WSCHED_EJOBCODE,
                                 WSCHED_ECANCELLED,
                                 WSCHED_EDEADLINE,
-                                WSCHED_ERRBASE - 5,
+                                WSCHED_EEXCEPTION,
+                                WSCHED_ERRBASE - 6,
                                 INT_MIN,
                                 INT_MAX,
                                 12345};
@@ -1401,11 +1687,9 @@ static void op_query(struct thr *t, const uint8_t *p)
         return;
     struct hb *h = t->live[p[0] % t->nlive];
     check_layout(h);
-    size_t failed = wsched_batch_failed(h->b);
-    HCHECK(h, failed <= h->n, "batch_failed %zu", failed);
     check_outcome_snapshot(h);
     for (size_t i = 0; i < h->n; i++) {
-        int st = wsched_batch_status(h->b, i);
+        int st = st_of(h, i);
         observe(h, i, st);
         if (h->idle)
             HCHECK(h, st == h->final_st[i], "status changed after idle");
@@ -1650,8 +1934,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     /* Every batch still referenced is idle: the counters are complete. */
     wsched_pool_stats st;
-    CHECK(wsched_stats(pool, &st, NULL, 0) == 0, "stats");
+    CHECK(wsched_pool_get_stats(pool, &st, sizeof st) == 0, "pool_get_stats");
     uint64_t acc = atomic_load(&R.accepted_jobs), ran = atomic_load(&R.ran_jobs);
+    {
+        /* One entry per worker, however many are asked for. */
+        wsched_worker_stats ws[5];
+        unsigned m = worker_stats_sized(ws, 5, 0);
+        CHECK(m == (unsigned)R.nworkers, "worker_get_stats(n 5) wrote %u of %d workers", m,
+              R.nworkers);
+        wsched_worker_stats sum = {0};
+        for (unsigned k = 0; k < m; k++)
+            ws_add(&sum, &ws[k]);
+        CHECK(sum.jobs <= acc, "worker stats: %llu jobs counted, %llu submitted",
+              (unsigned long long)sum.jobs, (unsigned long long)acc);
+    }
     CHECK(st.total.jobs <= acc, "stats: %llu jobs counted, %llu submitted",
           (unsigned long long)st.total.jobs, (unsigned long long)acc);
     if (atomic_load(&R.early_frees) == 0)
@@ -1669,7 +1965,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         pthread_join(lt, NULL);
     CHECK(wsched_pool_destroy(pool) == -EBADF, "second destroy");
     CHECK(wsched_pool_workers(pool) == -EBADF, "pool_workers after destroy");
-    CHECK(wsched_stats(pool, &st, NULL, 0) == -EBADF, "stats after destroy");
+    CHECK(wsched_pool_get_stats(pool, &st, sizeof st) == -EBADF, "pool_get_stats after destroy");
+    {
+        wsched_worker_stats ws[3];
+        int wr = wsched_worker_get_stats(pool, ws, 3, sizeof ws[0]);
+        CHECK(wr == -EBADF, "worker_get_stats after destroy returned %d", wr);
+    }
     {
         wsched_batch_desc d;
         memset(&d, 0, sizeof d);

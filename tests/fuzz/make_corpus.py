@@ -37,7 +37,11 @@ def header(workers=2, spin=0, custom=False, keep=False, late=False, helpers=0,
 def submit(thread=0, n=8, flags=0, policy=BEST, prio=0, slots=LIB, timed=0,
            quorum=1, deadline=DL_NONE, dl_shift=0, mp=0, size=3, stride=0,
            allowed=kinds(K_OK), seed=1):
-    p1 = flags | policy << 2 | prio << 4 | slots << 5 | (timed & 1) << 7
+    p1 = flags | prio << 4 | slots << 5 | (timed & 1) << 7
+    # fuzz_api.c reads the policy as (p1 >> 2) % 3, the prio, slots and
+    # timed bits included: choose the 2-bit field so that it decodes to
+    # `policy` (before, a seed with slots got another policy than named).
+    p1 |= next(v for v in range(4) if (v + (p1 >> 2)) % 3 == policy) << 2
     p2 = (timed >> 1) & 1 | (seed >> 8) << 1
     return bytes([OP_SUBMIT | thread << 4, n - 1, p1, p2 & 0xff, quorum - 1,
                   deadline | dl_shift << 3, mp, size | stride << 3, allowed,
@@ -127,6 +131,32 @@ SEEDS = {
         submit(thread=k % 2, n=1 + k, seed=k, allowed=kinds(K_OK, K_ERR)) +
         op(OP_FREE, 0, k & 1, thread=k % 2) for k in range(10)),
     "empty": b"",
+    # API 1.0: jobs returning WSCHED_EEXCEPTION (kept) and other reserved
+    # codes (WSCHED_EJOBCODE); seed 8 puts EEXCEPTION on jobs 0, 6 and 8 of
+    # the first batch, seed 242 makes it the only error (jobs 1 and 3) of
+    # the fail-fast batch (ends FAILED) and of the quorum one (5 of 6:
+    # ends QUORUM_IMPOSSIBLE), so it is their first error.
+    "api1_exception": header(workers=2) +
+        submit(n=12, allowed=kinds(K_ERR, K_RESV), seed=8) +
+        submit(n=6, policy=FAIL_FAST, allowed=kinds(K_OK, K_ERR), seed=242) +
+        submit(n=6, policy=QUORUM, quorum=5, allowed=kinds(K_OK, K_ERR), seed=242) +
+        op(OP_WAIT, 0, TINF) + op(OP_WAIT, 1, TINF) + op(OP_WAIT, 2, TINF) +
+        op(OP_QUERY, 0, 9) + op(OP_CHECK, 1) + op(OP_CHECK, 2),
+    # API 1.0 stats: larger caller structs (bits 4-7 of the first parameter
+    # byte), per-worker counts, the -EINVAL size rules (OP_BAD 16).
+    "api1_stats_sizes": header(workers=3, helpers=1) +
+        submit(n=30, allowed=kinds(K_OK, K_BLOCK, K_SPAWN), seed=17) +
+        op(OP_STATS, 8 | 4 | 1 << 4 | 2 << 6) + op(OP_STATS, 8 | 3 | 3 << 4 | 3 << 6, thread=1) +
+        op(OP_BAD, 16, 0x55) + op(OP_BAD, 16, 0xfe, thread=1) + op(OP_QUERY, 0, 4) +
+        op(OP_BAD, 15, 7) + op(OP_STATS, 8 | 2 | 2 << 4 | 1 << 6) + op(OP_CHECK),
+    # API 1.0 deadlines: wsched_wait returns 0 at the batch deadline (the
+    # outcome says DEADLINE), -ETIMEDOUT only for the caller's timeout.
+    "api1_deadline_wait": header(workers=1) +
+        submit(n=64, policy=FAIL_FAST, deadline=DL_NEAR, dl_shift=2,
+               allowed=kinds(K_BLOCK, K_POLL), seed=23) +
+        op(OP_WAIT, 0, T0) + op(OP_WAIT, 0, T50US) + op(OP_WAIT, 0, TINF) + op(OP_QUERY, 0, 2) +
+        submit(n=5, policy=QUORUM, quorum=2, deadline=DL_JUST_PAST) +
+        op(OP_WAIT, 1, T0) + op(OP_CHECK, 1) + op(OP_CHECK, 0),
 }
 
 

@@ -9,7 +9,8 @@
 #   CC             the clang to use (default clang-14, else clang)
 #   FUZZ_ARGS      extra libFuzzer flags
 #   FUZZ_CFLAGS    extra compiler flags for the library and the harness, e.g.
-#                  -DFUZZ_RELAX_IDLE_DONE (see crashes/README.md) or
+#                  -DFUZZ_RELAX_IDLE_DONE or -DFUZZ_RELAX_CANCEL_AFTER_COMPLETE
+#                  (each tolerates one finding of crashes/README.md) or
 #                  -DWSCHED_DEBUG (the library's assertions and delay points;
 #                  set WSCHED_DEBUG_DELAY=N to delay one point in N)
 #   FUZZ_BUILD_ONLY=1  build, do not run
