@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "atomics.h"
+#include "debug.h"
 
 struct admission {
     cacheline_aligned _Atomic(int64_t) admitted; /* units held now */
@@ -65,7 +66,9 @@ static inline void admission_wait_end(struct admission *a)
  * (the caller bumps it and calls futex_wake: admission_wake). */
 static inline bool admission_release(struct admission *a, size_t n)
 {
-    fsub(&a->admitted, (int64_t)n, SC); /* A3 */
+    int64_t old = fsub(&a->admitted, (int64_t)n, SC); /* A3 */
+    DEBUG_ASSERT(old >= (int64_t)n); /* units returned were reserved */
+    (void)old;
     return ld(&a->waiters, SC) != 0;    /* A3 */
 }
 

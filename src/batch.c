@@ -16,7 +16,9 @@
 static void batch_unref(struct wsched_batch *b)
 {
     /* ACQ_REL: the last reference sees all uses of the batch before freeing. */
-    if (fsub(&b->refs, 1, AR) == 1) {
+    uint32_t old = fsub(&b->refs, 1, AR);
+    DEBUG_ASSERT(old >= 1 && old <= 2); /* the caller's and the runtime's */
+    if (old == 1) {
         wsched_allocator a = b->alloc;
         a.free(a.ctx, b, b->bytes, CACHELINE);
     }
@@ -36,6 +38,13 @@ void wsched__word_signal(_Atomic uint32_t *word)
 void wsched__batch_complete(struct wsched_batch *b)
 {
     PROBE1(batch_complete, b);
+    /* Close the cancel word before the waiters are released: a cancel from
+     * now on is too late (fuzz: wsched_cancel after wsched_wait turned a
+     * COMPLETED outcome into CANCELLED). Relaxed: the RELEASE of B3 below
+     * publishes it with the slots; a reason set before stays (CAS fails). */
+    uint32_t none = CANCEL_NONE;
+    if (ld(&b->cancel, RLX) == CANCEL_NONE)
+        cas(&b->cancel, &none, CANCEL_CLOSED, RLX);
     /* Every job has returned: `returned` first, then `done`, so that a waiter
      * released by `done` (its ACQUIRE load reads this thread's later
      * RELEASE exchange) already sees `returned` set: wsched_wait returning is

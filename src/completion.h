@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "atomics.h"
+#include "debug.h"
 
 /* States of a wait word (batch `done` and `returned`). */
 enum { BATCH_RUNNING = 0, BATCH_WAITED = 1, BATCH_DONE = 2 };
@@ -34,7 +35,9 @@ enum { BATCH_RUNNING = 0, BATCH_WAITED = 1, BATCH_DONE = 2 };
 /* B2: true for the caller whose subtraction completed the batch. */
 static inline bool completion_range_done(_Atomic(size_t) *remaining, size_t count)
 {
-    return fsub(remaining, count, AR) == count; /* B2 */
+    size_t old = fsub(remaining, count, AR); /* B2 */
+    DEBUG_ASSERT(old >= count); /* never below zero: each job counted once */
+    return old == count;
 }
 
 /* B3: set the word to DONE; true when a waiter may sleep on it (the

@@ -139,6 +139,7 @@ static inline int deque_push_owner(struct deque *d, const struct task *t,
 {
     int64_t b = ld(&d->bottom, RLX); /* only the owner writes bottom */
     int64_t top = ld(&d->top, ACQ);  /* P2 */
+    DEBUG_ASSERT(top <= b);
     struct deque_array *a = ld(&d->array, RLX); /* only the owner writes it */
     if (unlikely(b - top > a->mask)) {
         int r = deque_grow(d, b, top);
@@ -161,6 +162,7 @@ static inline bool deque_pop_owner(struct deque *d, struct task *out)
     st(&d->bottom, b, SC);          /* T1: claim b before reading top */
     DEBUG_POINT("T1");
     int64_t t = ld(&d->top, SC);    /* T1 */
+    DEBUG_ASSERT(t <= b + 1); /* thieves never take past what we pushed */
     if (likely(t < b)) {
         /* More than one element: thieves can only reach indices < b. */
         task_load(a->slot[b & a->mask], out);

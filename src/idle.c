@@ -53,7 +53,11 @@ void wsched__wake_claimed(struct pool *p, unsigned i)
     struct worker *v = &p->workers[i];
     /* Count the sleeper as a searcher before it can run, so its eventual
      * decrement never precedes this increment. */
-    fadd(&p->searching, 1, SC);
+    uint32_t s = fadd(&p->searching, 1, SC);
+    /* A claimed parker may be counted before the claimer's own count
+     * drops (tests/model/park.pml bounds it): never past 2n. */
+    DEBUG_ASSERT(s < 2 * p->n);
+    (void)s;
     /* RELEASE pairs with the sleeper's ACQUIRE load of park_word: what the
      * claimer did before (publishing work) is visible to the woken worker. */
     fadd(&v->park_word, 1, REL);
@@ -124,7 +128,9 @@ void wsched__stop_searching(struct worker *w)
     /* SC RMW: if we were the last searcher, producers may have skipped a wake
      * because we were searching; the re-scan in work_visible follows this RMW
      * in S and sees their work (same argument as parking). */
-    if (fsub(&p->searching, 1, SC) == 1 && work_visible(p))
+    uint32_t s = fsub(&p->searching, 1, SC);
+    DEBUG_ASSERT(s >= 1); /* we were counted */
+    if (s == 1 && work_visible(p))
         wsched__notify_after_sc(p, -1);
 }
 
@@ -142,7 +148,9 @@ enum park_result wsched__park(struct worker *w)
     for_(word, bit, SC); /* become claimable */
     if (w->searching) {
         w->searching = false;
-        fsub(&p->searching, 1, SC);
+        uint32_t s = fsub(&p->searching, 1, SC);
+        DEBUG_ASSERT(s >= 1);
+        (void)s;
     }
     /* Re-scan after both RMWs (see top). */
     bool sleep = true;

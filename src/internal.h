@@ -128,7 +128,12 @@ static_assert(sizeof(struct wsched_pool) <= 64, "tombstone stays small");
 
 /* -------------------------------------------------------------- batches */
 
-enum { CANCEL_NONE = 0, CANCEL_USER, CANCEL_FAILFAST, CANCEL_QUORUM, CANCEL_DEADLINE };
+/* b->cancel: why the batch stopped early, first reason wins. CANCEL_CLOSED
+ * is no reason: the batch completed normally and closed the word, so that
+ * a later wsched_cancel (or a deadline noticed late) finds it taken and
+ * the outcome of a complete batch never changes. */
+enum { CANCEL_NONE = 0, CANCEL_USER, CANCEL_FAILFAST, CANCEL_QUORUM, CANCEL_DEADLINE,
+       CANCEL_CLOSED };
 /* Internal status of a job that is running in an arbitrated batch. */
 #define STATUS_RUNNING (WSCHED_ERRBASE - 60)
 

@@ -126,6 +126,7 @@ int wsched_cancelled(const wsched_ctx *c)
     if (!c->batch)
         return 0;
     struct wsched_batch *b = c->batch;
-    return ld(&b->cancel, RLX) != CANCEL_NONE ||
+    uint32_t reason = ld(&b->cancel, RLX);
+    return (reason != CANCEL_NONE && reason != CANCEL_CLOSED) ||
            (b->deadline && wsched_now_ns() >= b->deadline);
 }

@@ -359,7 +359,9 @@ int wsched__pool_enter(struct wsched_pool *h)
 void wsched__pool_leave(struct wsched_pool *h, int64_t k)
 {
     /* SC: pairs with destroy's SC store of DRAINING and load of inflight. */
-    if (fsub(&h->inflight, k, SC) == k && ld(&h->state, SC) != POOL_ALIVE) {
+    int64_t old = fsub(&h->inflight, k, SC);
+    DEBUG_ASSERT(old >= k); /* every unit left was entered */
+    if (old == k && ld(&h->state, SC) != POOL_ALIVE) {
         fadd(&h->drain_word, 1, REL);
         futex_wake_all(&h->drain_word);
     }

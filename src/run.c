@@ -56,6 +56,7 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
      * racing the cancel may still start; that is inherent. */
     uint32_t reason = ld(&b->cancel, RLX);
     if (unlikely(reason)) {
+        DEBUG_ASSERT(ld(&v->status[i], RLX) == WSCHED_ENOTRUN);
         st(&v->status[i], cancel_status(reason), RLX);
         if (v->streamed)
             stream_push(b, i);
@@ -63,7 +64,10 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
     }
     int r = v->fn(ctx, v->arg, i, v->slots ? v->slots + i * v->stride : NULL);
     ctx_implicit_sync(ctx);
-    /* Relaxed: published by the range's release in range_done. */
+    /* Relaxed: published by the range's release in range_done. One final
+     * status per job, set once: nothing else decides a slot of a batch
+     * without arbitration. */
+    DEBUG_ASSERT(ld(&v->status[i], RLX) == WSCHED_ENOTRUN);
     st(&v->status[i], job_status(r), RLX);
     if (unlikely(v->streamed))
         stream_push(b, i);

@@ -108,8 +108,17 @@ static int deadline_expire(struct wsched_batch *b)
         finish_after_returned(b);
         return 0;
     }
-    wsched__freeze(b, WSCHED_EDEADLINE); /* first, as in quorum_account */
+    /* The reason first (first reason wins): if the last range closed the
+     * word meanwhile (CANCEL_CLOSED, batch_complete), every job returned
+     * before the deadline took effect and the batch simply completed.
+     * Running jobs see wsched_cancelled() from the clock anyway, so the
+     * order against freeze does not matter to them (unlike quorum's). */
     wsched__cancel_set(b, CANCEL_DEADLINE);
+    if (ld(&b->cancel, ACQ) == CANCEL_CLOSED) {
+        finish_after_returned(b);
+        return 0;
+    }
+    wsched__freeze(b, WSCHED_EDEADLINE);
     wsched__signal_done(b);
     return 0;
 }
