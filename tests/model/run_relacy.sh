@@ -311,11 +311,11 @@ echo "run_relacy: deque $((SECONDS - deque_start))s"
 completion_model() {
     local cmutants=(
 "B2-rel|completion.h|caught|\
-    return fsub(remaining, count, AR) == count; /* B2 */|\
-    return fsub(remaining, count, REL) == count; /* B2 */"
+    size_t old = fsub(remaining, count, AR); /* B2 */|\
+    size_t old = fsub(remaining, count, REL); /* B2 */"
 "B2-acq|completion.h|caught|\
-    return fsub(remaining, count, AR) == count; /* B2 */|\
-    return fsub(remaining, count, ACQ) == count; /* B2 */"
+    size_t old = fsub(remaining, count, AR); /* B2 */|\
+    size_t old = fsub(remaining, count, ACQ); /* B2 */"
 "B3-acq|completion.h|caught|\
     return xchg(word, BATCH_DONE, AR) == BATCH_WAITED; /* B3 */|\
     return xchg(word, BATCH_DONE, ACQ) == BATCH_WAITED; /* B3 */"
@@ -406,8 +406,8 @@ admission_model() {
     fadd(&a->waiters, 1, SC); /* A2 */|\
     fadd(&a->waiters, 1, RLX); /* A2 */"
 "A3-rmw|admission.h|caught|\
-    fsub(&a->admitted, (int64_t)n, SC); /* A3 */|\
-    fsub(&a->admitted, (int64_t)n, AR); /* A3 */"
+    int64_t old = fsub(&a->admitted, (int64_t)n, SC); /* A3 */|\
+    int64_t old = fsub(&a->admitted, (int64_t)n, AR); /* A3 */"
 "A3-load|admission.h|caught|\
     return ld(&a->waiters, SC) != 0;    /* A3 */|\
     return ld(&a->waiters, ACQ) != 0;    /* A3 */"
