@@ -59,6 +59,18 @@ cp "$here"/corpus/* "$out/corpus/" 2>/dev/null || true
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:allocator_may_return_null=1:handle_abort=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 rc=0
+# Replay every reproducer of a finding (crashes/, all fixed) first: each
+# is a regression test. 100 runs each: some were races.
+for f in "$here"/crashes/*; do
+    case "$f" in *.md) continue ;; esac
+    [ -f "$f" ] || continue
+    "$out/fuzz_api" -runs=100 "$f" >"$out/replay.log" 2>&1 || {
+        echo "run_fuzz.sh: reproducer $(basename "$f") fails again:" >&2
+        tail -n 20 "$out/replay.log" >&2
+        exit 1
+    }
+done
+echo "run_fuzz.sh: every reproducer in crashes/ passes (100 runs each)"
 # shellcheck disable=SC2086
 "$out/fuzz_api" -max_total_time="$seconds" -timeout=10 -max_len=1024 \
     -print_final_stats=1 -artifact_prefix="$out/artifacts/" ${FUZZ_ARGS:-} \
