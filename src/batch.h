@@ -50,17 +50,40 @@ static inline int32_t cancel_status(uint32_t reason)
     return reason == CANCEL_DEADLINE ? WSCHED_EDEADLINE : WSCHED_ECANCELLED;
 }
 
+/*
+ * The completion stream (WSCHED_BATCH_STREAM): producers are whoever
+ * decides a job's final status, the one consumer is wsched_next_done
+ * (wait.c). Labels:
+ *  (W1) producer: a unique position by fetch_add on ring_tail (relaxed: a
+ *       counter), then ring[pos] = i + 1 with RELEASE, after the slot and
+ *       status (the consumer's ACQUIRE load of the entry sees them).
+ *  (W2) producer: ring_word += 1 (an RMW, seq_cst); if it read RING_WAITER,
+ *       clear the bit and wake all sleepers on the word.
+ *  (W3) consumer: set RING_WAITER (an RMW, seq_cst), re-read its next entry
+ *       (ACQUIRE), and only then futex-wait for the word to change from
+ *       what its RMW left.
+ * No lost wake-up: W2 and W3 are RMWs of one word, so one precedes the
+ * other in its modification order. W3 first: W2 reads the bit and wakes
+ * (or changes the word before the consumer sleeps, and the futex wait
+ * returns at once). W2 first: W3 reads W2's value or a later one, so it
+ * synchronizes with W2 (both release and acquire) and W1's entry happens
+ * before the re-read. A stale clear (W2 of an earlier sleep clearing the
+ * bit of a later one) also changes the word, which only makes the futex
+ * wait return and the consumer announce itself again. Tests: tests/unit/
+ * test_stream, tests/regress/test_stream_deadline, the soak's streamed
+ * batches.
+ */
+
 /* Append job i to the completion stream, if the batch has one. Called once
  * per job, by whoever decided its final status, after storing it. */
 static inline void stream_push(struct wsched_batch *b, size_t i)
 {
     if (likely(!b->ring))
         return;
-    size_t pos = fadd(&b->ring_tail, 1, RLX); /* a unique position */
-    /* RELEASE: slot and status before the entry (consumer's ACQUIRE). */
+    size_t pos = fadd(&b->ring_tail, 1, RLX); /* W1: a unique position */
+    /* W1 RELEASE: slot and status before the entry (consumer's ACQUIRE). */
     st(&b->ring[pos], i + 1, REL);
-    /* SC RMW after the store: pairs with the consumer's SC RMW setting
-     * RING_WAITER before it re-reads the ring (no lost wake-up). */
+    /* W2: the RMW after the store pairs with the consumer's W3 RMW. */
     uint32_t old = fadd(&b->ring_word, 1, SC);
     if (old & RING_WAITER) {
         fand(&b->ring_word, ~RING_WAITER, RLX);

@@ -2,34 +2,55 @@
  * Idle and wake-up: the searcher count, the parked mask, claims, notify
  * and park. The worker loop that uses them is worker.c.
  *
- * Idle protocol (the rule Go's and Tokio's schedulers converged on):
- *  - A worker with no local work becomes a *searcher* if fewer than half the
- *    workers are searching, and scans the other deques and inboxes for about
- *    spin_ns. A searcher that finds work stops searching; if it was the last
- *    searcher and more work is visible, it wakes one parked worker, so work
- *    spreads one wake at a time and never in a herd.
- *  - Otherwise it parks: sets its bit in `parked` (seq_cst RMW), leaves the
- *    searcher count (seq_cst RMW), re-scans every queue with seq_cst loads,
- *    and only then sleeps on its own futex word.
- *  - A producer (submit, a deque push onto an empty deque) publishes the
- *    work, then a seq_cst fence (or a seq_cst RMW), then reads `searching`:
- *    if a searcher exists it does nothing, else it claims one parked worker
- *    by clearing its bit (fetch_and: exactly one claimer wins), counts it as
- *    a searcher and bumps its futex word. So at most one wake per producer.
+ * The rule Go's and Tokio's schedulers converged on: a worker with no local
+ * work becomes a *searcher* if fewer than half the workers search, and
+ * scans the other deques and inboxes for about spin_ns; a searcher that
+ * finds work stops searching and, if it was the last searcher and more
+ * work is visible, wakes one parked worker, so work spreads one wake at a
+ * time and never in a herd. Otherwise it parks. A producer wakes at most
+ * one worker, and none while someone searches.
  *
- * No lost wake-up (Dekker pairs, all in the seq_cst order S): the producer's
- * publish is sequenced before its fence X; the parker's RMWs on `parked` and
- * `searching` are sequenced before its re-scan loads. If the re-scan misses
- * the work, those loads precede X in S, so the RMWs do too, so the
- * producer's loads after X see the parker's bit set (and `searching` already
- * decremented): it claims and wakes the parker. If a producer sees
- * searching > 0, the searcher's later decrement follows X in S and its
- * re-scan sees the work.
+ * Labels (sites carry them; all accesses named here are seq_cst unless
+ * said, and S is the single total order of seq_cst operations):
  *
- * The bare seq_cst fence in wsched__notify is necessary: the publish is a
- * release store (deque bottom), and store->load ordering needs a full
- * barrier on x86 too. TSan ignores it, but it orders no data: the data edge
- * is the release/acquire on bottom (deque.h, P1/S2).
+ *  (N1) producer: publish the work (deque.h P1 release store, or inbox.h
+ *       I1's seq_cst RMW), then a seq_cst fence X (none needed after an
+ *       RMW: wsched__notify_after_sc).
+ *  (N2) producer: load `searching`; if 0, claim a parked worker by clearing
+ *       its bit in `parked` (fetch_and: exactly one claimer wins a bit).
+ *  (N3) claimer: `searching` += 1 for the sleeper (before it can run, so its
+ *       own later decrement never precedes this increment), then its
+ *       park_word += 1 (RELEASE) and futex wake.
+ *  (K1) parker: set its bit in `parked` (RMW), then leave `searching` (RMW).
+ *  (K2) parker: re-scan every deque and inbox (seq_cst loads); work seen,
+ *       or stop: take its bit back (fetch_and) unless a claimer already
+ *       did, in which case it accepts that claim's wake below.
+ *  (K3) parker: sleep until park_word reaches its claim count (ACQUIRE,
+ *       pairs with N3's RELEASE); it wakes counted as a searcher.
+ *  (L1) the last searcher leaving (fetch_sub returned 1) re-scans and, with
+ *       work visible, notifies (N2): producers skipped their wake while it
+ *       searched.
+ *  (N4) a push onto a non-empty deque: relaxed check of `searching` and
+ *       `parked`, notify if someone sleeps while nobody searches (pushed(),
+ *       internal.h, with its argument; not a Dekker pair, a repair).
+ *
+ * No lost wake-up (N1/N2 against K1/K2): the parker's RMWs (K1) are
+ * sequenced before its re-scan loads (K2); the producer's publish before X.
+ * If the re-scan misses the work, those loads precede X in S, so K1's RMWs
+ * do too, and N2's loads after X see the bit set (and `searching` already
+ * decremented): the producer claims and wakes the parker. If N2 sees
+ * searching > 0, that searcher's later decrement follows X in S: it either
+ * parks (its K2 re-scan follows X: sees the work) or is the last searcher
+ * (L1: its re-scan follows X: sees the work and notifies).
+ *
+ * The bare seq_cst fence of N1 is necessary: the publish is a release
+ * store (deque bottom), and store->load ordering needs a full barrier on
+ * x86 too (mfence or a locked instruction). TSan ignores fences, but this
+ * one orders no data: the data edge is the release/acquire on bottom
+ * (deque.h P1/S2) or the inbox link. Models: tests/model/park.pml (spin:
+ * every interleaving of producers, searchers and parkers, no lost wake-up,
+ * bounded counts), tests/stress/test_park_wake, test_work_conserving,
+ * tests/regress/test_spawn_lost_wake (N4).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -53,14 +74,14 @@ void wsched__wake_claimed(struct pool *p, unsigned i)
     struct worker *v = &p->workers[i];
     /* Count the sleeper as a searcher before it can run, so its eventual
      * decrement never precedes this increment. */
-    uint32_t s = fadd(&p->searching, 1, SC);
+    uint32_t s = fadd(&p->searching, 1, SC); /* N3 */
     /* A claimed parker may be counted before the claimer's own count
      * drops (tests/model/park.pml bounds it): never past 2n. */
     DEBUG_ASSERT(s < 2 * p->n);
     (void)s;
     /* RELEASE pairs with the sleeper's ACQUIRE load of park_word: what the
      * claimer did before (publishing work) is visible to the woken worker. */
-    fadd(&v->park_word, 1, REL);
+    fadd(&v->park_word, 1, REL); /* N3 */
     futex_wake(&v->park_word, 1);
 }
 
@@ -71,7 +92,7 @@ static int claim_parked(struct pool *p, int hint)
     if (hint >= 0) {
         uint64_t bit = 1ull << (hint % 64);
         if (ld(&p->parked[hint / 64], SC) & bit &&
-            fand(&p->parked[hint / 64], ~bit, SC) & bit)
+            fand(&p->parked[hint / 64], ~bit, SC) & bit) /* N2 */
             return hint;
     }
     unsigned start = hint >= 0 ? (unsigned)hint / 64 : 0;
@@ -80,7 +101,7 @@ static int claim_parked(struct pool *p, int hint)
         uint64_t m = ld(&p->parked[wi], SC);
         while (m) {
             uint64_t bit = m & -m;
-            if (fand(&p->parked[wi], ~bit, SC) & bit)
+            if (fand(&p->parked[wi], ~bit, SC) & bit) /* N2 */
                 return (int)(wi * 64 + (unsigned)__builtin_ctzll(bit));
             m &= ~bit;
         }
@@ -92,7 +113,7 @@ static int claim_parked(struct pool *p, int hint)
  * before the loads below). */
 void wsched__notify_after_sc(struct pool *p, int hint)
 {
-    if (ld(&p->searching, SC) != 0)
+    if (ld(&p->searching, SC) != 0) /* N2 */
         return; /* a searcher will see the work before it parks */
     int i = claim_parked(p, hint);
     if (i >= 0)
@@ -102,7 +123,7 @@ void wsched__notify_after_sc(struct pool *p, int hint)
 /* Call after publishing work with a plain release store. */
 void wsched__notify(struct pool *p, int hint)
 {
-    fence(SC); /* the store->load barrier of the Dekker pair, see top */
+    fence(SC); /* N1: the store->load barrier of the Dekker pair, see top */
     wsched__notify_after_sc(p, hint);
 }
 
@@ -128,7 +149,7 @@ void wsched__stop_searching(struct worker *w)
     /* SC RMW: if we were the last searcher, producers may have skipped a wake
      * because we were searching; the re-scan in work_visible follows this RMW
      * in S and sees their work (same argument as parking). */
-    uint32_t s = fsub(&p->searching, 1, SC);
+    uint32_t s = fsub(&p->searching, 1, SC); /* L1 */
     DEBUG_ASSERT(s >= 1); /* we were counted */
     if (s == 1 && work_visible(p))
         wsched__notify_after_sc(p, -1);
@@ -145,17 +166,17 @@ enum park_result wsched__park(struct worker *w)
     _Atomic uint64_t *word = &p->parked[w->index / 64];
     uint64_t bit = 1ull << (w->index % 64);
 
-    for_(word, bit, SC); /* become claimable */
+    for_(word, bit, SC); /* K1: become claimable */
     if (w->searching) {
         w->searching = false;
-        uint32_t s = fsub(&p->searching, 1, SC);
+        uint32_t s = fsub(&p->searching, 1, SC); /* K1 */
         DEBUG_ASSERT(s >= 1);
         (void)s;
     }
     /* Re-scan after both RMWs (see top). */
     bool sleep = true;
-    if (work_visible(p) || ld(&p->stop, SC)) {
-        if (fand(word, ~bit, SC) & bit) /* cancelled: nobody claimed us */
+    if (work_visible(p) || ld(&p->stop, SC)) { /* K2 */
+        if (fand(word, ~bit, SC) & bit) /* K2: cancelled, nobody claimed us */
             return ld(&p->stop, ACQ) ? PARK_STOP : PARK_SAW_WORK;
         /* A producer claimed us first. Its wake-up is in flight: take it
          * below (it returns at once when the bump has landed), so that the
@@ -170,7 +191,7 @@ enum park_result wsched__park(struct worker *w)
         PROBE1(park, w->index);
     }
     for (;;) {
-        /* ACQUIRE pairs with the claimer's RELEASE bump (wake_claimed). */
+        /* K3: ACQUIRE pairs with the claimer's RELEASE bump (N3). */
         uint32_t v = ld(&w->park_word, ACQ);
         if (v == w->claims)
             break;

@@ -335,20 +335,38 @@ int wsched_worker_get_stats(wsched_pool *h, wsched_worker_stats *out, unsigned n
 }
 
 /*
- * Submit vs destroy: a submitter adds 2 to inflight (SC) and then reads
- * state (SC); destroy stores DRAINING (SC) and then reads inflight (SC).
- * Either the submitter sees DRAINING and backs out, or destroy sees its
- * increment and waits. One unit is the batch's (dropped when it completes),
- * the other the submit call's own (dropped when wsched_submit stops touching
- * the pool: the batch may complete before the submitter's wake-up is done).
+ * The destroy handshake: submit (outside the pool) against destroy, on the
+ * handle's `inflight` and `state` (all seq_cst; S the total order).
+ *
+ *  (H1) enter: inflight += 2, then load state; not ALIVE: leave (H3) and
+ *       fail. One unit is the batch's (left when it completes), the other
+ *       the submit call's own (left when wsched_submit stops touching the
+ *       pool: the batch may complete before the submitter is done).
+ *  (H2) destroy: CAS state ALIVE -> DRAINING, then until inflight == 0:
+ *       read drain_word (ACQUIRE), load inflight, futex-wait on the word.
+ *  (H3) leave: inflight -= k; if that reached 0 and state is not ALIVE,
+ *       bump drain_word (RELEASE) and wake all.
+ *  (H4) inside a worker: inflight += 1 relaxed, no state check (submit.c:
+ *       the running job's batch holds a unit until after ours is added).
+ *
+ * Dekker pair H1 against H2: if enter's load of state precedes destroy's
+ * CAS in S, so does its increment, and destroy's later load of inflight
+ * sees it: destroy waits for the batch. Otherwise enter sees DRAINING and
+ * backs out. No lost drain wake-up: destroy's load of inflight read
+ * non-zero, so it precedes the final H3 decrement in S, and the CAS before
+ * it does too: that leaver's load of state sees DRAINING and bumps the
+ * word; destroy read the word before the load (ACQUIRE), so its futex wait
+ * returns at once if the bump came first. Model: tests/model/destroy.pml;
+ * tests: tests/stress/test_destroy, tests/unit/test_bad_input (use after
+ * destroy).
  */
 int wsched__pool_enter(struct wsched_pool *h)
 {
     int r = handle_check(h);
     if (r)
         return r;
-    fadd(&h->inflight, 2, SC);
-    uint32_t s = ld(&h->state, SC);
+    fadd(&h->inflight, 2, SC);        /* H1 */
+    uint32_t s = ld(&h->state, SC);   /* H1 */
     if (s != POOL_ALIVE) {
         wsched__pool_leave(h, 2);
         return s == POOL_DEAD ? -EBADF : -ESHUTDOWN;
@@ -358,11 +376,11 @@ int wsched__pool_enter(struct wsched_pool *h)
 
 void wsched__pool_leave(struct wsched_pool *h, int64_t k)
 {
-    /* SC: pairs with destroy's SC store of DRAINING and load of inflight. */
+    /* H3. SC: pairs with destroy's CAS to DRAINING and load of inflight. */
     int64_t old = fsub(&h->inflight, k, SC);
     DEBUG_ASSERT(old >= k); /* every unit left was entered */
     if (old == k && ld(&h->state, SC) != POOL_ALIVE) {
-        fadd(&h->drain_word, 1, REL);
+        fadd(&h->drain_word, 1, REL); /* H3 */
         futex_wake_all(&h->drain_word);
     }
 }
@@ -376,13 +394,13 @@ int wsched_pool_destroy(wsched_pool *h)
     if (wsched__self && wsched__self->pool == p)
         return -EDEADLK;
     uint32_t alive = POOL_ALIVE;
-    if (!cas(&h->state, &alive, POOL_DRAINING, SC))
+    if (!cas(&h->state, &alive, POOL_DRAINING, SC)) /* H2 */
         return -EBADF; /* another thread is destroying it */
 
     /* Drain: every accepted batch runs to completion. */
     for (;;) {
-        uint32_t v = ld(&h->drain_word, ACQ);
-        if (ld(&h->inflight, SC) == 0)
+        uint32_t v = ld(&h->drain_word, ACQ); /* H2: before the load */
+        if (ld(&h->inflight, SC) == 0)       /* H2 */
             break;
         futex_wait(&h->drain_word, v, NULL);
     }

@@ -208,7 +208,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     bool inside = self && h->magic == POOL_MAGIC && self->pool == h->p &&
                   ld(&h->state, RLX) != POOL_DEAD;
     if (inside)
-        fadd(&h->inflight, 1, RLX);
+        fadd(&h->inflight, 1, RLX); /* H4 (pool.c) */
     else if ((r = wsched__pool_enter(h)) != 0)
         return r;
     struct pool *p = h->p;

@@ -176,7 +176,7 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
     bool inside = self && self->pool == b->pool, polled = false, expired = false;
     unsigned backoff = 0;
     size_t v;
-    /* ACQUIRE: pairs with stream_push's RELEASE: slot and status visible. */
+    /* ACQUIRE: pairs with stream_push's W1 RELEASE: slot and status visible. */
     while ((v = ld(e, ACQ)) == 0) {
         uint64_t now = until || b->deadline ? wsched_now_ns() : 0;
         if (b->deadline && now >= b->deadline && !expired) {
@@ -200,10 +200,10 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
             wsched__help_once(self, &backoff, b); /* never block a worker */
             continue;
         }
-        /* Announce the sleeper (SC RMW), re-check, then sleep until a push
-         * changes the word (see stream_push), the timeout or the deadline. */
+        /* W3 (batch.h): announce the sleeper (RMW), re-check, then sleep
+         * until a push changes the word, the timeout or the deadline. */
         uint32_t w = for_(&b->ring_word, RING_WAITER, SC) | RING_WAITER;
-        if ((v = ld(e, ACQ)) != 0)
+        if ((v = ld(e, ACQ)) != 0) /* W3 */
             break;
         uint64_t wake = until;
         if (b->deadline && !expired && (!wake || b->deadline < wake))
