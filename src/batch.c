@@ -84,20 +84,6 @@ int wsched_batch_status(const wsched_batch *b, size_t i, int *status)
     return 0;
 }
 
-/* Fill a caller's struct of `size` bytes from ours (`have` bytes): the
- * common prefix, zeros past ours (a caller built against a later header).
- * A size below `first` (the struct of the first API 1.0 header) is an
- * error: it cannot be a real wsched struct. */
-int wsched__copy_out(void *dst, size_t size, const void *src, size_t have, size_t first)
-{
-    if (size < first)
-        return -EINVAL;
-    memcpy(dst, src, size < have ? size : have);
-    if (size > have)
-        memset((char *)dst + have, 0, size - have);
-    return 0;
-}
-
 int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *dst, size_t size)
 {
     if (!cb || !dst || size < sizeof(wsched_outcome))

@@ -91,10 +91,6 @@ static inline void stream_push(struct wsched_batch *b, size_t i)
     }
 }
 
-/* wait.c: one step of an in-job wait (run a task or back off). */
-WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *backoff,
-                                       struct wsched_batch *awaited);
-
 /* forkjoin.c: join the children still outstanding. */
 WSCHED_INTERNAL void wsched__ctx_sync_slow(wsched_ctx *c);
 

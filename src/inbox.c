@@ -20,7 +20,7 @@ void inbox_push(struct worker *w, struct wsched_batch *b)
     DEBUG_POINT("I1");
     tsan_release(b); /* I4 */
     cds_wfcq_enqueue(&q->head, &q->tail, &b->node); /* I2 */
-    wsched__notify_after_sc(w->pool, (int)w->index); /* I2: after I1's RMW */
+    /* The caller notifies (wsched__notify_after_sc: I1's RMW is its N1). */
 }
 
 enum take { TAKE_NONE, TAKE_OK, TAKE_BUSY };
@@ -44,7 +44,7 @@ static enum take take_from(struct inbox *q, struct task *t)
     struct wsched_batch *b = caa_container_of(node, struct wsched_batch, node);
     tsan_acquire(b); /* I4 */
     st(&b->queued, 0, RLX); /* wait.c: no longer in an inbox */
-    *t = range_task(wsched__run_range, b, 0, b->n);
+    *t = range_task(b->start_fn, b, 0, b->n); /* the whole batch as one range */
     return TAKE_OK;
 }
 

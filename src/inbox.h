@@ -75,7 +75,8 @@ struct wsched_batch;
 
 void inbox_init(struct inbox *q);
 
-/* Push b onto worker w's inbox of b's class and notify an idle worker. */
+/* Push b onto worker w's inbox of b's class. The caller then notifies an
+ * idle worker (wsched__notify_after_sc: I1's RMW orders the push). */
 void inbox_push(struct worker *w, struct wsched_batch *b);
 
 /* Start a batch from `me`'s own inbox, unless a batch of a class that

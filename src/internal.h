@@ -141,6 +141,7 @@ struct wsched_batch {
     /* Read-only once submitted. */
     wsched_job_fn fn;
     void *arg;
+    task_run_fn start_fn; /* wsched__run_range: the task an inbox take makes */
     size_t n;
     char *slots;
     size_t stride;
@@ -209,29 +210,35 @@ struct wsched_ctx {
 
 extern _Thread_local struct worker *wsched__self;
 
-/* idle.c: producers of work call these (see its top). */
-WSCHED_INTERNAL void wsched__notify(struct pool *p, int hint);
-WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
-/* worker.c */
-WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen,
-                                       bool new_ok);
-/* pool.c */
-WSCHED_INTERNAL void wsched__pool_leave(struct wsched_pool *h, int64_t k);
+/* Calls between modules, by the module that defines them (docs/design.md
+ * has the layers; calls only go down). */
 
-/* batch.c: fill a caller's output struct of `size` bytes (API 1.0 rule:
+/* util.c: fill a caller's output struct of `size` bytes (API 1.0 rule:
  * output structs are passed with their sizeof; header "Conventions"). */
 WSCHED_INTERNAL int wsched__copy_out(void *dst, size_t size, const void *src, size_t have,
                                      size_t first);
-/* pool.c: the submit-vs-destroy handshake's entry. */
+/* idle.c: producers of work call these (see its top). */
+WSCHED_INTERNAL void wsched__notify(struct pool *p, int hint);
+WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
+/* worker.c: find work for an in-job wait; one step of such a wait (run a
+ * task or back off). */
+WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen,
+                                       bool new_ok);
+WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *backoff,
+                                       struct wsched_batch *awaited);
+/* admission.c: reserve max_jobs units for a batch; return them as ranges
+ * finish. */
+WSCHED_INTERNAL int wsched__admit_reserve(struct pool *p, size_t n, int64_t timeout_ns);
+WSCHED_INTERNAL void wsched__admit_release(struct pool *p, size_t n);
+/* pool.c: the submit-vs-destroy handshake (H1-H4). */
 WSCHED_INTERNAL int wsched__pool_enter(struct wsched_pool *h);
-/* run.c: the task of a batch range. */
+WSCHED_INTERNAL void wsched__pool_leave(struct wsched_pool *h, int64_t k);
+/* run.c: the task of a batch range (submit.c puts it in b->start_fn). */
 WSCHED_INTERNAL void wsched__run_range(struct worker *w, const struct task *t, bool stolen);
 /* wait.c */
 WSCHED_INTERNAL bool wsched__help_until(struct worker *w, struct wsched_batch *b,
                                         _Atomic uint32_t *word, uint32_t until,
                                         uint64_t deadline);
-/* submit.c: admission units (max_jobs) back as ranges finish. */
-WSCHED_INTERNAL void wsched__admit_release(struct pool *p, size_t n);
 
 /* Is a worker searching or parked? Relaxed reads of lines written only on
  * search/park transitions: a hint for splitting, never for correctness. */

@@ -15,43 +15,6 @@
 #include "probes.h"
 #include "tsan.h"
 
-/* Admission units (admission.h, A1-A3): the waiting and the wake-up. */
-void wsched__admit_release(struct pool *p, size_t n)
-{
-    if (admission_release(&p->admission, n)) { /* A3 */
-        fadd(&p->admission.word, 1, REL);
-        futex_wake_all(&p->admission.word);
-    }
-}
-
-static int reserve_jobs(struct pool *p, size_t n, int64_t timeout_ns)
-{
-    struct admission *a = &p->admission;
-    if (n > p->max_jobs)
-        return -E2BIG;
-    if (admission_try_reserve(a, p->max_jobs, n))
-        return 0;
-    if (timeout_ns == 0)
-        return -EBUSY; /* load shedding */
-    /* Only threads outside the pool get here (nested batches are exempt). */
-    uint64_t until = timeout_ns > 0 ? wsched_now_ns() + (uint64_t)timeout_ns : 0;
-    struct timespec ts;
-    const struct timespec *deadline = abs_deadline(until, &ts);
-    for (;;) {
-        uint32_t v = admission_wait_begin(a); /* A2 */
-        if (admission_try_reserve(a, p->max_jobs, n)) {
-            admission_wait_end(a);
-            return 0;
-        }
-        int fr = futex_wait(&a->word, v, deadline);
-        admission_wait_end(a);
-        if (admission_try_reserve(a, p->max_jobs, n))
-            return 0;
-        if (fr == -ETIMEDOUT || (until && wsched_now_ns() >= until))
-            return -ETIMEDOUT;
-    }
-}
-
 static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
                        int64_t admit_timeout_ns);
 
@@ -135,6 +98,7 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     size_t n = d->njobs;
     b->fn = d->fn;
     b->arg = d->arg;
+    b->start_fn = wsched__run_range;
     b->n = n;
     b->stride = l->stride;
     b->status = (_Atomic int32_t *)((char *)b + l->status_off);
@@ -222,7 +186,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
      * pool's jobs wait for that pool). It gets load shedding (-EBUSY). */
     if (limited && self && admit_timeout_ns != 0)
         admit_timeout_ns = 0;
-    if (limited && (r = reserve_jobs(p, n, admit_timeout_ns)) != 0)
+    if (limited && (r = wsched__admit_reserve(p, n, admit_timeout_ns)) != 0)
         goto fail;
     reserved = limited;
     r = -ENOMEM;
@@ -251,7 +215,9 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
         rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
     st(&b->queued, 1, RLX); /* published with the node (inbox.h I4) */
     *out = b;
-    inbox_push(&p->workers[rr++ % p->n], b);
+    struct worker *to = &p->workers[rr++ % p->n];
+    inbox_push(to, b);
+    wsched__notify_after_sc(p, (int)to->index); /* N1 is I1's seq_cst RMW */
     /* The batch may be complete and freed by now: touch only the handle. */
     wsched__pool_leave(h, 1);
     return 0;

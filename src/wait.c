@@ -15,27 +15,6 @@
 #include "probes.h"
 #include "tsan.h"
 
-/* One step of an in-job wait for `awaited` (NULL: children, wsched_sync):
- * run one task (own deque first; new batches from inboxes only while the
- * awaited batch itself still waits in one, or it could never start on a
- * pool whose workers all wait), or back off: pause 64 times, then yield
- * the CPU between attempts. */
-void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch *awaited)
-{
-    struct task t;
-    bool stolen;
-    bool new_ok = awaited && ld(&awaited->queued, RLX);
-    if (wsched__find_work(w, &t, &stolen, new_ok)) {
-        run_task(w, &t, stolen);
-        *backoff = 0;
-    } else if (++*backoff < 64) {
-        cpu_relax();
-    } else {
-        sched_yield();
-    }
-}
-
-
 /* Run other work until *word == until or the deadline (0 = none) passes:
  * in-worker waits never park the worker. Returns false on timeout. */
 bool wsched__help_until(struct worker *w, struct wsched_batch *b, _Atomic uint32_t *word,
@@ -242,11 +221,4 @@ int wsched_wait_idle(wsched_batch *b, int64_t timeout_ns)
         return -ETIMEDOUT;
     finish_after_returned(b);
     return 0;
-}
-
-uint64_t wsched_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }

@@ -106,6 +106,26 @@ bool wsched__find_work(struct worker *w, struct task *t, bool *stolen, bool new_
 }
 
 
+/* One step of an in-job wait for `awaited` (NULL: children, wsched_sync):
+ * run one task (own deque first; new batches from inboxes only while the
+ * awaited batch itself still waits in one, or it could never start on a
+ * pool whose workers all wait), or back off: pause 64 times, then yield
+ * the CPU between attempts. */
+void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch *awaited)
+{
+    struct task t;
+    bool stolen;
+    bool new_ok = awaited && ld(&awaited->queued, RLX);
+    if (wsched__find_work(w, &t, &stolen, new_ok)) {
+        run_task(w, &t, stolen);
+        *backoff = 0;
+    } else if (++*backoff < 64) {
+        cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
 static bool search(struct worker *w, struct task *t)
 {
     struct pool *p = w->pool;
