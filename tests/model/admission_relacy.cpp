@@ -4,7 +4,7 @@
  * admission.h is compiled as C++ (admission_relacy_impl.cpp) through the
  * atomics override (tests/model/relacy_atomics.h), so every ld/fadd/cas of
  * A1-A3 is an rl::atomic operation with the memory order written in the
- * source. Its callers in src/job.c are not compiled (job.c needs the whole
+ * source. Its callers in src/admission.c are not compiled (it needs the whole
  * pool); their few lines are copied below, line for line, without the
  * timeout:
  *   reserve()  = reserve_jobs(): A1; then A2 (wait_begin), A1, futex_wait

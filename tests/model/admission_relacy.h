@@ -3,7 +3,7 @@
  *   admission_relacy_impl.cpp  the real src/admission.h under the Relacy
  *                              atomics override (rebuilt per mutant by
  *                              run_relacy.sh, with -I <mutant dir> first);
- *   admission_relacy.cpp       the model: the waiting loop of job.c,
+ *   admission_relacy.cpp       the model: the waiting loop of admission.c,
  *                              configurations, checks, driver (built once;
  *                              it uses admission.h only for the struct).
  * admission.h's static inline functions are reached through the wrappers

@@ -5,7 +5,7 @@
  * atomics override (tests/model/relacy_atomics.h), so completion_range_done,
  * completion_signal, completion_done and completion_announce run as
  * rl::atomic operations with the memory orders written in the source. The
- * callers are job.c's, transcribed here:
+ * callers are run.c's, batch.c's and wait.c's, transcribed here:
  *   range_done / run_lane   write the range's slots (B1), then
  *                           completion_range_done (B2); the one that gets
  *                           true runs batch_complete:
@@ -97,7 +97,7 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
     rl::var<int> slot[MAXN];       /* B1: plain */
     rl::atomic<int> status[MAXN];  /* B1: relaxed */
     rl::atomic<size_t> remaining;  /* B2 */
-    rl::atomic<size_t> next;       /* lanes: the next job index (job.c: relaxed) */
+    rl::atomic<size_t> next;       /* lanes: the next job index (run.c: relaxed) */
     rl::atomic<uint32_t> word[2];  /* idle, done */
     /* the futex of each word (plain memory: not part of the memory model) */
     rl::waitset<NT> sleepers[2];
@@ -130,7 +130,7 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
         remaining.store(units, rl::mo_relaxed, $);
         next.store(0, rl::mo_relaxed, $);
         for (int w = 0; w < 2; w++) {
-            word[w].store(BATCH_RUNNING, rl::mo_relaxed, $); /* job.c: relaxed */
+            word[w].store(BATCH_RUNNING, rl::mo_relaxed, $); /* submit.c: relaxed */
             sleepers[w] = rl::waitset<NT>();
             wake_seq[w] = 0;
         }
@@ -162,7 +162,7 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
             g_stats.woke++;
     }
 
-    /* ------------------------------------------------------ job.c */
+    /* ------------------------------------ run.c, batch.c, wait.c */
     void word_signal(int w)
     {
         if (model_signal(&word[w])) /* B3 */

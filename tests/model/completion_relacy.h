@@ -4,7 +4,7 @@
  *                               atomics override (rebuilt per mutant by
  *                               run_relacy.sh, with -I <mutant dir> first);
  *   completion_relacy.cpp       the model: ranges, batch_complete and
- *                               external_wait of job.c, a futex, checks,
+ *                               external_wait of wait.c, a futex, checks,
  *                               driver (built once; it uses completion.h
  *                               only for the BATCH_* states).
  * completion.h's static inline functions are reached through the wrappers

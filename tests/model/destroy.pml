@@ -1,19 +1,20 @@
 /*
- * destroy.pml -- the submit vs destroy handshake of wsched (src/pool.c:
- * wsched__admit, wsched__unadmit, wsched_pool_destroy, handle_check;
- * src/job.c: submit_impl, batch_complete) in Promela.  Run by
+ * destroy.pml -- the submit vs destroy handshake of wsched (src/pool.c,
+ * labels H1-H4: wsched__pool_enter, wsched__pool_leave, wsched_pool_destroy,
+ * handle_check; src/submit.c submit_impl, src/batch.c batch_complete) in
+ * Promela.  Run by
  * tests/model/run_spin.sh.
  *
  * Variables, with the C names:
  *   state       h->state        ALIVE, DRAINING, DEAD (the handle is a
  *                               tombstone, never freed: touching it after
  *                               destroy is fine)
- *   inflight    h->inflight     2 per submit call in progress (admit), of
+ *   inflight    h->inflight     2 per submit call in progress (enter), of
  *                               which 1 is the batch's (dropped by
  *                               batch_complete) and 1 the call's own
  *                               (dropped at the end of submit_impl); 1 per
  *                               nested batch submitted from inside a job
- *   drain_word  h->drain_word   futex word, bumped by the unadmit that
+ *   drain_word  h->drain_word   futex word, bumped by the leave that
  *                               drops inflight to 0 while not ALIVE
  *   dsleep[d]   -               destroyer d is queued in the kernel inside
  *                               futex_wait(&h->drain_word, v)
@@ -22,8 +23,8 @@
  *   freed       -               free_pool(p) happened: every access to the
  *                               pool (h->p, p->mem, p->workers, an inbox,
  *                               notify) asserts !freed
- *   inpool[s]   -               submitter s is between a successful admit
- *                               and its final unadmit(1): it may touch the
+ *   inpool[s]   -               submitter s is between a successful enter
+ *                               and its final leave(1): it may touch the
  *                               pool
  *   stop        p->stop         stop_workers' flag; `wexited` = joined
  *
@@ -34,7 +35,7 @@
  *
  * Memory model: every access of the handshake is seq_cst in C (the RMWs on
  * inflight, the loads and the CAS of state), except handle_check's ACQUIRE
- * load of state (a pre-check; admit's SC load decides), the nested
+ * load of state (a pre-check; enter's SC load decides), the nested
  * submit's relaxed fadd (ordered before the parent's completion by program
  * order and the release chain of `remaining`, so inflight cannot touch 0 in
  * between), the RELEASE bump / ACQUIRE load of drain_word (the futex
@@ -45,12 +46,12 @@
  * Abstracted: what a batch does inside the pool (one step "run and
  * complete"); the park/wake protocol (park.pml), replaced by a worker that
  * takes a queued batch whenever there is one; allocation failures and
- * admission limits (reserve_jobs), which only add early unadmit(2) paths
+ * admission limits (wsched__admit_reserve), which only add early leave(2) paths
  * like the ESHUTDOWN back-out; futex_wait may return spuriously at most
  * SPURIOUS times per destroyer.
  *
  * Properties:
- *   - free_pool never runs while a submitter that was admitted may still
+ *   - free_pool never runs while a submitter that has entered may still
  *     touch the pool, while a batch is queued or incomplete, or while the
  *     worker runs (assert at the free, and !freed at every pool access);
  *   - no invalid end state: destroy never hangs, nor does anything else;
@@ -62,12 +63,12 @@
  * Mutants (each must make spin report an error):
  *   MUT_DESTROY_LOAD_FIRST  destroy loads inflight before it stores
  *                           DRAINING and trusts that load
- *   MUT_SUBMIT_LOAD_FIRST   admit loads state before adding to inflight
- *   MUT_ONE_UNIT            admit takes only the batch's unit: no unit for
+ *   MUT_SUBMIT_LOAD_FIRST   enter loads state before adding to inflight
+ *   MUT_ONE_UNIT            enter takes only the batch's unit: no unit for
  *                           the submit call itself
  *   MUT_WAIT_LOAD_LATE      destroy loads drain_word after inflight (the
  *                           futex value can already include the wake-up)
- *   MUT_UNADMIT_STATE_FIRST unadmit loads state before its fetch_sub
+ *   MUT_LEAVE_STATE_FIRST   leave loads state before its fetch_sub
  */
 
 #ifndef NS
@@ -117,12 +118,12 @@ bool ddone[ND];
 #define WAKE_ALL dsleep[0] = false; dsleep[1] = false
 #endif
 
-/* wsched__unadmit(h, k): fsub(inflight, k) == k && state != ALIVE ->
+/* wsched__pool_leave(h, k): fsub(inflight, k) == k && state != ALIVE ->
  * bump drain_word and futex_wake_all (one step: a destroyer cannot fall
  * asleep in between, its compare would fail).  Touches only the handle. */
-inline unadmit(k, old)
+inline leave(k, old)
 {
-#ifdef MUT_UNADMIT_STATE_FIRST
+#ifdef MUT_LEAVE_STATE_FIRST
     atomic { old = (state != ALIVE) }
     if
     :: old ->
@@ -160,7 +161,7 @@ proctype submitter(byte s)
         :: else
         fi
     }
-    /* wsched__admit: fadd(inflight, 2) then load state, both SC */
+    /* wsched__pool_enter: fadd(inflight, 2) then load state, both SC */
 #if defined(MUT_SUBMIT_LOAD_FIRST)
     st = state;
     inflight = inflight + 2;
@@ -172,24 +173,24 @@ proctype submitter(byte s)
     st = state;
 #endif
     if
-    :: st != ALIVE ->                           /* back out: unadmit(2) */
+    :: st != ALIVE ->                           /* back out: leave(2) */
 #ifdef MUT_ONE_UNIT
-        unadmit(1, old);
+        leave(1, old);
 #else
-        unadmit(2, old);
+        leave(2, old);
 #endif
         sres[s] = (st == DEAD -> R_EBADF : R_ESHUTDOWN);
         goto out
     :: else
     fi;
-    /* admitted: p = h->p, allocate and fill the batch, push it onto an
+    /* entered: p = h->p, allocate and fill the batch, push it onto an
      * inbox, notify_after_sc: all of it touches the pool */
     d_step { st = 0; inpool[s] = true; assert(!freed) }
     d_step { assert(!freed); queued++; accepted++ }
     d_step { assert(!freed); sres[s] = R_OK; inpool[s] = false }
     /* "The batch may be complete and freed by now: touch only the handle." */
 #ifndef MUT_ONE_UNIT
-    unadmit(1, old);
+    leave(1, old);
 #endif
 out:
     sdone[s] = true
@@ -212,9 +213,9 @@ end_idle:
         :: else
         fi;
         /* the jobs ran; batch_complete: word_signal(done/idle), then
-         * unadmit(1) (the pool itself is kept alive by the join) */
+         * leave(1) (the pool itself is kept alive by the join) */
         d_step { assert(!freed); completed++ }
-        unadmit(1, old)
+        leave(1, old)
     :: stop -> break
     od;
     wexited = true

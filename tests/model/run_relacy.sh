@@ -165,7 +165,7 @@ bad=0
 #   B3-acq    signal: exchange acq_rel -> acquire. Nothing is published to
 #             the waiter's acquire load: data race.
 #   B4-load   completion_done: acquire load -> relaxed. The waiter reads
-#             DONE without synchronizing: data race. (job.c reads every
+#             DONE without synchronizing: data race. (batch.c reads every
 #             wait word through completion_done.)
 #   B4-fail   announce: CAS failure order acquire -> relaxed. A failed CAS
 #             that reads DONE returns "done" without synchronizing: race.
@@ -177,7 +177,7 @@ bad=0
 #   B3-rel    signal: exchange acq_rel -> release. Correct in C11: the
 #             acquire half can synchronize with nothing. The exchange reads
 #             the word's previous value, written by the relaxed
-#             initialization (job.c: st(..., BATCH_RUNNING, RLX)) or by a
+#             initialization (submit.c: st(..., BATCH_RUNNING, RLX)) or by a
 #             waiter's announce CAS, whose success order is acquire only:
 #             neither is a release, nor heads a release sequence. What the
 #             signaller publishes it already holds: its own slots are
@@ -189,7 +189,7 @@ bad=0
 #             twice -- signal_done on an early completion, then
 #             batch_complete --; the second then acquires the first, which
 #             nothing after it in batch_complete needs: batch_unref has its
-#             own acq_rel.) job.c's comment at word_signal ("ACQUIRE orders
+#             own acq_rel.) batch.c's comment at word_signal ("ACQUIRE orders
 #             it after the range that completed") is not needed for that:
 #             program order already does it.
 # source_model LABEL "FILES" MODEL OUT MUTANT...: the one driver of the
@@ -340,7 +340,7 @@ echo "run_relacy: completion $((SECONDS - completion_start))s, total $((SECONDS 
 
 # ======================================================================
 # Admission limit (src/admission.h, A1-A3): tests/model/admission_relacy
-# {,_impl}.cpp, the real header with job.c's waiting loop (reserve_jobs)
+# {,_impl}.cpp, the real header with admission.c's waiting loop (wsched__admit_reserve)
 # and release (wsched__admit_release) copied into the model, futex_wait /
 # futex_wake_all as Relacy's futex (never spurious, no timeout): a lost
 # wake-up leaves a waiter asleep for good, and Relacy reports DEADLOCK.

@@ -83,7 +83,7 @@ checks=(
 "destroy.mut.submit_load |destroy|mutant|safety|-DNS=2 -DMUT_SUBMIT_LOAD_FIRST|"
 "destroy.mut.one_unit    |destroy|mutant|safety|-DNS=2 -DMUT_ONE_UNIT|"
 "destroy.mut.wait_late   |destroy|mutant|safety|-DNS=2 -DMUT_WAIT_LOAD_LATE|"
-"destroy.mut.unadmit     |destroy|mutant|safety|-DNS=2 -DMUT_UNADMIT_STATE_FIRST|"
+"destroy.mut.leave       |destroy|mutant|safety|-DNS=2 -DMUT_LEAVE_STATE_FIRST|"
 )
 if [ "$FULL" = 1 ]; then
     checks+=(

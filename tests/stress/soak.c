@@ -35,7 +35,7 @@
  * Checked for the pool: every 250 ms the gauges add up (parked + searching
  * + running = workers) and the jobs counter of wsched_stats is
  * at least the jobs of every batch whose wsched_wait_idle returned (the
- * counter counts every index of a range, run or skipped: src/job.c
+ * counter counts every index of a range, run or skipped: src/run.c
  * range_done); at the end it equals the jobs of all accepted batches, the
  * tasks counter equals the tasks spawned, the pool goes quiet (nothing
  * queued or in flight, every worker parked), every admission unit came
