@@ -1,9 +1,10 @@
 /* WSCHED_DEBUG support: see debug.h. Empty in normal builds. */
 #include "debug.h"
 
+#include "atomics.h"
+
 #ifdef WSCHED_DEBUG
 #include <sched.h>
-#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,13 +14,13 @@ static _Atomic uint32_t every;
 
 static uint32_t delay_every(void)
 {
-    uint32_t e = atomic_load_explicit(&every, memory_order_relaxed);
+    uint32_t e = ld(&every, RLX);
     if (e == 0) {
         const char *s = getenv("WSCHED_DEBUG_DELAY");
         long v = s ? strtol(s, NULL, 10) : 0;
         e = v >= 1 && v <= 1000 ? (uint32_t)v : UINT32_MAX;
         /* Relaxed: every thread computes the same value. */
-        atomic_store_explicit(&every, e, memory_order_relaxed);
+        st(&every, e, RLX);
     }
     return e;
 }

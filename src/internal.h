@@ -230,6 +230,9 @@ WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *backoff,
  * finish. */
 WSCHED_INTERNAL int wsched__admit_reserve(struct pool *p, size_t n, int64_t timeout_ns);
 WSCHED_INTERNAL void wsched__admit_release(struct pool *p, size_t n);
+/* pool.c: is the handle a live pool? 0, -EINVAL, -ESHUTDOWN or -EBADF,
+ * trusting it no further than its tombstone. */
+WSCHED_INTERNAL int wsched__handle_check(const struct wsched_pool *h);
 /* pool.c: the submit-vs-destroy handshake (H1-H4). */
 WSCHED_INTERNAL int wsched__pool_enter(struct wsched_pool *h);
 WSCHED_INTERNAL void wsched__pool_leave(struct wsched_pool *h, int64_t k);

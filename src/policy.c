@@ -39,7 +39,7 @@ void wsched__freeze(struct wsched_batch *b, int32_t code)
     for (size_t i = 0; i < b->n; i++) {
         int32_t v = ld(&b->status[i], RLX);
         while (v == WSCHED_ENOTRUN || v == STATUS_RUNNING) {
-            if (atomic_compare_exchange_weak_explicit(&b->status[i], &v, code, AR, RLX)) {
+            if (cas_weak(&b->status[i], &v, code, AR)) {
                 stream_push(b, i);
                 break;
             }
