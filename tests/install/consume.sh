@@ -33,7 +33,11 @@ LD_LIBRARY_PATH="$libdir" "$tmp/pc_shared"
 "$cc" "$src/consumer.c" -o "$tmp/pc_static" -DWSCHED_STATIC_DEFINE $(pkg-config --cflags wsched) \
   "$libdir/libwsched.a" $(pkg-config --libs-only-l --static wsched | sed 's/-lwsched//')
 "$tmp/pc_static"
+# The C++ header from the installed tree.
+# shellcheck disable=SC2046
+"${CXX:-c++}" -std=c++17 "$src/consumer.cpp" -o "$tmp/pc_cxx" $(pkg-config --cflags --libs wsched)
+LD_LIBRARY_PATH="$libdir" "$tmp/pc_cxx"
 # Only the API is exported from the shared library.
 bad=$(nm -D --defined-only "$libdir/libwsched.so" | awk '{print $3}' | grep -v '^wsched_' || true)
 if [ -n "$bad" ]; then echo "non-API symbols exported: $bad"; exit 1; fi
-echo "consumer: find_package (shared, static) and pkg-config (shared, static) ok against $prefix"
+echo "consumer: find_package (shared, static), pkg-config (shared, static) and wsched.hpp ok against $prefix"

@@ -62,13 +62,17 @@ for f in "$src"/../../include/*.h "$src"/../../include/*.hpp; do
   [ -f "$root/usr/include/$(basename "$f")" ] || { echo "header $(basename "$f") missing"; exit 1; }
 done
 libs=$(find "$root/usr" -name 'libwsched.*' -printf '%f\n' | sort | tr '\n' ' ')
-for f in libwsched.a libwsched.so "libwsched.so.${version%%.*}"; do
+# The soname: libwsched.so.MAJOR, or libwsched.so.0.MINOR before 1.0
+# (CMakeLists.txt: every 0.x minor may break the ABI).
+major=${version%%.*} rest=${version#*.}
+if [ "$major" = 0 ]; then soname=libwsched.so.0.${rest%%.*}; else soname=libwsched.so.$major; fi
+for f in libwsched.a libwsched.so "$soname"; do
   [[ " $libs" == *" $f "* ]] || { echo "$f missing from the package (has: $libs)"; exit 1; }
 done
 [ -n "$(find "$root/usr" -path '*/cmake/wsched/wschedConfig.cmake')" ] ||
   { echo "wschedConfig.cmake missing from the package"; exit 1; }
 # Every library the packaged .so needs comes from a package in Depends.
-so=$(find "$root/usr" -name "libwsched.so.${version%%.*}")
+so=$(find "$root/usr" -name "$soname")
 needed=$(objdump -p "$so" | sed -n 's/^ *NEEDED *//p' | tr '\n' ' ')
 echo "NEEDED: $needed"
 for lib in $needed; do
