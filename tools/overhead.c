@@ -2,37 +2,18 @@
  * A deterministic driver for instruction counts (tools/callgrind.sh): one
  * worker, one batch of N empty jobs, or fib(K) with every call a task.
  *   wsched_overhead empty N | fib K
+ * The empty job and the fib task are those of bench/micro.cpp (the shared
+ * definitions in tests/common.h), so these counts are what BM_EmptyBatch and
+ * BM_Fib time.
  */
+#include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "../tests/common.h"
 #include "wsched.h"
 
-static int empty_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
-struct fib {
-    int n;
-    long r;
-};
-
-static void fib_task(wsched_ctx *ctx, void *arg)
-{
-    struct fib *f = arg;
-    if (f->n < 2) {
-        f->r = f->n;
-        return;
-    }
-    struct fib a = {f->n - 1, 0}, b = {f->n - 2, 0};
-    wsched_spawn(ctx, fib_task, &a);
-    fib_task(ctx, &b);
-    wsched_sync(ctx);
-    f->r = a.r + b.r;
-}
+static COMMON_DEFINE_FIB_TASK(fib_task, COMMON_IGNORE)
 
 static int fib_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
@@ -43,25 +24,29 @@ static int fib_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3)
+    long k;
+    int fib = argc == 3 && strcmp(argv[1], "fib") == 0;
+    if (argc != 3 || (!fib && strcmp(argv[1], "empty") != 0) ||
+        common_parse_long(argv[2], fib ? 0 : 1, fib ? 60 : 1000000000000L, &k) != 0) {
+        fprintf(stderr, "usage: wsched_overhead empty N (1 <= N) | fib K (0 <= K <= 60)\n");
         return 2;
+    }
     wsched_config cfg;
     wsched_config_init(&cfg);
     cfg.nworkers = 1;
     wsched_pool *pool;
     if (wsched_pool_create(&pool, &cfg))
         return 1;
-    long k = atol(argv[2]);
-    struct fib f = {(int)k, 0};
-    wsched_batch_desc d = {.fn = empty_job, .njobs = (size_t)k};
-    if (strcmp(argv[1], "fib") == 0)
+    struct common_fib f = {(int)k, 0};
+    wsched_batch_desc d = {.fn = common_nop_job, .njobs = (size_t)k};
+    if (fib)
         d = (wsched_batch_desc){.fn = fib_job, .arg = &f, .njobs = 1};
     wsched_batch *b;
     if (wsched_submit(pool, &d, &b) || wsched_wait(b, -1))
         return 1;
     wsched_batch_free(b);
     wsched_pool_destroy(pool);
-    if (f.n)
-        printf("fib(%d) = %ld\n", f.n, f.r);
+    if (fib)
+        printf("fib(%d) = %" PRIu64 "\n", f.n, f.r);
     return 0;
 }

@@ -11,27 +11,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "../tests/common.h"
 #include "wsched.h"
 
 static _Atomic int stop;
 static unsigned job_us = 5, rate = 2000;
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static int spin_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg;
-    uint64_t end = now_ns() + job_us * 1000u, x = i;
-    while (now_ns() < end)
-        x = x * 6364136223846793005ull + 1;
-    *(uint64_t *)slot = x;
+    common_spin_ns((uint64_t)job_us * 1000u);
+    *(uint64_t *)slot = i;
     return 0;
 }
 
@@ -39,7 +30,7 @@ static void *client(void *arg)
 {
     wsched_pool *pool = arg;
     unsigned seed = (unsigned)(uintptr_t)&seed;
-    uint64_t period = rate ? 4000000000ull / rate : 0, next = now_ns();
+    uint64_t period = rate ? 4000000000ull / rate : 0, next = common_now_ns();
     while (!atomic_load(&stop)) {
         seed = seed * 1103515245u + 12345u;
         wsched_batch_desc d = {.fn = spin_job, .njobs = 10 + (seed >> 16) % 11,
@@ -51,14 +42,11 @@ static void *client(void *arg)
         wsched_batch_free(b);
         if (period) {
             next += period;
-            uint64_t t = now_ns();
-            if (next > t) {
-                struct timespec ts = {(time_t)((next - t) / 1000000000u),
-                                      (long)((next - t) % 1000000000u)};
-                nanosleep(&ts, NULL);
-            } else {
-                next = t;
-            }
+            uint64_t t = common_now_ns();
+            if (next > t)
+                common_sleep_until(next);
+            else
+                next = t; /* behind: no burst to catch up */
         }
     }
     return NULL;
@@ -68,15 +56,21 @@ int main(int argc, char **argv)
 {
     unsigned workers = 0, seconds = 5;
     int c;
+    long v = 0;
     while ((c = getopt(argc, argv, "w:s:r:j:h")) != -1) {
-        switch (c) {
-        case 'w': workers = (unsigned)atoi(optarg); break;
-        case 's': seconds = (unsigned)atoi(optarg); break;
-        case 'r': rate = (unsigned)atoi(optarg); break;
-        case 'j': job_us = (unsigned)atoi(optarg); break;
+        /* -w 0: the library's default; the library checks the upper bound. */
+        int bad = (c == 'w' && common_parse_long(optarg, 0, 65536, &v)) ||
+                  (c == 's' && common_parse_long(optarg, 1, 1000000, &v)) ||
+                  (c == 'r' && common_parse_long(optarg, 0, 100000000, &v)) ||
+                  (c == 'j' && common_parse_long(optarg, 0, 1000000, &v));
+        switch (bad ? '?' : c) {
+        case 'w': workers = (unsigned)v; break;
+        case 's': seconds = (unsigned)v; break;
+        case 'r': rate = (unsigned)v; break;
+        case 'j': job_us = (unsigned)v; break;
         default:
-            fprintf(stderr, "usage: %s [-w workers] [-s seconds] [-r requests/s] [-j job_us]\n",
-                    argv[0]);
+            fprintf(stderr, "usage: %s [-w workers] [-s seconds>=1] [-r requests/s] "
+                    "[-j job_us<=1000000]\n", argv[0]);
             return c == 'h' ? 0 : 2;
         }
     }
@@ -100,8 +94,7 @@ int main(int argc, char **argv)
            "searching", "queued", "inflight", "steals", "parks", "wakes");
     wsched_pool_stats st, last = {0};
     for (unsigned t = 1; t <= seconds; t++) {
-        struct timespec one = {1, 0};
-        nanosleep(&one, NULL);
+        common_sleep_ns(1000000000u);
         wsched_pool_get_stats(pool, &st, sizeof st);
         wsched_worker_get_stats(pool, ws, n, sizeof ws[0]);
         printf("%4u %6u %9u %8llu %8llu %7llu %7llu %6llu ", t, st.parked, st.searching,
