@@ -91,14 +91,14 @@ public:
         Span &s = *out;
         const Plan *pp = &p;
         Results *rp = &res;
-        s.t0 = now_ns();
+        s.t0 = common_now_ns();
 #pragma omp parallel num_threads(n_)
 #pragma omp single
         for (uint32_t r = 0; r < pp->nreq(); r++) {
 #pragma omp task firstprivate(pp, rp, r)
             request_tasks(pp, r, rp);
         }
-        s.t1 = now_ns();
+        s.t1 = common_now_ns();
         return true;
     }
 

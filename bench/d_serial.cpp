@@ -11,10 +11,10 @@ class Serial final : public Design {
 public:
     bool fanout(const Plan &p, Results &res, ClientGroup *, Span *out) override
     {
-        out->t0 = now_ns();
+        out->t0 = common_now_ns();
         for (uint32_t r = 0; r < p.nreq(); r++)
             request(p, r, res);
-        out->t1 = now_ns();
+        out->t1 = common_now_ns();
         return true;
     }
     bool fanout_tasks(const Plan &p, Results &res, Span *out) override

@@ -115,14 +115,14 @@ public:
         Span &s = *out;
         const Plan *pp = &p;
         Results *rp = &res;
-        s.t0 = now_ns();
+        s.t0 = common_now_ns();
         arena_->execute([=] {
             tbb::task_group top;
             for (uint32_t r = 0; r < pp->nreq(); r++)
                 top.run([=] { request_tasks(pp, r, rp); });
             top.wait();
         });
-        s.t1 = now_ns();
+        s.t1 = common_now_ns();
         return true;
     }
 

@@ -29,8 +29,6 @@ int fanout_job(wsched_ctx *, void *arg, size_t index, void *slot)
     return 0;
 }
 
-int empty_job(wsched_ctx *, void *, size_t, void *) { return 0; }
-
 int counting_job(wsched_ctx *, void *arg, size_t, void *)
 {
     count_job((std::atomic<uint64_t> *)arg);
@@ -44,25 +42,9 @@ int inside_job(wsched_ctx *, void *arg, size_t, void *)
 }
 
 /* fib: every call a task. The first child is spawned, the second called
- * inline on the same ctx, then sync (the Cilk shape). */
-struct FibArg {
-    int n;
-    uint64_t r;
-};
-
-void fib_task(wsched_ctx *ctx, void *p)
-{
-    FibArg *f = (FibArg *)p;
-    if (f->n < 2) {
-        f->r = (uint64_t)f->n;
-        return;
-    }
-    FibArg a = {f->n - 1, 0}, b = {f->n - 2, 0};
-    wsched_spawn(ctx, fib_task, &a);
-    fib_task(ctx, &b);
-    wsched_sync(ctx);
-    f->r = a.r + b.r;
-}
+ * inline on the same ctx, then sync (the Cilk shape): bench_micro's BM_Fib
+ * and tools/overhead.c's task (tests/common.h). */
+COMMON_DEFINE_FIB_TASK(fib_task, COMMON_IGNORE)
 
 int fib_job(wsched_ctx *ctx, void *arg, size_t, void *)
 {
@@ -187,16 +169,16 @@ public:
         d.fn = request_job;
         d.arg = this;
         d.njobs = p.nreq();
-        out->t0 = now_ns();
+        out->t0 = common_now_ns();
         bool ok = run(d, nullptr);
-        out->t1 = now_ns();
+        out->t1 = common_now_ns();
         return ok;
     }
 
     bool empty_batch(size_t n, std::atomic<uint64_t> *count) override
     {
         wsched_batch_desc d = {};
-        d.fn = count ? counting_job : empty_job;
+        d.fn = count ? counting_job : common_nop_job;
         d.arg = count;
         d.njobs = n;
         return run(d, nullptr);
@@ -213,7 +195,7 @@ public:
 
     bool fib(int n, uint64_t *out) override
     {
-        FibArg a = {n, 0};
+        common_fib a = {n, 0};
         wsched_batch_desc d = {};
         d.fn = fib_job;
         d.arg = &a;

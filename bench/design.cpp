@@ -62,7 +62,7 @@ void *ClientGroup::main_(void *p)
         pthread_mutex_unlock(&g->mu_);
 
         (*fn)(a.c);
-        uint64_t t = now_ns();
+        uint64_t t = common_now_ns();
         uint64_t old = g->t1_.load(std::memory_order_relaxed);
         while (t > old && !g->t1_.compare_exchange_weak(old, t, std::memory_order_relaxed))
             ;
@@ -81,7 +81,7 @@ Span ClientGroup::run(const std::function<void(unsigned)> &fn)
     fn_ = &fn;
     finished_ = 0;
     t1_.store(0, std::memory_order_relaxed);
-    s.t0 = now_ns();
+    s.t0 = common_now_ns();
     gen_++;
     pthread_cond_broadcast(&go_);
     while (finished_ < threads_.size())

@@ -23,7 +23,7 @@
 namespace wb {
 
 struct Span {
-    uint64_t t0 = 0, t1 = 0; /* now_ns() at the start and the end of a round */
+    uint64_t t0 = 0, t1 = 0; /* common_now_ns() at the start and the end of a round */
 };
 
 /*

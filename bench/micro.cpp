@@ -2,6 +2,8 @@
 // fib(n) with every call a task, at a given worker count.
 //   WSCHED_BENCH_WORKERS=1,2 build/bench_micro --benchmark_repetitions=5
 // Counters: ns_per_job / ns_per_task = wall time / jobs (or tasks).
+// The empty job and the fib task are tests/common.h's, the very ones whose
+// instructions tools/callgrind.sh counts (tools/overhead.c).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -9,6 +11,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "../tests/common.h"
 #include "wsched.h"
 
 namespace {
@@ -26,15 +29,13 @@ wsched_pool *make_pool(int workers)
     return pool;
 }
 
-int empty_job(wsched_ctx *, void *, size_t, void *) { return 0; }
-
 void BM_EmptyBatch(benchmark::State &state)
 {
     wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
     const size_t n = static_cast<size_t>(state.range(1));
     for (auto _ : state) {
         wsched_batch_desc d{};
-        d.fn = empty_job;
+        d.fn = common_nop_job;
         d.njobs = n;
         wsched_batch *b;
         if (wsched_submit(pool, &d, &b) != 0 || wsched_wait(b, -1) != 0)
@@ -70,7 +71,7 @@ void BM_Feature(benchmark::State &state)
         std::abort();
     for (auto _ : state) {
         wsched_batch_desc d{};
-        d.fn = empty_job;
+        d.fn = common_nop_job;
         d.njobs = n;
         switch (f) {
         case F_FAIL_FAST: d.policy = WSCHED_POLICY_FAIL_FAST; break;
@@ -101,43 +102,14 @@ void BM_Feature(benchmark::State &state)
     wsched_pool_destroy(pool);
 }
 
-struct Fib {
-    int n;
-    uint64_t r;
-};
-
-void fib_task(wsched_ctx *ctx, void *arg)
-{
-    Fib *f = static_cast<Fib *>(arg);
-    if (f->n < 2) {
-        f->r = static_cast<uint64_t>(f->n);
-        return;
-    }
-    Fib a{f->n - 1, 0}, b{f->n - 2, 0};
-    wsched_spawn(ctx, fib_task, &a);
-    fib_task(ctx, &b);
-    wsched_sync(ctx);
-    f->r = a.r + b.r;
-}
+COMMON_DEFINE_FIB_TASK(fib_task, COMMON_IGNORE)
 
 int fib_job(wsched_ctx *ctx, void *arg, size_t, void *slot)
 {
-    Fib f{*static_cast<int *>(arg), 0};
+    common_fib f{*static_cast<int *>(arg), 0};
     fib_task(ctx, &f);
     *static_cast<uint64_t *>(slot) = f.r;
     return 0;
-}
-
-uint64_t fib_calls(int n)
-{
-    // calls(n) = 2 fib(n+1) - 1
-    uint64_t a = 0, b = 1;
-    for (int i = 0; i < n + 1; i++) {
-        uint64_t t = a + b;
-        a = b;
-        b = t;
-    }
-    return 2 * a - 1;
 }
 
 void BM_Fib(benchmark::State &state)
@@ -159,12 +131,12 @@ void BM_Fib(benchmark::State &state)
     }
     state.counters["fib"] = static_cast<double>(result);
     state.counters["ns_per_task"] = benchmark::Counter(
-        static_cast<double>(state.iterations()) * static_cast<double>(fib_calls(n)),
+        static_cast<double>(state.iterations()) * static_cast<double>(common_fib_calls(n)),
         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
     wsched_pool_destroy(pool);
 }
 
-uint64_t fib_serial(int n) { return n < 2 ? static_cast<uint64_t>(n) : fib_serial(n - 1) + fib_serial(n - 2); }
+COMMON_DEFINE_FIB_SERIAL(fib_serial)
 
 void BM_FibSerial(benchmark::State &state)
 {
@@ -176,7 +148,7 @@ void BM_FibSerial(benchmark::State &state)
         benchmark::DoNotOptimize(r);
     }
     state.counters["ns_per_task"] = benchmark::Counter(
-        static_cast<double>(state.iterations()) * static_cast<double>(fib_calls(n)),
+        static_cast<double>(state.iterations()) * static_cast<double>(common_fib_calls(n)),
         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
@@ -186,13 +158,15 @@ void BM_FibSerial(benchmark::State &state)
 // binary runs the 1..16 scaling series on a bigger machine.
 int main(int argc, char **argv)
 {
-    std::vector<int64_t> workers;
     const char *env = std::getenv("WSCHED_BENCH_WORKERS");
-    for (const char *p = env && *env ? env : "1,2"; *p;) {
-        workers.push_back(std::strtol(p, const_cast<char **>(&p), 10));
-        while (*p == ',' || *p == ' ')
-            p++;
+    long counts[64];
+    int ncounts = common_parse_counts(env && *env ? env : "1,2", 1, 65536, counts, 64);
+    if (ncounts < 0) {
+        std::fprintf(stderr, "bench_micro: WSCHED_BENCH_WORKERS=%s: want worker counts, "
+                     "such as 1,2,4 (at most 64)\n", env);
+        return 2;
     }
+    std::vector<int64_t> workers(counts, counts + ncounts);
     benchmark::RegisterBenchmark("BM_EmptyBatch", BM_EmptyBatch)
         ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_Fib", BM_Fib)

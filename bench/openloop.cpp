@@ -27,7 +27,6 @@
 #include "design.h"
 #include "procstat.h"
 
-#include <dlfcn.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -36,7 +35,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
-#include <sstream>
 
 namespace wb {
 namespace {
@@ -111,15 +109,6 @@ private:
     bool closed_ = false;
 };
 
-void sleep_until(uint64_t t)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)(t / 1000000000u);
-    ts.tv_nsec = (long)(t % 1000000000u);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0)
-        ;
-}
-
 struct Sampler {
     Results *res;
     unsigned period_us;
@@ -131,11 +120,11 @@ struct Sampler {
     static void *main(void *p)
     {
         Sampler *s = (Sampler *)p;
-        uint64_t t = now_ns();
+        uint64_t t = common_now_ns();
         while (!s->stop.load(std::memory_order_acquire)) {
             t += (uint64_t)s->period_us * 1000;
-            sleep_until(t);
-            uint64_t now = now_ns();
+            common_sleep_until(t);
+            uint64_t now = common_now_ns();
             if (s->counting.load(std::memory_order_acquire) && now >= s->from.load(std::memory_order_relaxed)) {
                 s->sum += (double)s->res->inflight.load(std::memory_order_relaxed);
                 s->n++;
@@ -229,22 +218,22 @@ Point run_point(const Options &o, const std::string &name, unsigned workers, dou
     }
 
     std::vector<uint64_t> arrival(offs.size()), sub(offs.size());
-    const uint64_t t0 = now_ns() + 2000000;
+    const uint64_t t0 = common_now_ns() + 2000000;
     const uint64_t max_lag = (uint64_t)(o.max_lag_s * 1e9);
-    double c0 = wbp_cpu_seconds();
+    double c0 = common_cpu_seconds();
     sampler.from.store(t0, std::memory_order_relaxed);
     sampler.counting.store(true, std::memory_order_release);
     uint32_t n = 0;
     for (; n < offs.size(); n++) {
         arrival[n] = t0 + offs[n];
-        uint64_t now = now_ns();
+        uint64_t now = common_now_ns();
         if (now < arrival[n]) {
-            sleep_until(arrival[n]);
+            common_sleep_until(arrival[n]);
         } else if (now - arrival[n] > max_lag) {
             pt.overloaded = true;
             break;
         }
-        sub[n] = now_ns();
+        sub[n] = common_now_ns();
         res.inflight.fetch_add(1, std::memory_order_relaxed);
         q.push(d->submit(p, n, res));
     }
@@ -252,7 +241,7 @@ Point run_point(const Options &o, const std::string &name, unsigned workers, dou
     sampler.counting.store(false, std::memory_order_release);
     q.close();
     pthread_join(rt, nullptr);
-    double cpu = wbp_cpu_seconds() - c0;
+    double cpu = common_cpu_seconds() - c0;
     sampler.stop.store(true, std::memory_order_release);
     pthread_join(st, nullptr);
     /* Requests never submitted (overload) must not hold anything up. */
@@ -309,28 +298,6 @@ Point run_point(const Options &o, const std::string &name, unsigned workers, dou
     return pt;
 }
 
-std::vector<std::string> split(const std::string &s)
-{
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string x;
-    while (std::getline(ss, x, ','))
-        if (!x.empty())
-            out.push_back(x);
-    return out;
-}
-
-std::string malloc_name()
-{
-    Dl_info info;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    if (m && dladdr(m, &info) && info.dli_fname) {
-        const char *slash = strrchr(info.dli_fname, '/');
-        return slash ? slash + 1 : info.dli_fname;
-    }
-    return "unknown";
-}
-
 std::string json_escape(const std::string &s)
 {
     std::string o;
@@ -361,34 +328,55 @@ int main(int argc, char **argv)
     Options o;
     bool short_mode = false;
     bool duration_set = false;
-    for (int k = 1; k < argc; k++) {
+    /* Every value is parsed whole (tests/common.h): a bad one is a usage
+     * error, not a zero. */
+    bool bad = false;
+    char item[64];
+    long counts[64], v = 0;
+    int n, r;
+    for (int k = 1; k < argc && !bad; k++) {
         const char *a = argv[k];
         if (!strcmp(a, "--short"))
             short_mode = true;
-        else if (!strncmp(a, "--designs=", 10))
-            o.designs = split(a + 10);
-        else if (!strncmp(a, "--workers=", 10)) {
-            for (auto &x : split(a + 10))
-                o.workers.push_back((unsigned)strtoul(x.c_str(), nullptr, 10));
+        else if (!strncmp(a, "--designs=", 10)) {
+            const char *p = a + 10;
+            o.designs.clear();
+            while ((r = common_list_next(&p, item, sizeof item)) > 0)
+                o.designs.push_back(item);
+            bad = r < 0;
+        } else if (!strncmp(a, "--workers=", 10)) {
+            n = common_parse_counts(a + 10, 1, 65536, counts, 64);
+            bad = n < 0;
+            for (int j = 0; j < n; j++)
+                o.workers.push_back((unsigned)counts[j]);
         } else if (!strncmp(a, "--loads=", 8)) {
+            const char *p = a + 8;
+            double rho;
             o.loads.clear();
-            for (auto &x : split(a + 8))
-                o.loads.push_back(strtod(x.c_str(), nullptr));
+            while (!bad && (r = common_list_next(&p, item, sizeof item)) > 0) {
+                bad = common_parse_double(item, 1e-6, 100, &rho) != 0;
+                if (!bad)
+                    o.loads.push_back(rho);
+            }
+            bad = bad || r < 0;
         } else if (!strncmp(a, "--duration=", 11)) {
-            o.duration_s = strtod(a + 11, nullptr);
+            bad = common_parse_double(a + 11, 1e-6, 1e6, &o.duration_s) != 0;
             duration_set = true;
         } else if (!strncmp(a, "--job-ns=", 9))
-            o.job_ns = strtod(a + 9, nullptr);
-        else if (!strncmp(a, "--sample-us=", 12))
-            o.sample_us = (unsigned)strtoul(a + 12, nullptr, 10);
-        else if (!strcmp(a, "--no-pin"))
+            bad = common_parse_double(a + 9, 1, 1e12, &o.job_ns) != 0;
+        else if (!strncmp(a, "--sample-us=", 12)) {
+            bad = common_parse_long(a + 12, 1, 100000000, &v) != 0;
+            o.sample_us = (unsigned)v;
+        } else if (!strcmp(a, "--no-pin"))
             o.no_pin = true;
         else if (!strncmp(a, "--out=", 6))
             o.out = a + 6;
-        else {
-            usage();
-            return 2;
-        }
+        else
+            bad = true;
+    }
+    if (bad || o.loads.empty()) {
+        usage();
+        return 2;
     }
     if (short_mode && !duration_set)
         o.duration_s = 0.25;
@@ -398,15 +386,6 @@ int main(int argc, char **argv)
         for (auto &d : design_names())
             if (d != "omp" && d != "serial")
                 o.designs.push_back(d);
-    for (unsigned w : o.workers)
-        if (w == 0) {
-            usage();
-            return 2;
-        }
-    if (o.duration_s <= 0 || o.job_ns <= 0 || o.sample_us == 0 || o.loads.empty()) {
-        usage();
-        return 2;
-    }
 
     std::vector<Point> pts;
     fprintf(stderr, "%-8s %2s %5s %10s %10s %9s %9s %9s %8s %8s %8s %7s %s\n", "design", "N",
@@ -436,7 +415,7 @@ int main(int argc, char **argv)
     fprintf(f, "{\n  \"context\": {\"program\": \"wsched_openloop\", \"calib\": \"%s\", "
                "\"malloc\": \"%s\", \"job_ns\": %g, \"duration_s\": %g, \"sample_us\": %u, "
                "\"short\": %s, \"cpus\": %ld},\n  \"points\": [\n",
-            calib_string(c).c_str(), malloc_name().c_str(), o.job_ns, o.duration_s, o.sample_us,
+            calib_string(c).c_str(), wbp_malloc_name(), o.job_ns, o.duration_s, o.sample_us,
             short_mode ? "true" : "false", sysconf(_SC_NPROCESSORS_ONLN));
     for (size_t k = 0; k < pts.size(); k++) {
         const Point &p = pts[k];

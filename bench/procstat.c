@@ -131,10 +131,13 @@ long wbp_rss_peak_kb(void)
 
 long wbp_rss_now_kb(void) { return status_kb("VmRSS"); }
 
-double wbp_cpu_seconds(void)
+const char *wbp_malloc_name(void)
 {
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
+    Dl_info info;
+    void *m = dlsym(RTLD_DEFAULT, "malloc");
+    if (m && dladdr(m, &info) && info.dli_fname) {
+        const char *slash = strrchr(info.dli_fname, '/');
+        return slash ? slash + 1 : info.dli_fname;
+    }
+    return "unknown";
 }

@@ -1,6 +1,7 @@
 /*
- * Process figures for the benchmark cells: peak RSS per cell, CPU time, and a
- * count of the threads each design creates.
+ * Process figures for the benchmark cells: peak RSS per cell, a count of the
+ * threads each design creates, and the allocator the process runs on. (CPU
+ * time: common_cpu_seconds in tests/common.h.)
  *
  * Threads are counted by interposing pthread_create (procstat.c): the bench
  * executables define it, so every thread any library in the process starts
@@ -37,8 +38,9 @@ int wbp_rss_peak_reset(void);
 long wbp_rss_peak_kb(void);
 long wbp_rss_now_kb(void);
 
-/* User + system CPU seconds of the whole process (getrusage RUSAGE_SELF). */
-double wbp_cpu_seconds(void);
+/* The file name of the shared object that malloc resolves to
+ * ("libc.so.6", "libjemalloc.so.2"), or "unknown". */
+const char *wbp_malloc_name(void);
 
 #ifdef __cplusplus
 }

@@ -29,7 +29,6 @@
 #include "design.h"
 #include "procstat.h"
 
-#include <dlfcn.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -38,7 +37,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <sstream>
 
 namespace wb {
 namespace {
@@ -207,10 +205,10 @@ void bm_empty(benchmark::State &st, std::string design, unsigned workers, size_t
         }
         /* Timed as a whole (real time), not per iteration: a batch of one
          * takes less than the two clock reads around it would. */
-        uint64_t t0 = now_ns();
+        uint64_t t0 = common_now_ns();
         for (auto _ : st)
             d->empty_batch(n, nullptr);
-        total_ns = now_ns() - t0;
+        total_ns = common_now_ns() - t0;
         iters = (uint64_t)st.iterations();
     };
     if (inside) {
@@ -232,15 +230,7 @@ void bm_empty(benchmark::State &st, std::string design, unsigned workers, size_t
 
 void bm_fib(benchmark::State &st, std::string design, unsigned workers, int n)
 {
-    const uint64_t expect = [n] {
-        uint64_t a = 0, b = 1;
-        for (int k = 0; k < n; k++) {
-            uint64_t t = a + b;
-            a = b;
-            b = t;
-        }
-        return a;
-    }();
+    const uint64_t expect = common_fib_value(n);
     Probe probe;
     auto d = start(st, design, workers);
     if (!d)
@@ -248,15 +238,15 @@ void bm_fib(benchmark::State &st, std::string design, unsigned workers, int n)
     uint64_t v = 0, total_ns = 0, iters = 0;
     bool ok = true;
     for (auto _ : st) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = common_now_ns();
         bool done = d->fib(n, &v);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = common_now_ns();
         st.SetIterationTime((double)(t1 - t0) / 1e9);
         total_ns += t1 - t0;
         iters++;
         ok = ok && done && v == expect;
     }
-    double tasks = (double)fib_calls(n);
+    double tasks = (double)common_fib_calls(n);
     st.counters["tasks"] = tasks;
     st.counters["ns_per_task"] = iters ? (double)total_ns / ((double)iters * tasks) : 0;
     finish(st, *d, probe, ok, v);
@@ -273,9 +263,9 @@ void bm_uts(benchmark::State &st, std::string design, unsigned workers, UtsSpec 
     uint64_t total_ns = 0, iters = 0;
     bool ok = true;
     for (auto _ : st) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = common_now_ns();
         bool done = d->uts(spec, &o);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = common_now_ns();
         st.SetIterationTime((double)(t1 - t0) / 1e9);
         total_ns += t1 - t0;
         iters++;
@@ -298,9 +288,9 @@ void bm_slots(benchmark::State &st, std::string design, unsigned workers, bool p
     uint64_t sum = 0, total_ns = 0, iters = 0;
     bool ok = true;
     for (auto _ : st) {
-        uint64_t t0 = now_ns();
+        uint64_t t0 = common_now_ns();
         bool done = d->slots(n, (unsigned)w, padded, &sum);
-        uint64_t t1 = now_ns();
+        uint64_t t1 = common_now_ns();
         st.SetIterationTime((double)(t1 - t0) / 1e9);
         total_ns += t1 - t0;
         iters++;
@@ -312,15 +302,6 @@ void bm_slots(benchmark::State &st, std::string design, unsigned workers, bool p
     finish(st, *d, probe, ok, sum);
 }
 
-void sleep_until(uint64_t t)
-{
-    struct timespec ts;
-    ts.tv_sec = (time_t)(t / 1000000000u);
-    ts.tv_nsec = (long)(t % 1000000000u);
-    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, nullptr) != 0)
-        ;
-}
-
 void bm_idle(benchmark::State &st, std::string design, unsigned workers)
 {
     Probe probe;
@@ -330,11 +311,11 @@ void bm_idle(benchmark::State &st, std::string design, unsigned workers)
     d->warm();
     double cpu = 0, wall = 0;
     for (auto _ : st) {
-        double c0 = wbp_cpu_seconds();
-        uint64_t t0 = now_ns();
-        sleep_until(t0 + (uint64_t)(cfg.idle_s * 1e9));
-        uint64_t t1 = now_ns();
-        cpu = wbp_cpu_seconds() - c0;
+        double c0 = common_cpu_seconds();
+        uint64_t t0 = common_now_ns();
+        common_sleep_until(t0 + (uint64_t)(cfg.idle_s * 1e9));
+        uint64_t t1 = common_now_ns();
+        cpu = common_cpu_seconds() - c0;
         wall = (double)(t1 - t0) / 1e9;
         st.SetIterationTime(wall);
     }
@@ -364,17 +345,17 @@ void bm_light(benchmark::State &st, std::string design, unsigned workers, PlanSp
     uint64_t sum = 0;
     for (auto _ : st) {
         res.reset();
-        double c0 = wbp_cpu_seconds();
-        uint64_t t0 = now_ns() + 1000000;
+        double c0 = common_cpu_seconds();
+        uint64_t t0 = common_now_ns() + 1000000;
         for (uint32_t r = 0; r < p.nreq(); r++) {
             /* Latency counts from the submission, not from the tick: the
              * client's own wake-up lateness is not the design's. */
-            sleep_until(t0 + (uint64_t)(r * cfg.light_period_ns));
-            arrivals[r] = now_ns();
+            common_sleep_until(t0 + (uint64_t)(r * cfg.light_period_ns));
+            arrivals[r] = common_now_ns();
             d->request(p, r, res);
         }
-        uint64_t t1 = now_ns();
-        cpu = wbp_cpu_seconds() - c0;
+        uint64_t t1 = common_now_ns();
+        cpu = common_cpu_seconds() - c0;
         wall = (double)(t1 - t0) / 1e9;
         st.SetIterationTime(wall);
         Tally t = tally(p, res, t0, &lat, arrivals.data());
@@ -532,46 +513,52 @@ void register_all()
 
 /* ------------------------------------------------------------- options */
 
-std::vector<std::string> split(const std::string &s)
+/* --name=N with N an integer in [lo, hi] (tests/common.h parses). */
+bool count_option(const char *a, const char *name, long lo, long hi, long *v)
 {
-    std::vector<std::string> out;
-    std::stringstream ss(s);
-    std::string x;
-    while (std::getline(ss, x, ','))
-        if (!x.empty())
-            out.push_back(x);
-    return out;
-}
-
-std::string malloc_name()
-{
-    Dl_info info;
-    void *m = dlsym(RTLD_DEFAULT, "malloc");
-    if (m && dladdr(m, &info) && info.dli_fname) {
-        const char *slash = strrchr(info.dli_fname, '/');
-        return slash ? slash + 1 : info.dli_fname;
-    }
-    return "unknown";
+    if (common_parse_long(a, lo, hi, v) == 0)
+        return true;
+    fprintf(stderr, "wsched_bench: %s takes an integer in %ld..%ld\n", name, lo, hi);
+    return false;
 }
 
 int parse(int *argc, char **argv)
 {
     int out = 1;
     bool calibrate = false, list = false;
+    long v;
     for (int k = 1; k < *argc; k++) {
         const char *a = argv[k];
         if (!strcmp(a, "--short"))
             cfg.short_mode = true;
         else if (!strncmp(a, "--workers=", 10)) {
-            for (auto &x : split(a + 10))
-                cfg.workers.push_back((unsigned)strtoul(x.c_str(), nullptr, 10));
-        } else if (!strncmp(a, "--clients=", 10))
-            cfg.clients = (unsigned)strtoul(a + 10, nullptr, 10);
-        else if (!strncmp(a, "--requests=", 11))
-            cfg.requests = (uint32_t)strtoul(a + 11, nullptr, 10);
-        else if (!strncmp(a, "--designs=", 10))
-            cfg.designs = split(a + 10);
-        else if (!strcmp(a, "--no-pin"))
+            long w[64];
+            int n = common_parse_counts(a + 10, 1, 65536, w, 64);
+            if (n < 0) {
+                fprintf(stderr, "wsched_bench: --workers takes counts >= 1 (1,2,4)\n");
+                return 2;
+            }
+            cfg.workers.insert(cfg.workers.end(), w, w + n);
+        } else if (!strncmp(a, "--clients=", 10)) {
+            if (!count_option(a + 10, "--clients", 1, 4096, &v))
+                return 2;
+            cfg.clients = (unsigned)v;
+        } else if (!strncmp(a, "--requests=", 11)) {
+            if (!count_option(a + 11, "--requests", 1, 100000000, &v))
+                return 2;
+            cfg.requests = (uint32_t)v;
+        } else if (!strncmp(a, "--designs=", 10)) {
+            const char *p = a + 10;
+            char name[64];
+            int r;
+            cfg.designs.clear();
+            while ((r = common_list_next(&p, name, sizeof name)) > 0)
+                cfg.designs.push_back(name);
+            if (r < 0) {
+                fprintf(stderr, "wsched_bench: a design in '%s' is not compiled in\n", a + 10);
+                return 2;
+            }
+        } else if (!strcmp(a, "--no-pin"))
             cfg.no_pin = true;
         else if (!strcmp(a, "--calibrate"))
             calibrate = true;
@@ -597,11 +584,6 @@ int parse(int *argc, char **argv)
             cfg.workers.push_back(w);
         cfg.workers.push_back((unsigned)(ncpu > 0 ? ncpu : 1));
     }
-    for (unsigned w : cfg.workers)
-        if (w == 0) {
-            fprintf(stderr, "wsched_bench: --workers takes counts >= 1\n");
-            return 2;
-        }
     if (cfg.designs.empty())
         cfg.designs = design_names();
     for (auto &d : cfg.designs) {
@@ -612,10 +594,6 @@ int parse(int *argc, char **argv)
             fprintf(stderr, "wsched_bench: design '%s' is not compiled in\n", d.c_str());
             return 2;
         }
-    }
-    if (cfg.clients == 0 || cfg.requests == 0) {
-        fprintf(stderr, "wsched_bench: --clients and --requests must be >= 1\n");
-        return 2;
     }
     if (cfg.short_mode) {
         cfg.fib_n = 25;
@@ -648,7 +626,7 @@ int main(int argc, char **argv)
     benchmark::AddCustomContext("wb_uts_b0", std::to_string(cfg.uts.b0));
     benchmark::AddCustomContext("wb_idle_s", std::to_string(cfg.idle_s));
     benchmark::AddCustomContext("wb_light_requests", std::to_string(cfg.light_requests));
-    benchmark::AddCustomContext("wb_malloc", malloc_name());
+    benchmark::AddCustomContext("wb_malloc", wbp_malloc_name());
     benchmark::AddCustomContext("wb_rss_reset", wbp_rss_peak_reset() ? "1" : "0");
     benchmark::AddCustomContext("wb_no_pin", cfg.no_pin ? "1" : "0");
     std::string ws;

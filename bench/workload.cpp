@@ -32,19 +32,19 @@ Calib calib_measure()
     double best_spin = 1e30, best_stamp = 1e30;
     uint64_t sink = 0;
     for (int t = 0; t < 7; t++) {
-        uint64_t a = now_ns();
+        uint64_t a = common_now_ns();
         sink += spin(a, n);
-        uint64_t b = now_ns();
+        uint64_t b = common_now_ns();
         best_spin = std::min(best_spin, (double)(b - a));
 
         const int m = 1 << 16;
         Slot s;
-        a = now_ns();
+        a = common_now_ns();
         for (int k = 0; k < m; k++) {
-            s.done_ns = now_ns();
+            s.done_ns = common_now_ns();
             __asm__ volatile("" : : "r"(&s) : "memory");
         }
-        b = now_ns();
+        b = common_now_ns();
         best_stamp = std::min(best_stamp, (double)(b - a) / m);
     }
     __asm__ volatile("" : : "r"(sink));
@@ -239,12 +239,7 @@ Pct percentiles(std::vector<double> &v)
 
 /* ------------------------------------------------------------ fork-join */
 
-__attribute__((noinline)) uint64_t fib_serial(int n)
-{
-    if (n < 2)
-        return (uint64_t)n;
-    return fib_serial(n - 1) + fib_serial(n - 2);
-}
+__attribute__((noinline)) COMMON_DEFINE_FIB_SERIAL(fib_serial)
 
 static void uts_visit(const UtsSpec &s, uint64_t id, bool root, UtsOut *out)
 {

@@ -6,7 +6,7 @@
  * workloads (fib, UTS).
  *
  * Everything here runs identically in every design. A job is
- *     value = spin(seed(r, i), iters[r, i]);  done_ns = now_ns();
+ *     value = spin(seed(r, i), iters[r, i]);  done_ns = common_now_ns();
  * and writes {value, done_ns} to its slot (or appends it as a record). The
  * request's completion time is the latest done_ns among its jobs ("a request
  * completes when all its slots are filled"), so latencies are measured the same
@@ -18,40 +18,23 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <ctime>
 #include <memory>
 #include <string>
 #include <vector>
 
+/* The clock (common_now_ns), the mixer (common_mix64, also the checksum
+ * hash), the fib helpers: shared with the tests and tools/. */
+#include "../tests/common.h"
+
 namespace wb {
 
-/* ------------------------------------------------------------------ time */
-
-inline uint64_t now_ns()
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ------------------------------------------------------------ randomness */
-
-/* splitmix64's finaliser: a good 64-bit mixer, also the checksum hash. */
-inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
 
 /* Deterministic generator (splitmix64); every plan is drawn from a fixed seed. */
 struct Rng {
     uint64_t s;
     explicit Rng(uint64_t seed) : s(seed) {}
-    uint64_t next() { return mix64(s += 0x9e3779b97f4a7c15ull); }
+    uint64_t next() { return common_splitmix64(&s); }
     /* Uniform in [0, n); the modulo bias is irrelevant for n << 2^64. */
     uint32_t below(uint32_t n) { return (uint32_t)(next() % n); }
     /* Uniform in (0, 1]. */
@@ -135,14 +118,14 @@ const Plan &plan_get(const PlanSpec &spec);
 
 inline uint64_t job_seed(const Plan &p, uint32_t r, uint32_t i)
 {
-    return mix64(p.spec.seed ^ ((uint64_t)r << 32 | i));
+    return common_mix64(p.spec.seed ^ ((uint64_t)r << 32 | i));
 }
 
 /* The job body, identical in every design. */
 inline void run_job(const Plan &p, uint32_t r, uint32_t i, Slot *out)
 {
     out->value = spin(job_seed(p, r, i), p.iters[p.req[r].first + i]);
-    out->done_ns = now_ns();
+    out->done_ns = common_now_ns();
 }
 
 /* One job's share of the checksum: order-independent (a wrapping sum), and it
@@ -150,7 +133,7 @@ inline void run_job(const Plan &p, uint32_t r, uint32_t i, Slot *out)
  * lost one or a duplicate all change the sum. */
 inline uint64_t contrib(uint32_t r, uint32_t i, uint64_t value)
 {
-    return mix64(value ^ ((uint64_t)r << 32 | i) ^ 0xc0ffee);
+    return common_mix64(value ^ ((uint64_t)r << 32 | i) ^ 0xc0ffee);
 }
 
 /* ------------------------------------------------------------- results */
@@ -181,7 +164,7 @@ struct Results {
         if (!track)
             return;
         if (remaining[r].fetch_sub(1, std::memory_order_acq_rel) == 1) {
-            done_ns[r] = now_ns();
+            done_ns[r] = common_now_ns();
             inflight.fetch_sub(1, std::memory_order_relaxed);
             remaining[r].notify_all();
         }
@@ -213,19 +196,10 @@ Pct percentiles(std::vector<double> &v);
 
 /* ---------------------------------------------------- fork-join kernels */
 
-/* fib(n) with every call a task: the serial twin, and the number of calls a
- * run makes (the "tasks" of ns/task). */
+/* fib(n) with every call a task: the serial twin (out of line, so that
+ * every design's baseline runs the same machine code). The number of calls a
+ * run makes (the "tasks" of ns/task) is common_fib_calls(n). */
 uint64_t fib_serial(int n);
-inline uint64_t fib_calls(int n)
-{
-    uint64_t a = 0, b = 1; /* fib(n+1) */
-    for (int k = 0; k < n + 1; k++) {
-        uint64_t t = a + b;
-        a = b;
-        b = t;
-    }
-    return 2 * a - 1;
-}
 
 /*
  * UTS-style binomial tree: the root has b0 children; every other node has m
@@ -250,10 +224,10 @@ inline uint32_t uts_children(const UtsSpec &s, uint64_t id, bool root)
     if (root)
         return s.b0;
     uint64_t threshold = (uint64_t)(s.q * 18446744073709551616.0);
-    return mix64(id ^ s.seed) < threshold ? s.m : 0;
+    return common_mix64(id ^ s.seed) < threshold ? s.m : 0;
 }
-inline uint64_t uts_child(uint64_t id, uint32_t k) { return mix64(id * 31 + k + 1); }
-inline uint64_t uts_root(const UtsSpec &s) { return mix64(s.seed); }
+inline uint64_t uts_child(uint64_t id, uint32_t k) { return common_mix64(id * 31 + k + 1); }
+inline uint64_t uts_root(const UtsSpec &s) { return common_mix64(s.seed); }
 /* A node's own work and share of the checksum. */
 inline uint64_t uts_work(const UtsSpec &s, uint64_t id) { return spin(id, s.node_iters); }
 UtsOut uts_serial(const UtsSpec &s);
