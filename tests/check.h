@@ -1,7 +1,11 @@
 /*
  * The test harness: typed checks that print both values and stop the test,
- * and a watchdog that fails a test instead of letting it hang CI.
- * Each test is its own process (ctest runs them with a timeout too).
+ * and a watchdog that fails a test instead of letting it hang CI; the gate
+ * that holds jobs until the test opens it, the jobs several tests run (a
+ * stamp of the order, the checked fib task), and the numeric settings of
+ * test programs. Each test is its own process (ctest runs them with a
+ * timeout too). What the tests share with bench/ and tools/ (the empty job,
+ * the fib shape, clocks, spinning, parsing) is in common.h, included here.
  */
 #ifndef WSCHED_CHECK_H
 #define WSCHED_CHECK_H
@@ -15,6 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "common.h"
 #include "wsched.h"
 
 #define CHECK(cond)                                                            \
@@ -55,13 +60,20 @@ static void check_watchdog_fire_(int sig)
     _exit(3);
 }
 
-/* Fail the test if it runs longer than `seconds` (scaled by WSCHED_TEST_SLOW
+/* How much slower this build runs the tests: WSCHED_TEST_SLOW (set by
+ * tests/CMakeLists.txt, 3 for ASan, 8 for TSan), 1 when unset or not a
+ * count. */
+static inline long check_slow(void)
+{
+    long k;
+    return common_parse_long(getenv("WSCHED_TEST_SLOW"), 1, 1000, &k) == 0 ? k : 1;
+}
+
+/* Fail the test if it runs longer than `seconds` (scaled by check_slow()
  * for sanitizer builds). */
 static inline void check_watchdog(unsigned seconds)
 {
-    const char *slow = getenv("WSCHED_TEST_SLOW");
-    if (slow && atoi(slow) > 1)
-        seconds *= (unsigned)atoi(slow);
+    seconds *= (unsigned)check_slow();
     signal(SIGALRM, check_watchdog_fire_);
     alarm(seconds);
 }
@@ -118,12 +130,22 @@ static inline wsched_pool *check_pool(unsigned workers)
  * A gate that jobs wait at until the test opens it: a batch with
  * fn = check_gate_job and arg = the gate holds its workers (each job first
  * counts itself in `entered`; with `blocking` set it calls wsched_blocking
- * first, so the rest of its range is stealable at once).
+ * first, so the rest of its range is stealable at once). A job that does
+ * more than wait (only some indices held, a slot written after) calls
+ * check_gate_pass itself. A static gate starts shut.
  */
 struct check_gate {
     _Atomic int open, entered;
     int blocking;
 };
+
+/* Count in at the gate, then hold until it opens. */
+static inline void check_gate_pass(struct check_gate *g)
+{
+    atomic_fetch_add(&g->entered, 1);
+    while (!atomic_load(&g->open))
+        sched_yield();
+}
 
 static inline int check_gate_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
@@ -131,9 +153,7 @@ static inline int check_gate_job(wsched_ctx *ctx, void *arg, size_t i, void *slo
     struct check_gate *g = arg;
     if (g->blocking)
         wsched_blocking(ctx);
-    atomic_fetch_add(&g->entered, 1);
-    while (!atomic_load(&g->open))
-        sched_yield();
+    check_gate_pass(g);
     return 0;
 }
 
@@ -153,32 +173,46 @@ static inline void check_gate_reset(struct check_gate *g, int blocking)
     g->blocking = blocking;
 }
 
-/* fib(n) with every call a task (spawn one half, run the other, sync). */
-struct check_fib {
-    int n;
-    uint64_t r;
-};
-
-static inline void check_fib_task(wsched_ctx *ctx, void *arg)
+/* Stamps the order jobs run in: writes the next number of the counter at arg
+ * (an _Atomic int) to its int slot. */
+static inline int check_stamp_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
-    struct check_fib *f = arg;
-    if (f->n < 2) {
-        f->r = (uint64_t)f->n;
-        return;
-    }
-    struct check_fib a = {f->n - 1, 0}, b = {f->n - 2, 0};
-    CHECK_OK(wsched_spawn(ctx, check_fib_task, &a));
-    check_fib_task(ctx, &b);
-    CHECK_OK(wsched_sync(ctx));
-    f->r = a.r + b.r;
+    (void)ctx, (void)i;
+    *(int *)slot = atomic_fetch_add((_Atomic int *)arg, 1);
+    return 0;
 }
+
+/* fib(n) with every call a task (spawn one half, run the other, sync):
+ * common.h's fib task, with every wsched_spawn and wsched_sync checked. Its
+ * arg is a struct common_fib {n, r}. */
+static inline COMMON_DEFINE_FIB_TASK(check_fib_task, CHECK_OK)
 
 /* Scale iteration counts down in sanitizer builds (WSCHED_TEST_SLOW=k). */
 static inline long check_scale(long n)
 {
-    const char *slow = getenv("WSCHED_TEST_SLOW");
-    long k = slow ? atol(slow) : 1;
+    long k = check_slow();
     return k > 1 ? (n / k > 0 ? n / k : 1) : n;
+}
+
+/*
+ * A numeric setting of a test program: argv[i] when given (i < 0: no
+ * argument, the environment only), else the environment variable env, else
+ * dflt. A value that is not an integer in [lo, hi] ends the program (exit
+ * status 2) with a message that names the setting.
+ */
+static inline long check_setting(int argc, char **argv, int i, const char *env, long lo,
+                                 long hi, long dflt)
+{
+    const char *v = i >= 0 && i < argc ? argv[i] : getenv(env);
+    long x;
+    if (!v || !*v)
+        return dflt;
+    if (common_parse_long(v, lo, hi, &x) != 0) {
+        fprintf(stderr, "%s: bad value '%s' for %s (an integer in %ld..%ld)\n", argv[0], v,
+                env, lo, hi);
+        exit(2);
+    }
+    return x;
 }
 
 #endif

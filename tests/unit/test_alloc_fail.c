@@ -39,7 +39,7 @@ static void t_free(void *ctx, void *p, size_t size, size_t align)
 
 static const wsched_allocator failing = {t_alloc, t_free, NULL};
 
-static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+static int index_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg, (void)slot;
     *(size_t *)slot = i;
@@ -52,9 +52,9 @@ static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 static int deep_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)arg, (void)i;
-    static struct check_fib kids[3000];
+    static struct common_fib kids[3000];
     for (int k = 0; k < 3000; k++) {
-        kids[k] = (struct check_fib){10, 0};
+        kids[k] = (struct common_fib){10, 0};
         CHECK_OK(wsched_spawn(ctx, check_fib_task, &kids[k]));
     }
     CHECK_OK(wsched_sync(ctx));
@@ -99,7 +99,7 @@ int main(void)
     long base = atomic_load(&live);
     atomic_store(&count, 0);
     atomic_store(&fail_at, 0);
-    wsched_batch_desc d = {.fn = nop_job, .njobs = 100, .slot_size = sizeof(size_t)};
+    wsched_batch_desc d = {.fn = index_job, .njobs = 100, .slot_size = sizeof(size_t)};
     wsched_batch *b = (wsched_batch *)0x1;
     CHECK_EQ(wsched_submit(pool, &d, &b), -ENOMEM);
     CHECK(b == NULL);
