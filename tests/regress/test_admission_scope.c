@@ -16,17 +16,11 @@ enum { MAX = 4 };
 static struct check_gate gate;
 static wsched_pool *pool_b;
 
-static int nop(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
 /* In pool B: a nested batch of 3 * MAX jobs. */
 static int nested_big(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg, (void)i, (void)slot;
-    wsched_batch_desc d = {.fn = nop, .njobs = 3 * MAX};
+    wsched_batch_desc d = {.fn = common_nop_job, .njobs = 3 * MAX};
     wsched_batch *b;
     CHECK_OK(wsched_submit(pool_b, &d, &b));
     CHECK_OK(wsched_wait(b, -1));
@@ -38,7 +32,7 @@ static int nested_big(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 static int cross_submit(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg, (void)i;
-    wsched_batch_desc d = {.fn = nop, .njobs = 1};
+    wsched_batch_desc d = {.fn = common_nop_job, .njobs = 1};
     wsched_batch *b = (wsched_batch *)0x1;
     *(int *)slot = wsched_submit(pool_b, &d, &b);
     CHECK(b == NULL);
@@ -56,7 +50,7 @@ int main(void)
     CHECK_OK(wsched_pool_create(&pool_b, &cfg));
 
     /* Outside: too big. Inside: accepted. */
-    wsched_batch_desc big = {.fn = nop, .njobs = 3 * MAX};
+    wsched_batch_desc big = {.fn = common_nop_job, .njobs = 3 * MAX};
     wsched_batch *b;
     CHECK_EQ(wsched_submit(pool_b, &big, &b), -E2BIG);
     wsched_batch_desc outer = {.fn = nested_big, .njobs = 1};
@@ -69,7 +63,7 @@ int main(void)
     wsched_batch_desc full = {.fn = check_gate_job, .arg = &gate, .njobs = MAX};
     wsched_batch *held;
     CHECK_OK(wsched_submit(pool_b, &full, &held));
-    wsched_batch_desc one = {.fn = nop, .njobs = 1};
+    wsched_batch_desc one = {.fn = common_nop_job, .njobs = 1};
     CHECK_EQ(wsched_submit_timed(pool_b, &one, &b, 0), -EBUSY);
 
     /* A worker of pool A submitting to full B: -EBUSY, never a wait. */

@@ -24,12 +24,6 @@ static void my_free(void *ctx, void *p, size_t size, size_t align)
     free(p);
 }
 
-static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
 static int create(const wsched_config *cfg)
 {
     wsched_pool *pool = (wsched_pool *)0x1;
@@ -93,7 +87,7 @@ int main(void)
     wsched_pool *pool;
     CHECK_OK(wsched_pool_create(&pool, &cfg));
     wsched_batch *b = (wsched_batch *)0x1;
-    wsched_batch_desc d = {.fn = nop_job, .njobs = 2};
+    wsched_batch_desc d = {.fn = common_nop_job, .njobs = 2};
     d.reserved[0] = &d;
     CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL);
     CHECK(b == NULL);

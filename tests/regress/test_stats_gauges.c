@@ -11,17 +11,11 @@
 
 static _Atomic int stop;
 
-static int job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
 static void *client(void *arg)
 {
     wsched_pool *pool = arg;
     while (!atomic_load(&stop)) {
-        wsched_batch_desc d = {.fn = job, .njobs = 3};
+        wsched_batch_desc d = {.fn = common_nop_job, .njobs = 3};
         wsched_batch *b;
         CHECK_OK(wsched_submit(pool, &d, &b));
         CHECK_OK(wsched_wait(b, -1));

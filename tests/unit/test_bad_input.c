@@ -6,12 +6,6 @@
 
 #include "check.h"
 
-static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
 static int destroy_from_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)i, (void)slot;
@@ -50,31 +44,31 @@ int main(void)
     CHECK_OK(wsched_pool_create(&pool, &cfg));
 
     /* Submission. */
-    wsched_batch_desc d = {.fn = nop_job, .njobs = 4};
+    wsched_batch_desc d = {.fn = common_nop_job, .njobs = 4};
     CHECK_EQ(wsched_submit(NULL, &d, &b), -EINVAL);
     CHECK(b == NULL);
     CHECK_EQ(wsched_submit(pool, NULL, &b), -EINVAL);
     CHECK_EQ(wsched_submit(pool, &d, NULL), -EINVAL);
     d.fn = NULL;
     CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL);
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = 0};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = 0};
     CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL);
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = 4, .flags = 0x100};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = 4, .flags = 0x100};
     CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL);
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = SIZE_MAX / 2, .slot_size = 16};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = SIZE_MAX / 2, .slot_size = 16};
     CHECK_EQ(wsched_submit(pool, &d, &b), -EOVERFLOW);
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = SIZE_MAX / 2};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = SIZE_MAX / 2};
     CHECK_EQ(wsched_submit(pool, &d, &b), -EOVERFLOW); /* statuses alone */
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = 3, .slot_size = SIZE_MAX - 5,
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = 3, .slot_size = SIZE_MAX - 5,
                             .flags = WSCHED_BATCH_PAD_SLOTS};
     CHECK_EQ(wsched_submit(pool, &d, &b), -EOVERFLOW);
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = 4, .slot_size = 16, .slot_stride = 8};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = 4, .slot_size = 16, .slot_stride = 8};
     CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL); /* stride < size */
     char mem[64];
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = 4, .slots = mem};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = 4, .slots = mem};
     CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL); /* slots without a size */
     /* The allocator cannot satisfy this (but nothing overflows). */
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = (SIZE_MAX >> 3), .slot_size = 1};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = (SIZE_MAX >> 3), .slot_size = 1};
     CHECK_EQ(wsched_submit(pool, &d, &b), -ENOMEM);
 
     /* Wait / accessors. */
@@ -85,7 +79,7 @@ int main(void)
     CHECK(wsched_batch_slot(NULL, 0) == NULL);
     CHECK_EQ(wsched_batch_size(NULL), 0);
     wsched_batch_free(NULL);
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = 4};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = 4};
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_OK(wsched_wait(b, -1));
     CHECK_OK(wsched_wait(b, 0)); /* already complete: polling says so */
@@ -115,7 +109,7 @@ int main(void)
 
     /* Use after destroy: submit, destroy again, query. */
     CHECK_OK(wsched_pool_destroy(pool));
-    d = (wsched_batch_desc){.fn = nop_job, .njobs = 4};
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = 4};
     CHECK_EQ(wsched_submit(pool, &d, &b), -EBADF);
     CHECK(b == NULL);
     CHECK_EQ(wsched_pool_destroy(pool), -EBADF);

@@ -9,12 +9,6 @@
 
 #include "check.h"
 
-static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
 static void leaf(wsched_ctx *ctx, void *arg)
 {
     (void)ctx, (void)arg;
@@ -49,7 +43,7 @@ int main(void)
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, snapshotter, pool), 0);
 
-    wsched_batch_desc d = {.fn = nop_job, .njobs = 100000};
+    wsched_batch_desc d = {.fn = common_nop_job, .njobs = 100000};
     wsched_batch *b;
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_OK(wsched_wait(b, -1));
