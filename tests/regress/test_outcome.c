@@ -17,7 +17,7 @@
 enum { N = 8 };
 
 static _Atomic(wsched_batch *) self_batch;
-static _Atomic int gate;
+static struct check_gate gate;
 
 /* arg: what job i does: bit 0 fail (-EIO), bit 1 cancel own batch first
  * (job 0 only, once the handle is published), bit 2 wait for the gate. */
@@ -27,8 +27,7 @@ static int job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     const unsigned *plan = arg;
     unsigned what = plan[i];
     if (what & 4)
-        while (!atomic_load(&gate))
-            sched_yield();
+        check_gate_pass(&gate);
     if (what & 2) {
         wsched_batch *b;
         while (!(b = atomic_load(&self_batch)))
@@ -49,7 +48,7 @@ static void run(wsched_pool *pool, const char *name, unsigned policy, size_t quo
                 int64_t deadline_in, const unsigned plan[N], struct expect e)
 {
     atomic_store(&self_batch, NULL);
-    atomic_store(&gate, 0);
+    check_gate_reset(&gate, 0);
     wsched_batch_desc d = {.fn = job, .arg = (void *)plan, .njobs = N, .policy = policy,
                            .quorum = quorum,
                            .deadline_ns = deadline_in ? wsched_now_ns() + (uint64_t)deadline_in : 0};
@@ -58,7 +57,7 @@ static void run(wsched_pool *pool, const char *name, unsigned policy, size_t quo
     atomic_store(&self_batch, b);
     wsched_outcome o;
     int w = wsched_wait(b, -1);
-    atomic_store(&gate, 1);
+    check_gate_open(&gate);
     CHECK_OK(wsched_wait_idle(b, -1));
     CHECK_OK(wsched_batch_outcome(b, &o, sizeof o));
     fprintf(stderr, "%-34s wait %4d end %u first %d@%zu ok %zu failed %zu cancelled %zu timed out %zu\n",

@@ -18,13 +18,6 @@ enum { PER_CLASS = 200, FIRST = 200 };
 static _Atomic int seq;
 static struct check_gate gate; /* blocking: the sibling job is stealable at once */
 
-static int stamp_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i;
-    *(int *)slot = atomic_fetch_add(&seq, 1);
-    return 0;
-}
-
 int main(void)
 {
     check_watchdog(120);
@@ -37,7 +30,8 @@ int main(void)
         CHECK_OK(wsched_submit(pool, &d, &g));
         check_gate_await(&gate, 2); /* both workers held */
         for (int k = 0; k < PER_CLASS; k++) {
-            d = (wsched_batch_desc){.fn = stamp_job, .njobs = 1, .slot_size = sizeof(int)};
+            d = (wsched_batch_desc){.fn = check_stamp_job, .arg = &seq, .njobs = 1,
+                                    .slot_size = sizeof(int)};
             CHECK_OK(wsched_submit(pool, &d, &in[k]));
             d.priority = WSCHED_PRIO_BACKGROUND;
             CHECK_OK(wsched_submit(pool, &d, &bg[k]));

@@ -13,14 +13,13 @@
 
 #include "check.h"
 
-static _Atomic int gate;
+static struct check_gate gate;
 
 static int job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg;
     if (i == 0)
-        while (!atomic_load(&gate))
-            sched_yield();
+        check_gate_pass(&gate);
     *(int *)slot = 1;
     return 0;
 }
@@ -30,7 +29,7 @@ int main(void)
     check_watchdog(60);
     wsched_pool *pool = check_pool(2);
     for (int round = 0; round < 5; round++) {
-        atomic_store(&gate, 0);
+        check_gate_reset(&gate, 0);
         wsched_batch_desc d = {.fn = job, .njobs = 4, .slot_size = sizeof(int),
                                .flags = WSCHED_BATCH_STREAM,
                                .deadline_ns = wsched_now_ns() + 5000000};
@@ -50,7 +49,7 @@ int main(void)
         CHECK_EQ(wsched_next_done(b, 0, &idx), -ENODATA);
         /* Job 0 (still held) was decided by the deadline. */
         CHECK_EQ(check_status(b, 0), WSCHED_EDEADLINE);
-        atomic_store(&gate, 1);
+        check_gate_open(&gate);
         CHECK_OK(wsched_wait_idle(b, -1));
         CHECK_EQ(check_status(b, 0), WSCHED_EDEADLINE);
         wsched_batch_free(b);

@@ -13,7 +13,8 @@
 
 #include "check.h"
 
-static _Atomic int n_started, x_queued, x_gate, j_waiting, j_worker, bad;
+static _Atomic int n_started, x_queued, j_waiting, j_worker, bad;
+static struct check_gate x_gate; /* holds X's job */
 static wsched_pool *pool;
 
 static int n_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
@@ -49,8 +50,7 @@ static int x_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     (void)arg, (void)i, (void)slot;
     if (atomic_load(&j_waiting) && (int)wsched_ctx_worker(ctx) == atomic_load(&j_worker))
         atomic_store(&bad, 1);
-    while (!atomic_load(&x_gate))
-        sched_yield();
+    check_gate_pass(&x_gate);
     return 0;
 }
 
@@ -64,7 +64,7 @@ int main(void)
     for (long r = 0; r < rounds; r++) {
         atomic_store(&n_started, 0);
         atomic_store(&x_queued, 0);
-        atomic_store(&x_gate, 0);
+        check_gate_reset(&x_gate, 0);
         wsched_batch *j, *x;
         wsched_batch_desc dj = {.fn = j_job, .njobs = 1};
         CHECK_OK(wsched_submit(pool, &dj, &j));
@@ -75,7 +75,7 @@ int main(void)
         atomic_store(&x_queued, 1);
         /* J must finish while X's job is still held. */
         CHECK_OK(wsched_wait(j, 10000000000ll));
-        atomic_store(&x_gate, 1);
+        check_gate_open(&x_gate);
         CHECK_OK(wsched_wait(x, -1));
         wsched_batch_free(j);
         wsched_batch_free(x);

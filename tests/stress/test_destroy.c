@@ -54,8 +54,9 @@ static void *submitter(void *arg)
 }
 
 /* Nested work during the drain: a job of an accepted batch submits a batch
- * after destroy has begun; it is part of accepted work and must run. */
-static _Atomic int draining;
+ * after destroy has begun; it is part of accepted work and must run. The
+ * gate opens when the prober sees destroy begin. */
+static struct check_gate draining;
 
 static int leaf_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
@@ -68,8 +69,7 @@ static int nested_during_drain(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)i, (void)slot;
     wsched_pool *pool = arg;
-    while (!atomic_load(&draining))
-        sched_yield();
+    check_gate_pass(&draining);
     wsched_batch_desc d = {.fn = leaf_job, .njobs = 32, .slot_size = 8};
     wsched_batch *b;
     int r = wsched_submit(pool, &d, &b);
@@ -83,22 +83,16 @@ static int nested_during_drain(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     return r;
 }
 
-static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
 static void *drain_prober(void *arg)
 {
     /* Submit until refused: then destroy has begun. */
     for (;;) {
-        wsched_batch_desc d = {.fn = nop_job, .njobs = 1};
+        wsched_batch_desc d = {.fn = common_nop_job, .njobs = 1};
         wsched_batch *b;
         int r = wsched_submit(arg, &d, &b);
         if (r) {
             CHECK_EQ(r, -ESHUTDOWN);
-            atomic_store(&draining, 1);
+            check_gate_open(&draining);
             return NULL;
         }
         CHECK_OK(wsched_wait(b, -1));
@@ -109,7 +103,7 @@ static void *drain_prober(void *arg)
 static void test_nested_during_drain(void)
 {
     wsched_pool *pool = check_pool(2);
-    atomic_store(&draining, 0);
+    check_gate_reset(&draining, 0);
     wsched_batch *b;
     wsched_batch_desc d = {.fn = nested_during_drain, .arg = pool, .njobs = 1};
     CHECK_OK(wsched_submit(pool, &d, &b));

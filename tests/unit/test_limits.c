@@ -49,16 +49,8 @@ static void test_max_parallel(void)
 
 /* ---- pool-wide admission */
 enum { Q = 50 };
-static _Atomic int gate;
+static struct check_gate gate; /* held batches: fn check_gate_job, arg &gate */
 static _Atomic long in_system, max_in_system;
-
-static int gated_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    while (!atomic_load(&gate))
-        sched_yield();
-    return 0;
-}
 
 static int counted_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
@@ -71,7 +63,7 @@ static int counted_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 static int nesting_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)i, (void)slot;
-    wsched_batch_desc d = {.fn = gated_job, .njobs = 30};
+    wsched_batch_desc d = {.fn = check_gate_job, .arg = &gate, .njobs = 30};
     wsched_batch *b;
     int r = wsched_submit(arg, &d, &b);
     if (r)
@@ -106,7 +98,7 @@ static void *client(void *arg)
 
 static void *late_submitter(void *arg)
 {
-    wsched_batch_desc d = {.fn = gated_job, .njobs = 20};
+    wsched_batch_desc d = {.fn = check_gate_job, .arg = &gate, .njobs = 20};
     wsched_batch *b;
     CHECK_OK(wsched_submit(arg, &d, &b)); /* waits for room */
     CHECK_OK(wsched_wait(b, -1));
@@ -122,12 +114,12 @@ static void test_admission(void)
     cfg.max_jobs = Q;
     wsched_pool *pool;
     CHECK_OK(wsched_pool_create(&pool, &cfg));
-    wsched_batch_desc d = {.fn = gated_job, .njobs = Q + 1};
+    wsched_batch_desc d = {.fn = check_gate_job, .arg = &gate, .njobs = Q + 1};
     wsched_batch *b, *b2;
     CHECK_EQ(wsched_submit(pool, &d, &b), -E2BIG);
     CHECK(b == NULL);
 
-    atomic_store(&gate, 0);
+    check_gate_reset(&gate, 0);
     d.njobs = 40;
     CHECK_OK(wsched_submit(pool, &d, &b)); /* 40 of 50 held */
     d.njobs = 20;
@@ -137,7 +129,7 @@ static void test_admission(void)
     CHECK_OK(wsched_submit_timed(pool, &d, &b2, 0)); /* exactly fits */
     pthread_t th;
     CHECK_EQ(pthread_create(&th, NULL, late_submitter, pool), 0);
-    atomic_store(&gate, 1); /* room frees; the late submitter gets in */
+    check_gate_open(&gate); /* room frees; the late submitter gets in */
     pthread_join(th, NULL);
     CHECK_OK(wsched_wait(b, -1));
     CHECK_OK(wsched_wait(b2, -1));
@@ -145,7 +137,7 @@ static void test_admission(void)
     wsched_batch_free(b2);
 
     /* Full pool + nested submissions: exempt, no deadlock. */
-    atomic_store(&gate, 1);
+    check_gate_open(&gate);
     d = (wsched_batch_desc){.fn = nesting_job, .arg = pool, .njobs = Q};
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_OK(wsched_wait(b, -1));

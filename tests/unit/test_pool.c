@@ -31,12 +31,12 @@ static int where_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     return 0;
 }
 
-static _Atomic int gate;
+/* Held at the gate; then writes 42 to its slot (it ran after the gate). */
+static struct check_gate gate;
 static int gated_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg, (void)i;
-    while (!atomic_load_explicit(&gate, memory_order_acquire))
-        sched_yield();
+    check_gate_pass(&gate);
     if (slot)
         *(int *)slot = 42;
     return 0;
@@ -104,7 +104,7 @@ int main(void)
     cfg.nworkers = 2;
     cfg.flags = WSCHED_POOL_NO_PIN;
     CHECK_OK(wsched_pool_create(&pool, &cfg));
-    atomic_store(&gate, 0);
+    check_gate_reset(&gate, 0);
     d = (wsched_batch_desc){.fn = gated_job, .njobs = 1, .slot_size = sizeof(int)};
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_EQ(wsched_wait(b, 0), -ETIMEDOUT);
@@ -116,17 +116,17 @@ int main(void)
     CHECK_OK(wsched_wait(outer, -1));
     CHECK_EQ(check_status(outer, 0), -ETIMEDOUT);
     wsched_batch_free(outer);
-    atomic_store(&gate, 1);
+    check_gate_open(&gate);
     CHECK_OK(wsched_wait(b, -1));
     CHECK_EQ(*(int *)wsched_batch_slot(b, 0), 42);
     wsched_batch_free(b);
 
     /* Abandon: free while the job still runs; its last reference frees. */
-    atomic_store(&gate, 0);
+    check_gate_reset(&gate, 0);
     d = (wsched_batch_desc){.fn = gated_job, .njobs = 4, .slot_size = sizeof(int)};
     CHECK_OK(wsched_submit(pool, &d, &b));
     wsched_batch_free(b);
-    atomic_store(&gate, 1);
+    check_gate_open(&gate);
     CHECK_OK(wsched_pool_destroy(pool)); /* drains the abandoned batch */
     printf("test_pool: ok\n");
     return 0;

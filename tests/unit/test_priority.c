@@ -13,13 +13,6 @@
 static _Atomic int seq;
 static struct check_gate gate;
 
-static int stamp_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i;
-    *(int *)slot = atomic_fetch_add(&seq, 1);
-    return 0;
-}
-
 int main(void)
 {
     check_watchdog(60);
@@ -28,12 +21,13 @@ int main(void)
     wsched_batch_desc d = {.fn = check_gate_job, .arg = &gate, .njobs = 1};
     CHECK_OK(wsched_submit(pool, &d, &g));
     for (int k = 0; k < 24; k++) {
-        d = (wsched_batch_desc){.fn = stamp_job, .njobs = 1, .slot_size = sizeof(int),
-                                .priority = WSCHED_PRIO_BACKGROUND};
+        d = (wsched_batch_desc){.fn = check_stamp_job, .arg = &seq, .njobs = 1,
+                                .slot_size = sizeof(int), .priority = WSCHED_PRIO_BACKGROUND};
         CHECK_OK(wsched_submit(pool, &d, &bg[k]));
     }
     for (int k = 0; k < 24; k++) {
-        d = (wsched_batch_desc){.fn = stamp_job, .njobs = 1, .slot_size = sizeof(int)};
+        d = (wsched_batch_desc){.fn = check_stamp_job, .arg = &seq, .njobs = 1,
+                                .slot_size = sizeof(int)};
         CHECK_OK(wsched_submit(pool, &d, &in[k]));
     }
     check_gate_open(&gate);
@@ -56,7 +50,7 @@ int main(void)
     CHECK(bg_in_first24 <= 6);  /* but interactive went first */
     CHECK(in_last < 30);        /* interactive all started early */
     CHECK_EQ(atomic_load(&seq), 48);
-    d = (wsched_batch_desc){.fn = stamp_job, .njobs = 1, .priority = 2};
+    d = (wsched_batch_desc){.fn = check_stamp_job, .arg = &seq, .njobs = 1, .priority = 2};
     CHECK_EQ(wsched_submit(pool, &d, &g), -EINVAL);
     CHECK_OK(wsched_pool_destroy(pool));
     printf("test_priority: ok\n");

@@ -8,14 +8,13 @@
 
 #include "check.h"
 
-static _Atomic int gate;
+static struct check_gate gate;
 
 static int job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)ctx, (void)arg;
     if (i == 9) /* held while the gate is shut; runs last in its range */
-        while (!atomic_load(&gate))
-            sched_yield();
+        check_gate_pass(&gate);
     *(size_t *)slot = i * 3;
     return i % 5 == 4 ? -EIO : 0;
 }
@@ -57,7 +56,7 @@ static int inner_consumer(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 int main(void)
 {
     check_watchdog(60);
-    atomic_store(&gate, 1);
+    check_gate_open(&gate);
     for (unsigned workers = 1; workers <= 3; workers++) {
         wsched_pool *pool = check_pool(workers);
         wsched_batch_desc d = {.fn = job, .njobs = 1000, .slot_size = sizeof(size_t),
@@ -69,7 +68,7 @@ int main(void)
         wsched_batch_free(b);
 
         /* Timeout while job 9 is held; the rest stream meanwhile. */
-        atomic_store(&gate, 0);
+        check_gate_reset(&gate, 0);
         d.njobs = 10;
         CHECK_OK(wsched_submit(pool, &d, &b));
         size_t idx, got = 0;
@@ -79,7 +78,7 @@ int main(void)
         }
         CHECK_EQ(wsched_next_done(b, 1000000, &idx), -ETIMEDOUT);
         CHECK_EQ(wsched_next_done(b, 0, &idx), -ETIMEDOUT);
-        atomic_store(&gate, 1);
+        check_gate_open(&gate);
         for (; got < 10; got++)
             CHECK_OK(wsched_next_done(b, -1, &idx));
         CHECK_EQ(wsched_next_done(b, 0, &idx), -ENODATA);
