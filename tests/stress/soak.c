@@ -66,7 +66,6 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <time.h>
 
 #include "check.h"
 
@@ -91,36 +90,6 @@ static _Atomic uint64_t g_batches, g_jobs_run, g_jobs_skipped, g_busy, g_timedou
  * counters for those jobs visible. */
 static _Atomic uint64_t g_idle_jobs;
 
-/* ------------------------------------------------------------ randomness */
-
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 30;
-    x *= 0xbf58476d1ce4e5b9ull;
-    x ^= x >> 27;
-    x *= 0x94d049bb133111ebull;
-    x ^= x >> 31;
-    return x;
-}
-
-static inline uint64_t rnd(uint64_t *s)
-{
-    *s += 0x9E3779B97F4A7C15ull;
-    return mix64(*s);
-}
-
-static double now_s(void)
-{
-    return (double)wsched_now_ns() * 1e-9;
-}
-
-static void spin_ns(uint64_t ns)
-{
-    uint64_t until = wsched_now_ns() + ns;
-    while (wsched_now_ns() < until)
-        __builtin_ia32_pause();
-}
-
 /* -------------------------------------------------------------- batches */
 
 /* The batch's arg: what every job may compute and what it records. */
@@ -140,7 +109,7 @@ struct bctx {
 
 static inline uint64_t job_hash(uint64_t seed, size_t i)
 {
-    return mix64(seed ^ ((uint64_t)i * 0x9E3779B97F4A7C15ull + 1));
+    return common_mix64(seed ^ ((uint64_t)i * 0x9E3779B97F4A7C15ull + 1));
 }
 
 static inline bool job_fails(const struct bctx *c, uint64_t h)
@@ -210,7 +179,7 @@ static void task_fn(wsched_ctx *ctx, void *arg)
 {
     (void)ctx;
     struct tjob *t = arg;
-    t->out = mix64(t->in);
+    t->out = common_mix64(t->in);
 }
 
 static int soak_job(wsched_ctx *ctx, void *arg, size_t i, void *slot);
@@ -223,13 +192,13 @@ static void check_batch(const struct plan *p, struct bctx *c, wsched_batch *b, i
 static void nested_fanout(struct bctx *parent, uint64_t h)
 {
     uint64_t s = h;
-    size_t n = 1 + (size_t)(rnd(&s) % NEST_MAX);
-    struct bctx *c = bctx_new(n, rnd(&s), 1);
-    c->spin_max = (unsigned)(rnd(&s) % 400);
-    c->fail_mod = rnd(&s) % 2 ? 5 : 0;
-    c->spawn = rnd(&s) % 2;
+    size_t n = 1 + (size_t)(common_splitmix64(&s) % NEST_MAX);
+    struct bctx *c = bctx_new(n, common_splitmix64(&s), 1);
+    c->spin_max = (unsigned)(common_splitmix64(&s) % 400);
+    c->fail_mod = common_splitmix64(&s) % 2 ? 5 : 0;
+    c->spawn = common_splitmix64(&s) % 2;
     struct plan p = {.n = n, .policy = WSCHED_POLICY_BEST_EFFORT};
-    p.stream = rnd(&s) % 3 == 0;
+    p.stream = common_splitmix64(&s) % 3 == 0;
     wsched_batch_desc d = {.fn = soak_job, .arg = c, .njobs = n,
                            .slot_size = sizeof(uint64_t),
                            .flags = p.stream ? WSCHED_BATCH_STREAM : 0};
@@ -278,7 +247,7 @@ static void fork_join(wsched_ctx *ctx, const struct plan *p, struct bctx *c, uin
     if (r)
         VIOLATION(p, c, r, "wsched_sync: %s", wsched_strerror(r));
     for (unsigned j = 0; j < k; j++)
-        if (t[j].out != mix64(h + j))
+        if (t[j].out != common_mix64(h + j))
             VIOLATION(p, c, 0, "spawned task %u: result missing after sync", j);
     atomic_fetch_add_explicit(&g_spawned, k, memory_order_relaxed);
 }
@@ -528,28 +497,30 @@ static void *client(void *arg)
     uint64_t s = (uint64_t)(uintptr_t)arg * 0x2545F4914F6CDD1Dull + 12345;
     while (!atomic_load_explicit(&stop, memory_order_relaxed)) {
         struct plan p = {0};
-        p.n = 1 + (size_t)(rnd(&s) % MAX_N);
-        p.policy = (unsigned)(rnd(&s) % 3);
+        p.n = 1 + (size_t)(common_splitmix64(&s) % MAX_N);
+        p.policy = (unsigned)(common_splitmix64(&s) % 3);
         if (p.policy == WSCHED_POLICY_QUORUM)
-            p.quorum = 1 + (size_t)(rnd(&s) % p.n);
-        p.deadline = rnd(&s) % 4 == 0;
-        p.cancel = rnd(&s) % 6 == 0;
-        p.stream = rnd(&s) % 4 == 0;
-        if (rnd(&s) % 5 == 0)
-            p.max_parallel = 1 + (size_t)(rnd(&s) % 8);
-        p.priority = rnd(&s) % 8 == 0 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_INTERACTIVE;
-        unsigned sl = (unsigned)(rnd(&s) % 10);
+            p.quorum = 1 + (size_t)(common_splitmix64(&s) % p.n);
+        p.deadline = common_splitmix64(&s) % 4 == 0;
+        p.cancel = common_splitmix64(&s) % 6 == 0;
+        p.stream = common_splitmix64(&s) % 4 == 0;
+        if (common_splitmix64(&s) % 5 == 0)
+            p.max_parallel = 1 + (size_t)(common_splitmix64(&s) % 8);
+        p.priority = common_splitmix64(&s) % 8 == 0 ? WSCHED_PRIO_BACKGROUND
+                                                    : WSCHED_PRIO_INTERACTIVE;
+        unsigned sl = (unsigned)(common_splitmix64(&s) % 10);
         p.no_slots = sl == 0;
         p.own_slots = sl == 1;
         p.arbitrated = p.policy == WSCHED_POLICY_QUORUM || p.deadline;
 
-        struct bctx *c = bctx_new(p.n, rnd(&s), 0);
+        struct bctx *c = bctx_new(p.n, common_splitmix64(&s), 0);
         static const unsigned spin_choice[] = {0, 64, 1000, 5000, 20000};
-        c->spin_max = spin_choice[rnd(&s) % 5];
+        c->spin_max = spin_choice[common_splitmix64(&s) % 5];
         static const unsigned fail_choice[] = {0, 0, 3, 8, 20};
-        c->fail_mod = fail_choice[rnd(&s) % 5];
-        c->nest_mod = rnd(&s) % 4 == 0 ? 1 + (unsigned)(rnd(&s) % 16) : 0;
-        c->spawn = rnd(&s) % 4 == 0;
+        c->fail_mod = fail_choice[common_splitmix64(&s) % 5];
+        c->nest_mod =
+            common_splitmix64(&s) % 4 == 0 ? 1 + (unsigned)(common_splitmix64(&s) % 16) : 0;
+        c->spawn = common_splitmix64(&s) % 4 == 0;
         c->max_parallel = p.max_parallel;
 
         uint64_t *own = NULL;
@@ -562,7 +533,7 @@ static void *client(void *arg)
                 own = calloc(p.n, sizeof *own);
                 CHECK(own);
                 d.slots = own;
-            } else if (rnd(&s) % 4 == 0) {
+            } else if (common_splitmix64(&s) % 4 == 0) {
                 d.flags |= WSCHED_BATCH_PAD_SLOTS;
             }
         }
@@ -570,20 +541,20 @@ static void *client(void *arg)
             d.flags |= WSCHED_BATCH_STREAM;
         p.flags = d.flags;
         if (p.deadline) {
-            p.deadline_ns = wsched_now_ns() + rnd(&s) % 500000;
+            p.deadline_ns = wsched_now_ns() + common_splitmix64(&s) % 500000;
             d.deadline_ns = p.deadline_ns;
         }
 
         /* Admission: shed (0), backpressure (50 us .. 2 ms) or wait. */
         int64_t tmo;
-        switch (rnd(&s) % 4) {
+        switch (common_splitmix64(&s) % 4) {
         case 0: tmo = 0; break;
-        case 1: tmo = 50000 + (int64_t)(rnd(&s) % 1950000); break;
+        case 1: tmo = 50000 + (int64_t)(common_splitmix64(&s) % 1950000); break;
         case 2: tmo = 10000000; break;
         default: tmo = -1; break;
         }
         wsched_batch *b;
-        int r = tmo < 0 && rnd(&s) % 2 ? wsched_submit(pool, &d, &b)
+        int r = tmo < 0 && common_splitmix64(&s) % 2 ? wsched_submit(pool, &d, &b)
                                        : wsched_submit_timed(pool, &d, &b, tmo);
         if (r == -EBUSY || r == -ETIMEDOUT) {
             if (r == -EBUSY && tmo != 0)
@@ -605,7 +576,7 @@ static void *client(void *arg)
         atomic_fetch_add_explicit(&g_submitted_jobs, p.n, memory_order_relaxed);
 
         if (p.cancel) {
-            spin_ns(rnd(&s) % 50000);
+            common_spin_ns(common_splitmix64(&s) % 50000);
             VCHECK(wsched_cancel(b) == 0, &p, c, 0);
             atomic_fetch_add_explicit(&g_cancel_client, 1, memory_order_relaxed);
         }
@@ -615,7 +586,7 @@ static void *client(void *arg)
             CHECK(streamed);
             for (size_t i = 0; i < p.n; i++)
                 streamed[i] = WSCHED_ENOTRUN;
-            bool polled = rnd(&s) % 2;
+            bool polled = common_splitmix64(&s) % 2;
             for (size_t k = 0; k < p.n; k++) {
                 size_t idx = SIZE_MAX;
                 r = wsched_next_done(b, polled ? 100000 : -1, &idx);
@@ -640,8 +611,8 @@ static void *client(void *arg)
             VCHECK(wsched_next_done(b, 0, &idx) == -ENODATA, &p, c, 0);
             VCHECK(wsched_next_done(b, -1, &idx) == -ENODATA, &p, c, 0);
             atomic_fetch_add_explicit(&g_stream_batches, 1, memory_order_relaxed);
-        } else if (rnd(&s) % 3 == 0) {
-            (void)wsched_wait(b, rnd(&s) % 2 ? 0 : 20000); /* a poll, either result */
+        } else if (common_splitmix64(&s) % 3 == 0) {
+            (void)wsched_wait(b, common_splitmix64(&s) % 2 ? 0 : 20000); /* a poll, either result */
         }
         int w = wsched_wait(b, -1);
         if (!p.arbitrated)
@@ -676,21 +647,6 @@ static long rss_kib(void)
         fclose(f);
     }
     return res * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-/* argv[i] if given, else the environment variable, else dflt (i < 0: env only). */
-static long arg_or_env(int argc, char **argv, int i, const char *env, long dflt)
-{
-    const char *v = i >= 0 && argc > i ? argv[i] : getenv(env);
-    if (!v || !*v)
-        return dflt;
-    char *end;
-    long x = strtol(v, &end, 10);
-    if (*end || x < 0) {
-        fprintf(stderr, "soak: bad value '%s' for %s\n", v, env);
-        exit(2);
-    }
-    return x;
 }
 
 /* Heap in use, KiB: glibc malloc's (this program) and jemalloc's (the
@@ -745,15 +701,12 @@ static long sample_rss[MAX_SAMPLES];
 
 int main(int argc, char **argv)
 {
-    long seconds = arg_or_env(argc, argv, 1, "WSCHED_SOAK_SECONDS", 5);
-    long interval = arg_or_env(argc, argv, 2, "WSCHED_SOAK_INTERVAL", seconds >= 600 ? 60 : 1);
-    long nclients = arg_or_env(argc, argv, -1, "WSCHED_SOAK_CLIENTS", 6);
-    long nworkers = arg_or_env(argc, argv, -1, "WSCHED_SOAK_WORKERS", 4);
-    if (seconds < 1 || interval < 1 || nclients < 1 || nclients > 256 || nworkers < 1 ||
-        nworkers > 256) {
-        fprintf(stderr, "usage: soak [seconds>=1 [interval>=1]]\n");
-        return 2;
-    }
+    /* A bad value ends the program with exit status 2, naming it. */
+    long seconds = check_setting(argc, argv, 1, "WSCHED_SOAK_SECONDS", 1, 100000000, 5);
+    long interval = check_setting(argc, argv, 2, "WSCHED_SOAK_INTERVAL", 1, 100000000,
+                                  seconds >= 600 ? 60 : 1);
+    long nclients = check_setting(argc, argv, -1, "WSCHED_SOAK_CLIENTS", 1, 256, 6);
+    long nworkers = check_setting(argc, argv, -1, "WSCHED_SOAK_WORKERS", 1, 256, 4);
     check_watchdog((unsigned)seconds + 300);
 
     wsched_config cfg;
@@ -772,7 +725,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < nclients; i++)
         CHECK_EQ(pthread_create(&th[i], NULL, client, (void *)(uintptr_t)(i + 1)), 0);
 
-    double t0 = now_s(), next_print = t0 + (double)interval;
+    double t0 = common_now_s(), next_print = t0 + (double)interval;
     long nsamples = 0;
     wsched_pool_stats st;
     CHECK_OK(wsched_pool_get_stats(pool, &st, sizeof st));
@@ -782,9 +735,8 @@ int main(int argc, char **argv)
     uint64_t last_batches = 0;
     double last_progress = t0;
     for (;;) {
-        struct timespec tick = {0, 250000000};
-        nanosleep(&tick, NULL);
-        double t = now_s();
+        common_sleep_ns(250000000);
+        double t = common_now_s();
         /* Exact lower bound: every job of a batch whose wait_idle returned
          * is in the counter (ACQUIRE pairs with the clients' RELEASE). */
         uint64_t idle_jobs = atomic_load_explicit(&g_idle_jobs, memory_order_acquire);
@@ -826,7 +778,7 @@ int main(int argc, char **argv)
     for (long i = 0; i < nclients; i++)
         pthread_join(th[i], NULL);
     free(th);
-    double elapsed = now_s() - t0;
+    double elapsed = common_now_s() - t0;
 
     /* Quiet pool: the counters are exact now. */
     CHECK_OK(wsched_pool_get_stats(pool, &st, sizeof st));
@@ -839,20 +791,19 @@ int main(int argc, char **argv)
         abort();
     }
     /* Every worker parks, nothing queued or in flight (within 10 s). */
-    double q0 = now_s();
+    double q0 = common_now_s();
     for (;;) {
         CHECK_OK(wsched_pool_get_stats(pool, &st, sizeof st));
         if (st.inflight == 0 && st.queued == 0 && st.parked == st.nworkers)
             break;
-        if (now_s() - q0 > 10) {
+        if (common_now_s() - q0 > 10) {
             fprintf(stderr, "soak: VIOLATION: pool not quiet 10 s after the clients stopped: "
                     "inflight %llu queued %llu parked %u/%u\n",
                     (unsigned long long)st.inflight, (unsigned long long)st.queued, st.parked,
                     st.nworkers);
             abort();
         }
-        struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
+        common_sleep_ns(1000000);
     }
     /* Every admission unit came back: exactly max_jobs fit, one more never. */
     {

@@ -51,7 +51,6 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <sched.h>
-#include <time.h>
 
 #include "check.h"
 #include "deque.h"
@@ -354,30 +353,25 @@ static uint64_t thief_attempts(void)
     return s;
 }
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int main(int argc, char **argv)
 {
     check_watchdog(120);
     const char *arg = argc > 1 ? argv[1] : getenv("WSCHED_TORTURE_OPS");
     uint64_t target = (uint64_t)check_scale(4000000);
     if (arg && *arg) {
-        char *end;
-        double v = strtod(arg, &end); /* accepts 1e9 */
-        if (*end || v < 1) {
+        double v;
+        if (common_parse_double(arg, 1, 1e18, &v) != 0) { /* accepts 1e9 */
             fprintf(stderr, "usage: test_deque_torture [ops]\n");
             return 2;
         }
         target = (uint64_t)v;
     }
-    const char *d = getenv("WSCHED_DEBUG_DELAY");
-    long de = d ? atol(d) : 0;
-    delay_every = de >= 1 && de <= 1000 ? (unsigned)de : 0;
+    /* One delay point in WSCHED_DEBUG_DELAY (1..1000) takes a delay; none
+     * when unset or out of range. */
+    long de;
+    if (common_parse_long(getenv("WSCHED_DEBUG_DELAY"), 1, 1000, &de) != 0)
+        de = 0;
+    delay_every = (unsigned)de;
 #ifdef WSCHED_DEBUG
     const char *build = "WSCHED_DEBUG";
 #else
@@ -401,7 +395,7 @@ int main(int argc, char **argv)
         CHECK_EQ(pthread_create(&th[i], NULL, thief, (void *)(uintptr_t)i), 0);
     wait_acks(&o);
 
-    double t0 = now_s(), next_report = t0 + 10;
+    double t0 = common_now_s(), next_report = t0 + 10;
     uint64_t rounds = 0, items = 0, multi_steals = 0, single_drains = 0, owner_drains = 0,
              pairs = 0, regrows = 0;
     int64_t max_cap = 0;
@@ -530,7 +524,7 @@ int main(int argc, char **argv)
             regrows++;
         }
         check_watchdog(120); /* a round at most 120 s: progress, not total time */
-        double now = now_s();
+        double now = common_now_s();
         if (now >= next_report) {
             uint64_t ops = total_ops(&o);
             printf("  [%7.1f s] %llu ops (%.2f M/s), %llu rounds, %llu items\n", now - t0,
@@ -543,7 +537,7 @@ int main(int argc, char **argv)
     set_phase(&o, PH_STOP);
     for (int i = 0; i < THIEVES; i++)
         pthread_join(th[i], NULL);
-    double el = now_s() - t0;
+    double el = common_now_s() - t0;
     uint64_t ops = total_ops(&o), steals = got_sum(), checked = 0, attempts = 0;
     for (int i = 0; i < THIEVES; i++) {
         checked += ld(&th_state[i].empty_checked, RLX);

@@ -7,7 +7,6 @@
  */
 #include <pthread.h>
 #include <stdatomic.h>
-#include <time.h>
 
 #include "check.h"
 
@@ -27,11 +26,9 @@ struct burst {
 
 static void gap(unsigned kind)
 {
-    static const long ns[] = {0, 2000, 20000, 200000, 2000000};
-    if (ns[kind % 5]) {
-        struct timespec ts = {0, ns[kind % 5]};
-        nanosleep(&ts, NULL); /* an idle gap, not synchronisation */
-    }
+    static const uint64_t ns[] = {0, 2000, 20000, 200000, 2000000};
+    if (ns[kind % 5])
+        common_sleep_ns(ns[kind % 5]); /* an idle gap, not synchronisation */
 }
 
 static void *burster(void *arg)
@@ -55,13 +52,6 @@ static void *burster(void *arg)
     return NULL;
 }
 
-static double cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 int main(void)
 {
     check_watchdog(120);
@@ -79,12 +69,10 @@ int main(void)
 
         /* Idle: the pool parks; 300 ms of wall time may cost at most 5%
          * of one CPU (the search phase before parking is ~10 us). */
-        struct timespec settle = {0, 50000000};
-        nanosleep(&settle, NULL);
-        double c0 = cpu_seconds();
-        struct timespec idle = {0, 300000000};
-        nanosleep(&idle, NULL);
-        double used = cpu_seconds() - c0;
+        common_sleep_ns(50000000); /* settle */
+        double c0 = common_cpu_seconds();
+        common_sleep_ns(300000000);
+        double used = common_cpu_seconds() - c0;
         fprintf(stderr, "workers=%u idle cpu over 300 ms: %.3f ms\n", workers, used * 1e3);
         CHECK(used < 0.015);
         CHECK_OK(wsched_pool_destroy(pool));

@@ -10,19 +10,12 @@
 
 #include "check.h"
 
-static void spin_ns(uint64_t ns)
-{
-    uint64_t end = wsched_now_ns() + ns;
-    while (wsched_now_ns() < end)
-        ;
-}
-
 /* ---- fail-fast: job `fail_at` fails; later jobs are cancelled. */
 static int ff_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     size_t fail_at = *(size_t *)arg;
     *(size_t *)slot = i + 1;
-    spin_ns(20000);
+    common_spin_ns(20000);
     return i == fail_at ? -EIO : 0;
 }
 
@@ -132,7 +125,7 @@ static void test_quorum(void)
 static int slow_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)arg;
-    spin_ns(1000000); /* 1 ms, ignoring cancellation on purpose */
+    common_spin_ns(1000000); /* 1 ms, ignoring cancellation on purpose */
     *(size_t *)slot = i + 1;
     return wsched_cancelled(ctx) ? 0 : 0;
 }
@@ -162,7 +155,7 @@ static void test_deadline(void)
     CHECK(ok >= 1 && ok <= 30);
     CHECK(late >= n - 30);
     /* Statuses are final: a job finishing now cannot change them. */
-    spin_ns(3000000);
+    common_spin_ns(3000000);
     size_t ok2 = 0;
     for (size_t i = 0; i < n; i++)
         ok2 += check_status(b, i) == 0;
