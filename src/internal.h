@@ -92,13 +92,14 @@ static_assert(offsetof(struct worker, park_word) % CACHELINE == 0, "layout");
 static_assert(offsetof(struct worker, stats) % CACHELINE == 0, "layout");
 static_assert(offsetof(struct worker, pool) % CACHELINE == 0, "layout");
 
+#define MAX_WORKERS 4096
+
 struct pool {
     struct mem mem;
     unsigned n;
-    unsigned nmask; /* words in parked[] */
+    unsigned nmask; /* words of parked[] in use */
     uint64_t spin_ns; /* wide: spin_us up to WSCHED_SPIN_US_MAX */
     struct worker *workers;
-    _Atomic uint64_t *parked; /* bit i set: worker i is parked or parking */
     struct wsched_pool *handle;
 
     /* Pool-wide admission limit (0 = none): jobs queued or running. */
@@ -108,6 +109,9 @@ struct pool {
     /* Idle accounting, written only on search/park/wake transitions. */
     cacheline_aligned _Atomic uint32_t searching;
     _Atomic uint32_t stop; /* workers exit when idle */
+    /* Bit i set: worker i is parked or parking. Inline, on lines of their
+     * own: every push onto a non-empty deque reads word 0 (pushed()). */
+    cacheline_aligned _Atomic uint64_t parked[MAX_WORKERS / 64];
 };
 
 /* The public handle; never freed (see wsched_pool_destroy) so that a stale
@@ -305,19 +309,22 @@ static inline wsched_ctx *spawn_parent(const struct task *t) { return (wsched_ct
  *    is left is the bare store->load race (a re-scan and our loads within
  *    one store buffer's drain); the next push from this worker repairs it,
  *    and wsched_blocking, for a job that will not reach its sync soon,
- *    notifies with the fence. The hot case, every worker busy, costs two
- *    loads of lines written only on search and park edges. */
+ *    notifies with the fence. The hot case, every worker busy, costs a
+ *    load of the parked mask's first word (a line written only on park
+ *    and wake edges) and, past 64 workers, one per word. */
 static inline void pushed(struct worker *w, bool was_empty)
 {
     struct pool *p = w->pool;
-    if (was_empty)
+    if (was_empty) {
         wsched__notify(p, -1);
-    else if (ld(&p->searching, RLX) == 0)
-        for (unsigned i = 0; i < p->nmask; i++)
-            if (ld(&p->parked[i], RLX)) {
-                wsched__notify(p, -1);
-                return;
-            }
+        return;
+    }
+    /* The parked mask first: in the hot case it is 0 and decides alone. */
+    bool parked = ld(&p->parked[0], RLX) != 0;
+    for (unsigned i = 1; !parked && i < p->nmask; i++)
+        parked = ld(&p->parked[i], RLX) != 0;
+    if (unlikely(parked) && ld(&p->searching, RLX) == 0)
+        wsched__notify(p, -1);
 }
 
 static inline void run_task(struct worker *w, const struct task *t, bool stolen)

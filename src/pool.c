@@ -19,7 +19,6 @@
 #include "idle.h"
 
 #define DEQUE_INITIAL 1024 /* 32 KiB of task records per worker */
-#define MAX_WORKERS 4096
 
 /* ----------------------------------------------------------- lifecycle */
 
@@ -101,7 +100,6 @@ static void free_pool(struct pool *p)
                 deque_fini(&p->workers[i].dq);
         mem_free(mem, p->workers, sizeof(struct worker) * p->n, CACHELINE);
     }
-    mem_free(mem, (void *)p->parked, sizeof(uint64_t) * p->nmask, CACHELINE);
     struct mem copy = p->mem;
     mem_free(&copy, p, sizeof *p, CACHELINE);
 }
@@ -177,8 +175,8 @@ static int workers_start(struct pool *p)
     return 0;
 }
 
-/* Phases: check the configuration, allocate (pool, CPU list, parked mask,
- * workers, the handle), initialise the workers, start their threads. One
+/* Phases: check the configuration, allocate (pool, CPU list, workers, the
+ * handle), initialise the workers, start their threads. One
  * unwind undoes whatever the failed phase found done. */
 int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
 {
@@ -208,8 +206,6 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
     p->max_jobs = cfg->max_jobs;
     p->nmask = (n + 63) / 64;
     r = -ENOMEM;
-    if (!(p->parked = mem_zalloc(&p->mem, sizeof(uint64_t) * p->nmask, CACHELINE)))
-        goto fail;
     if (!(p->workers = mem_zalloc(&p->mem, sizeof(struct worker) * n, CACHELINE)))
         goto fail;
     p->n = n; /* free_pool frees n workers from here on */
