@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -156,6 +157,19 @@ struct counted {
 };
 inline std::atomic<long> counted::made{0};
 inline std::atomic<long> counted::destroyed{0};
+
+// fib(n) with one child task per call (wsched::task on the frame, synced
+// before it returns): the fork-join shape the tests share.
+inline std::uint64_t fib(wsched::context &ctx, int n)
+{
+    if (n < 2)
+        return static_cast<std::uint64_t>(n);
+    wsched::task left([n](wsched::context &c) { return fib(c, n - 1); });
+    ctx.spawn(left);
+    std::uint64_t right = fib(ctx, n - 2);
+    ctx.sync();
+    return left.get() + right;
+}
 
 } // namespace check
 

@@ -6,16 +6,6 @@
 
 #include "check.hpp"
 
-static std::uint64_t fib(wsched::context &ctx, int n)
-{
-    if (n < 2)
-        return static_cast<std::uint64_t>(n);
-    wsched::task left([n](wsched::context &c) { return fib(c, n - 1); });
-    ctx.spawn(left);
-    std::uint64_t right = fib(ctx, n - 2);
-    ctx.sync();
-    return left.get() + right;
-}
 
 static std::uint64_t fib_serial(int n)
 {
@@ -31,12 +21,12 @@ static std::uint64_t fib_serial(int n)
 static void test_fib(wsched::pool &p)
 {
     const int big = check::slow_factor() > 1 ? 22 : 27;
-    auto one = p.submit(1, [big](wsched::context &ctx, std::size_t) { return fib(ctx, big); });
+    auto one = p.submit(1, [big](wsched::context &ctx, std::size_t) { return check::fib(ctx, big); });
     CHECK_OK(one.wait());
     CHECK_EQ(one[0], fib_serial(big));
 
     // A batch of fibs: every job forks.
-    auto many = p.submit(24, [](wsched::context &ctx, std::size_t i) { return fib(ctx, static_cast<int>(i)); });
+    auto many = p.submit(24, [](wsched::context &ctx, std::size_t i) { return check::fib(ctx, static_cast<int>(i)); });
     CHECK_OK(many.wait());
     for (std::size_t i = 0; i < 24; i++)
         CHECK_EQ(many[i], fib_serial(static_cast<int>(i)));

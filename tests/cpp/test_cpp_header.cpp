@@ -14,16 +14,6 @@ struct big {
     alignas(32) char bytes[40];
 };
 
-std::uint64_t fib(wsched::context &ctx, int n)
-{
-    if (n < 2)
-        return static_cast<std::uint64_t>(n);
-    wsched::task left([n](wsched::context &c) { return fib(c, n - 1); });
-    ctx.spawn(left);
-    std::uint64_t right = fib(ctx, n - 2);
-    ctx.sync();
-    return left.get() + right;
-}
 
 } // namespace
 
@@ -65,7 +55,7 @@ int main()
             return std::make_error_code(std::errc::timed_out);
         return wsched::result<big>(std::in_place, big{});
     }, wsched::options().with_quorum(1).with_deadline(wsched::clock::now() + 1h));
-    auto f = p.submit(1, [](wsched::context &ctx, std::size_t) { return fib(ctx, 15); },
+    auto f = p.submit(1, [](wsched::context &ctx, std::size_t) { return check::fib(ctx, 15); },
                       wsched::options().with_admission_timeout(1s));
 
     CHECK_OK(s.wait());
