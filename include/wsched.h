@@ -109,8 +109,12 @@ WSCHED_API unsigned wsched_version(void);
  * not finished) by the batch's deadline. */
 #define WSCHED_EDEADLINE (WSCHED_ERRBASE - 4)
 /** Slot status: the job threw a C++ exception, which wsched.hpp caught at
- * the job's boundary (the only reserved code a job may return itself). */
+ * the job's boundary (a reserved code a job may return itself). */
 #define WSCHED_EEXCEPTION (WSCHED_ERRBASE - 5)
+/** A job's return value, never a status: it armed a wait (wsched_sleep_until)
+ * and is to be called again when the wait completes (see "Jobs that
+ * wait"). Returned without an armed wait it is recorded as WSCHED_EJOBCODE. */
+#define WSCHED_PENDING (WSCHED_ERRBASE - 6)
 
 /** A static string for any code this library returns (and any errno). */
 WSCHED_API const char *wsched_strerror(int code);
@@ -202,7 +206,8 @@ typedef struct wsched_batch wsched_batch;
  * job writes its result to its slot and nothing else of the batch, and
  * returns 0 for success or an error code, which becomes the slot's status.
  * Codes in [WSCHED_ERRBASE - 64, WSCHED_ERRBASE] are reserved and recorded
- * as WSCHED_EJOBCODE, except WSCHED_EEXCEPTION. A job must not throw (C++)
+ * as WSCHED_EJOBCODE, except WSCHED_EEXCEPTION (and WSCHED_PENDING, see
+ * "Jobs that wait"). A job must not throw (C++)
  * or longjmp out.
  */
 typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slot);
@@ -212,6 +217,10 @@ typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slo
 #define WSCHED_BATCH_PAD_SLOTS 0x1u
 /** Batch flag: completion stream, read with wsched_next_done. */
 #define WSCHED_BATCH_STREAM 0x2u
+/** Batch flag: its jobs may wait without holding a worker (see "Jobs that
+ * wait"): a wait record per job (48 bytes) is allocated with the batch.
+ * Not combined with max_parallel yet (-EINVAL). */
+#define WSCHED_BATCH_WAITS 0x4u
 
 /**
  * Failure policies (wsched_batch_desc.policy). Every slot ends in exactly
@@ -439,6 +448,50 @@ WSCHED_API int wsched_cancelled(const wsched_ctx *ctx);
  * wake certain on every push). Cheap: one fence and a few loads.
  */
 WSCHED_API int wsched_blocking(wsched_ctx *ctx);
+
+/**
+ * @name Jobs that wait
+ * A job of a WSCHED_BATCH_WAITS batch can wait without holding its worker:
+ * it arms one wait and returns WSCHED_PENDING; when the wait completes,
+ * wsched calls the same job function again, for the same index, on the
+ * worker that armed it or one that stole the resumption. The job keeps its
+ * progress in its slot (a state machine: the slot is its frame), and
+ * wsched_resume_kind() tells each call why it runs. The wait record lives
+ * in the batch: no allocation per wait.
+ *
+ * Cancellation, fail-fast, quorum and the batch deadline reach a pending
+ * job when its wait completes: it is called once more with
+ * WSCHED_RESUME_CANCELLED to release what it holds, its return value is
+ * ignored, and its slot is WSCHED_ECANCELLED or WSCHED_EDEADLINE (decided
+ * at once by the deadline or quorum arbitration, as for running jobs).
+ * Admission (max_jobs) keeps counting a pending job: it holds its slot.
+ * Timers fire when their worker looks for work (a worker busy in a long
+ * job fires its timers when the job returns); a parked worker sleeps until
+ * its earliest timer.
+ * @{
+ */
+enum wsched_resume {
+    WSCHED_RESUME_FIRST = 0,     /**< the first call */
+    WSCHED_RESUME_TIMER = 1,     /**< wsched_sleep_until's time came */
+    WSCHED_RESUME_CANCELLED = 2, /**< the batch was cancelled or its deadline passed:
+                                      release what the job holds; the return is ignored */
+};
+
+/** Why the running job was called (enum wsched_resume), or -EINVAL for a
+ * NULL ctx. 0 for jobs of batches without WSCHED_BATCH_WAITS. */
+WSCHED_API int wsched_resume_kind(const wsched_ctx *ctx);
+
+/**
+ * Arm a timer for the running job: it is called again at or after
+ * when_ns (absolute, the wsched_now_ns clock), late by under 13% of the
+ * wait (a 1 ms wait: at most 65 us). Return WSCHED_PENDING right after.
+ * Returns 0; -EINVAL for a NULL ctx, a spawned task, or a job of a batch
+ * without WSCHED_BATCH_WAITS; -EBUSY when a wait is already armed by this
+ * call of the job. A job that arms a wait and then returns anything but
+ * WSCHED_PENDING completes with that value: the wait is dropped.
+ */
+WSCHED_API int wsched_sleep_until(wsched_ctx *ctx, uint64_t when_ns);
+/** @} */
 
 /** A fork-join child task. */
 typedef void (*wsched_task_fn)(wsched_ctx *ctx, void *arg);

@@ -25,12 +25,18 @@
  * streamed batch has fewer than this many jobs (submit.c). */
 #define RING_WAITER 0x80000000u
 
+/* policy.c: publish an arbitrated job's final status (CAS from RUNNING; a
+ * frozen slot keeps its decision), with the policy's bookkeeping when
+ * `account`. */
+WSCHED_INTERNAL void wsched__arbitrated_publish(struct wsched_batch *b, size_t i, int32_t code,
+                                                bool account);
+
 /* policy.c: policies and cancellation. */
 WSCHED_INTERNAL void wsched__cancel_set(struct wsched_batch *b, uint32_t reason);
 WSCHED_INTERNAL void wsched__signal_done(struct wsched_batch *b);
 WSCHED_INTERNAL void wsched__freeze(struct wsched_batch *b, int32_t code);
 WSCHED_INTERNAL void wsched__note_first_error(struct wsched_batch *b, size_t i, int32_t code);
-WSCHED_INTERNAL void wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i);
+WSCHED_INTERNAL bool wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i);
 
 /* batch.c: every job has returned (the last range ends). */
 WSCHED_INTERNAL void wsched__batch_complete(struct wsched_batch *b);
@@ -110,5 +116,31 @@ static inline void ctx_implicit_sync(wsched_ctx *c)
         wsched__ctx_sync_slow(c);
 }
 
+
+/* Call job i of a WSCHED_BATCH_WAITS batch: its first call or a resumption
+ * of kind `kind` (enum wsched_resume). True when it is now pending: it
+ * armed a wait and returned WSCHED_PENDING (never after a CANCELLED call).
+ * Else *ret is its return value, and a wait it armed is dropped (the timer
+ * is on this worker's wheel: the job armed it in this call). */
+static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
+                                    unsigned kind, int *ret)
+{
+    struct job_wait *jw = &b->waits[i];
+    ctx->wait = jw;
+    ctx->resume = kind;
+    jw->armed = 0;
+    int r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);
+    ctx_implicit_sync(ctx);
+    ctx->wait = NULL;
+    ctx->resume = WSCHED_RESUME_FIRST;
+    if (jw->armed) {
+        if (r == WSCHED_PENDING && kind != WSCHED_RESUME_CANCELLED)
+            return true;
+        timer_cancel(&ctx->w->wheel, &jw->timer);
+        jw->armed = 0;
+    }
+    *ret = r;
+    return false;
+}
 
 #endif

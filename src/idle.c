@@ -27,6 +27,11 @@
  *       did, in which case it accepts that claim's wake below.
  *  (K3) parker: sleep until park_word reaches its claim count (ACQUIRE,
  *       pairs with N3's RELEASE); it wakes counted as a searcher.
+ *  (K4) a parker with a timer due (issue 9) sleeps at most until then, and
+ *       then takes its bit back (fetch_and, as K2 does): won, nobody
+ *       claimed it and it leaves to fire its timers, counted as neither
+ *       parked nor searching; lost, a claimer's wake is in flight and it
+ *       takes it (K3). Either way one claim gets one wake.
  *  (L1) the last searcher leaving (fetch_sub returned 1) re-scans and, with
  *       work visible, notifies (N2): producers skipped their wake while it
  *       searched.
@@ -159,8 +164,9 @@ void wsched__stop_searching(struct worker *w)
 
 /* ---------------------------------------------------------------- park */
 
-/* Park until claimed, unless the re-scan sees work or the pool stopping. */
-enum park_result wsched__park(struct worker *w)
+/* Park until claimed, unless the re-scan sees work or the pool stopping;
+ * with due_ns, only until then (K4). */
+enum park_result wsched__park(struct worker *w, uint64_t due_ns)
 {
     struct pool *p = w->pool;
     _Atomic uint64_t *word = &p->parked[w->index / 64];
@@ -195,6 +201,22 @@ enum park_result wsched__park(struct worker *w)
         uint32_t v = ld(&w->park_word, ACQ);
         if (v == w->claims)
             break;
+        if (due_ns && sleep) {
+            if (wsched_now_ns() >= due_ns) {
+                /* K4: our timer is due. Take our bit back, as K2 does: won,
+                 * nobody claimed us (no wake is coming); lost, a claim is in
+                 * flight: wait for its bump as usual. */
+                if (fand(word, ~bit, SC) & bit) {
+                    w->claims--;
+                    return ld(&p->stop, ACQ) ? PARK_STOP : PARK_TIMER;
+                }
+                due_ns = 0;
+                continue;
+            }
+            struct timespec ts;
+            futex_wait(&w->park_word, v, abs_deadline(due_ns, &ts));
+            continue;
+        }
         futex_wait(&w->park_word, v, NULL);
     }
     w->searching = true; /* counted by the claimer */

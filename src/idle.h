@@ -9,10 +9,11 @@
 
 #include "internal.h"
 
-enum park_result { PARK_WOKEN, PARK_SAW_WORK, PARK_STOP };
+enum park_result { PARK_WOKEN, PARK_SAW_WORK, PARK_STOP, PARK_TIMER };
 
-/* Park until claimed, unless the re-scan sees work or the pool stopping. */
-WSCHED_INTERNAL enum park_result wsched__park(struct worker *w);
+/* Park until claimed, unless the re-scan sees work or the pool stopping,
+ * or until due_ns (a timer of ours; 0: none): then PARK_TIMER. */
+WSCHED_INTERNAL enum park_result wsched__park(struct worker *w, uint64_t due_ns);
 
 /* A searcher that found work stops searching (and, if it was the last one
  * and more work is visible, wakes one parked worker). */

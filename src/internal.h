@@ -18,6 +18,7 @@
 #include "inbox.h"
 #include "mem.h"
 #include "rcu.h"
+#include "timer.h"
 #include "wsched.h"
 
 #define WSCHED_INTERNAL __attribute__((visibility("hidden")))
@@ -84,6 +85,9 @@ struct worker {
     int cpu;
     pthread_t thread;
     bool started;
+    /* Timers of the jobs that wait (WSCHED_BATCH_WAITS), owner-only: armed
+     * by the jobs this worker runs, advanced by its loop (worker.c). */
+    struct timer_wheel wheel;
 };
 
 static_assert(offsetof(struct worker, inbox) % CACHELINE == 0, "layout");
@@ -145,7 +149,9 @@ struct wsched_batch {
     /* Read-only once submitted. */
     wsched_job_fn fn;
     void *arg;
-    task_run_fn start_fn; /* wsched__run_range: the task an inbox take makes */
+    task_run_fn start_fn;  /* wsched__run_range: the task an inbox take makes */
+    task_run_fn resume_fn; /* wsched__run_resume: the task a fired wait makes */
+    struct job_wait *waits; /* WSCHED_BATCH_WAITS: one record per job, else NULL */
     size_t n;
     char *slots;
     size_t stride;
@@ -200,10 +206,24 @@ struct range_state {
     size_t i, hi, count;
 };
 
+/* A job's wait (WSCHED_BATCH_WAITS), in the batch's allocation: 48 bytes.
+ * Written only by the worker running the job or owning the timer, one at
+ * a time: the job arms it before returning WSCHED_PENDING, and only the
+ * arming worker's loop (outside any job) fires it. */
+struct job_wait {
+    struct timer timer;     /* on the wheel of the worker that armed it */
+    struct wsched_batch *b;
+    uint32_t index;
+    uint8_t armed;          /* armed by the current call of the job */
+};
+static_assert(sizeof(struct job_wait) <= 48, "issue 9: at most 48 bytes per waiting job");
+
 struct wsched_ctx {
     struct worker *w;
     struct wsched_batch *batch; /* the job's batch (children inherit it) */
     struct range_state *range;  /* the batch job's range runner, else NULL */
+    struct job_wait *wait;      /* the running job's wait record, else NULL */
+    unsigned resume;            /* enum wsched_resume of this call */
     unsigned spawned;                /* owner-private */
     unsigned joined_inline;          /* owner-private */
     _Atomic unsigned joined_stolen;  /* bumped by thieves that ran a child */
@@ -240,8 +260,10 @@ WSCHED_INTERNAL int wsched__handle_check(const struct wsched_pool *h);
 /* pool.c: the submit-vs-destroy handshake (H1-H4). */
 WSCHED_INTERNAL int wsched__pool_enter(struct wsched_pool *h);
 WSCHED_INTERNAL void wsched__pool_leave(struct wsched_pool *h, int64_t k);
-/* run.c: the task of a batch range (submit.c puts it in b->start_fn). */
+/* run.c: the task of a batch range (submit.c puts it in b->start_fn), and
+ * of a job whose wait fired (b->resume_fn). */
 WSCHED_INTERNAL void wsched__run_range(struct worker *w, const struct task *t, bool stolen);
+WSCHED_INTERNAL void wsched__run_resume(struct worker *w, const struct task *t, bool stolen);
 /* wait.c */
 WSCHED_INTERNAL bool wsched__help_until(struct worker *w, struct wsched_batch *b,
                                         _Atomic uint32_t *word, uint32_t until,
@@ -283,6 +305,13 @@ static inline struct wsched_batch *range_batch(const struct task *t)
 }
 static inline size_t range_lo(const struct task *t) { return t->b; }
 static inline size_t range_hi(const struct task *t) { return t->c; }
+
+/*   a resumption         run = wsched__run_resume: job `index` of a batch
+ *                        whose wait fired, called again */
+static inline struct task resume_task(task_run_fn run, struct wsched_batch *b, size_t index)
+{
+    return (struct task){run, (uintptr_t)b, index, 0};
+}
 
 static inline struct task spawn_task(task_run_fn run, wsched_task_fn fn, void *arg,
                                      wsched_ctx *parent)

@@ -77,9 +77,28 @@ static void quorum_account(struct wsched_batch *b, size_t i, int32_t code)
     }
 }
 
-/* One job of an arbitrated batch (quorum or deadline): claim the slot,
- * run, publish the result, each by CAS on its status. */
-void wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i)
+/* An arbitrated batch's job (quorum or deadline) claims its slot, runs, and
+ * publishes its result, each by CAS on its status. */
+void wsched__arbitrated_publish(struct wsched_batch *b, size_t i, int32_t code, bool account)
+{
+    int32_t v = STATUS_RUNNING;
+    /* RELEASE: the slot's contents with its final status. */
+    if (!cas(&b->status[i], &v, code, REL))
+        return; /* frozen meanwhile: the decision stands, our result is dropped */
+    stream_push(b, i);
+    if (!account)
+        return;
+    if (b->policy == WSCHED_POLICY_QUORUM) {
+        quorum_account(b, i, code);
+    } else if (code != 0 && b->policy == WSCHED_POLICY_FAIL_FAST) {
+        wsched__note_first_error(b, i, code);
+        wsched__cancel_set(b, CANCEL_FAILFAST);
+    }
+}
+
+/* True when the job went pending (WSCHED_BATCH_WAITS): its slot stays
+ * RUNNING until its resumption publishes (run.c). */
+bool wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i)
 {
     _Atomic int32_t *st_i = &b->status[i];
     uint32_t reason = ld(&b->cancel, RLX);
@@ -91,24 +110,20 @@ void wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i)
     if (reason) {
         if (cas(st_i, &v, cancel_status(reason), RLX))
             stream_push(b, i);
-        return;
+        return false;
     }
     if (!cas(st_i, &v, STATUS_RUNNING, RLX))
-        return; /* frozen before we started */
-    int r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);
-    ctx_implicit_sync(ctx);
-    int32_t code = job_status(r);
-    v = STATUS_RUNNING;
-    /* RELEASE: the slot's contents with its final status. */
-    if (cas(st_i, &v, code, REL)) {
-        stream_push(b, i);
-        if (b->policy == WSCHED_POLICY_QUORUM) {
-            quorum_account(b, i, code);
-        } else if (code != 0 && b->policy == WSCHED_POLICY_FAIL_FAST) {
-            wsched__note_first_error(b, i, code);
-            wsched__cancel_set(b, CANCEL_FAILFAST);
-        }
+        return false; /* frozen before we started */
+    int r;
+    if (b->waits) {
+        if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, &r))
+            return true;
+    } else {
+        r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);
+        ctx_implicit_sync(ctx);
     }
+    wsched__arbitrated_publish(b, i, job_status(r), true);
+    return false;
 }
 
 int wsched_cancel(wsched_batch *b)

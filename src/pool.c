@@ -145,6 +145,7 @@ static int workers_init(struct pool *p, const wsched_config *cfg, const int *cpu
         w->cpu = (cfg->flags & WSCHED_POOL_NO_PIN) ? -1 : cpus[i % ncpus];
         for (int q = 0; q < WSCHED_NPRIO; q++)
             inbox_init(&w->inbox[q]);
+        timer_wheel_init(&w->wheel, wsched_now_ns());
         if (deque_init(&w->dq, &p->mem, DEQUE_INITIAL) != 0)
             return -ENOMEM;
     }

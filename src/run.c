@@ -32,26 +32,52 @@ struct batch_view {
     char *slots;
     size_t stride;
     _Atomic int32_t *status;
-    bool arbitrate, streamed, fail_fast;
+    bool slow, streamed, fail_fast; /* slow: arbitrated, or jobs that wait */
 };
 
 static inline struct batch_view view_of(struct wsched_batch *b)
 {
     return (struct batch_view){b->fn, b->arg, b->slots, b->stride, b->status,
-                               b->arbitrate, b->ring != NULL,
+                               b->arbitrate || b->waits, b->ring != NULL,
                                b->policy == WSCHED_POLICY_FAIL_FAST};
 }
 
+/* Job i of a batch that is arbitrated or has jobs that wait. True when
+ * the job is now pending (it keeps its unit of `remaining`). */
+static __attribute__((noinline)) bool run_one_slow(wsched_ctx *ctx, struct wsched_batch *b,
+                                                   size_t i)
+{
+    if (b->arbitrate)
+        return wsched__run_arbitrated(ctx, b, i);
+    uint32_t reason = ld(&b->cancel, RLX);
+    if (reason) {
+        st(&b->status[i], cancel_status(reason), RLX);
+        if (b->ring)
+            stream_push(b, i);
+        return false;
+    }
+    int r;
+    if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, &r))
+        return true;
+    /* As run_one: one final status, published by the range's B2. */
+    st(&b->status[i], job_status(r), RLX);
+    if (b->ring)
+        stream_push(b, i);
+    if (r != 0 && b->policy == WSCHED_POLICY_FAIL_FAST) {
+        wsched__note_first_error(b, i, job_status(r));
+        wsched__cancel_set(b, CANCEL_FAILFAST);
+    }
+    return false;
+}
+
 /* Run (or skip, if cancelled) job i: its one final status, its stream
- * entry, its policy bookkeeping. */
-static inline __attribute__((always_inline)) void
+ * entry, its policy bookkeeping. True when it went pending. */
+static inline __attribute__((always_inline)) bool
 run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, size_t i)
 {
     PROBE2(job_start, b, i);
-    if (unlikely(v->arbitrate)) {
-        wsched__run_arbitrated(ctx, b, i);
-        return;
-    }
+    if (unlikely(v->slow))
+        return run_one_slow(ctx, b, i);
     /* Cancelled (by the user or fail-fast): skip, marked. Relaxed: a job
      * racing the cancel may still start; that is inherent. */
     uint32_t reason = ld(&b->cancel, RLX);
@@ -60,7 +86,7 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
         st(&v->status[i], cancel_status(reason), RLX);
         if (v->streamed)
             stream_push(b, i);
-        return;
+        return false;
     }
     int r = v->fn(ctx, v->arg, i, v->slots ? v->slots + i * v->stride : NULL);
     ctx_implicit_sync(ctx);
@@ -76,6 +102,7 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
         wsched__cancel_set(b, CANCEL_FAILFAST);
     }
     PROBE3(job_end, b, i, r);
+    return false;
 }
 
 /* A range or lane finished `count` jobs: counters, admission units, and
@@ -126,7 +153,9 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen)
     wsched_ctx ctx = {.w = w, .batch = b};
     size_t count = 0, i;
     while ((i = fadd(&b->next, 1, RLX)) < b->n) {
-        run_one(&ctx, b, &v, i);
+        bool pending = run_one(&ctx, b, &v, i);
+        DEBUG_ASSERT(!pending); /* WSCHED_BATCH_WAITS excludes max_parallel */
+        (void)pending;
         count++;
     }
     STAT_ADD(w, jobs, count);
@@ -186,6 +215,7 @@ void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
      * to the first job: every other job is then stealable, so a job that
      * blocks holds back none of its siblings. */
     bool idle = r.hi - r.i > 1 && pool_has_idle(w->pool);
+    size_t pending = 0;
     for (; r.i < r.hi; r.i++) {
         /* Lazy split: while our deque is empty (nothing for thieves), hand
          * the upper half back as a stealable range. */
@@ -194,7 +224,80 @@ void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
                    (idle || deque_empty_hint(&w->dq)))
                 ;
         idle = false;
-        run_one(&ctx, b, &v, r.i); /* may shrink r.hi: wsched_blocking */
+        pending += run_one(&ctx, b, &v, r.i); /* may shrink r.hi: wsched_blocking */
     }
-    range_done(w, b, r.count);
+    /* A pending job keeps its unit of `remaining` (and of admission): its
+     * resumption gives it back when the job completes. */
+    range_done(w, b, r.count - pending);
+}
+
+/* A job whose wait fired (or, for its cleanup call, whose batch was
+ * cancelled meanwhile), called again: then its final status, its stream
+ * entry and policy bookkeeping, and its unit back as a range of one. The
+ * status is published by that unit's B2, or (arbitrated) by the CAS. */
+void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
+{
+    (void)stolen;
+    struct wsched_batch *b = range_batch(t);
+    size_t i = range_lo(t);
+    wsched_ctx ctx = {.w = w, .batch = b};
+    uint32_t reason = ld(&b->cancel, RLX);
+    bool cancelled = reason != CANCEL_NONE && reason != CANCEL_CLOSED;
+    int r = 0;
+    if (b->arbitrate) {
+        if (!cancelled && b->deadline && wsched_now_ns() >= b->deadline) {
+            wsched__cancel_set(b, CANCEL_DEADLINE);
+            reason = ld(&b->cancel, RLX);
+            cancelled = true;
+        }
+        /* A slot frozen meanwhile (quorum decided, deadline) is decided: the
+         * job only cleans up. */
+        if (ld(&b->status[i], RLX) != STATUS_RUNNING)
+            cancelled = true;
+        if (call_job_waiting(&ctx, b, i,
+                             cancelled ? WSCHED_RESUME_CANCELLED : WSCHED_RESUME_TIMER, &r))
+            return; /* pending again */
+        wsched__arbitrated_publish(b, i, cancelled ? cancel_status(reason) : job_status(r),
+                                   !cancelled);
+    } else {
+        if (call_job_waiting(&ctx, b, i,
+                             cancelled ? WSCHED_RESUME_CANCELLED : WSCHED_RESUME_TIMER, &r))
+            return;
+        int32_t code = cancelled ? cancel_status(reason) : job_status(r);
+        DEBUG_ASSERT(ld(&b->status[i], RLX) == WSCHED_ENOTRUN);
+        st(&b->status[i], code, RLX);
+        if (b->ring)
+            stream_push(b, i);
+        if (!cancelled && code != 0 && b->policy == WSCHED_POLICY_FAIL_FAST) {
+            wsched__note_first_error(b, i, code);
+            wsched__cancel_set(b, CANCEL_FAILFAST);
+        }
+    }
+    range_done(w, b, 1);
+}
+
+int wsched_sleep_until(wsched_ctx *c, uint64_t when_ns)
+{
+    if (!c || !c->wait)
+        return -EINVAL;
+    struct job_wait *jw = c->wait;
+    if (jw->armed)
+        return -EBUSY;
+    struct timer_wheel *wh = &c->w->wheel;
+    /* An idle wheel's clock may be old, and filing against it would pick a
+     * level as coarse as its age: bring it to now (no timer can fire). A
+     * wheel with timers is kept current by its worker's loop; it is not
+     * advanced from inside a job, whose fired timers could resume a job
+     * still in its own call (one that waits in wsched_sync, say). */
+    if (!wh->armed && !wh->target) /* (not from a job resumed inside an advance) */
+        timer_wheel_advance(wh, wsched_now_ns(), NULL, NULL);
+    if (!timer_arm(wh, &jw->timer, when_ns)) /* due already: the next tick */
+        timer_arm(wh, &jw->timer, (wh->clk + 1) << TW_TICK_SHIFT);
+    jw->armed = 1;
+    return 0;
+}
+
+int wsched_resume_kind(const wsched_ctx *c)
+{
+    return c ? (int)c->resume : -EINVAL;
 }

@@ -34,7 +34,7 @@ static int desc_check(const wsched_batch_desc *d)
 {
     if (!d->fn || d->njobs == 0)
         return -EINVAL;
-    if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM) ||
+    if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM | WSCHED_BATCH_WAITS) ||
         d->policy > WSCHED_POLICY_QUORUM || d->priority >= WSCHED_NPRIO)
         return -EINVAL;
     if ((d->flags & WSCHED_BATCH_STREAM) && d->njobs >= RING_WAITER)
@@ -43,6 +43,12 @@ static int desc_check(const wsched_batch_desc *d)
         return -EINVAL;
     if (!d->slot_size && (d->slot_stride || d->slots))
         return -EINVAL; /* a stride or memory without slots: a caller's mistake */
+    /* Lanes count running jobs by claimed indices; a resumed job runs
+     * outside them. Not combined until max_parallel counts resumptions. */
+    if ((d->flags & WSCHED_BATCH_WAITS) && d->max_parallel)
+        return -EINVAL;
+    if ((d->flags & WSCHED_BATCH_WAITS) && d->njobs > UINT32_MAX)
+        return -EOVERFLOW; /* a wait record names its job in 32 bits */
     for (unsigned k = 0; k < sizeof d->reserved / sizeof d->reserved[0]; k++)
         if (d->reserved[k])
             return -EINVAL;
@@ -52,7 +58,7 @@ static int desc_check(const wsched_batch_desc *d)
 /* Where everything lives in the batch's one allocation:
  * header | status[n] | pad to 64 | slots (when library-owned) | ring. */
 struct layout {
-    size_t stride, slot_bytes, status_off, slots_off, ring_off, bytes;
+    size_t stride, slot_bytes, status_off, slots_off, ring_off, waits_off, bytes;
 };
 
 /* Phase 2: the layout, every size checked for overflow. */
@@ -86,6 +92,12 @@ static int layout_of(const wsched_batch_desc *d, struct layout *l)
     if ((d->flags & WSCHED_BATCH_STREAM) &&
         (!size_mul_add(n, sizeof(size_t), l->ring_off, &l->bytes) || l->ring_off < l->slots_off))
         return -EOVERFLOW;
+    /* The wait records last, pointer-aligned. */
+    l->waits_off = (l->bytes + 7) & ~(size_t)7;
+    if ((d->flags & WSCHED_BATCH_WAITS) &&
+        (l->waits_off < l->bytes ||
+         !size_mul_add(n, sizeof(struct job_wait), l->waits_off, &l->bytes)))
+        return -EOVERFLOW;
     return 0;
 }
 
@@ -99,6 +111,17 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     b->fn = d->fn;
     b->arg = d->arg;
     b->start_fn = wsched__run_range;
+    b->resume_fn = wsched__run_resume;
+    b->waits = NULL;
+    if (d->flags & WSCHED_BATCH_WAITS) {
+        b->waits = (struct job_wait *)(void *)((char *)b + l->waits_off);
+        for (size_t i = 0; i < n; i++) {
+            timer_init(&b->waits[i].timer);
+            b->waits[i].b = b;
+            b->waits[i].index = (uint32_t)i;
+            b->waits[i].armed = 0;
+        }
+    }
     b->n = n;
     b->stride = l->stride;
     b->status = (_Atomic int32_t *)((char *)b + l->status_off);

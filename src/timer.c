@@ -125,6 +125,7 @@ static size_t run_tick(struct timer_wheel *w, uint64_t t,
                 w->refiled++; /* beyond the last window: filed again */
                 continue;
             }
+            DEBUG_ASSERT(fire); /* advance(NULL) only on a wheel with no timer */
             fire(ctx, x);
             n++;
         }

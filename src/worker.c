@@ -126,6 +126,32 @@ void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch 
     }
 }
 
+/* ---------------------------------------------------------------- timers */
+
+/* A job's wait fired: its resumption goes onto our own deque, from where
+ * another worker may steal it like any task. */
+static void fire_resume(void *ctx, struct timer *t)
+{
+    struct worker *w = ctx;
+    struct job_wait *jw = (struct job_wait *)(void *)t; /* the first member */
+    struct task r = resume_task(jw->b->resume_fn, jw->b, jw->index);
+    bool was_empty;
+    if (deque_push_owner(&w->dq, &r, &was_empty) == 0)
+        pushed(w, was_empty);
+    else
+        run_task(w, &r, false); /* the deque cannot grow: resume it here */
+}
+
+/* Fire what is due on our wheel. Only from the loop, outside any job (a
+ * fired wait must belong to a job call that has returned). True when
+ * something fired. */
+static inline bool run_timers(struct worker *w)
+{
+    if (likely(!w->wheel.armed))
+        return false;
+    return timer_wheel_advance(&w->wheel, wsched_now_ns(), fire_resume, w) != 0;
+}
+
 static bool search(struct worker *w, struct task *t)
 {
     struct pool *p = w->pool;
@@ -144,6 +170,8 @@ static bool search(struct worker *w, struct task *t)
     for (;;) {
         if (steal_once(w, t))
             return true;
+        if (run_timers(w) && deque_pop_owner(&w->dq, t))
+            return true; /* a resumption of ours */
         if (wsched_now_ns() >= deadline)
             return false;
         /* Back off 1, 2, 4 .. 64 pauses, then yield between passes: a
@@ -198,6 +226,7 @@ void *wsched__worker_main(void *arg)
     bool stolen;
     enum park_result pr = PARK_WOKEN;
     for (;;) {
+        run_timers(w);
         stolen = true; /* unless find_local popped it from our own deque */
         bool found = find_local(w, &t, &stolen);
         if (!found) {
@@ -214,7 +243,9 @@ void *wsched__worker_main(void *arg)
             pr = PARK_WOKEN;
             continue;
         }
-        if ((pr = wsched__park(w)) == PARK_STOP)
+        /* Sleep until claimed, or until our earliest timer. */
+        uint64_t due = w->wheel.armed ? timer_wheel_next_due(&w->wheel) : 0;
+        if ((pr = wsched__park(w, due)) == PARK_STOP)
             break;
     }
     if (w->searching) {

@@ -20,7 +20,11 @@ static void spin_ns(std::uint64_t ns, const wsched::context &ctx)
 static void test_fail_fast(wsched::pool &p)
 {
     const std::size_t n = 400, fail_at = 10;
+    static std::atomic<bool> ran[n];
+    for (auto &r : ran)
+        r.store(false);
     auto b = p.submit(n, [](wsched::context &ctx, std::size_t i) -> wsched::result<std::size_t> {
+        ran[i].store(true, std::memory_order_relaxed);
         spin_ns(20000, ctx);
         if (i == fail_at)
             return wsched::make_error_code(-EIO);
@@ -44,11 +48,14 @@ static void test_fail_fast(wsched::pool &p)
             CHECK_EQ(s, WSCHED_ECANCELLED);
             CHECK(b.error(i) == wsched::errc::cancelled);
             CHECK(b.get(i) == nullptr);
+            CHECK(!ran[i].load(std::memory_order_relaxed)); /* cancelled: never started */
             cancelled++;
         }
     }
     CHECK_EQ(ok + cancelled + 1, n);
-    CHECK(cancelled > n / 2);
+    /* How many ran before the failure depends on scheduling alone (a
+     * preempted job 10 lets the other worker run on): no bound here; what
+     * is checked is that every cancelled job never started. */
     CHECK_EQ(o.ok, ok);
     CHECK_EQ(o.cancelled, cancelled);
     std::printf("fail-fast: ok (%zu ok, %zu cancelled)\n", ok, cancelled);

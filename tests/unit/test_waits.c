@@ -1,0 +1,269 @@
+/*
+ * Jobs that wait (WSCHED_BATCH_WAITS, wsched_sleep_until, WSCHED_PENDING):
+ * a job sleeps several times without holding its worker, keeping its
+ * progress in its slot; each call knows why it runs; a resumption never
+ * comes before its time; policies reach a pending job (fail-fast, user
+ * cancel, deadline, quorum) with one cleanup call; bad uses get their
+ * codes; a pool destroyed with jobs pending drains them.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "check.h"
+
+struct frame {               /* the slot: the job's state machine */
+    int calls;               /* how many times the job was called */
+    int sleeps;              /* sleeps taken */
+    int cleanups;            /* WSCHED_RESUME_CANCELLED calls */
+    int early;               /* resumed before its time */
+    uint64_t due;            /* the time it asked for */
+};
+
+struct plan {
+    int sleeps;              /* per job */
+    uint64_t nap_ns;         /* each sleep */
+    int fail_index;          /* this job fails at once (-1: none) */
+    _Atomic int went_pending; /* calls that returned WSCHED_PENDING */
+};
+
+static int sleeper(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    struct plan *p = arg;
+    struct frame *f = slot;
+    f->calls++;
+    int kind = wsched_resume_kind(ctx);
+    int ret;
+    if (kind == WSCHED_RESUME_CANCELLED) {
+        f->cleanups++;
+        ret = 12345; /* ignored */
+    } else if ((int)i == p->fail_index) {
+        ret = -EIO;
+    } else {
+        if (kind == WSCHED_RESUME_TIMER && wsched_now_ns() < f->due)
+            f->early++;
+        CHECK_EQ(kind, f->sleeps == 0 ? WSCHED_RESUME_FIRST : WSCHED_RESUME_TIMER);
+        if (f->sleeps < p->sleeps) {
+            f->sleeps++;
+            f->due = wsched_now_ns() + p->nap_ns;
+            CHECK_OK(wsched_sleep_until(ctx, f->due));
+            CHECK_EQ(wsched_sleep_until(ctx, f->due), -EBUSY); /* one wait per call */
+            ret = WSCHED_PENDING;
+            atomic_fetch_add(&p->went_pending, 1);
+        } else {
+            ret = 0;
+        }
+    }
+    return ret;
+}
+
+static wsched_batch *submit(wsched_pool *pool, struct plan *p, size_t n, unsigned policy,
+                            size_t quorum, uint64_t deadline)
+{
+    wsched_batch_desc d = {.fn = sleeper, .arg = p, .njobs = n, .slot_size = sizeof(struct frame),
+                           .flags = WSCHED_BATCH_WAITS, .policy = policy, .quorum = quorum,
+                           .deadline_ns = deadline};
+    wsched_batch *b;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    return b;
+}
+
+static struct frame *frame(wsched_batch *b, size_t i) { return wsched_batch_slot(b, i); }
+
+/* 400 jobs x 3 sleeps of 2 ms on 2 workers: the waits overlap (a held
+ * worker would need 400 * 6 ms / 2 = 1.2 s), every job ran 4 calls. */
+static void test_sleeps(wsched_pool *pool)
+{
+    struct plan p = {.sleeps = 3, .nap_ns = 2000000, .fail_index = -1};
+    uint64_t t0 = wsched_now_ns();
+    wsched_batch *b = submit(pool, &p, 400, WSCHED_POLICY_BEST_EFFORT, 0, 0);
+    CHECK_OK(wsched_wait(b, -1));
+    uint64_t took = wsched_now_ns() - t0;
+    for (size_t i = 0; i < 400; i++) {
+        CHECK_EQ(check_status(b, i), 0);
+        CHECK_EQ(frame(b, i)->calls, 4);
+        CHECK_EQ(frame(b, i)->sleeps, 3);
+        CHECK_EQ(frame(b, i)->early, 0);
+        CHECK_EQ(frame(b, i)->cleanups, 0);
+    }
+    CHECK(took >= 6000000);       /* three naps in a row */
+    CHECK(took < 600000000);      /* not one worker per wait (1.2 s) */
+    CHECK_END(b, WSCHED_END_COMPLETED, 0);
+    wsched_batch_free(b);
+    printf("sleeps: 400 jobs x 3 x 2 ms in %.1f ms: ok\n", (double)took / 1e6);
+}
+
+/* Fail-fast: job 0 fails at once, the others are pending for 20 ms: they
+ * are called once more to clean up and end cancelled. */
+static void test_fail_fast(wsched_pool *pool)
+{
+    struct plan p = {.sleeps = 1, .nap_ns = 20000000, .fail_index = 0};
+    wsched_batch *b = submit(pool, &p, 50, WSCHED_POLICY_FAIL_FAST, 0, 0);
+    CHECK_OK(wsched_wait(b, -1));
+    CHECK_END(b, WSCHED_END_FAILED, -EIO);
+    CHECK_EQ(check_status(b, 0), -EIO);
+    for (size_t i = 1; i < 50; i++) {
+        int s = check_status(b, i);
+        struct frame *f = frame(b, i);
+        if (f->calls == 0) { /* never started: cancelled before its turn */
+            CHECK_EQ(s, WSCHED_ECANCELLED);
+        } else {
+            CHECK_EQ(s, WSCHED_ECANCELLED); /* pending when job 0 failed */
+            CHECK_EQ(f->cleanups, 1);
+            CHECK_EQ(f->calls, 2);
+        }
+    }
+    wsched_batch_free(b);
+}
+
+/* A user cancel while every job is pending. */
+static void test_cancel(wsched_pool *pool)
+{
+    struct plan p = {.sleeps = 1, .nap_ns = 10000000, .fail_index = -1};
+    wsched_batch *b = submit(pool, &p, 20, WSCHED_POLICY_BEST_EFFORT, 0, 0);
+    /* Until every job has gone pending (the watchdog bounds it). */
+    while (atomic_load(&p.went_pending) < 20)
+        sched_yield();
+    CHECK_OK(wsched_cancel(b));
+    CHECK_OK(wsched_wait(b, -1));
+    CHECK_END(b, WSCHED_END_CANCELLED, 0);
+    for (size_t i = 0; i < 20; i++) {
+        CHECK_EQ(check_status(b, i), WSCHED_ECANCELLED);
+        CHECK_EQ(frame(b, i)->cleanups, 1);
+    }
+    wsched_batch_free(b);
+}
+
+/* Deadline 5 ms, jobs sleeping 60 ms: the batch completes at the
+ * deadline with every slot WSCHED_EDEADLINE; the jobs' cleanup calls come
+ * when their timers fire, and wsched_wait_idle waits for them. */
+static void test_deadline(wsched_pool *pool)
+{
+    struct plan p = {.sleeps = 1, .nap_ns = 60000000, .fail_index = -1};
+    uint64_t t0 = wsched_now_ns();
+    wsched_batch *b = submit(pool, &p, 30, WSCHED_POLICY_BEST_EFFORT, 0, t0 + 5000000);
+    CHECK_OK(wsched_wait(b, -1));
+    uint64_t at = wsched_now_ns() - t0;
+    CHECK_END(b, WSCHED_END_DEADLINE, 0);
+    for (size_t i = 0; i < 30; i++)
+        CHECK_EQ(check_status(b, i), WSCHED_EDEADLINE);
+    CHECK(at < 55000000); /* at the deadline, not when the timers fire */
+    CHECK_OK(wsched_wait_idle(b, -1));
+    for (size_t i = 0; i < 30; i++)
+        if (frame(b, i)->calls)
+            CHECK_EQ(frame(b, i)->cleanups, 1);
+    wsched_batch_free(b);
+}
+
+/* Quorum 5 of 10: jobs sleep 1..10 ms (job i sleeps i+1 naps of 1 ms). */
+static int staggered(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg;
+    struct frame *f = slot;
+    f->calls++;
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_CANCELLED) {
+        f->cleanups++;
+        return 0;
+    }
+    if (f->sleeps < (int)i + 1) {
+        f->sleeps++;
+        CHECK_OK(wsched_sleep_until(ctx, wsched_now_ns() + 1000000));
+        return WSCHED_PENDING;
+    }
+    return 0;
+}
+
+static void test_quorum(wsched_pool *pool)
+{
+    wsched_batch_desc d = {.fn = staggered, .njobs = 10, .slot_size = sizeof(struct frame),
+                           .flags = WSCHED_BATCH_WAITS, .policy = WSCHED_POLICY_QUORUM,
+                           .quorum = 5};
+    wsched_batch *b;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    CHECK_END(b, WSCHED_END_QUORUM_REACHED, 0);
+    wsched_outcome o;
+    CHECK_OK(wsched_batch_outcome(b, &o, sizeof o));
+    CHECK(o.ok >= 5);
+    CHECK_EQ(o.ok + o.cancelled, 10);
+    CHECK_OK(wsched_wait_idle(b, -1)); /* the late ones cleaned up */
+    wsched_batch_free(b);
+}
+
+/* Bad uses. */
+static int misuse(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)slot;
+    if (i == 0)
+        return WSCHED_PENDING; /* nothing armed: a reserved code */
+    if (i == 1) {
+        CHECK_OK(wsched_sleep_until(ctx, wsched_now_ns() + 100000000));
+        return 7; /* armed, then completes anyway: the wait is dropped */
+    }
+    CHECK_OK(wsched_sleep_until(ctx, 0)); /* due already: resumed at once */
+    return wsched_resume_kind(ctx) == WSCHED_RESUME_FIRST ? WSCHED_PENDING : 0;
+}
+
+static int no_waits(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i, (void)slot;
+    CHECK_EQ(wsched_sleep_until(ctx, 0), -EINVAL); /* no WSCHED_BATCH_WAITS */
+    CHECK_EQ(wsched_resume_kind(ctx), WSCHED_RESUME_FIRST);
+    return 0;
+}
+
+static void test_misuse(wsched_pool *pool)
+{
+    CHECK_EQ(wsched_sleep_until(NULL, 0), -EINVAL);
+    CHECK_EQ(wsched_resume_kind(NULL), -EINVAL);
+    wsched_batch *b;
+    wsched_batch_desc d = {.fn = misuse, .njobs = 3, .flags = WSCHED_BATCH_WAITS};
+    uint64_t t0 = wsched_now_ns();
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    CHECK_EQ(check_status(b, 0), WSCHED_EJOBCODE);
+    CHECK_EQ(check_status(b, 1), 7);
+    CHECK_EQ(check_status(b, 2), 0);
+    CHECK(wsched_now_ns() - t0 < 90000000); /* job 1's dropped wait held nothing */
+    wsched_batch_free(b);
+    d = (wsched_batch_desc){.fn = no_waits, .njobs = 4};
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    wsched_batch_free(b);
+    d = (wsched_batch_desc){.fn = misuse, .njobs = 4, .flags = WSCHED_BATCH_WAITS,
+                            .max_parallel = 2};
+    CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL); /* not combined yet */
+}
+
+/* Destroy with jobs pending: destroy drains them (their timers fire). */
+static void test_destroy_pending(void)
+{
+    wsched_pool *pool = check_pool(2);
+    struct plan p = {.sleeps = 2, .nap_ns = 3000000, .fail_index = -1};
+    wsched_batch *b = submit(pool, &p, 100, WSCHED_POLICY_BEST_EFFORT, 0, 0);
+    CHECK_OK(wsched_pool_destroy(pool));
+    CHECK_OK(wsched_wait(b, 0)); /* drained: complete */
+    for (size_t i = 0; i < 100; i++)
+        CHECK_EQ(frame(b, i)->sleeps, 2);
+    wsched_batch_free(b);
+}
+
+int main(void)
+{
+    check_watchdog(120);
+    wsched_pool *pool = check_pool(2);
+    test_sleeps(pool);
+    test_fail_fast(pool);
+    test_cancel(pool);
+    test_deadline(pool);
+    test_quorum(pool);
+    test_misuse(pool);
+    CHECK_OK(wsched_pool_destroy(pool));
+    test_destroy_pending();
+    wsched_pool *one = check_pool(1);
+    test_sleeps(one); /* one worker: every resumption on the arming worker */
+    CHECK_OK(wsched_pool_destroy(one));
+    printf("test_waits: ok\n");
+    return 0;
+}
