@@ -1483,7 +1483,7 @@ static void op_bad(struct thr *t, const uint8_t *p)
         d.njobs = 0;
         break;
     case 2:
-        d.flags = 1u << (2 + p[1] % 30);
+        d.flags = 1u << (3 + p[1] % 29); /* past WSCHED_BATCH_WAITS (bit 2) */
         break;
     case 3:
         d.policy = WSCHED_POLICY_QUORUM;
