@@ -475,6 +475,7 @@ enum wsched_resume {
     WSCHED_RESUME_TIMER = 1,     /**< wsched_sleep_until's time came */
     WSCHED_RESUME_CANCELLED = 2, /**< the batch was cancelled or its deadline passed:
                                       release what the job holds; the return is ignored */
+    WSCHED_RESUME_BATCH = 3,     /**< every job of the batch of wsched_wait_batch returned */
 };
 
 /** Why the running job was called (enum wsched_resume), or -EINVAL for a
@@ -491,6 +492,20 @@ WSCHED_API int wsched_resume_kind(const wsched_ctx *ctx);
  * WSCHED_PENDING completes with that value: the wait is dropped.
  */
 WSCHED_API int wsched_sleep_until(wsched_ctx *ctx, uint64_t when_ns);
+
+/**
+ * Arm a wait for a nested batch (one the job submitted): the running job
+ * is called again (WSCHED_RESUME_BATCH) once every job of `child` has
+ * returned; the child's slots are then final and wsched_wait(child, 0)
+ * answers 0. Return WSCHED_PENDING right after: the worker runs other work
+ * meanwhile instead of helping or spinning. One such waiter per batch.
+ * Returns 0; -EINVAL for a NULL ctx or child, a child of another pool, or
+ * a job without a wait record (as wsched_sleep_until); -EBUSY when a wait
+ * is already armed by this call, or the child already has a waiter. A
+ * cancelled job is resumed (WSCHED_RESUME_CANCELLED) when the child is
+ * done, not before: cancel the child too if it should stop early.
+ */
+WSCHED_API int wsched_wait_batch(wsched_ctx *ctx, wsched_batch *child);
 /** @} */
 
 /** A fork-join child task. */

@@ -52,6 +52,14 @@ void wsched__batch_complete(struct wsched_batch *b)
     wsched__word_signal(&b->returned);
     DEBUG_POINT("complete");
     wsched__word_signal(&b->done); /* a no-op if an early completion came first */
+    /* J3: a parent job waiting for this batch (wsched_wait_batch). ACQ_REL:
+     * our B2 acquired every slot; the release hands them on through the
+     * join to whoever schedules the parent. */
+    struct job_wait *jw = xchg(&b->waiter, WAITER_DONE, AR);
+    if (jw && fsub(&jw->join, 1, AR) == 1) {
+        DEBUG_ASSERT(wsched__self); /* the last range ends on a worker */
+        schedule_resume(wsched__self, jw);
+    }
     wsched__pool_leave(b->handle, 1);
     batch_unref(b);
 }

@@ -134,9 +134,22 @@ static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, siz
     ctx->wait = NULL;
     ctx->resume = WSCHED_RESUME_FIRST;
     if (jw->armed) {
-        if (r == WSCHED_PENDING && kind != WSCHED_RESUME_CANCELLED)
+        if (r == WSCHED_PENDING && kind != WSCHED_RESUME_CANCELLED) {
+            /* J2: our side of a batch wait; the child's completion (J3) is
+             * the other. ACQ_REL: the last one sees both sides' writes. */
+            if (jw->kind == WSCHED_RESUME_BATCH && fsub(&jw->join, 1, AR) == 1)
+                schedule_resume(ctx->w, jw);
             return true;
-        timer_cancel(&ctx->w->wheel, &jw->timer);
+        }
+        if (jw->kind == WSCHED_RESUME_TIMER) {
+            timer_cancel(&ctx->w->wheel, &jw->timer);
+        } else {
+            /* A batch wait armed and then not waited for: detach it. The
+             * CAS fails only when the child already completed (J3 saw us
+             * and took its 1 of the join), and then nobody schedules. */
+            struct job_wait *us = jw;
+            cas(&jw->child->waiter, &us, NULL, AR);
+        }
         jw->armed = 0;
     }
     *ret = r;

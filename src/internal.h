@@ -152,6 +152,9 @@ struct wsched_batch {
     task_run_fn start_fn;  /* wsched__run_range: the task an inbox take makes */
     task_run_fn resume_fn; /* wsched__run_resume: the task a fired wait makes */
     struct job_wait *waits; /* WSCHED_BATCH_WAITS: one record per job, else NULL */
+    /* The parent job waiting for this batch (wsched_wait_batch), NULL, or
+     * WAITER_DONE once every job returned (J3). */
+    _Atomic(struct job_wait *) waiter;
     size_t n;
     char *slots;
     size_t stride;
@@ -211,10 +214,18 @@ struct range_state {
  * a time: the job arms it before returning WSCHED_PENDING, and only the
  * arming worker's loop (outside any job) fires it. */
 struct job_wait {
-    struct timer timer;     /* on the wheel of the worker that armed it */
+    union {
+        struct timer timer;          /* a sleep: on the arming worker's wheel */
+        struct wsched_batch *child;  /* a batch wait: the batch waited for */
+    };
     struct wsched_batch *b;
     uint32_t index;
+    /* A wait on a nested batch (J1-J3, run.c): the parent's return and the
+     * child's completion, each subtracts 1; the one that reaches 0
+     * schedules the resumption. */
+    _Atomic uint8_t join;
     uint8_t armed;          /* armed by the current call of the job */
+    uint8_t kind;           /* WSCHED_RESUME_TIMER or _BATCH, while armed */
 };
 static_assert(sizeof(struct job_wait) <= 48, "issue 9: at most 48 bytes per waiting job");
 
@@ -359,6 +370,22 @@ static inline void pushed(struct worker *w, bool was_empty)
 static inline void run_task(struct worker *w, const struct task *t, bool stolen)
 {
     t->run(w, t, stolen);
+}
+
+/* b->waiter once the batch's jobs have all returned. */
+#define WAITER_DONE ((struct job_wait *)(uintptr_t)1)
+
+/* A job's wait completed: its resumption onto our own deque (stealable;
+ * the push's P1 release carries the job's frame to a thief), or run here
+ * when the deque cannot grow. */
+static inline void schedule_resume(struct worker *w, struct job_wait *jw)
+{
+    struct task r = resume_task(jw->b->resume_fn, jw->b, jw->index);
+    bool was_empty;
+    if (deque_push_owner(&w->dq, &r, &was_empty) == 0)
+        pushed(w, was_empty);
+    else
+        run_task(w, &r, false);
 }
 
 #endif

@@ -243,6 +243,7 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
     wsched_ctx ctx = {.w = w, .batch = b};
     uint32_t reason = ld(&b->cancel, RLX);
     bool cancelled = reason != CANCEL_NONE && reason != CANCEL_CLOSED;
+    unsigned kind = b->waits[i].kind; /* what fired: the timer or the batch */
     int r = 0;
     if (b->arbitrate) {
         if (!cancelled && b->deadline && wsched_now_ns() >= b->deadline) {
@@ -254,14 +255,12 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
          * job only cleans up. */
         if (ld(&b->status[i], RLX) != STATUS_RUNNING)
             cancelled = true;
-        if (call_job_waiting(&ctx, b, i,
-                             cancelled ? WSCHED_RESUME_CANCELLED : WSCHED_RESUME_TIMER, &r))
+        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, &r))
             return; /* pending again */
         wsched__arbitrated_publish(b, i, cancelled ? cancel_status(reason) : job_status(r),
                                    !cancelled);
     } else {
-        if (call_job_waiting(&ctx, b, i,
-                             cancelled ? WSCHED_RESUME_CANCELLED : WSCHED_RESUME_TIMER, &r))
+        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, &r))
             return;
         int32_t code = cancelled ? cancel_status(reason) : job_status(r);
         DEBUG_ASSERT(ld(&b->status[i], RLX) == WSCHED_ENOTRUN);
@@ -293,6 +292,43 @@ int wsched_sleep_until(wsched_ctx *c, uint64_t when_ns)
         timer_wheel_advance(wh, wsched_now_ns(), NULL, NULL);
     if (!timer_arm(wh, &jw->timer, when_ns)) /* due already: the next tick */
         timer_arm(wh, &jw->timer, (wh->clk + 1) << TW_TICK_SHIFT);
+    jw->kind = WSCHED_RESUME_TIMER;
+    jw->armed = 1;
+    return 0;
+}
+
+/*
+ * A wait on a nested batch: two parties, the parent job's return and the
+ * child's completion, and whichever comes second schedules the parent's
+ * resumption (a join of 2). Both run on workers (the child's last range
+ * ends on one), so the resumption is an owner push either way.
+ *  (J1) arm: join = 2 (or 1, if the child is done already), then CAS the
+ *       child's waiter NULL -> us (ACQ_REL); WAITER_DONE there means the
+ *       child completed first: its J3 will not count, so join is 1.
+ *  (J2) the parent returned WSCHED_PENDING: join -= 1 (ACQ_REL); 0 means
+ *       the child's J3 came first: schedule now.
+ *  (J3) the child's completion (batch.c): exchange waiter -> WAITER_DONE
+ *       (ACQ_REL); a parent found: join -= 1; 0 means J2 came first.
+ * The release sequence on join carries the child's slots (acquired by its
+ * B2) and the parent's frame to whoever schedules, and the deque push
+ * (P1) carries them on to the worker that resumes the parent.
+ */
+int wsched_wait_batch(wsched_ctx *c, wsched_batch *child)
+{
+    if (!c || !c->wait || !child || child->pool != c->w->pool || child == c->batch)
+        return -EINVAL;
+    struct job_wait *jw = c->wait;
+    if (jw->armed)
+        return -EBUSY;
+    st(&jw->join, 2, RLX); /* published by the CAS below */
+    jw->child = child;
+    struct job_wait *none = NULL;
+    if (!cas_f(&child->waiter, &none, jw, AR, ACQ)) { /* J1 */
+        if (none != WAITER_DONE)
+            return -EBUSY; /* another job waits for it */
+        st(&jw->join, 1, RLX); /* done already: only our J2 is left */
+    }
+    jw->kind = WSCHED_RESUME_BATCH;
     jw->armed = 1;
     return 0;
 }

@@ -112,6 +112,7 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     b->arg = d->arg;
     b->start_fn = wsched__run_range;
     b->resume_fn = wsched__run_resume;
+    st(&b->waiter, NULL, RLX);
     b->waits = NULL;
     if (d->flags & WSCHED_BATCH_WAITS) {
         b->waits = (struct job_wait *)(void *)((char *)b + l->waits_off);
@@ -120,6 +121,8 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
             b->waits[i].b = b;
             b->waits[i].index = (uint32_t)i;
             b->waits[i].armed = 0;
+            b->waits[i].kind = 0;
+            st(&b->waits[i].join, 0, RLX);
         }
     }
     b->n = n;

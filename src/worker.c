@@ -132,14 +132,7 @@ void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch 
  * another worker may steal it like any task. */
 static void fire_resume(void *ctx, struct timer *t)
 {
-    struct worker *w = ctx;
-    struct job_wait *jw = (struct job_wait *)(void *)t; /* the first member */
-    struct task r = resume_task(jw->b->resume_fn, jw->b, jw->index);
-    bool was_empty;
-    if (deque_push_owner(&w->dq, &r, &was_empty) == 0)
-        pushed(w, was_empty);
-    else
-        run_task(w, &r, false); /* the deque cannot grow: resume it here */
+    schedule_resume(ctx, (struct job_wait *)(void *)t); /* the timer: first member */
 }
 
 /* Fire what is due on our wheel. Only from the loop, outside any job (a

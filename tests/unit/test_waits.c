@@ -236,6 +236,97 @@ static void test_misuse(wsched_pool *pool)
     CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL); /* not combined yet */
 }
 
+/* Waits on nested batches: each parent job submits a child batch and
+ * waits for it without helping or spinning; children that sleep (the
+ * parent's wait outlasts its return) and children of instant jobs (they
+ * may be done before the parent arms: join of 1). */
+struct parent_frame {
+    wsched_batch *child;
+    int calls, kind_seen;
+    long sum;
+};
+
+static int child_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg;
+    long *out = slot;
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_FIRST && (uintptr_t)arg) {
+        CHECK_OK(wsched_sleep_until(ctx, wsched_now_ns() + 1000000)); /* sleepy child */
+        return WSCHED_PENDING;
+    }
+    *out = (long)i * 10;
+    return 0;
+}
+
+static int parent_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    wsched_pool *pool = arg;
+    struct parent_frame *f = slot;
+    f->calls++;
+    switch (wsched_resume_kind(ctx)) {
+    case WSCHED_RESUME_FIRST: {
+        uintptr_t sleepy = i % 2;
+        wsched_batch_desc d = {.fn = child_job, .arg = (void *)sleepy, .njobs = 8,
+                               .slot_size = sizeof(long), .flags = WSCHED_BATCH_WAITS};
+        CHECK_OK(wsched_submit(pool, &d, &f->child)); /* nested: onto our deque */
+        CHECK_EQ(wsched_wait_batch(ctx, NULL), -EINVAL);
+        CHECK_OK(wsched_wait_batch(ctx, f->child));
+        CHECK_EQ(wsched_wait_batch(ctx, f->child), -EBUSY); /* one wait per call */
+        return WSCHED_PENDING;
+    }
+    case WSCHED_RESUME_BATCH:
+        f->kind_seen = WSCHED_RESUME_BATCH;
+        CHECK_OK(wsched_wait(f->child, 0)); /* its jobs all returned */
+        for (size_t k = 0; k < 8; k++) {
+            CHECK_EQ(check_status(f->child, k), 0);
+            f->sum += *(long *)wsched_batch_slot(f->child, k);
+        }
+        wsched_batch_free(f->child);
+        f->child = NULL;
+        return 0;
+    default:
+        return -EPROTO;
+    }
+}
+
+static int self_waiter(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)i, (void)slot;
+    wsched_batch *_Atomic *self = arg;
+    wsched_batch *mine;
+    while (!(mine = atomic_load(self)))
+        sched_yield();
+    CHECK_EQ(wsched_wait_batch(ctx, mine), -EINVAL); /* its own batch: never done */
+    return 0;
+}
+
+static void test_wait_batch(wsched_pool *pool)
+{
+    wsched_batch_desc d = {.fn = parent_job, .arg = pool, .njobs = 40,
+                           .slot_size = sizeof(struct parent_frame), .flags = WSCHED_BATCH_WAITS};
+    wsched_batch *b;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    for (size_t i = 0; i < 40; i++) {
+        const struct parent_frame *f = wsched_batch_slot(b, i);
+        CHECK_EQ(check_status(b, i), 0);
+        CHECK_EQ(f->calls, 2);
+        CHECK_EQ(f->kind_seen, WSCHED_RESUME_BATCH);
+        CHECK_EQ(f->sum, 10 * (0 + 1 + 2 + 3 + 4 + 5 + 6 + 7));
+    }
+    wsched_batch_free(b);
+    static wsched_batch *_Atomic selfb;
+    atomic_store(&selfb, NULL);
+    d = (wsched_batch_desc){.fn = self_waiter, .arg = (void *)&selfb, .njobs = 1,
+                            .flags = WSCHED_BATCH_WAITS};
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    atomic_store(&selfb, b);
+    CHECK_OK(wsched_wait(b, -1));
+    CHECK_EQ(check_status(b, 0), 0);
+    wsched_batch_free(b);
+    printf("batch waits: 40 parents x 8 children: ok\n");
+}
+
 /* Destroy with jobs pending: destroy drains them (their timers fire). */
 static void test_destroy_pending(void)
 {
@@ -259,6 +350,7 @@ int main(void)
     test_deadline(pool);
     test_quorum(pool);
     test_misuse(pool);
+    test_wait_batch(pool);
     CHECK_OK(wsched_pool_destroy(pool));
     test_destroy_pending();
     wsched_pool *one = check_pool(1);
