@@ -152,6 +152,50 @@ void BM_FibSerial(benchmark::State &state)
         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
 }
 
+// The cost of one wait (issue 9: arm + fire + resume + complete <= 60 ns
+// amortised): a batch of N jobs of WSCHED_BATCH_WAITS, each of which arms
+// a timer already due (it fires at the wheel's next tick) and returns
+// WSCHED_PENDING, then completes when resumed. ns_per_job minus
+// BM_WaitNone's (the same batch, no wait) is the wait's cost.
+int wait_once_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i, (void)slot;
+    if (wsched_resume_kind(ctx) != WSCHED_RESUME_FIRST)
+        return 0;
+    if (wsched_sleep_until(ctx, 0) != 0)
+        std::abort();
+    return WSCHED_PENDING;
+}
+
+int no_wait_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)arg, (void)i, (void)slot;
+    return 0;
+}
+
+void run_wait_batch(benchmark::State &state, wsched_job_fn fn)
+{
+    wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
+    const size_t n = static_cast<size_t>(state.range(1));
+    for (auto _ : state) {
+        wsched_batch_desc d{};
+        d.fn = fn;
+        d.njobs = n;
+        d.flags = WSCHED_BATCH_WAITS;
+        wsched_batch *b;
+        if (wsched_submit(pool, &d, &b) != 0 || wsched_wait(b, -1) != 0)
+            std::abort();
+        wsched_batch_free(b);
+    }
+    state.counters["ns_per_job"] = benchmark::Counter(
+        static_cast<double>(state.iterations()) * static_cast<double>(n),
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    wsched_pool_destroy(pool);
+}
+
+void BM_WaitOnce(benchmark::State &state) { run_wait_batch(state, wait_once_job); }
+void BM_WaitNone(benchmark::State &state) { run_wait_batch(state, no_wait_job); }
+
 } // namespace
 
 // Worker counts come from WSCHED_BENCH_WORKERS (default "1,2"), so the same
@@ -172,6 +216,10 @@ int main(int argc, char **argv)
     benchmark::RegisterBenchmark("BM_Fib", BM_Fib)
         ->ArgsProduct({workers, {30}})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_FibSerial", BM_FibSerial)->Arg(30)->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_WaitOnce", BM_WaitOnce)
+        ->ArgsProduct({workers, {100000}})->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_WaitNone", BM_WaitNone)
+        ->ArgsProduct({workers, {100000}})->UseRealTime()->Unit(benchmark::kMillisecond);
     std::vector<int64_t> features;
     for (int f = 0; f < F_COUNT; f++)
         features.push_back(f);

@@ -7,7 +7,7 @@
  * 11 rounds (median and worst) and the peak RSS: the figures, not a timed
  * test (nothing here asserts a time).
  *
- *   fanout_wait [WORKERS] [ROUNDS]     (default: one per CPU, 11)
+ *   fanout_wait [WORKERS] [ROUNDS] [WAIT_US]  (default: one per CPU, 11, 1000)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -18,6 +18,7 @@
 #include "wsched.h"
 
 enum { REQUESTS = 1000, MAX_JOBS = 20 };
+static uint64_t wait_ns = 1000000; /* each side call's wait */
 
 struct call {               /* a job's slot: its frame, then its answer */
     int state;              /* 0: not started, 1: waiting, 2: answered */
@@ -34,7 +35,7 @@ static int side_call(wsched_ctx *ctx, void *arg, size_t i, void *slot)
         c->state = 1;
         c->request = request;
         c->index = (int)i;
-        if (wsched_sleep_until(ctx, wsched_now_ns() + 1000000) != 0)
+        if (wsched_sleep_until(ctx, wsched_now_ns() + wait_ns) != 0)
             return -EPROTO;
         return WSCHED_PENDING;
     case WSCHED_RESUME_TIMER: /* the reply is in */
@@ -60,6 +61,12 @@ int main(int argc, char **argv)
     wsched_config_init(&cfg);
     cfg.nworkers = argc > 1 ? (unsigned)atoi(argv[1]) : 0;
     int rounds = argc > 2 ? atoi(argv[2]) : 11;
+    long wait_us = argc > 3 ? atol(argv[3]) : 1000;
+    if (wait_us < 0 || wait_us > 10000000) {
+        fprintf(stderr, "fanout_wait: WAIT_US 0..10000000\n");
+        return 2;
+    }
+    wait_ns = (uint64_t)wait_us * 1000;
     if (rounds < 1 || rounds > 1000) {
         fprintf(stderr, "fanout_wait: ROUNDS 1..1000\n");
         return 2;
@@ -115,8 +122,8 @@ int main(int argc, char **argv)
     qsort(wall, (size_t)rounds, sizeof wall[0], cmp_u64);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("fanout_wait: %d requests, %ld jobs each waiting 1 ms, %u workers, %d rounds: "
+    printf("fanout_wait: %d requests, %ld jobs each waiting %.3f ms, %u workers, %d rounds: "
            "wall median %.2f ms, worst %.2f ms; peak RSS %ld KiB; every slot checked: ok\n",
-           REQUESTS, jobs, (unsigned)workers, rounds, (double)wall[rounds / 2] / 1e6, (double)wall[rounds - 1] / 1e6, ru.ru_maxrss);
+           REQUESTS, jobs, (double)wait_ns / 1e6, (unsigned)workers, rounds, (double)wall[rounds / 2] / 1e6, (double)wall[rounds - 1] / 1e6, ru.ru_maxrss);
     return 0;
 }
