@@ -484,8 +484,10 @@ WSCHED_API int wsched_resume_kind(const wsched_ctx *ctx);
 
 /**
  * Arm a timer for the running job: it is called again at or after
- * when_ns (absolute, the wsched_now_ns clock), late by under 13% of the
- * wait (a 1 ms wait: at most 65 us). Return WSCHED_PENDING right after.
+ * when_ns (absolute, the wsched_now_ns clock): its worker's timer fires at
+ * the first 1.024 us tick at or after it (the worker's wake-up and a busy
+ * worker's current task add their own delay). Return WSCHED_PENDING right
+ * after.
  * Returns 0; -EINVAL for a NULL ctx, a spawned task, or a job of a batch
  * without WSCHED_BATCH_WAITS; -EBUSY when a wait is already armed by this
  * call of the job. A job that arms a wait and then returns anything but

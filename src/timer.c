@@ -71,7 +71,10 @@ bool timer_wheel_file(struct timer_wheel *w, struct timer *t)
     uint64_t slot;
     for (;; lvl++) {
         s = TW_LVL_SHIFT(lvl);
-        slot = (e >> s) + ((e & ((1ull << s) - 1)) != 0); /* e rounded up, in granules */
+        /* Levels below TW_MOVE_LEVEL: e rounded up to its granule (late by
+         * under 64 ticks). From it up: the granule holding e, which comes
+         * round at or before e: the timer then moves a level lower. */
+        slot = (e >> s) + (lvl < TW_MOVE_LEVEL && (e & ((1ull << s) - 1)) != 0);
         if (slot - (w->clk >> s) <= TW_MASK)
             break;
         if (lvl == TW_LEVELS - 1) {
@@ -122,7 +125,9 @@ static size_t run_tick(struct timer_wheel *w, uint64_t t,
             x->pprev = NULL;
             w->armed--;
             if (due_tick(x->due_ns) > t && timer_wheel_file(w, x)) {
-                w->refiled++; /* beyond the last window: filed again */
+                /* Its granule came round before its tick: filed again, a
+                 * level lower (or, past the last window, further on). */
+                w->refiled++;
                 continue;
             }
             DEBUG_ASSERT(fire); /* advance(NULL) only on a wheel with no timer */

@@ -11,19 +11,23 @@
  * ticks (65 us) at one tick, level 1 half a millisecond at 8 ticks, level
  * 2 4 ms at 64 ticks (65 us), level 3 33 ms, ... level 9 2.4 hours at 2.3
  * minutes. A timer due at tick e is filed in the lowest level L whose
- * window reaches it: with c the wheel's clock and s = 3L, the bucket of
- * tick e' = e rounded up to a multiple of 8^L must satisfy
- * (e' >> s) - (c >> s) <= 63. Bucket (e' >> s) & 63 of level L then comes
- * round exactly at tick e', and every timer in it is due then.
+ * window reaches it: with c the wheel's clock and s = 3L, its granule
+ * g = e >> s must satisfy g - (c >> s) <= 63. Bucket g & 63 of level L
+ * then comes round at tick g << s, at or before e.
  *
- * Precision. Never early: e is the requested time rounded up to a tick,
- * and e' >= e. Late by less than one granule of its level: less than one
- * tick at level 0; at level L >= 1 the timer did not fit level L - 1, so
- * its delay exceeds about 62 granules of that level, and the lateness is
- * at most 8 of them: under 13% of the delay (a 1 ms sleep: level 2, at
- * most 65 us late; a 100 ms timeout: level 4, at most 4.2 ms). Timers
- * beyond the last level's window are filed at its far end and filed again
- * when that bucket comes round. A timer armed during an advance (from a
+ * Precision: never early (e is the requested time rounded up to a tick),
+ * and late by under 64 ticks (65 us), whatever the delay. Levels 0-2
+ * (granules of 1, 8 and 64 ticks; delays to about 4 ms) file e rounded up
+ * to its granule, as the kernel's wheel does at every level. Levels from
+ * TW_MOVE_LEVEL up file the granule holding e instead, which comes round
+ * at or before e; a timer found there that is due later is filed again,
+ * with under one granule left, so a level lower, until it lands below
+ * TW_MOVE_LEVEL. (Rounding up everywhere fires up to 13% of the delay
+ * late: 4 ms on a 30 ms sleep; moving down everywhere would be exact but
+ * moves every timer up to 9 times.) A timer moves at most once per level
+ * from 3 up: timeouts are mostly cancelled before, sleeps pay a move or
+ * two. Timers beyond the last level's window are filed at its far end and
+ * moved on the same way. A timer armed during an advance (from a
  * fire callback) that is due after the advance's target is filed once the
  * clock has reached the target, not relative to the earlier tick being
  * run: after a long catch-up it would otherwise land in a level as coarse
@@ -31,7 +35,8 @@
  *
  * Costs. Insert: a level choice (a loop over at most 10 levels, usually
  * 2-3), a list push, a bit set. Cancel: a list unlink, maybe a bit clear.
- * Expiry: per due bucket, a bit clear and a walk of its list. Finding the
+ * Expiry: per due bucket, a bit clear and a walk of its list, and per
+ * timer at most one move per level above 0. Finding the
  * next due tick: per level, one rotate and one count-trailing-zeros of the
  * level's 64-bit occupancy mask. Nothing allocates: the caller owns the
  * timer records (issue 9: one per job, allocated with the batch).
@@ -51,6 +56,7 @@
 #define TW_SIZE (1u << TW_BITS) /* buckets per level */
 #define TW_MASK (TW_SIZE - 1)
 #define TW_LVL_SHIFT(l) (3u * (l)) /* granularity 8^l ticks */
+#define TW_MOVE_LEVEL 3 /* levels from here move their timers down (timer.h) */
 
 struct timer {
     struct timer *next;   /* bucket list */
@@ -66,7 +72,7 @@ struct timer_wheel {
     uint64_t next; /* earliest tick with a filed timer; UINT64_MAX: none */
     size_t armed;
     uint64_t target;        /* during an advance: its target tick, else 0 */
-    size_t refiled;         /* timers filed again past the last window (tests) */
+    size_t refiled;         /* timers moved down (or on) when their bucket came (tests) */
     struct timer *deferred; /* armed during an advance, due after target */
     uint64_t occupied[TW_LEVELS]; /* bit i: bucket i of the level holds timers */
     struct timer *bucket[TW_LEVELS * TW_SIZE];
