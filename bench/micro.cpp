@@ -29,14 +29,17 @@ wsched_pool *make_pool(int workers)
     return pool;
 }
 
-void BM_EmptyBatch(benchmark::State &state)
+// Batches of range(1) jobs of `fn` (with `flags`) on range(0) workers,
+// submitted and waited for one after the other: ns per job.
+void run_batches(benchmark::State &state, wsched_job_fn fn, unsigned flags)
 {
     wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
     const size_t n = static_cast<size_t>(state.range(1));
     for (auto _ : state) {
         wsched_batch_desc d{};
-        d.fn = common_nop_job;
+        d.fn = fn;
         d.njobs = n;
+        d.flags = flags;
         wsched_batch *b;
         if (wsched_submit(pool, &d, &b) != 0 || wsched_wait(b, -1) != 0)
             std::abort();
@@ -47,6 +50,8 @@ void BM_EmptyBatch(benchmark::State &state)
         benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
     wsched_pool_destroy(pool);
 }
+
+void BM_EmptyBatch(benchmark::State &state) { run_batches(state, common_nop_job, 0); }
 
 // Cost of each request-semantics feature on a batch of 100,000 empty jobs
 // (2 workers by default): "none" is the plain batch; every other row turns
@@ -167,34 +172,8 @@ int wait_once_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     return WSCHED_PENDING;
 }
 
-int no_wait_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
-void run_wait_batch(benchmark::State &state, wsched_job_fn fn)
-{
-    wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
-    const size_t n = static_cast<size_t>(state.range(1));
-    for (auto _ : state) {
-        wsched_batch_desc d{};
-        d.fn = fn;
-        d.njobs = n;
-        d.flags = WSCHED_BATCH_WAITS;
-        wsched_batch *b;
-        if (wsched_submit(pool, &d, &b) != 0 || wsched_wait(b, -1) != 0)
-            std::abort();
-        wsched_batch_free(b);
-    }
-    state.counters["ns_per_job"] = benchmark::Counter(
-        static_cast<double>(state.iterations()) * static_cast<double>(n),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    wsched_pool_destroy(pool);
-}
-
-void BM_WaitOnce(benchmark::State &state) { run_wait_batch(state, wait_once_job); }
-void BM_WaitNone(benchmark::State &state) { run_wait_batch(state, no_wait_job); }
+void BM_WaitOnce(benchmark::State &state) { run_batches(state, wait_once_job, WSCHED_BATCH_WAITS); }
+void BM_WaitNone(benchmark::State &state) { run_batches(state, common_nop_job, WSCHED_BATCH_WAITS); }
 
 } // namespace
 
