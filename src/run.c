@@ -42,6 +42,22 @@ static inline struct batch_view view_of(struct wsched_batch *b)
                                b->policy == WSCHED_POLICY_FAIL_FAST};
 }
 
+/* A job of a batch without arbitration reached its final status: store
+ * it (published by the B2 of the range, or of the resumption, that counts
+ * it), its stream entry and, when `account`, fail-fast's first error.
+ * run_one's hot path does the same from its cached batch_view. */
+static inline void finish_plain(struct wsched_batch *b, size_t i, int32_t code, bool account)
+{
+    DEBUG_ASSERT(ld(&b->status[i], RLX) == WSCHED_ENOTRUN);
+    st(&b->status[i], code, RLX);
+    if (b->ring)
+        stream_push(b, i);
+    if (account && code != 0 && b->policy == WSCHED_POLICY_FAIL_FAST) {
+        wsched__note_first_error(b, i, code);
+        wsched__cancel_set(b, CANCEL_FAILFAST);
+    }
+}
+
 /* Job i of a batch that is arbitrated or has jobs that wait. True when
  * the job is now pending (it keeps its unit of `remaining`). */
 static __attribute__((noinline)) bool run_one_slow(wsched_ctx *ctx, struct wsched_batch *b,
@@ -51,22 +67,13 @@ static __attribute__((noinline)) bool run_one_slow(wsched_ctx *ctx, struct wsche
         return wsched__run_arbitrated(ctx, b, i);
     uint32_t reason = ld(&b->cancel, RLX);
     if (reason) {
-        st(&b->status[i], cancel_status(reason), RLX);
-        if (b->ring)
-            stream_push(b, i);
+        finish_plain(b, i, cancel_status(reason), false);
         return false;
     }
     int r;
     if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, &r))
         return true;
-    /* As run_one: one final status, published by the range's B2. */
-    st(&b->status[i], job_status(r), RLX);
-    if (b->ring)
-        stream_push(b, i);
-    if (r != 0 && b->policy == WSCHED_POLICY_FAIL_FAST) {
-        wsched__note_first_error(b, i, job_status(r));
-        wsched__cancel_set(b, CANCEL_FAILFAST);
-    }
+    finish_plain(b, i, job_status(r), true);
     return false;
 }
 
@@ -262,15 +269,7 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
     } else {
         if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, &r))
             return;
-        int32_t code = cancelled ? cancel_status(reason) : job_status(r);
-        DEBUG_ASSERT(ld(&b->status[i], RLX) == WSCHED_ENOTRUN);
-        st(&b->status[i], code, RLX);
-        if (b->ring)
-            stream_push(b, i);
-        if (!cancelled && code != 0 && b->policy == WSCHED_POLICY_FAIL_FAST) {
-            wsched__note_first_error(b, i, code);
-            wsched__cancel_set(b, CANCEL_FAILFAST);
-        }
+        finish_plain(b, i, cancelled ? cancel_status(reason) : job_status(r), !cancelled);
     }
     range_done(w, b, 1);
 }
