@@ -42,9 +42,16 @@ struct Timers {
     uint64_t timeout() { return now + 1000000 + rnd() % 10000000000ull; }
 };
 
-double seconds(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b)
+// Run the measured phase f, report it as the iteration's manual time and
+// add it to *timed.
+template <class F> void measured(benchmark::State &state, double *timed, F f)
 {
-    return std::chrono::duration<double>(b - a).count();
+    auto a = std::chrono::steady_clock::now();
+    f();
+    auto b = std::chrono::steady_clock::now();
+    double secs = std::chrono::duration<double>(b - a).count();
+    state.SetIterationTime(secs);
+    *timed += secs;
 }
 
 // Google Benchmark divides rate counters by CPU time, setup included: the
@@ -70,12 +77,10 @@ void BM_TimerArm(benchmark::State &state)
     int64_t ops = 0;
     double timed = 0;
     for (auto _ : state) {
-        auto a = std::chrono::steady_clock::now();
-        for (size_t i = 0; i < n; i++)
-            timer_arm(&T.w, &T.t[i], T.due[i]);
-        auto b = std::chrono::steady_clock::now();
-        state.SetIterationTime(seconds(a, b));
-        timed += seconds(a, b);
+        measured(state, &timed, [&] {
+            for (size_t i = 0; i < n; i++)
+                timer_arm(&T.w, &T.t[i], T.due[i]);
+        });
         for (size_t i = 0; i < n; i++)
             timer_cancel(&T.w, &T.t[i]);
         ops += static_cast<int64_t>(n);
@@ -98,12 +103,10 @@ void BM_TimerCancel(benchmark::State &state)
     for (auto _ : state) {
         for (size_t i = 0; i < n; i++)
             timer_arm(&T.w, &T.t[i], T.timeout());
-        auto a = std::chrono::steady_clock::now();
-        for (size_t i = 0; i < n; i++)
-            timer_cancel(&T.w, &T.t[order[i]]);
-        auto b = std::chrono::steady_clock::now();
-        state.SetIterationTime(seconds(a, b));
-        timed += seconds(a, b);
+        measured(state, &timed, [&] {
+            for (size_t i = 0; i < n; i++)
+                timer_cancel(&T.w, &T.t[order[i]]);
+        });
         ops += static_cast<int64_t>(n);
     }
     count_ops(state, ops, timed);
@@ -122,14 +125,12 @@ void BM_TimerExpire(benchmark::State &state)
         for (size_t i = 0; i < n; i++)
             timer_arm(&T.w, &T.t[i], T.now + 1 + T.rnd() % 100000000ull);
         size_t fired = 0;
-        auto a = std::chrono::steady_clock::now();
-        while (fired < n) {
-            T.now += 100000;
-            timer_wheel_advance(&T.w, T.now, fire_noop, &fired);
-        }
-        auto b = std::chrono::steady_clock::now();
-        state.SetIterationTime(seconds(a, b));
-        timed += seconds(a, b);
+        measured(state, &timed, [&] {
+            while (fired < n) {
+                T.now += 100000;
+                timer_wheel_advance(&T.w, T.now, fire_noop, &fired);
+            }
+        });
         ops += static_cast<int64_t>(n);
     }
     count_ops(state, ops, timed);
@@ -148,18 +149,16 @@ void BM_TimerTimeoutChurn(benchmark::State &state)
     int64_t ops = 0;
     double timed = 0;
     for (auto _ : state) {
-        auto a = std::chrono::steady_clock::now();
-        for (int k = 0; k < 4096; k++) {
-            timer *x = &T.t[T.rnd() % n];
-            timer_cancel(&T.w, x);
-            timer_arm(&T.w, x, T.timeout());
-            T.now += 1000;
-            if ((k & 63) == 0)
-                timer_wheel_advance(&T.w, T.now, fire_noop, &fired);
-        }
-        auto b = std::chrono::steady_clock::now();
-        state.SetIterationTime(seconds(a, b));
-        timed += seconds(a, b);
+        measured(state, &timed, [&] {
+            for (int k = 0; k < 4096; k++) {
+                timer *x = &T.t[T.rnd() % n];
+                timer_cancel(&T.w, x);
+                timer_arm(&T.w, x, T.timeout());
+                T.now += 1000;
+                if ((k & 63) == 0)
+                    timer_wheel_advance(&T.w, T.now, fire_noop, &fired);
+            }
+        });
         ops += 4096;
     }
     count_ops(state, ops, timed);
