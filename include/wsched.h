@@ -459,15 +459,31 @@ WSCHED_API int wsched_blocking(wsched_ctx *ctx);
  * wsched_resume_kind() tells each call why it runs. The wait record lives
  * in the batch: no allocation per wait.
  *
+ * The waits: a time (wsched_sleep_until), a waker that foreign code
+ * completes from any thread (wsched_waker_arm, wsched_wake), a file
+ * descriptor becoming ready (wsched_wait_fd), a nested batch
+ * (wsched_wait_batch). Every wait's completion is decided once, by
+ * whichever comes first of its event, its own deadline and a cancellation:
+ * the others are no-ops.
+ *
  * Cancellation, fail-fast, quorum and the batch deadline reach a pending
- * job when its wait completes: it is called once more with
+ * job at once (a batch wait: when the child is done): the job's timer,
+ * waker or fd registration is dropped, it is called once more with
  * WSCHED_RESUME_CANCELLED to release what it holds, its return value is
  * ignored, and its slot is WSCHED_ECANCELLED or WSCHED_EDEADLINE (decided
- * at once by the deadline or quorum arbitration, as for running jobs).
+ * by the same arbitration as for running jobs). The batch deadline is
+ * noticed when a job of the batch runs or the waiter's timed wait reaches
+ * it.
+ *
  * Admission (max_jobs) keeps counting a pending job: it holds its slot.
- * Timers fire when their worker looks for work (a worker busy in a long
- * job fires its timers when the job returns); a parked worker sleeps until
- * its earliest timer.
+ * The resumption is queued on the worker that armed the wait, from where
+ * another worker can steal it. Timers and fd events are taken by that
+ * worker when it looks for work (a worker busy in a long job takes them
+ * when the job returns); a parked worker sleeps until its earliest timer,
+ * in its epoll instance when it has fds armed. wsched_pool_destroy
+ * cancels every pending wait (the jobs see WSCHED_RESUME_CANCELLED and
+ * their slots WSCHED_ECANCELLED) and waits armed while it drains fail with
+ * -ESHUTDOWN.
  * @{
  */
 enum wsched_resume {
@@ -476,7 +492,15 @@ enum wsched_resume {
     WSCHED_RESUME_CANCELLED = 2, /**< the batch was cancelled or its deadline passed:
                                       release what the job holds; the return is ignored */
     WSCHED_RESUME_BATCH = 3,     /**< every job of the batch of wsched_wait_batch returned */
+    WSCHED_RESUME_WOKEN = 4,     /**< the waker was completed: wsched_resume_value has its value */
+    WSCHED_RESUME_FD = 5,        /**< the fd is ready: wsched_resume_value has WSCHED_FD_* bits */
+    WSCHED_RESUME_TIMEDOUT = 6,  /**< the deadline of a waker or fd wait came first */
 };
+
+/** The value of the wait that completed, for the running call: the waker's
+ * value (WSCHED_RESUME_WOKEN), the fd's ready events (WSCHED_RESUME_FD), 0
+ * otherwise and for a NULL ctx. */
+WSCHED_API uint64_t wsched_resume_value(const wsched_ctx *ctx);
 
 /** Why the running job was called (enum wsched_resume), or -EINVAL for a
  * NULL ctx. 0 for jobs of batches without WSCHED_BATCH_WAITS. */
@@ -508,6 +532,64 @@ WSCHED_API int wsched_sleep_until(wsched_ctx *ctx, uint64_t when_ns);
  * done, not before: cancel the child too if it should stop early.
  */
 WSCHED_API int wsched_wait_batch(wsched_ctx *ctx, wsched_batch *child);
+
+/** A handle to one wait of one job, for foreign code (another library's
+ * callback, another thread) to complete with wsched_wake. A plain value:
+ * copy it freely; it stays safe to use after the wait, the batch or the
+ * pool is gone (the wake is then a no-op). */
+typedef struct wsched_waker {
+    wsched_pool *pool;
+    uint64_t id;
+} wsched_waker;
+
+/**
+ * Arm a waker wait for the running job and store its handle in *out: the
+ * job is called again with WSCHED_RESUME_WOKEN once some thread calls
+ * wsched_wake(*out, value), or with WSCHED_RESUME_TIMEDOUT at deadline_ns
+ * (absolute, the wsched_now_ns clock; 0 = none) if that comes first.
+ * Return WSCHED_PENDING right after. The handle may be woken at once, even
+ * before the job returns (the resumption then follows its return).
+ * Returns 0; -EINVAL (NULL ctx or out, no wait record: see
+ * wsched_sleep_until); -EBUSY when a wait is already armed by this call;
+ * -ENOMEM when the pool cannot grow its table of wakers (64 KiB at a
+ * time; never shrunk before the pool is destroyed); -ESHUTDOWN while the
+ * pool is being destroyed. On error *out is a handle that wakes nothing.
+ */
+WSCHED_API int wsched_waker_arm(wsched_ctx *ctx, uint64_t deadline_ns, wsched_waker *out);
+
+/**
+ * Complete a waker: its job is resumed with `value`. From any thread,
+ * workers and the job itself included; lock-free (a few atomics and, when
+ * the job's worker sleeps, one futex or eventfd wake). Exactly one wake
+ * counts: returns 0 when this call completed the wait, -EALREADY when the
+ * wait was already over (a second or late wake, its deadline passed, its
+ * batch cancelled, the batch freed): a harmless no-op. -EINVAL for a
+ * handle that was never armed; -ESHUTDOWN or -EBADF when the pool is
+ * being destroyed or gone (destroy cancels the wait itself).
+ */
+WSCHED_API int wsched_wake(wsched_waker waker, uint64_t value);
+
+/** wsched_wait_fd events (and the WSCHED_RESUME_FD value bits). */
+#define WSCHED_FD_READ 0x1u  /**< readable (or a peer hung up: read returns 0) */
+#define WSCHED_FD_WRITE 0x2u /**< writable */
+#define WSCHED_FD_ERROR 0x4u /**< error or hang-up: value only, always reported */
+
+/**
+ * Arm a wait for file descriptor fd to become ready for `events`
+ * (WSCHED_FD_READ and/or WSCHED_FD_WRITE): the job is called again with
+ * WSCHED_RESUME_FD (wsched_resume_value: the ready WSCHED_FD_* bits), or
+ * with WSCHED_RESUME_TIMEDOUT at deadline_ns (0 = none) if that comes
+ * first. Readiness is level-triggered: ready at arm resumes at once. The
+ * fd is registered in its worker's epoll instance (one per worker) until
+ * the wait completes; use a non-blocking fd. Closing the fd while it is
+ * waited on removes it from epoll silently: only the deadline or a
+ * cancellation then ends the wait. One waiting job per fd and worker.
+ * Returns 0; -EINVAL (as wsched_sleep_until, or fd < 0, or no known bit
+ * in events); -EBUSY as wsched_sleep_until; -EEXIST when another job on
+ * this worker waits for the same fd; -ESHUTDOWN as wsched_waker_arm;
+ * else what epoll_ctl said (-EBADF, -EPERM for a regular file, -ENOMEM).
+ */
+WSCHED_API int wsched_wait_fd(wsched_ctx *ctx, int fd, unsigned events, uint64_t deadline_ns);
 /** @} */
 
 /** A fork-join child task. */
