@@ -19,6 +19,7 @@
 #include "debug.h"
 #include "futex.h"
 #include "internal.h"
+#include "waitq.h"
 
 /* Bit 31 of a batch's ring_word: the stream's consumer sleeps (batch.h
  * stream_push, wait.c wsched_next_done); bits 0-30 count pushes, so a
@@ -118,31 +119,37 @@ static inline void ctx_implicit_sync(wsched_ctx *c)
 
 
 /* Call job i of a WSCHED_BATCH_WAITS batch: its first call or a resumption
- * of kind `kind` (enum wsched_resume). True when it is now pending: it
- * armed a wait and returned WSCHED_PENDING (never after a CANCELLED call).
- * Else *ret is its return value, and a wait it armed is dropped (the timer
- * is on this worker's wheel: the job armed it in this call). */
+ * of kind `kind` (enum wsched_resume) with `value`. True when it is now
+ * pending: it armed a wait and returned WSCHED_PENDING (or a completion of
+ * a wait it then did not wait for came first: waitq.c). Else *ret is its
+ * return value, and a wait it armed is dropped (its timer and fd are on
+ * this worker: the job armed them in this call). */
 static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
-                                    unsigned kind, int *ret)
+                                    unsigned kind, uint64_t value, int *ret)
 {
     struct job_wait *jw = &b->waits[i];
     ctx->wait = jw;
     ctx->resume = kind;
+    ctx->value = value;
     jw->armed = 0;
     int r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);
     ctx_implicit_sync(ctx);
     ctx->wait = NULL;
     ctx->resume = WSCHED_RESUME_FIRST;
+    ctx->value = 0;
     if (jw->armed) {
         if (r == WSCHED_PENDING && kind != WSCHED_RESUME_CANCELLED) {
             /* J2: our side of a batch wait; the child's completion (J3) is
              * the other. ACQ_REL: the last one sees both sides' writes. */
-            if (jw->kind == WSCHED_RESUME_BATCH && fsub(&jw->join, 1, AR) == 1)
+            if (jw->kind != WSCHED_RESUME_BATCH)
+                wsched__wait_pending(ctx->w, jw); /* J2' (waitq.c) */
+            else if (fsub(&jw->join, 1, AR) == 1)
                 schedule_resume(ctx->w, jw);
             return true;
         }
-        if (jw->kind == WSCHED_RESUME_TIMER) {
-            timer_cancel(&ctx->w->wheel, &jw->timer);
+        if (jw->kind != WSCHED_RESUME_BATCH) {
+            if (!wsched__wait_drop(ctx->w, jw))
+                return true;
         } else {
             /* A batch wait armed and then not waited for: detach it. The
              * CAS fails only when the child already completed (J3 saw us

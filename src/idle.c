@@ -32,6 +32,14 @@
  *       claimed it and it leaves to fire its timers, counted as neither
  *       parked nor searching; lost, a claimer's wake is in flight and it
  *       takes it (K3). Either way one claim gets one wake.
+ *  (K5) a parker with fds armed (waitq.c) sleeps in epoll_wait on its
+ *       own epoll instance instead of the futex: it stores in_epoll = 1,
+ *       then re-reads park_word (both seq_cst) before it blocks; a claimer
+ *       bumps park_word (seq_cst RMW, N3), then reads in_epoll (seq_cst)
+ *       and, if set, writes the parker's eventfd (in its epoll set). Store
+ *       then load on both sides: one sees the other, so the bump is never
+ *       missed. An fd event or its timer ends the sleep as K4 does.
+ *       Its K2 re-scan also reads its own ready queue (waitq.c R1).
  *  (L1) the last searcher leaving (fetch_sub returned 1) re-scans and, with
  *       work visible, notifies (N2): producers skipped their wake while it
  *       searched.
@@ -64,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "futex.h"
 #include "internal.h"
@@ -71,6 +80,7 @@
 #include "tsan.h"
 
 #include "idle.h"
+#include "waitq.h"
 
 /* ---------------------------------------------------------- notify/wake */
 
@@ -85,8 +95,14 @@ void wsched__wake_claimed(struct pool *p, unsigned i)
     DEBUG_ASSERT(s < 2 * p->n);
     (void)s;
     /* RELEASE pairs with the sleeper's ACQUIRE load of park_word: what the
-     * claimer did before (publishing work) is visible to the woken worker. */
-    fadd(&v->park_word, 1, REL); /* N3 */
+     * claimer did before (publishing work) is visible to the woken worker.
+     * SEQ_CST for K5: the bump, then the load of in_epoll. */
+    fadd(&v->park_word, 1, SC); /* N3 */
+    if (ld(&v->in_epoll, SC)) { /* K5 */
+        uint64_t one = 1;
+        ssize_t wr = write(v->evfd, &one, sizeof one);
+        (void)wr; /* a full counter still wakes it */
+    }
     futex_wake(&v->park_word, 1);
 }
 
@@ -164,6 +180,41 @@ void wsched__stop_searching(struct worker *w)
 
 /* ---------------------------------------------------------------- park */
 
+/* K5: sleep in our epoll instance until an fd event, our timer (*due_ns,
+ * 0 = none) or a claimer's eventfd write. True when an fd event came (left
+ * in w->ev for the loop) or the timer is due. */
+static bool park_epoll(struct worker *w, uint64_t *due_ns)
+{
+    st(&w->in_epoll, 1, SC); /* K5 */
+    if (ld(&w->park_word, SC) == w->claims) { /* K5: the bump came first */
+        st(&w->in_epoll, 0, RLX);
+        return false;
+    }
+    struct timespec rel, *tp = NULL;
+    if (*due_ns) {
+        uint64_t now = wsched_now_ns();
+        uint64_t left = *due_ns > now ? *due_ns - now : 0;
+        rel.tv_sec = (time_t)(left / 1000000000u);
+        rel.tv_nsec = (long)(left % 1000000000u);
+        tp = &rel;
+    }
+    int n = epoll_pwait2(w->epfd, w->ev, WAITQ_EVENTS, tp, NULL);
+    if (n < 0 && errno == ENOSYS) /* before Linux 5.11: milliseconds, rounded up */
+        n = epoll_wait(w->epfd, w->ev, WAITQ_EVENTS,
+                       tp ? (int)((tp->tv_sec * 1000000000ll + tp->tv_nsec + 999999) / 1000000)
+                          : -1);
+    st(&w->in_epoll, 0, RLX);
+    bool io = false;
+    for (int k = 0; k < n; k++)
+        io |= w->ev[k].data.ptr != NULL; /* not our eventfd */
+    w->nev = n > 0 ? n : 0; /* the loop handles them (waitq.c), eventfd included */
+    if (io)
+        return true;
+    if (*due_ns && wsched_now_ns() >= *due_ns)
+        return true;
+    return false;
+}
+
 /* Park until claimed, unless the re-scan sees work or the pool stopping;
  * with due_ns, only until then (K4). */
 enum park_result wsched__park(struct worker *w, uint64_t due_ns)
@@ -181,7 +232,7 @@ enum park_result wsched__park(struct worker *w, uint64_t due_ns)
     }
     /* Re-scan after both RMWs (see top). */
     bool sleep = true;
-    if (work_visible(p) || ld(&p->stop, SC)) { /* K2 */
+    if (work_visible(p) || ld(&w->ready_pending, SC) || ld(&p->stop, SC)) { /* K2 */
         if (fand(word, ~bit, SC) & bit) /* K2: cancelled, nobody claimed us */
             return ld(&p->stop, ACQ) ? PARK_STOP : PARK_SAW_WORK;
         /* A producer claimed us first. Its wake-up is in flight: take it
@@ -201,6 +252,18 @@ enum park_result wsched__park(struct worker *w, uint64_t due_ns)
         uint32_t v = ld(&w->park_word, ACQ);
         if (v == w->claims)
             break;
+        if (w->nfds && sleep && !w->nev) { /* (events not yet handled: futex) */
+            if (park_epoll(w, &due_ns)) {
+                /* K4/K5: an fd event or our timer. Take our bit back as K4
+                 * does; lost, a claim is in flight: wait for its bump. */
+                if (fand(word, ~bit, SC) & bit) {
+                    w->claims--;
+                    return ld(&p->stop, ACQ) ? PARK_STOP : PARK_TIMER;
+                }
+                due_ns = 0;
+            }
+            continue;
+        }
         if (due_ns && sleep) {
             if (wsched_now_ns() >= due_ns) {
                 /* K4: our timer is due. Take our bit back, as K2 does: won,

@@ -10,6 +10,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/epoll.h>
 
 #include "admission.h"
 #include "atomics.h"
@@ -22,6 +23,8 @@
 #include "wsched.h"
 
 #define WSCHED_INTERNAL __attribute__((visibility("hidden")))
+
+struct wait_cell; /* waitq.h */
 
 /* ------------------------------------------------------------- workers */
 
@@ -88,6 +91,24 @@ struct worker {
     /* Timers of the jobs that wait (WSCHED_BATCH_WAITS), owner-only: armed
      * by the jobs this worker runs, advanced by its loop (worker.c). */
     struct timer_wheel wheel;
+    /* Waits, owner-private (waitq.c): the free list of wait cells this
+     * worker holds, its epoll instance and eventfd (-1 until its first fd
+     * wait), the fds registered there, events of the last epoll wait. */
+    uint32_t cell_free;
+    int epfd, evfd;
+    unsigned nfds;
+    unsigned poll_tick;
+    int nev;
+    struct epoll_event *ev; /* WAITQ_EVENTS entries, with the epoll instance */
+
+    /* Waits of ours completed elsewhere (a waker, a cancellation), for us
+     * to finalize (waitq.c R1-R3): the producers' line (an enqueue onto an
+     * empty queue writes the head's link too). in_epoll: we sleep in
+     * epoll_wait, so a claimer writes the eventfd (idle.c K5). */
+    cacheline_aligned _Atomic uint32_t ready_pending;
+    _Atomic uint32_t in_epoll;
+    struct cds_wfcq_tail ready_tail;
+    struct __cds_wfcq_head ready_head;
 };
 
 static_assert(offsetof(struct worker, inbox) % CACHELINE == 0, "layout");
@@ -116,6 +137,12 @@ struct pool {
     /* Bit i set: worker i is parked or parking. Inline, on lines of their
      * own: every push onto a non-empty deque reads word 0 (pushed()). */
     cacheline_aligned _Atomic uint64_t parked[MAX_WORKERS / 64];
+
+    /* The wait cells (waitq.c): a table of chunk pointers, installed on the
+     * first wait, and how many chunks were handed out. Written on growth
+     * only. */
+    cacheline_aligned _Atomic(_Atomic(struct wait_cell *) *) cells;
+    _Atomic uint32_t cell_chunks;
 };
 
 /* The public handle; never freed (see wsched_pool_destroy) so that a stale
@@ -209,25 +236,35 @@ struct range_state {
     size_t i, hi, count;
 };
 
-/* A job's wait (WSCHED_BATCH_WAITS), in the batch's allocation: 48 bytes.
- * Written only by the worker running the job or owning the timer, one at
- * a time: the job arms it before returning WSCHED_PENDING, and only the
- * arming worker's loop (outside any job) fires it. */
+/* A job's wait (WSCHED_BATCH_WAITS), in the batch's allocation: one cache
+ * line per job, so that workers finishing neighbouring jobs' waits never
+ * share one. The job arms it before returning WSCHED_PENDING; what decides
+ * its completion is the wait cell (waitq.c), or for a batch wait the join
+ * (J1-J3, run.c); the timer and fd registration are the arming worker's
+ * (`owner`), dropped by it only. */
 struct job_wait {
-    union {
-        struct timer timer;          /* a sleep: on the arming worker's wheel */
-        struct wsched_batch *child;  /* a batch wait: the batch waited for */
-    };
+    struct timer timer; /* a sleep, or the deadline of a waker or fd wait */
     struct wsched_batch *b;
+    union {
+        struct wsched_batch *child; /* a batch wait: the batch waited for */
+        struct cds_wfcq_node node;  /* a cell wait: on the owner's ready queue */
+    };
     uint32_t index;
-    /* A wait on a nested batch (J1-J3, run.c): the parent's return and the
-     * child's completion, each subtracts 1; the one that reaches 0
-     * schedules the resumption. */
+    /* The wait cell of a sleep, waker or fd wait (WAIT_NO_CELL otherwise):
+     * stored by the arming job, read by cancellers (waitq.c C1). */
+    _Atomic uint32_t cell;
+    uint16_t owner; /* index of the arming worker */
+    /* The parties still to come before the resumption is scheduled: the
+     * job's own return (J2) and the wait's completion, 1 each; whoever
+     * brings it to 0 schedules. */
     _Atomic uint8_t join;
-    uint8_t armed;          /* armed by the current call of the job */
-    uint8_t kind;           /* WSCHED_RESUME_TIMER or _BATCH, while armed */
+    uint8_t armed;  /* armed by the current call of the job */
+    uint8_t kind;   /* WSCHED_RESUME_TIMER, _BATCH, _WOKEN or _FD, while armed */
+    uint8_t events; /* an fd wait: WSCHED_FD_* ready, set by the owner */
 };
-static_assert(sizeof(struct job_wait) <= 48, "issue 9: at most 48 bytes per waiting job");
+static_assert(sizeof(struct job_wait) <= 64, "a waiting job's record is one cache line");
+static_assert(MAX_WORKERS <= 65536, "job_wait.owner");
+#define WAIT_NO_CELL UINT32_MAX
 
 struct wsched_ctx {
     struct worker *w;
@@ -235,6 +272,7 @@ struct wsched_ctx {
     struct range_state *range;  /* the batch job's range runner, else NULL */
     struct job_wait *wait;      /* the running job's wait record, else NULL */
     unsigned resume;            /* enum wsched_resume of this call */
+    uint64_t value;             /* wsched_resume_value of this call */
     unsigned spawned;                /* owner-private */
     unsigned joined_inline;          /* owner-private */
     _Atomic unsigned joined_stolen;  /* bumped by thieves that ran a child */

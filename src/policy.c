@@ -13,14 +13,22 @@
 #include "futex.h"
 #include "probes.h"
 #include "tsan.h"
+#include "waitq.h"
 
-/* First reason wins. RELEASE: a job that sees the flag (relaxed, per job)
- * needs nothing else from the canceller; release only keeps the first
- * error (stored before) visible with it. */
+/* First reason wins. A job that sees the flag (relaxed, per job) needs
+ * nothing else from the canceller; the first error, stored before, stays
+ * visible with it. SEQ_CST: C3 of waitq.c, the Dekker pair with a job
+ * arming a wait (J2'). The winner reaches the batch's pending waits (C3),
+ * holding the pool meanwhile (H4: the batch holds a unit until it is
+ * complete, and it cannot be before the waits it cancels are resumed). */
 void wsched__cancel_set(struct wsched_batch *b, uint32_t reason)
 {
     uint32_t none = CANCEL_NONE;
-    cas(&b->cancel, &none, reason, REL);
+    if (cas(&b->cancel, &none, reason, SC) && b->waits && reason != CANCEL_CLOSED) {
+        fadd(&b->handle->inflight, 1, RLX); /* H4 */
+        wsched__wait_cancel_batch(b);
+        wsched__pool_leave(b->handle, 1);
+    }
 }
 
 /* Wake the waiters now (quorum decided, deadline passed): the runtime's
@@ -116,7 +124,7 @@ bool wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i)
         return false; /* frozen before we started */
     int r;
     if (b->waits) {
-        if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, &r))
+        if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, 0, &r))
             return true;
     } else {
         r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);

@@ -13,6 +13,7 @@
 
 #include "futex.h"
 #include "internal.h"
+#include "waitq.h"
 #include "probes.h"
 #include "tsan.h"
 
@@ -94,6 +95,7 @@ static int pick_cpus(const wsched_config *cfg, unsigned *n, int **cpus, unsigned
 static void free_pool(struct pool *p)
 {
     const struct mem *mem = &p->mem;
+    wsched__wait_fini(p);
     if (p->workers) {
         for (unsigned i = 0; i < p->n; i++)
             if (ld(&p->workers[i].dq.array, RLX))
@@ -146,6 +148,9 @@ static int workers_init(struct pool *p, const wsched_config *cfg, const int *cpu
         for (int q = 0; q < WSCHED_NPRIO; q++)
             inbox_init(&w->inbox[q]);
         timer_wheel_init(&w->wheel, wsched_now_ns());
+        w->cell_free = WAIT_NO_CELL;
+        w->epfd = w->evfd = -1;
+        __cds_wfcq_init(&w->ready_head, &w->ready_tail);
         if (deque_init(&w->dq, &p->mem, DEQUE_INITIAL) != 0)
             return -ENOMEM;
     }
@@ -323,12 +328,16 @@ int wsched_pool_destroy(wsched_pool *h)
     if (!cas(&h->state, &alive, POOL_DRAINING, SC)) /* H2 */
         return -EBADF; /* another thread is destroying it */
 
-    /* Drain: every accepted batch runs to completion. */
+    /* Drain: every accepted batch runs to completion. Pending waits are
+     * cancelled (waitq.c); a wait armed by a job that checked the state
+     * just before our CAS is caught by the next sweep, 1 ms on. */
     for (;;) {
         uint32_t v = ld(&h->drain_word, ACQ); /* H2: before the load */
         if (ld(&h->inflight, SC) == 0)       /* H2 */
             break;
-        futex_wait(&h->drain_word, v, NULL);
+        struct timespec ts;
+        bool waits = wsched__wait_sweep(p);
+        futex_wait(&h->drain_word, v, waits ? abs_deadline(wsched_now_ns() + 1000000, &ts) : NULL);
     }
     stop_workers(p);
     /* The workers are joined: nothing reads the pool's deques any more

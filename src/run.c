@@ -71,7 +71,7 @@ static __attribute__((noinline)) bool run_one_slow(wsched_ctx *ctx, struct wsche
         return false;
     }
     int r;
-    if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, &r))
+    if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, 0, &r))
         return true;
     finish_plain(b, i, job_status(r), true);
     return false;
@@ -250,7 +250,23 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
     wsched_ctx ctx = {.w = w, .batch = b};
     uint32_t reason = ld(&b->cancel, RLX);
     bool cancelled = reason != CANCEL_NONE && reason != CANCEL_CLOSED;
-    unsigned kind = b->waits[i].kind; /* what fired: the timer or the batch */
+    struct job_wait *jw = &b->waits[i];
+    unsigned kind = jw->kind; /* a batch wait; else what the cell says */
+    uint64_t value = 0;
+    if (kind != WSCHED_RESUME_BATCH) {
+        static const uint8_t kinds[] = {
+            [CELL_TIMER] = WSCHED_RESUME_TIMER,       [CELL_WOKEN] = WSCHED_RESUME_WOKEN,
+            [CELL_FD] = WSCHED_RESUME_FD,             [CELL_TIMEDOUT] = WSCHED_RESUME_TIMEDOUT,
+            [CELL_CANCELLED] = WSCHED_RESUME_CANCELLED,
+        };
+        unsigned res = wsched__wait_take(w, jw, &value);
+        DEBUG_ASSERT(res >= CELL_TIMER && res <= CELL_CANCELLED);
+        kind = kinds[res];
+        if (res == CELL_CANCELLED && !cancelled) { /* the pool's destroy (waitq.c) */
+            cancelled = true;
+            reason = CANCEL_USER;
+        }
+    }
     int r = 0;
     if (b->arbitrate) {
         if (!cancelled && b->deadline && wsched_now_ns() >= b->deadline) {
@@ -262,26 +278,35 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
          * job only cleans up. */
         if (ld(&b->status[i], RLX) != STATUS_RUNNING)
             cancelled = true;
-        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, &r))
+        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, value, &r))
             return; /* pending again */
         wsched__arbitrated_publish(b, i, cancelled ? cancel_status(reason) : job_status(r),
                                    !cancelled);
     } else {
-        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, &r))
+        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, value, &r))
             return;
         finish_plain(b, i, cancelled ? cancel_status(reason) : job_status(r), !cancelled);
     }
     range_done(w, b, 1);
 }
 
-int wsched_sleep_until(wsched_ctx *c, uint64_t when_ns)
+/* The checks every wait shares: a job with a wait record, none armed by
+ * this call, a pool not being destroyed (its sweep would miss us). */
+static int wait_check(wsched_ctx *c)
 {
     if (!c || !c->wait)
         return -EINVAL;
-    struct job_wait *jw = c->wait;
-    if (jw->armed)
+    if (c->wait->armed)
         return -EBUSY;
-    struct timer_wheel *wh = &c->w->wheel;
+    if (ld(&c->w->pool->handle->state, RLX) != POOL_ALIVE)
+        return -ESHUTDOWN;
+    return 0;
+}
+
+/* File jw's timer on our wheel for when_ns (a sleep, or a deadline). */
+static void arm_timer(struct worker *w, struct job_wait *jw, uint64_t when_ns)
+{
+    struct timer_wheel *wh = &w->wheel;
     /* An idle wheel's clock may be old, and filing against it would pick a
      * level as coarse as its age: bring it to now (no timer can fire). A
      * wheel with timers is kept current by its worker's loop; it is not
@@ -291,9 +316,65 @@ int wsched_sleep_until(wsched_ctx *c, uint64_t when_ns)
         timer_wheel_advance(wh, wsched_now_ns(), NULL, NULL);
     if (!timer_arm(wh, &jw->timer, when_ns)) /* due already: the next tick */
         timer_arm(wh, &jw->timer, (wh->clk + 1) << TW_TICK_SHIFT);
-    jw->kind = WSCHED_RESUME_TIMER;
-    jw->armed = 1;
+}
+
+int wsched_sleep_until(wsched_ctx *c, uint64_t when_ns)
+{
+    int r = wait_check(c);
+    if (r == 0 && (r = wsched__wait_arm(c->w, c->wait, WSCHED_RESUME_TIMER, 0, NULL)) == 0)
+        arm_timer(c->w, c->wait, when_ns);
+    return r;
+}
+
+int wsched_waker_arm(wsched_ctx *c, uint64_t deadline_ns, wsched_waker *out)
+{
+    if (out)
+        *out = (wsched_waker){NULL, 0};
+    int r = out ? wait_check(c) : -EINVAL;
+    uint64_t id;
+    if (r == 0 && (r = wsched__wait_arm(c->w, c->wait, WSCHED_RESUME_WOKEN, 0, &id)) == 0) {
+        if (deadline_ns)
+            arm_timer(c->w, c->wait, deadline_ns);
+        *out = (wsched_waker){c->w->pool->handle, id};
+    }
+    return r;
+}
+
+int wsched_wake(wsched_waker k, uint64_t value)
+{
+    if (!k.pool)
+        return -EINVAL;
+    /* H1: the pool (its table of cells) stays alive while we use it. */
+    int r = wsched__pool_enter(k.pool);
+    if (r)
+        return r;
+    r = wsched__wake_cell(k.pool->p, k.id, value);
+    wsched__pool_leave(k.pool, 2);
+    return r;
+}
+
+int wsched_wait_fd(wsched_ctx *c, int fd, unsigned events, uint64_t deadline_ns)
+{
+    int r = wait_check(c);
+    if (r)
+        return r;
+    if (fd < 0 || (events & ~(WSCHED_FD_READ | WSCHED_FD_WRITE)) ||
+        !(events & (WSCHED_FD_READ | WSCHED_FD_WRITE)))
+        return -EINVAL;
+    if ((r = wsched__fd_register(c->w, c->wait, fd, events)) != 0)
+        return r;
+    if ((r = wsched__wait_arm(c->w, c->wait, WSCHED_RESUME_FD, (uint64_t)fd, NULL)) != 0) {
+        wsched__fd_unregister_raw(c->w, fd);
+        return r;
+    }
+    if (deadline_ns)
+        arm_timer(c->w, c->wait, deadline_ns);
     return 0;
+}
+
+uint64_t wsched_resume_value(const wsched_ctx *c)
+{
+    return c ? c->value : 0;
 }
 
 /*

@@ -93,7 +93,7 @@ static int layout_of(const wsched_batch_desc *d, struct layout *l)
         (!size_mul_add(n, sizeof(size_t), l->ring_off, &l->bytes) || l->ring_off < l->slots_off))
         return -EOVERFLOW;
     /* The wait records last, pointer-aligned. */
-    l->waits_off = (l->bytes + 7) & ~(size_t)7;
+    l->waits_off = (l->bytes + 63) & ~(size_t)63; /* a line per record */
     if ((d->flags & WSCHED_BATCH_WAITS) &&
         (l->waits_off < l->bytes ||
          !size_mul_add(n, sizeof(struct job_wait), l->waits_off, &l->bytes)))
@@ -122,7 +122,10 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
             b->waits[i].index = (uint32_t)i;
             b->waits[i].armed = 0;
             b->waits[i].kind = 0;
+            b->waits[i].events = 0;
+            b->waits[i].owner = 0;
             st(&b->waits[i].join, 0, RLX);
+            st(&b->waits[i].cell, WAIT_NO_CELL, RLX);
         }
     }
     b->n = n;

@@ -17,6 +17,7 @@
 #include "tsan.h"
 
 #include "idle.h"
+#include "waitq.h"
 
 _Thread_local struct worker *wsched__self;
 
@@ -128,11 +129,12 @@ void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch 
 
 /* ---------------------------------------------------------------- timers */
 
-/* A job's wait fired: its resumption goes onto our own deque, from where
- * another worker may steal it like any task. */
+/* A job's timer fired (a sleep, or a deadline): if that decides the wait
+ * (waitq.c C2), its resumption goes onto our own deque, from where another
+ * worker may steal it like any task. */
 static void fire_resume(void *ctx, struct timer *t)
 {
-    schedule_resume(ctx, (struct job_wait *)(void *)t); /* the timer: first member */
+    wsched__wait_fire(ctx, (struct job_wait *)(void *)t); /* the timer: first member */
 }
 
 /* Fire what is due on our wheel. Only from the loop, outside any job (a
@@ -143,6 +145,19 @@ static inline bool run_timers(struct worker *w)
     if (likely(!w->wheel.armed))
         return false;
     return timer_wheel_advance(&w->wheel, wsched_now_ns(), fire_resume, w) != 0;
+}
+
+/* Everything that completes our waits, from the loop: timers, waits
+ * completed elsewhere (waitq.c R2), fd events. True when any resumption
+ * may have been pushed. */
+static inline bool run_waits(struct worker *w)
+{
+    bool any = run_timers(w);
+    if (unlikely(ready_pending(w)))
+        any |= wsched__ready_run(w);
+    if (unlikely(w->nfds))
+        any |= wsched__fd_poll(w);
+    return any;
 }
 
 static bool search(struct worker *w, struct task *t)
@@ -163,7 +178,7 @@ static bool search(struct worker *w, struct task *t)
     for (;;) {
         if (steal_once(w, t))
             return true;
-        if (run_timers(w) && deque_pop_owner(&w->dq, t))
+        if (run_waits(w) && deque_pop_owner(&w->dq, t))
             return true; /* a resumption of ours */
         if (wsched_now_ns() >= deadline)
             return false;
@@ -220,8 +235,15 @@ void *wsched__worker_main(void *arg)
     enum park_result pr = PARK_WOKEN;
     for (;;) {
         run_timers(w);
+        if (unlikely(ready_pending(w)))
+            wsched__ready_run(w);
+        /* fds: every 64th task while busy, and before searching. */
+        if (unlikely(w->nfds) && (++w->poll_tick & 63) == 0)
+            wsched__fd_poll(w);
         stolen = true; /* unless find_local popped it from our own deque */
         bool found = find_local(w, &t, &stolen);
+        if (!found && unlikely(w->nfds) && wsched__fd_poll(w))
+            found = find_local(w, &t, &stolen);
         if (!found) {
             busy_end(w);
             /* After a park cancelled because work was visible, take it even
@@ -238,7 +260,10 @@ void *wsched__worker_main(void *arg)
         }
         /* Sleep until claimed, or until our earliest timer. */
         uint64_t due = w->wheel.armed ? timer_wheel_next_due(&w->wheel) : 0;
-        if ((pr = wsched__park(w, due)) == PARK_STOP)
+        pr = wsched__park(w, due);
+        if (w->nev)
+            wsched__fd_events(w); /* what woke a park in epoll (idle.c K5) */
+        if (pr == PARK_STOP)
             break;
     }
     if (w->searching) {

@@ -4,10 +4,12 @@
  * progress in its slot; each call knows why it runs; a resumption never
  * comes before its time; policies reach a pending job (fail-fast, user
  * cancel, deadline, quorum) with one cleanup call; bad uses get their
- * codes; a pool destroyed with jobs pending drains them.
+ * codes; a pool destroyed with jobs pending cancels their waits.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -327,17 +329,74 @@ static void test_wait_batch(wsched_pool *pool)
     printf("batch waits: 40 parents x 8 children: ok\n");
 }
 
-/* Destroy with jobs pending: destroy drains them (their timers fire). */
-static void test_destroy_pending(void)
+/* Destroy with jobs pending: destroy cancels their waits (wsched.h). A
+ * job sleeps twice for 1 s; each ends cancelled (its cleanup call made, slot
+ * WSCHED_ECANCELLED) or, if its first call came after destroy began, with
+ * the -ESHUTDOWN its arm returned. None sleeps out its second. */
+struct drain_frame {
+    int calls, cleanups, sleeps;
+};
+
+static int drain_sleeper(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)i;
+    struct drain_frame *f = slot;
+    f->calls++;
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_CANCELLED) {
+        f->cleanups++;
+        return 0;
+    }
+    if (f->sleeps == 2)
+        return 0;
+    int r = wsched_sleep_until(ctx, wsched_now_ns() + 1000000000ull);
+    if (r)
+        return r;
+    f->sleeps++;
+    atomic_fetch_add((atomic_int *)arg, 1);
+    return WSCHED_PENDING;
+}
+
+/* wait_all: destroy once every job is pending (all are then cancelled),
+ * else at once (some or all refused). */
+static void destroy_pending(bool wait_all)
 {
     wsched_pool *pool = check_pool(2);
-    struct plan p = {.sleeps = 2, .nap_ns = 3000000, .fail_index = -1};
-    wsched_batch *b = submit(pool, &p, 100, WSCHED_POLICY_BEST_EFFORT, 0, 0);
+    atomic_int pending = 0;
+    wsched_batch_desc d = {.fn = drain_sleeper, .arg = &pending, .njobs = 100,
+                           .slot_size = sizeof(struct drain_frame), .flags = WSCHED_BATCH_WAITS};
+    wsched_batch *b;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    while (wait_all && atomic_load(&pending) < 100)
+        sched_yield();
     CHECK_OK(wsched_pool_destroy(pool));
     CHECK_OK(wsched_wait(b, 0)); /* drained: complete */
-    for (size_t i = 0; i < 100; i++)
-        CHECK_EQ(frame(b, i)->sleeps, 2);
+    size_t cancelled = 0;
+    for (size_t i = 0; i < 100; i++) {
+        struct drain_frame *f = wsched_batch_slot(b, i);
+        int st;
+        CHECK_OK(wsched_batch_status(b, i, &st));
+        if (st == WSCHED_ECANCELLED) {
+            CHECK_EQ(f->sleeps, 1);
+            CHECK_EQ(f->cleanups, 1);
+            CHECK_EQ(f->calls, 2);
+            cancelled++;
+        } else {
+            CHECK_EQ(st, -ESHUTDOWN);
+            CHECK_EQ(f->sleeps, 0);
+            CHECK_EQ(f->calls, 1);
+        }
+    }
+    if (wait_all)
+        CHECK_EQ(cancelled, 100);
     wsched_batch_free(b);
+    printf("destroy with 100 jobs pending: %zu cancelled, %zu refused: ok\n", cancelled,
+           100 - cancelled);
+}
+
+static void test_destroy_pending(void)
+{
+    destroy_pending(true);
+    destroy_pending(false);
 }
 
 int main(void)

@@ -1,0 +1,457 @@
+/*
+ * Completing waits: wait cells, the per-worker ready queue, epoll.
+ *
+ * A sleep, waker or fd wait can end in several ways at once: its event
+ * (the timer, a wake from any thread, the fd's readiness), its deadline, a
+ * cancellation of its batch, the pool's destroy. Each armed wait has a
+ * wait cell; whoever changes the cell's word from ARMED to a result first
+ * decides the completion, and every other completer is a no-op. Cells
+ * live in a table the pool keeps until it is destroyed (chunks of 1024,
+ * never freed before), so a waker's handle (cell index + generation) stays
+ * safe to use after its wait, its job or its batch is gone: its CAS just
+ * fails. The timer and the fd registration belong to the worker that
+ * armed the wait (`owner`), and only it drops them.
+ *
+ * Labels (at the sites; S is the total order of seq_cst operations):
+ *  (C1) arm (the job's worker, inside the job): take a cell from our free
+ *       list; set jw's owner, kind and join = 2, cell->jw = jw, then the
+ *       cell's word = gen|ARMED (RELEASE: a claimer that reads ARMED sees
+ *       all of that), then jw->cell = index (SEQ_CST, the Dekker half
+ *       against C3).
+ *  (C2) claim (any completer): load word (ACQUIRE); ARMED, of the expected
+ *       generation (a waker) or naming this jw (everyone else), then CAS
+ *       word -> gen|result (ACQ_REL). One winner per arming; a loser
+ *       touches nothing more. The winner may use jw: its job stays pending
+ *       (and its batch alive) until the winner has given its unit of the
+ *       join (C4 or J2').
+ *  (J2') the job returned WSCHED_PENDING (batch.h): join -= 1 (SEQ_CST); 0
+ *       means a completion came first: finalize now (we are the owner).
+ *       Otherwise load b->cancel (SEQ_CST): cancelled, claim CANCELLED
+ *       ourselves. Against C3 this is a Dekker pair: either the
+ *       canceller's load of jw->cell follows our C1 store in S and it
+ *       claims, or our load of `cancel` follows its CAS and we do (both may
+ *       try; C2 picks one).
+ *  (C3) cancellation (policy.c, the one caller that set the batch's cancel
+ *       word, by a SEQ_CST CAS): for every job, load jw->cell (SEQ_CST) and
+ *       claim CANCELLED.
+ *  (C4) a claim won away from the owner's loop (a waker, a canceller,
+ *       destroy): join -= 1 (ACQ_REL); 0 means J2' came first: post jw to
+ *       its owner (R1). A claim won by the owner's loop (its timer or fd
+ *       event) comes after J2' on the same thread: join reaches 0 and it
+ *       finalizes at once.
+ *  (R1) post: the owner's ready_pending += 1 (SEQ_CST RMW), enqueue
+ *       jw->node (wfcqueue, wait-free), then if the owner's parked bit is
+ *       set, claim it and wake it (idle.c N3, K5). The owner's park sets
+ *       its bit (K1) before it re-reads ready_pending (K2, SEQ_CST): either
+ *       it sees the post or we see its bit (the N1/K2 argument of idle.c).
+ *  (R2) the owner's loop, outside any job, dequeues and finalizes:
+ *       cancels the timer, unregisters the fd, pushes the resumption onto
+ *       its deque (stealable: deque.h P1 carries the job's frame).
+ *       ready_pending -= 1 per node taken, relaxed: it only overstates (a
+ *       producer between R1's count and its link keeps the owner looking,
+ *       never parked past the post).
+ *  (R3) jw travels through the queue, whose atomics TSan cannot see:
+ *       tsan_release before the enqueue, tsan_acquire after the dequeue.
+ * The resumption (run.c, on the owner or a thief) reads the result from
+ * the word and the waker's value, both published to it by the join's
+ * ACQ_REL RMWs and the push; it then frees the cell onto its own worker's
+ * free list with the next generation (relaxed: the cell is no one else's
+ * until its next C1 release).
+ *
+ * Costs: arming pops a private free list and writes the cell's line; a
+ * timer's completion is one CAS, one RMW and the push. A remote completion
+ * adds the enqueue, and a futex (or eventfd) wake when the owner sleeps.
+ * Tests: tests/unit/test_waits.c, tests/stress/test_waits_stress.c,
+ * tests/stress/test_wakers.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "idle.h"
+#include "tsan.h"
+#include "waitq.h"
+
+#define CELL_STATE(word) ((unsigned)((word) & 0xff))
+#define CELL_GEN(word) ((word) >> 8)
+
+/* ---------------------------------------------------------------- cells */
+
+/* Our free list is empty: a new chunk of cells, through the pool's
+ * allocator (the table of chunk pointers too, on the pool's first wait). */
+static int cells_grow(struct worker *w)
+{
+    struct pool *p = w->pool;
+    _Atomic(struct wait_cell *) *t = ld(&p->cells, ACQ);
+    if (!t) {
+        _Atomic(struct wait_cell *) *mine =
+            mem_zalloc(&p->mem, sizeof *mine * CELL_MAX_CHUNKS, CACHELINE);
+        if (!mine)
+            return -ENOMEM;
+        /* ACQ_REL, ACQUIRE on failure: the winner's zeroed table is seen by
+         * every cell_at and by the loser, which uses the winner's. */
+        if (cas_f(&p->cells, &t, mine, AR, ACQ))
+            t = mine;
+        else
+            mem_free(&p->mem, mine, sizeof *mine * CELL_MAX_CHUNKS, CACHELINE);
+    }
+    uint32_t k = fadd(&p->cell_chunks, 1, RLX);
+    if (k >= CELL_MAX_CHUNKS)
+        return -ENOMEM; /* the count only grows: sweeps stop at the maximum */
+    struct wait_cell *c = mem_alloc(&p->mem, sizeof *c * CELL_CHUNK, CACHELINE);
+    if (!c)
+        return -ENOMEM; /* chunk k stays NULL: skipped by sweeps */
+    uint32_t base = k << CELL_CHUNK_SHIFT;
+    for (uint32_t i = 0; i < CELL_CHUNK; i++) {
+        st(&c[i].word, (1ull << 8) | CELL_FREE, RLX); /* generation 1 */
+        st(&c[i].jw, NULL, RLX);
+        st(&c[i].value, 0, RLX);
+        c[i].next_free = i + 1 < CELL_CHUNK ? base + i + 1 : w->cell_free;
+        c[i].pad = 0;
+    }
+    /* RELEASE: the initialised chunk before any index in it is used by
+     * another thread (cell_at's ACQUIRE). */
+    st(&t[k], c, REL);
+    w->cell_free = base;
+    return 0;
+}
+
+/* The cell back onto our free list, one generation on: a handle of the
+ * wait that used it now fails its CAS. */
+static void cell_put(struct worker *w, uint32_t idx, struct wait_cell *c, uint64_t word)
+{
+    uint64_t gen = (CELL_GEN(word) + 1) & CELL_GEN_MASK;
+    st(&c->jw, NULL, RLX);
+    st(&c->word, ((gen ? gen : 1) << 8) | CELL_FREE, RLX);
+    c->next_free = w->cell_free;
+    w->cell_free = idx;
+}
+
+int wsched__wait_arm(struct worker *w, struct job_wait *jw, unsigned kind, uint64_t value,
+                     uint64_t *id)
+{
+    if (w->cell_free == WAIT_NO_CELL) {
+        int r = cells_grow(w);
+        if (r)
+            return r;
+    }
+    struct pool *p = w->pool;
+    uint32_t idx = w->cell_free;
+    struct wait_cell *c = cell_at(p, idx);
+    w->cell_free = c->next_free;
+    jw->owner = (uint16_t)w->index;
+    jw->kind = (uint8_t)kind;
+    jw->events = 0;
+    jw->armed = 1;
+    st(&jw->join, 2, RLX); /* published by the word's RELEASE below */
+    st(&c->jw, jw, RLX);
+    st(&c->value, value, RLX);
+    uint64_t gen = CELL_GEN(ld(&c->word, RLX));
+    st(&c->word, (gen << 8) | CELL_ARMED, REL); /* C1 */
+    st(&jw->cell, idx, SC);                      /* C1: against C3 */
+    if (id)
+        *id = (gen << CELL_IDX_BITS) | idx;
+    return 0;
+}
+
+/* C2, for a completer that knows the wait. */
+bool wsched__wait_claim(struct pool *p, struct job_wait *jw, unsigned res)
+{
+    uint32_t idx = ld(&jw->cell, SC); /* C3: SEQ_CST, see J2' */
+    if (idx == WAIT_NO_CELL)
+        return false;
+    struct wait_cell *c = cell_at(p, idx);
+    uint64_t w0 = ld(&c->word, ACQ);
+    if (CELL_STATE(w0) != CELL_ARMED || ld(&c->jw, RLX) != jw)
+        return false;
+    /* Success proves the word unchanged since w0: the jw read above was
+     * stored before w0's RELEASE, for this arming. */
+    return cas(&c->word, &w0, (w0 & ~0xffull) | res, AR); /* C2 */
+}
+
+/* C2 for a waker, which knows only the handle. */
+int wsched__wake_cell(struct pool *p, uint64_t id, uint64_t value)
+{
+    uint32_t idx = (uint32_t)(id & ((1u << CELL_IDX_BITS) - 1));
+    uint64_t gen = id >> CELL_IDX_BITS;
+    struct wait_cell *c = gen ? cell_at(p, idx) : NULL;
+    if (!c)
+        return -EINVAL;
+    uint64_t w0 = ld(&c->word, ACQ);
+    if (w0 != ((gen << 8) | CELL_ARMED) ||
+        !cas(&c->word, &w0, (gen << 8) | CELL_WOKEN, AR)) /* C2 */
+        return -EALREADY;
+    /* Ours: the cell keeps naming the wait until the resumption frees it,
+     * which needs our unit of the join (C4) first. */
+    st(&c->value, value, RLX); /* published by C4's RELEASE */
+    wsched__wait_done_remote(p, ld(&c->jw, RLX));
+    return 0;
+}
+
+/* --------------------------------------------------------- ready queue */
+
+static void post(struct pool *p, struct job_wait *jw)
+{
+    unsigned i = jw->owner; /* read now: once linked, jw may be resumed and gone */
+    struct worker *o = &p->workers[i];
+    fadd(&o->ready_pending, 1, SC); /* R1: counted before it is linked */
+    cds_wfcq_node_init(&jw->node);
+    tsan_release(jw); /* R3 */
+    cds_wfcq_enqueue(&o->ready_head, &o->ready_tail, &jw->node);
+    /* R1: the owner, if it parked (only it can finalize). */
+    uint64_t bit = 1ull << (i % 64);
+    if ((ld(&p->parked[i / 64], SC) & bit) && (fand(&p->parked[i / 64], ~bit, SC) & bit))
+        wsched__wake_claimed(p, i);
+}
+
+void wsched__wait_done_remote(struct pool *p, struct job_wait *jw)
+{
+    /* C4. ACQ_REL: whoever brings the join to 0 sees both parties'
+     * writes (the job's frame, the result and value). */
+    if (fsub(&jw->join, 1, AR) == 1)
+        post(p, jw);
+}
+
+/* A claim won by the owner's loop: J2' came before on this thread. */
+static void done_local(struct worker *w, struct job_wait *jw)
+{
+    uint8_t left = fsub(&jw->join, 1, AR);
+    DEBUG_ASSERT(left == 1);
+    (void)left;
+    wsched__wait_finalize(w, jw);
+}
+
+static void fd_unregister(struct worker *w, struct job_wait *jw)
+{
+    struct wait_cell *c = cell_at(w->pool, ld(&jw->cell, RLX));
+    /* Errors are expected and ignored: an fd closed while waited on has
+     * left the epoll set already (wsched.h). */
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, (int)ld(&c->value, RLX), NULL);
+    w->nfds--;
+}
+
+void wsched__wait_finalize(struct worker *w, struct job_wait *jw)
+{
+    DEBUG_ASSERT(jw->owner == w->index);
+    timer_cancel(&w->wheel, &jw->timer); /* no-op unless armed */
+    if (jw->kind == WSCHED_RESUME_FD)
+        fd_unregister(w, jw);
+    schedule_resume(w, jw);
+}
+
+void wsched__wait_pending(struct worker *w, struct job_wait *jw)
+{
+    if (fsub(&jw->join, 1, SC) == 1) { /* J2': a completion came first */
+        wsched__wait_finalize(w, jw);
+        return;
+    }
+    uint32_t reason = ld(&jw->b->cancel, SC); /* J2': against C3 */
+    if (reason != CANCEL_NONE && reason != CANCEL_CLOSED &&
+        wsched__wait_claim(w->pool, jw, CELL_CANCELLED))
+        done_local(w, jw);
+}
+
+bool wsched__wait_drop(struct worker *w, struct job_wait *jw)
+{
+    if (!wsched__wait_claim(w->pool, jw, CELL_CANCELLED)) {
+        /* A waker or canceller won first and will give its unit: the job
+         * is pending after all and is called again (wsched.h). */
+        wsched__wait_pending(w, jw);
+        return false;
+    }
+    timer_cancel(&w->wheel, &jw->timer);
+    if (jw->kind == WSCHED_RESUME_FD)
+        fd_unregister(w, jw);
+    uint64_t v;
+    wsched__wait_take(w, jw, &v);
+    return true;
+}
+
+unsigned wsched__wait_take(struct worker *w, struct job_wait *jw, uint64_t *value)
+{
+    uint32_t idx = ld(&jw->cell, RLX);
+    struct wait_cell *c = cell_at(w->pool, idx);
+    uint64_t word = ld(&c->word, RLX); /* published by the join and the push */
+    unsigned res = CELL_STATE(word);
+    *value = res == CELL_WOKEN ? ld(&c->value, RLX) : res == CELL_FD ? jw->events : 0;
+    st(&jw->cell, WAIT_NO_CELL, RLX);
+    cell_put(w, idx, c, word);
+    return res;
+}
+
+void wsched__wait_fire(struct worker *w, struct job_wait *jw)
+{
+    unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
+    if (wsched__wait_claim(w->pool, jw, res))
+        done_local(w, jw);
+}
+
+bool wsched__ready_run(struct worker *w)
+{
+    bool any = false;
+    for (;;) {
+        struct cds_wfcq_node *n = __cds_wfcq_dequeue_nonblocking(&w->ready_head, &w->ready_tail);
+        if (!n || n == CDS_WFCQ_WOULDBLOCK)
+            break;
+        fsub(&w->ready_pending, 1, RLX); /* R2 */
+        struct job_wait *jw = caa_container_of(n, struct job_wait, node);
+        tsan_acquire(jw); /* R3 */
+        wsched__wait_finalize(w, jw);
+        any = true;
+    }
+    return any;
+}
+
+void wsched__wait_cancel_batch(struct wsched_batch *b)
+{
+    struct pool *p = b->pool;
+    for (size_t i = 0; i < b->n; i++) {
+        struct job_wait *jw = &b->waits[i];
+        if (ld(&jw->cell, SC) != WAIT_NO_CELL && wsched__wait_claim(p, jw, CELL_CANCELLED))
+            wsched__wait_done_remote(p, jw); /* C3 */
+    }
+}
+
+/* ------------------------------------------------------------------ fds */
+
+static int epoll_setup(struct worker *w)
+{
+    struct pool *p = w->pool;
+    w->ev = mem_alloc(&p->mem, sizeof *w->ev * WAITQ_EVENTS, _Alignof(struct epoll_event));
+    if (!w->ev)
+        return -ENOMEM;
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    int ev = ep >= 0 ? eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC) : -1;
+    struct epoll_event e = {.events = EPOLLIN, .data.ptr = NULL};
+    if (ev < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ev, &e) != 0) {
+        int r = -errno;
+        if (ev >= 0)
+            close(ev);
+        if (ep >= 0)
+            close(ep);
+        mem_free(&p->mem, w->ev, sizeof *w->ev * WAITQ_EVENTS, _Alignof(struct epoll_event));
+        w->ev = NULL;
+        return r;
+    }
+    /* Before any in_epoll store publishes them to a claimer (K5). */
+    w->evfd = ev;
+    w->epfd = ep;
+    return 0;
+}
+
+int wsched__fd_register(struct worker *w, struct job_wait *jw, int fd, unsigned events)
+{
+    if (w->epfd < 0) {
+        int r = epoll_setup(w);
+        if (r)
+            return r;
+    }
+    /* One-shot: the event is reported once, then the owner unregisters it
+     * (R2, or here on failure); level-triggered: ready now, reported now. */
+    struct epoll_event e = {
+        .events = EPOLLONESHOT | ((events & WSCHED_FD_READ) ? EPOLLIN | EPOLLRDHUP : 0) |
+                  ((events & WSCHED_FD_WRITE) ? EPOLLOUT : 0),
+        .data.ptr = jw,
+    };
+    if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, fd, &e) != 0)
+        return -errno;
+    w->nfds++;
+    return 0;
+}
+
+void wsched__fd_unregister_raw(struct worker *w, int fd)
+{
+    epoll_ctl(w->epfd, EPOLL_CTL_DEL, fd, NULL);
+    w->nfds--;
+}
+
+static unsigned fd_bits(uint32_t e)
+{
+    return ((e & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) ? WSCHED_FD_READ : 0) |
+           ((e & EPOLLOUT) ? WSCHED_FD_WRITE : 0) |
+           ((e & (EPOLLERR | EPOLLHUP)) ? WSCHED_FD_ERROR : 0);
+}
+
+/* The events in w->ev (from fd_poll or a park in epoll): claim each wait
+ * (a loser was cancelled meanwhile: its owner, us, finalizes it from the
+ * ready queue later, so jw is alive here). */
+void wsched__fd_events(struct worker *w)
+{
+    int n = w->nev;
+    w->nev = 0;
+    for (int k = 0; k < n; k++) {
+        struct job_wait *jw = w->ev[k].data.ptr;
+        if (!jw) { /* the eventfd (park wake-ups): drain it */
+            uint64_t v;
+            ssize_t rd = read(w->evfd, &v, sizeof v);
+            (void)rd;
+            continue;
+        }
+        if (wsched__wait_claim(w->pool, jw, CELL_FD)) {
+            jw->events = (uint8_t)fd_bits(w->ev[k].events);
+            done_local(w, jw);
+        }
+    }
+}
+
+bool wsched__fd_poll(struct worker *w)
+{
+    if (!w->nfds)
+        return false;
+    int n = epoll_wait(w->epfd, w->ev, WAITQ_EVENTS, 0);
+    if (n <= 0)
+        return false;
+    w->nev = n;
+    wsched__fd_events(w);
+    return true;
+}
+
+/* -------------------------------------------------------------- destroy */
+
+bool wsched__wait_sweep(struct pool *p)
+{
+    _Atomic(struct wait_cell *) *t = ld(&p->cells, ACQ);
+    if (!t)
+        return false;
+    uint32_t chunks = ld(&p->cell_chunks, RLX);
+    if (chunks > CELL_MAX_CHUNKS)
+        chunks = CELL_MAX_CHUNKS;
+    for (uint32_t k = 0; k < chunks; k++) {
+        struct wait_cell *c = ld(&t[k], ACQ);
+        for (uint32_t i = 0; c && i < CELL_CHUNK; i++) {
+            uint64_t w0 = ld(&c[i].word, ACQ);
+            if (CELL_STATE(w0) != CELL_ARMED)
+                continue;
+            struct job_wait *jw = ld(&c[i].jw, RLX);
+            if (cas(&c[i].word, &w0, (w0 & ~0xffull) | CELL_CANCELLED, AR)) /* C2 */
+                wsched__wait_done_remote(p, jw);
+        }
+    }
+    return true;
+}
+
+void wsched__wait_fini(struct pool *p)
+{
+    for (unsigned i = 0; p->workers && i < p->n; i++) {
+        struct worker *w = &p->workers[i];
+        if (w->epfd >= 0) {
+            close(w->evfd);
+            close(w->epfd);
+            mem_free(&p->mem, w->ev, sizeof *w->ev * WAITQ_EVENTS, _Alignof(struct epoll_event));
+        }
+    }
+    _Atomic(struct wait_cell *) *t = ld(&p->cells, ACQ);
+    if (!t)
+        return;
+    uint32_t chunks = ld(&p->cell_chunks, RLX);
+    for (uint32_t k = 0; k < chunks && k < CELL_MAX_CHUNKS; k++) {
+        struct wait_cell *c = ld(&t[k], RLX);
+        if (c)
+            mem_free(&p->mem, c, sizeof *c * CELL_CHUNK, CACHELINE);
+    }
+    mem_free(&p->mem, t, sizeof *t * CELL_MAX_CHUNKS, CACHELINE);
+}
