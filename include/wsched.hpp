@@ -83,6 +83,15 @@
 
 #include "wsched.h"
 
+/* C++20 coroutine jobs (waiting_job, wait_context: see "Coroutine jobs"
+ * below) when the compiler and library have them; 0 in C++17. */
+#if defined(__cpp_impl_coroutine) && __has_include(<coroutine>)
+#define WSCHED_HPP_COROUTINES 1
+#include <coroutine>
+#else
+#define WSCHED_HPP_COROUTINES 0
+#endif
+
 namespace wsched {
 
 /* ================================================================ errors */
@@ -362,6 +371,14 @@ private:
 
 class context;
 class pool;
+#if WSCHED_HPP_COROUTINES
+class wait_context;
+class waiting_job;
+/** Bytes each job of submit_waiting reserves in its slot for its
+ * coroutine frame, by default (a frame that does not fit is allocated on
+ * the heap). */
+inline constexpr std::size_t default_frame_bytes = 256;
+#endif
 template <class F> class task;
 template <class T> class batch;
 
@@ -610,6 +627,10 @@ template <class F>
 batch<job_value_t<F>> submit(wsched_pool *pool, std::size_t n, F &&f, const options &opt,
                              std::error_code &ec);
 
+/* The coroutine jobs' runner and submit (C++20 only; declared for the
+ * friend declarations of context and batch_base). */
+struct waiting_submit;
+
 } // namespace detail
 
 /* ============================================================== context */
@@ -662,9 +683,18 @@ public:
     template <class F>
     [[nodiscard]] batch<job_value_t<F>> submit(std::size_t n, F &&f, const options &opt,
                                                std::error_code &ec);
+#if WSCHED_HPP_COROUTINES
+    /** A nested batch of coroutine jobs (see pool::submit_waiting). */
+    template <class Slot, std::size_t FrameBytes = default_frame_bytes, class F>
+    [[nodiscard]] batch<Slot> submit_waiting(std::size_t n, F &&f, const options &opt = {});
+    template <class Slot, std::size_t FrameBytes = default_frame_bytes, class F>
+    [[nodiscard]] batch<Slot> submit_waiting(std::size_t n, F &&f, const options &opt,
+                                             std::error_code &ec);
+#endif
 
 private:
     template <class F> friend class task;
+    friend struct detail::waiting_submit; /* rebinds c_ at each call of a coroutine job */
     wsched_ctx *c_;
     wsched_pool *pool_;
     /* Counts syncs, so a task knows whether it was joined: plain, since a
@@ -914,6 +944,7 @@ protected:
     template <class F>
     friend batch<job_value_t<F>> detail::submit(wsched_pool *, std::size_t, F &&, const options &,
                                                 std::error_code &);
+    friend struct detail::waiting_submit;
 
     void adopt(wsched_batch *h, job_state_base *st, std::size_t n, std::size_t stride,
                void (*destroy_values)(unsigned char *, std::size_t, std::size_t) noexcept) noexcept
@@ -1015,6 +1046,21 @@ public:
 
 namespace detail {
 
+/* Submit d (fn, arg, njobs, slots and flags set) with the rest of opt. */
+inline int submit_desc(wsched_pool *pool, wsched_batch_desc &d, const options &opt,
+                       wsched_batch **out) noexcept
+{
+    d.flags |= opt.stream ? WSCHED_BATCH_STREAM : 0u;
+    d.policy = static_cast<unsigned>(opt.policy);
+    d.quorum = opt.quorum;
+    d.deadline_ns = opt.deadline ? deadline_ns(*opt.deadline) : 0u;
+    d.max_parallel = opt.max_parallel;
+    d.priority = static_cast<unsigned>(opt.priority);
+    return opt.admission_timeout
+               ? wsched_submit_timed(pool, &d, out, timeout_ns(*opt.admission_timeout))
+               : wsched_submit(pool, &d, out);
+}
+
 template <class F> int run_job(wsched_ctx *c, void *arg, std::size_t i, void *slot) noexcept
 {
     auto *st = static_cast<job_state<F> *>(arg);
@@ -1079,16 +1125,8 @@ batch<job_value_t<F>> submit(wsched_pool *pool, std::size_t n, F &&f, const opti
         stride = opt.pad_slots ? round_up(d.slot_size, 64) : d.slot_size;
         d.slot_stride = stride;
     }
-    d.flags = opt.stream ? WSCHED_BATCH_STREAM : 0u;
-    d.policy = static_cast<unsigned>(opt.policy);
-    d.quorum = opt.quorum;
-    d.deadline_ns = opt.deadline ? deadline_ns(*opt.deadline) : 0u;
-    d.max_parallel = opt.max_parallel;
-    d.priority = static_cast<unsigned>(opt.priority);
     wsched_batch *h = nullptr;
-    int r = opt.admission_timeout
-                ? wsched_submit_timed(pool, &d, &h, timeout_ns(*opt.admission_timeout))
-                : wsched_submit(pool, &d, &h);
+    int r = submit_desc(pool, d, opt, &h);
     ec = make_error_code(r);
     if (r != 0)
         return b; /* nothing was queued: st goes with this frame */
@@ -1272,10 +1310,686 @@ public:
         return detail::submit(p_, n, std::forward<F>(f), opt, ec);
     }
 
+#if WSCHED_HPP_COROUTINES
+    /**
+     * Submit n coroutine jobs (C++20; see "Coroutine jobs" below): f is
+     * callable as f(wait_context &, std::size_t i, Slot &) -> waiting_job,
+     * or f(wait_context &, std::size_t i) -> waiting_job for Slot = void.
+     * Slot i is value-initialised by job i's first call; FrameBytes of it
+     * hold the job's coroutine frame when the frame fits. A WSCHED_BATCH_WAITS
+     * batch: options::max_parallel is not supported with it (-EINVAL).
+     * Throws as submit.
+     */
+    template <class Slot, std::size_t FrameBytes = default_frame_bytes, class F>
+    [[nodiscard]] batch<Slot> submit_waiting(std::size_t n, F &&f, const options &opt = {});
+    /** The same, errors in ec (an empty batch) instead of a throw. */
+    template <class Slot, std::size_t FrameBytes = default_frame_bytes, class F>
+    [[nodiscard]] batch<Slot> submit_waiting(std::size_t n, F &&f, const options &opt,
+                                             std::error_code &ec);
+#endif
+
 private:
     explicit pool(std::nullptr_t) noexcept {}
     wsched_pool *p_ = nullptr;
 };
+
+/* ======================================================== coroutine jobs */
+
+#if WSCHED_HPP_COROUTINES
+
+/*
+ * Coroutine jobs (C++20): the waits of wsched.h ("Jobs that wait") written
+ * as co_await instead of a state machine in the slot.
+ *
+ *   struct call { std::string answer; };
+ *   wsched::waiting_job call_backend(wsched::wait_context &w, std::size_t i, call &c)
+ *   {
+ *       send_request(i);
+ *       if (std::error_code ec = co_await w.sleep_for(1ms)) // the worker runs
+ *           co_return ec;                                    // other jobs meanwhile
+ *       c.answer = read_reply(i);
+ *       co_return 0;                                         // the job's status
+ *   }
+ *   auto b = pool.submit_waiting<call>(n, call_backend);
+ *   b.wait();                                    // then b[i].answer where b.ok(i)
+ *
+ * How it maps onto the C API. The batch is submitted with
+ * WSCHED_BATCH_WAITS; its C job function (detail::waiting_submit::run)
+ * does, in each call of job i:
+ *   first call      value-initialise Slot i, create the coroutine, run it to
+ *                   its first co_await;
+ *   a wait ended    record the resume kind (for the awaitable's
+ *                   await_resume), resume the coroutine;
+ *   then            suspended in a co_await that armed its wait: return
+ *                   WSCHED_PENDING; finished (co_return): destroy the frame
+ *                   and return the status;
+ *   CANCELLED       destroy the frame without resuming it: the destructors
+ *                   of its live locals run (RAII is the cleanup); the return
+ *                   is ignored, the slot's status is WSCHED_ECANCELLED or
+ *                   WSCHED_EDEADLINE.
+ * A job cancelled before it started is never called: its Slot is not
+ * constructed and no coroutine is made (read only slots of status 0, as
+ * for every batch).
+ *
+ * The awaitables (members of wait_context) arm their wait in await_suspend.
+ * An arming error (a negative code: -EINVAL, -EBUSY, -ESHUTDOWN, ...) does
+ * not suspend: the co_await gives it back at once, in the same call. Only
+ * these awaitables can be co_awaited (waiting_job's await_transform rejects
+ * the others at compile time), so a suspension is always an armed wait,
+ * which the library ends. Each co_await first joins the tasks spawned
+ * through the wait_context since its last sync, as a C job's return would:
+ * no task runs across a suspension.
+ *
+ * The frame. A job's slot holds, after its Slot (and the live byte of a
+ * Slot that is not trivially destructible), the job's record: its
+ * wait_context and a buffer of FrameBytes bytes. The promise's operator
+ * new puts the coroutine frame in that buffer when it fits (behind a
+ * 16-byte tag that says where the frame is), else on the heap (::operator
+ * new); wait_context::frame_in_slot() says which. A job whose frame fits
+ * allocates nothing, whatever its number of waits. Frame sizes depend on
+ * the compiler and the optimisation level: size FrameBytes with
+ * frame_in_slot() in the build that matters.
+ *
+ * Exceptions: one that leaves the coroutine is caught by its promise (no C
+ * frame is unwound); the job's status becomes WSCHED_EEXCEPTION and the
+ * first one is kept for batch::rethrow_if_failed(), as for the other job
+ * forms. The same for what Slot's constructor or the frame's allocation
+ * throws.
+ *
+ * Threads and memory ordering: nothing here is atomic, and nothing is
+ * assumed beyond what the C API gives. The slot, the record and the frame
+ * are plain memory used by one call of the job at a time; the next call may
+ * run on another worker, and wsched orders the call that returned
+ * WSCHED_PENDING before the call that resumes it (the hand-off of the
+ * resumption carries the slot, "the job's frame"). await_suspend arms the
+ * wait before the job's C function returns, and no resumption starts
+ * before that return (a waker woken at once is resumed after it), so
+ * arming there races with nothing. A coroutine may resume on another
+ * thread: hold nothing thread-affine (a lock, thread_local state) across a
+ * co_await.
+ *
+ * Lifetimes: the callable (a coroutine lambda's captures included) is owned
+ * by the batch until every job has returned, and the coroutine's reference
+ * parameters (wait_context &, the index, Slot &) stay valid for the whole
+ * job, so a coroutine may keep references to them across co_awaits.
+ */
+
+/** A waker (wsched_waker) for foreign code: wake(value) completes the wait
+ * it was armed for. A plain value: copy it freely; a wake after the wait,
+ * its batch or its pool is over is a harmless no-op. */
+class waker {
+public:
+    constexpr waker() noexcept = default;
+    constexpr explicit waker(wsched_waker h) noexcept : h_(h) {}
+    /** wsched_wake: success when this call completed the wait (the job is
+     * resumed with value); -EALREADY when the wait was over already (a
+     * second wake, its deadline, a cancellation); -EINVAL for a handle never
+     * armed; -ESHUTDOWN or -EBADF when the pool is going or gone. */
+    std::error_code wake(std::uint64_t value = 0) const noexcept
+    {
+        return make_error_code(wsched_wake(h_, value));
+    }
+    wsched_waker native_handle() const noexcept { return h_; }
+    operator wsched_waker() const noexcept { return h_; }
+
+private:
+    wsched_waker h_{};
+};
+
+namespace detail {
+
+/* A timeout from now as an absolute wsched_now_ns time (saturating); a
+ * timeout that timeout_ns calls "for ever" as `forever`. */
+template <class Rep, class Period>
+std::uint64_t ns_from_now(std::chrono::duration<Rep, Period> d, std::uint64_t forever) noexcept
+{
+    std::int64_t ns = timeout_ns(d);
+    if (ns < 0)
+        return forever;
+    std::uint64_t now = wsched_now_ns(), u = static_cast<std::uint64_t>(ns);
+    std::uint64_t t = u > UINT64_MAX - now ? UINT64_MAX : now + u;
+    return t ? t : 1u; /* never 0, which means "no deadline" */
+}
+
+} // namespace detail
+
+/** The deadline of a waker or fd wait: none (the default), a time point,
+ * or a timeout from now (taken when the wait_deadline is made, i.e. at the
+ * call that builds the awaitable). */
+class wait_deadline {
+public:
+    constexpr wait_deadline() noexcept = default;
+    wait_deadline(clock::time_point tp) noexcept : ns_(detail::deadline_ns(tp)) {}
+    template <class Rep, class Period>
+    wait_deadline(std::chrono::duration<Rep, Period> timeout) noexcept
+        : ns_(detail::ns_from_now(timeout, 0u))
+    {
+    }
+    /** As wsched.h's deadline_ns: absolute, the wsched_now_ns clock; 0 = none. */
+    std::uint64_t ns() const noexcept { return ns_; }
+
+private:
+    std::uint64_t ns_ = 0;
+};
+
+namespace detail {
+
+/* A coroutine job's state between its calls, in its record: plain memory
+ * (see "Threads and memory ordering" above). */
+struct wait_state {
+    context *ctx = nullptr;         /* the job's wait_context; its ctx is rebound each call */
+    std::coroutine_handle<> frame;  /* the coroutine, from its creation to its end */
+    std::size_t index = 0;          /* the job's index: what the coroutine's parameter refers to */
+    unsigned char *buf = nullptr;   /* the frame buffer in the slot */
+    std::size_t cap = 0;            /* its size, FrameBytes */
+    int kind = WSCHED_RESUME_FIRST; /* why this call runs (wsched_resume_kind) */
+    bool armed = false;             /* a co_await of this call armed its wait */
+    bool frame_in_slot = false;     /* the frame is in buf */
+    wsched_ctx *c() const noexcept { return ctx->native_handle(); }
+};
+
+/* What the awaitables of wait_context share; waiting_job's await_transform
+ * accepts only types derived from it. */
+class wait_op {
+public:
+    explicit wait_op(wait_state &s) noexcept : s_(&s) {}
+    bool await_ready() const noexcept { return false; }
+
+protected:
+    /* Before arming: join what was spawned since the last sync. */
+    wsched_ctx *prepare() noexcept
+    {
+        s_->ctx->sync();
+        return s_->c();
+    }
+    /* The arming's result r: true (suspend) when it is 0; otherwise r is
+     * kept for await_resume and the coroutine goes on at once. */
+    bool armed(int r) noexcept
+    {
+        err_ = r;
+        if (r == 0)
+            s_->armed = true;
+        return r == 0;
+    }
+    int kind() const noexcept { return s_->kind; }
+
+    wait_state *s_;
+    int err_ = 0;
+};
+
+} // namespace detail
+
+/** co_await w.sleep_until(...) / w.sleep_for(...): wsched_sleep_until. */
+class sleep_awaitable : public detail::wait_op {
+public:
+    sleep_awaitable(detail::wait_state &s, std::uint64_t when_ns) noexcept
+        : wait_op(s), when_(when_ns)
+    {
+    }
+    bool await_suspend(std::coroutine_handle<>) noexcept
+    {
+        return armed(wsched_sleep_until(prepare(), when_));
+    }
+    /** Success once the time came (never before it); else the arming's
+     * error, without waiting. */
+    std::error_code await_resume() const noexcept
+    {
+        assert(err_ != 0 || kind() == WSCHED_RESUME_TIMER);
+        return make_error_code(err_);
+    }
+
+private:
+    std::uint64_t when_;
+};
+
+/** co_await w.wait_waker(f, deadline): wsched_waker_arm, then f(waker). */
+template <class F> class waker_awaitable : public detail::wait_op {
+public:
+    waker_awaitable(detail::wait_state &s, F f, std::uint64_t deadline_ns)
+        : wait_op(s), f_(std::move(f)), deadline_(deadline_ns)
+    {
+    }
+    bool await_suspend(std::coroutine_handle<>) noexcept
+    {
+        wsched_waker h{};
+        if (!armed(wsched_waker_arm(prepare(), deadline_, &h)))
+            return false;
+        try {
+            std::invoke(f_, waker(h));
+        } catch (...) {
+            /* Rethrown by await_resume. The wait stays armed for this call:
+             * it is dropped when the job returns anything but
+             * WSCHED_PENDING, and a co_await before that gets -EBUSY. */
+            exc_ = std::current_exception();
+            return false;
+        }
+        return true;
+    }
+    /** The value given to wake(); -ETIMEDOUT (== std::errc::timed_out) when
+     * the deadline came first; else the arming's error, without waiting.
+     * Rethrows what f threw. */
+    result<std::uint64_t> await_resume()
+    {
+        if (exc_)
+            std::rethrow_exception(exc_);
+        if (err_)
+            return make_error_code(err_);
+        if (kind() == WSCHED_RESUME_TIMEDOUT)
+            return make_error_code(-ETIMEDOUT);
+        assert(kind() == WSCHED_RESUME_WOKEN);
+        return wsched_resume_value(s_->c());
+    }
+
+private:
+    F f_;
+    std::uint64_t deadline_;
+    std::exception_ptr exc_;
+};
+
+/** co_await w.wait_fd(fd, events, deadline): wsched_wait_fd. */
+class fd_awaitable : public detail::wait_op {
+public:
+    fd_awaitable(detail::wait_state &s, int fd, unsigned events, std::uint64_t deadline_ns) noexcept
+        : wait_op(s), fd_(fd), events_(events), deadline_(deadline_ns)
+    {
+    }
+    bool await_suspend(std::coroutine_handle<>) noexcept
+    {
+        return armed(wsched_wait_fd(prepare(), fd_, events_, deadline_));
+    }
+    /** The ready WSCHED_FD_* bits (WSCHED_FD_ERROR included when it
+     * happened); -ETIMEDOUT when the deadline came first; else the
+     * arming's error (-EEXIST, -EBADF, ...), without waiting. */
+    result<unsigned> await_resume() const
+    {
+        if (err_)
+            return make_error_code(err_);
+        if (kind() == WSCHED_RESUME_TIMEDOUT)
+            return make_error_code(-ETIMEDOUT);
+        assert(kind() == WSCHED_RESUME_FD);
+        return static_cast<unsigned>(wsched_resume_value(s_->c()));
+    }
+
+private:
+    int fd_;
+    unsigned events_;
+    std::uint64_t deadline_;
+};
+
+/** co_await w.wait_batch(child): wsched_wait_batch. */
+class batch_awaitable : public detail::wait_op {
+public:
+    batch_awaitable(detail::wait_state &s, wsched_batch *child) noexcept : wait_op(s), child_(child) {}
+    bool await_suspend(std::coroutine_handle<>) noexcept
+    {
+        return armed(wsched_wait_batch(prepare(), child_));
+    }
+    /** Success once every job of the child has returned (its slots are
+     * final); else the arming's error (-EINVAL for an empty batch, -EBUSY
+     * when the child has a waiter already), without waiting. */
+    std::error_code await_resume() const noexcept
+    {
+        assert(err_ != 0 || kind() == WSCHED_RESUME_BATCH);
+        return make_error_code(err_);
+    }
+
+private:
+    wsched_batch *child_;
+};
+
+namespace detail {
+inline wait_state *state_of(wait_context &w) noexcept;
+template <class T> wait_state *state_of(T &) noexcept { return nullptr; }
+} // namespace detail
+
+/**
+ * A coroutine job's context: a context (cancelled, blocking, worker,
+ * spawn/sync, nested submit) for the whole job, across its calls (its
+ * native_handle() is the running call's wsched_ctx), and the waits as
+ * awaitables. Made by the batch in the job's slot; given by reference to
+ * the coroutine, valid until the job ends.
+ */
+class wait_context : public context {
+public:
+    wait_context(const wait_context &) = delete;
+    wait_context &operator=(const wait_context &) = delete;
+
+    /** Why this call of the job runs (enum wsched_resume): FIRST until its
+     * first suspension, then the kind of the wait that ended. */
+    int resume_kind() const noexcept { return s_.kind; }
+    /** The job's index. */
+    std::size_t index() const noexcept { return s_.index; }
+    /** The coroutine frame is in the job's slot (it fit in FrameBytes), not
+     * on the heap. */
+    bool frame_in_slot() const noexcept { return s_.frame_in_slot; }
+
+    /** Resume at or after when_ns (the wsched_now_ns clock). */
+    sleep_awaitable sleep_until(std::uint64_t when_ns) noexcept { return sleep_awaitable(s_, when_ns); }
+    /** Resume at or after tp. */
+    sleep_awaitable sleep_until(clock::time_point tp) noexcept
+    {
+        return sleep_awaitable(s_, detail::deadline_ns(tp));
+    }
+    /** Resume after d from now (rounded up to whole ns); d <= 0 waits for
+     * the next timer tick: a yield. */
+    template <class Rep, class Period>
+    sleep_awaitable sleep_for(std::chrono::duration<Rep, Period> d) noexcept
+    {
+        return sleep_awaitable(s_, detail::ns_from_now(d, UINT64_MAX));
+    }
+    /**
+     * Arm a waker and hand it to on_armed(wsched::waker) (callable with a
+     * wsched::waker or a wsched_waker), which gives it to foreign code; the
+     * job resumes when that code calls wake(value) (from any thread, at
+     * once included), or at the deadline. on_armed runs after the wait is
+     * armed, before the coroutine suspends, in this call's thread.
+     */
+    template <class F>
+    waker_awaitable<std::decay_t<F>> wait_waker(F &&on_armed, wait_deadline deadline = {})
+    {
+        return waker_awaitable<std::decay_t<F>>(s_, std::forward<F>(on_armed), deadline.ns());
+    }
+    /** Resume when fd (non-blocking) is ready for events (WSCHED_FD_READ
+     * and/or WSCHED_FD_WRITE), or at the deadline. */
+    fd_awaitable wait_fd(int fd, unsigned events, wait_deadline deadline = {}) noexcept
+    {
+        return fd_awaitable(s_, fd, events, deadline.ns());
+    }
+    /** Resume when every job of child (a batch this job submitted, in the
+     * same pool) has returned. A cancelled job is resumed (destroyed) only
+     * once the child is done: cancel the child too to stop it early. */
+    template <class U> batch_awaitable wait_batch(const batch<U> &child) noexcept
+    {
+        return batch_awaitable(s_, child.native_handle());
+    }
+    batch_awaitable wait_batch(wsched_batch *child) noexcept { return batch_awaitable(s_, child); }
+
+private:
+    friend struct detail::waiting_submit;
+    friend detail::wait_state *detail::state_of(wait_context &) noexcept;
+    explicit wait_context(wsched_pool *p) noexcept : context(nullptr, p) { s_.ctx = this; }
+    detail::wait_state s_;
+};
+
+namespace detail {
+
+inline wait_state *state_of(wait_context &w) noexcept { return &w.s_; }
+
+/* The tag in front of each coroutine frame (1: in the slot, 0: on the
+ * heap), as large as the default new alignment so that the frame keeps
+ * that alignment. */
+inline constexpr std::size_t frame_tag = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
+
+/* A frame of n bytes: in s's slot buffer when it fits, else on the heap. */
+inline void *frame_alloc(std::size_t n, wait_state *s)
+{
+    bool in_slot = s && !s->frame_in_slot && s->cap >= frame_tag && n <= s->cap - frame_tag;
+    unsigned char *p;
+    if (in_slot) {
+        p = s->buf;
+        s->frame_in_slot = true;
+    } else {
+        if (n > SIZE_MAX - frame_tag)
+            throw std::bad_alloc();
+        p = static_cast<unsigned char *>(::operator new(n + frame_tag));
+    }
+    p[0] = in_slot ? 1 : 0;
+    return p + frame_tag;
+}
+
+inline void frame_free(void *frame) noexcept
+{
+    unsigned char *p = static_cast<unsigned char *>(frame) - frame_tag;
+    if (!p[0])
+        ::operator delete(p);
+    /* else in the slot: the job's record goes when the job ends */
+}
+
+} // namespace detail
+
+/**
+ * The return type of a coroutine job (see "Coroutine jobs" above and
+ * pool::submit_waiting): co_await the awaitables of its wait_context, and
+ * co_return its status, an int (0 = success, else an error code, as a C
+ * job returns) or a std::error_code (through to_status).
+ */
+class waiting_job {
+public:
+    struct promise_type;
+    waiting_job(waiting_job &&o) noexcept : h_(std::exchange(o.h_, nullptr)) {}
+    waiting_job &operator=(waiting_job &&) = delete;
+    /** Destroys a coroutine that was never handed to a batch. */
+    ~waiting_job()
+    {
+        if (h_)
+            h_.destroy();
+    }
+
+private:
+    friend struct detail::waiting_submit;
+    explicit waiting_job(std::coroutine_handle<promise_type> h) noexcept : h_(h) {}
+    std::coroutine_handle<promise_type> h_;
+};
+
+struct waiting_job::promise_type {
+    waiting_job get_return_object() noexcept
+    {
+        return waiting_job(std::coroutine_handle<promise_type>::from_promise(*this));
+    }
+    /* Created suspended: the batch stores the handle, then resumes it. */
+    std::suspend_always initial_suspend() const noexcept { return {}; }
+    /* Kept at its end: the batch reads the status, then destroys it. */
+    std::suspend_always final_suspend() const noexcept { return {}; }
+    void return_value(int status) noexcept { status_ = status; }
+    void return_value(std::error_code ec) noexcept { status_ = to_status(ec); }
+    void unhandled_exception() noexcept { exc_ = std::current_exception(); }
+
+    template <class A> A &&await_transform(A &&a) noexcept
+    {
+        static_assert(std::is_base_of_v<detail::wait_op, std::remove_cv_t<std::remove_reference_t<A>>>,
+                      "a wsched::waiting_job co_awaits only the waits of its wsched::wait_context "
+                      "(sleep_until, sleep_for, wait_waker, wait_fd, wait_batch)");
+        return std::forward<A>(a);
+    }
+
+    /* The frame goes in the slot buffer of the wait_context among the
+     * coroutine's parameters when it fits, else on the heap. */
+    template <class... A> static void *operator new(std::size_t n, A &...args)
+    {
+        detail::wait_state *s = nullptr;
+        ((s = s ? s : detail::state_of(args)), ...);
+        return detail::frame_alloc(n, s);
+    }
+    static void operator delete(void *p) noexcept { detail::frame_free(p); }
+
+    int status_ = 0;
+    std::exception_ptr exc_;
+};
+
+namespace detail {
+
+struct waiting_submit {
+    /* A job's record, in its slot after its value. */
+    template <std::size_t B> struct record {
+        explicit record(wsched_pool *p, std::size_t i) noexcept : w(p)
+        {
+            w.s_.buf = frame;
+            w.s_.cap = B;
+            w.s_.index = i;
+        }
+        wait_context w;
+        alignas(frame_tag) unsigned char frame[B > 0 ? B : 1];
+    };
+
+    /* A slot: [T][live byte when T is tracked][padding][record<B>]. */
+    template <class T, std::size_t B> struct layout {
+        static constexpr std::size_t value_size() noexcept
+        {
+            if constexpr (std::is_void_v<T>)
+                return 0;
+            else
+                return slot_layout<T>::size;
+        }
+        static constexpr std::size_t value_align() noexcept
+        {
+            if constexpr (std::is_void_v<T>)
+                return 1;
+            else
+                return alignof(T);
+        }
+        static constexpr std::size_t record_at = round_up(value_size(), alignof(record<B>));
+        static constexpr std::size_t align =
+            value_align() > alignof(record<B>) ? value_align() : alignof(record<B>);
+        static constexpr std::size_t size = round_up(record_at + sizeof(record<B>), align);
+    };
+
+    template <class T, class F> static constexpr bool callable() noexcept
+    {
+        if constexpr (std::is_void_v<T>)
+            return std::is_invocable_r_v<waiting_job, const F &, wait_context &, std::size_t &>;
+        else
+            return std::is_invocable_r_v<waiting_job, const F &, wait_context &, std::size_t &, T &>;
+    }
+
+    template <class T, class F> static waiting_job start(const F &f, wait_context &w, void *slot)
+    {
+        if constexpr (std::is_void_v<T>)
+            return std::invoke(f, w, w.s_.index);
+        else
+            return std::invoke(f, w, w.s_.index, *std::launder(static_cast<T *>(slot)));
+    }
+
+    /* The batch's C job function: one call of job i (see "How it maps onto
+     * the C API" above). */
+    template <class T, std::size_t B, class F>
+    static int run(wsched_ctx *c, void *arg, std::size_t i, void *slot) noexcept
+    {
+        using L = layout<T, B>;
+        auto *st = static_cast<job_state<F> *>(arg);
+        unsigned char *at = static_cast<unsigned char *>(slot) + L::record_at;
+        int kind = wsched_resume_kind(c);
+        record<B> *r = nullptr;
+        if (kind == WSCHED_RESUME_FIRST) {
+            try {
+                if constexpr (!std::is_void_v<T>) {
+                    ::new (slot) T();
+                    slot_layout<T>::set_live(slot);
+                }
+                r = ::new (at) record<B>(st->pool, i);
+                r->w.c_ = c;
+                waiting_job job = start<T>(st->fn, r->w, slot);
+                r->w.s_.frame = std::exchange(job.h_, nullptr);
+            } catch (...) {
+                if (r)
+                    r->~record();
+                st->record(std::current_exception(), i);
+                return WSCHED_EEXCEPTION;
+            }
+        } else {
+            r = std::launder(reinterpret_cast<record<B> *>(at));
+        }
+        wait_state &s = r->w.s_;
+        r->w.c_ = c;
+        s.kind = kind;
+        auto h = std::coroutine_handle<waiting_job::promise_type>::from_address(s.frame.address());
+        int status = 0;
+        if (kind != WSCHED_RESUME_CANCELLED) {
+            s.armed = false;
+            h.resume(); /* never throws: the promise catches */
+            if (!h.done()) {
+                assert(s.armed && "wsched: a waiting_job suspended without an armed wait");
+                return WSCHED_PENDING;
+            }
+            status = h.promise().status_;
+            if (status == WSCHED_PENDING)
+                status = WSCHED_EJOBCODE; /* the job is over: never to be called again */
+            if (h.promise().exc_) {
+                st->record(std::move(h.promise().exc_), i);
+                status = WSCHED_EEXCEPTION;
+            }
+        }
+        h.destroy(); /* the locals' destructors, on a cancel: the cleanup */
+        r->~record();
+        return status;
+    }
+
+    template <class T, std::size_t B, class F>
+    static batch<T> submit(wsched_pool *pool, std::size_t n, F &&f, const options &opt,
+                           std::error_code &ec)
+    {
+        using Fn = std::decay_t<F>;
+        static_assert(std::is_void_v<T> || (std::is_object_v<T> && !std::is_const_v<T> &&
+                                            std::is_default_constructible_v<T>),
+                      "a coroutine job's Slot is void or a default-constructible object type");
+        static_assert(callable<T, Fn>(),
+                      "a coroutine job is callable as f(wsched::wait_context &, std::size_t, Slot &) "
+                      "(f(wsched::wait_context &, std::size_t) for Slot = void) through a const "
+                      "reference, and returns wsched::waiting_job");
+        using L = layout<T, B>;
+        batch<T> b;
+        std::unique_ptr<job_state<Fn>> st;
+        try {
+            st.reset(new job_state<Fn>(pool, std::forward<F>(f)));
+        } catch (const std::bad_alloc &) {
+            ec = make_error_code(-ENOMEM);
+            return b;
+        }
+        wsched_batch_desc d{};
+        d.fn = &run<T, B, Fn>;
+        d.arg = st.get();
+        d.njobs = n;
+        d.slot_size = L::size;
+        std::size_t stride = opt.pad_slots ? round_up(L::size, 64) : L::size;
+        d.slot_stride = stride;
+        d.flags = WSCHED_BATCH_WAITS;
+        wsched_batch *h = nullptr;
+        int r = submit_desc(pool, d, opt, &h);
+        ec = make_error_code(r);
+        if (r != 0)
+            return b;
+        void (*destroy_values)(unsigned char *, std::size_t, std::size_t) noexcept = nullptr;
+        if constexpr (!std::is_void_v<T>)
+            destroy_values = slot_layout<T>::destroyer;
+        b.adopt(h, st.release(), n, stride, destroy_values);
+        return b;
+    }
+};
+
+} // namespace detail
+
+template <class Slot, std::size_t FrameBytes, class F>
+batch<Slot> pool::submit_waiting(std::size_t n, F &&f, const options &opt, std::error_code &ec)
+{
+    return detail::waiting_submit::submit<Slot, FrameBytes>(p_, n, std::forward<F>(f), opt, ec);
+}
+
+template <class Slot, std::size_t FrameBytes, class F>
+batch<Slot> pool::submit_waiting(std::size_t n, F &&f, const options &opt)
+{
+    std::error_code ec;
+    batch<Slot> b = detail::waiting_submit::submit<Slot, FrameBytes>(p_, n, std::forward<F>(f), opt, ec);
+    if (ec)
+        throw error(ec, "wsched_submit");
+    return b;
+}
+
+template <class Slot, std::size_t FrameBytes, class F>
+batch<Slot> context::submit_waiting(std::size_t n, F &&f, const options &opt, std::error_code &ec)
+{
+    return detail::waiting_submit::submit<Slot, FrameBytes>(pool_, n, std::forward<F>(f), opt, ec);
+}
+
+template <class Slot, std::size_t FrameBytes, class F>
+batch<Slot> context::submit_waiting(std::size_t n, F &&f, const options &opt)
+{
+    std::error_code ec;
+    batch<Slot> b = detail::waiting_submit::submit<Slot, FrameBytes>(pool_, n, std::forward<F>(f), opt, ec);
+    if (ec)
+        throw error(ec, "wsched_submit");
+    return b;
+}
+
+#endif /* WSCHED_HPP_COROUTINES */
 
 } // namespace wsched
 
