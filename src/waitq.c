@@ -16,8 +16,8 @@
  *  (C1) arm (the job's worker, inside the job): take a cell from our free
  *       list; set jw's owner, kind and join = 2, cell->jw = jw, then the
  *       cell's word = gen|ARMED (RELEASE: a claimer that reads ARMED sees
- *       all of that), then jw->cell = index (SEQ_CST, the Dekker half
- *       against C3).
+ *       all of that), then jw->cell = index (relaxed: a canceller reads it
+ *       only after J2', see C3).
  *  (C2) claim (any completer): load word (ACQUIRE); ARMED, of the expected
  *       generation (a waker) or naming this jw (everyone else), then CAS
  *       word -> gen|result (ACQ_REL). One winner per arming; a loser
@@ -27,13 +27,17 @@
  *  (J2') the job returned WSCHED_PENDING (batch.h): join -= 1 (SEQ_CST); 0
  *       means a completion came first: finalize now (we are the owner).
  *       Otherwise load b->cancel (SEQ_CST): cancelled, claim CANCELLED
- *       ourselves. Against C3 this is a Dekker pair: either the
- *       canceller's load of jw->cell follows our C1 store in S and it
- *       claims, or our load of `cancel` follows its CAS and we do (both may
- *       try; C2 picks one).
+ *       ourselves.
  *  (C3) cancellation (policy.c, the one caller that set the batch's cancel
- *       word, by a SEQ_CST CAS): for every job, load jw->cell (SEQ_CST) and
- *       claim CANCELLED.
+ *       word, by a SEQ_CST CAS): for every job, load jw->join (SEQ_CST);
+ *       only at 1 (the job returned pending, J2') load jw->cell and claim
+ *       CANCELLED. Against J2' a Dekker pair on `join` and `cancel`: if our
+ *       load of join reads a value from before J2''s RMW, it precedes that
+ *       RMW in S, so our CAS of `cancel` does too and J2''s later load of
+ *       `cancel` sees it: the job claims itself. If it reads the RMW's 1,
+ *       it synchronizes with it and sees the C1 store of jw->cell. (0 or a
+ *       claim's 1: the wait is decided already; the claim fails.) Both
+ *       sides may try; C2 picks one.
  *  (C4) a claim won away from the owner's loop (a waker, a canceller,
  *       destroy): join -= 1 (ACQ_REL); 0 means J2' came first: post jw to
  *       its owner (R1). A claim won by the owner's loop (its timer or fd
@@ -152,7 +156,7 @@ int wsched__wait_arm(struct worker *w, struct job_wait *jw, unsigned kind, uint6
     st(&c->value, value, RLX);
     uint64_t gen = CELL_GEN(ld(&c->word, RLX));
     st(&c->word, (gen << 8) | CELL_ARMED, REL); /* C1 */
-    st(&jw->cell, idx, SC);                      /* C1: against C3 */
+    st(&jw->cell, idx, RLX);                     /* C1: read by C3 after J2' */
     if (id)
         *id = (gen << CELL_IDX_BITS) | idx;
     return 0;
@@ -161,7 +165,7 @@ int wsched__wait_arm(struct worker *w, struct job_wait *jw, unsigned kind, uint6
 /* C2, for a completer that knows the wait. */
 bool wsched__wait_claim(struct pool *p, struct job_wait *jw, unsigned res)
 {
-    uint32_t idx = ld(&jw->cell, SC); /* C3: SEQ_CST, see J2' */
+    uint32_t idx = ld(&jw->cell, RLX);
     if (idx == WAIT_NO_CELL)
         return false;
     struct wait_cell *c = cell_at(p, idx);
@@ -216,12 +220,12 @@ void wsched__wait_done_remote(struct pool *p, struct job_wait *jw)
         post(p, jw);
 }
 
-/* A claim won by the owner's loop: J2' came before on this thread. */
+/* A claim won by the owner's loop: J2' came before on this thread, and
+ * the winner of the claim is the only other party: no RMW needed (the
+ * next arm resets the join). */
 static void done_local(struct worker *w, struct job_wait *jw)
 {
-    uint8_t left = fsub(&jw->join, 1, AR);
-    DEBUG_ASSERT(left == 1);
-    (void)left;
+    DEBUG_ASSERT(ld(&jw->join, RLX) == 1);
     wsched__wait_finalize(w, jw);
 }
 
@@ -311,8 +315,8 @@ void wsched__wait_cancel_batch(struct wsched_batch *b)
     struct pool *p = b->pool;
     for (size_t i = 0; i < b->n; i++) {
         struct job_wait *jw = &b->waits[i];
-        if (ld(&jw->cell, SC) != WAIT_NO_CELL && wsched__wait_claim(p, jw, CELL_CANCELLED))
-            wsched__wait_done_remote(p, jw); /* C3 */
+        if (ld(&jw->join, SC) == 1 && wsched__wait_claim(p, jw, CELL_CANCELLED)) /* C3 */
+            wsched__wait_done_remote(p, jw);
     }
 }
 
