@@ -13,7 +13,9 @@
  *
  * A connection closed by its peer while replies are pending stays
  * allocated (closed, fd gone) until its last pending reply falls due, which
- * is then dropped: the heap never points at freed memory.
+ * is then dropped: the heap never points at freed memory. A closed
+ * connection is freed only after the epoll batch being handled (an event
+ * for it may still follow in the batch; it is skipped).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -59,6 +61,7 @@ struct be_loop {
     size_t nheap, capheap;
     uint64_t armed; /* due the timerfd is set to, 0: disarmed */
     struct be_conn open; /* sentinel of the open list */
+    struct be_conn *dead; /* closed, nothing pending: freed after the batch */
 };
 
 struct backend {
@@ -153,6 +156,22 @@ static void conn_free(struct be_conn *c)
     free(c);
 }
 
+/* c is closed and nothing points at it any more. */
+static void conn_retire(struct be_loop *l, struct be_conn *c)
+{
+    c->next = l->dead;
+    l->dead = c;
+}
+
+static void free_dead(struct be_loop *l)
+{
+    while (l->dead) {
+        struct be_conn *c = l->dead;
+        l->dead = c->next;
+        conn_free(c);
+    }
+}
+
 static void conn_close(struct be_loop *l, struct be_conn *c)
 {
     if (c->closed)
@@ -169,7 +188,7 @@ static void conn_close(struct be_loop *l, struct be_conn *c)
         pthread_mutex_unlock(&l->be->mu);
     }
     if (c->pending == 0)
-        conn_free(c);
+        conn_retire(l, c);
 }
 
 /* Write what is buffered; register EPOLLOUT while some is left. */
@@ -346,7 +365,7 @@ static void loop_timers(struct be_loop *l)
         t.c->pending--;
         if (t.c->closed) {
             if (t.c->pending == 0)
-                conn_free(t.c);
+                conn_retire(l, t.c);
             continue;
         }
         conn_reply(l, t.c, t.id, t.fail);
@@ -379,11 +398,14 @@ static void *loop_main(void *arg)
                 continue;
             }
             struct be_conn *c = p;
+            if (c->closed)
+                continue; /* closed earlier in this batch */
             if (evs[k].events & (EPOLLIN | EPOLLERR | EPOLLHUP | EPOLLRDHUP))
                 conn_readable(l, c); /* reads to EOF or the error, then closes */
             if (!c->closed && (evs[k].events & EPOLLOUT))
                 conn_flush(l, c);
         }
+        free_dead(l);
     }
 }
 
@@ -429,6 +451,7 @@ static void loop_fini(struct be_loop *l)
         if (--t.c->pending == 0)
             conn_free(t.c);
     }
+    free_dead(l);
     free(l->heap);
     int fds[4] = {l->lfd, l->tfd, l->evfd, l->epfd};
     for (int i = 0; i < 4; i++)

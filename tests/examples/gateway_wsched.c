@@ -327,6 +327,11 @@ static int conn_fanout_done(wsched_ctx *ctx, struct wconn *c)
         anomaly("wsched_batch_outcome", r);
         status = 503;
         snprintf(why, sizeof why, "no outcome: %s", wsched_strerror(r));
+    } else if (o.end == WSCHED_END_COMPLETED && o.cancelled) {
+        /* The pool's destroy cancelled the calls still waiting (the batch
+         * ends COMPLETED, its slots WSCHED_ECANCELLED): the gateway stops. */
+        status = 503;
+        snprintf(why, sizeof why, "the gateway is stopping, %zu of %u calls in", o.ok, p->n);
     } else if (o.end == WSCHED_END_COMPLETED) {
         uint64_t values[GW_MAX_FANOUT];
         for (unsigned i = 0; i < p->n && !status; i++) {
