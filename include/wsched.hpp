@@ -45,6 +45,9 @@
  *    then outlive the batch object.
  *  - Fork-join with lambdas: wsched::task (owned by the spawning frame,
  *    no allocation per spawn) with context::spawn / context::sync.
+ *  - In C++20, jobs that wait as coroutines: pool::submit_waiting of
+ *    wsched::waiting_job coroutines that co_await the waits of their
+ *    wsched::wait_context (see "Coroutine jobs" near the end).
  *
  * Reading results: after wait() returned success (or after next_done()
  * named the slot), slot i holds a T only where status(i) == 0. After an
@@ -1385,10 +1388,12 @@ private:
  * wait_context and a buffer of FrameBytes bytes. The promise's operator
  * new puts the coroutine frame in that buffer when it fits (behind a
  * 16-byte tag that says where the frame is), else on the heap (::operator
- * new); wait_context::frame_in_slot() says which. A job whose frame fits
- * allocates nothing, whatever its number of waits. Frame sizes depend on
- * the compiler and the optimisation level: size FrameBytes with
- * frame_in_slot() in the build that matters.
+ * new); wait_context::frame_in_slot() says which. The buffer takes the
+ * first frame made by the job's first call of f (the coroutine f is, or
+ * the first one it calls); other waiting_job frames go on the heap. A job
+ * whose frame fits allocates nothing, whatever its number of waits. Frame
+ * sizes depend on the compiler and the optimisation level: size
+ * FrameBytes with frame_in_slot() in the build that matters.
  *
  * Exceptions: one that leaves the coroutine is caught by its promise (no C
  * frame is unwound); the job's status becomes WSCHED_EEXCEPTION and the
@@ -1637,11 +1642,6 @@ private:
     wsched_batch *child_;
 };
 
-namespace detail {
-inline wait_state *state_of(wait_context &w) noexcept;
-template <class T> wait_state *state_of(T &) noexcept { return nullptr; }
-} // namespace detail
-
 /**
  * A coroutine job's context: a context (cancelled, blocking, worker,
  * spawn/sync, nested submit) for the whole job, across its calls (its
@@ -1706,23 +1706,31 @@ public:
 
 private:
     friend struct detail::waiting_submit;
-    friend detail::wait_state *detail::state_of(wait_context &) noexcept;
     explicit wait_context(wsched_pool *p) noexcept : context(nullptr, p) { s_.ctx = this; }
     detail::wait_state s_;
 };
 
 namespace detail {
 
-inline wait_state *state_of(wait_context &w) noexcept { return &w.s_; }
-
 /* The tag in front of each coroutine frame (1: in the slot, 0: on the
  * heap), as large as the default new alignment so that the frame keeps
  * that alignment. */
 inline constexpr std::size_t frame_tag = __STDCPP_DEFAULT_NEW_ALIGNMENT__;
 
-/* A frame of n bytes: in s's slot buffer when it fits, else on the heap. */
-inline void *frame_alloc(std::size_t n, wait_state *s)
+/* The job whose coroutine this thread is creating: set by
+ * waiting_submit::run around the job's first call of f only, taken by
+ * the first frame allocated meanwhile. A thread_local rather than a
+ * placement operator new(size, Args &...) that finds the wait_context
+ * among the coroutine's parameters: GCC pairs such a template with the
+ * usual operator delete under -Wmismatched-new-delete (at -O0), in the
+ * user's code. */
+inline thread_local wait_state *frame_target = nullptr;
+
+/* A frame of n bytes: in the slot buffer of the job being created when it
+ * fits, else on the heap. */
+inline void *frame_alloc(std::size_t n)
 {
+    wait_state *s = std::exchange(frame_target, nullptr);
     bool in_slot = s && !s->frame_in_slot && s->cap >= frame_tag && n <= s->cap - frame_tag;
     unsigned char *p;
     if (in_slot) {
@@ -1792,14 +1800,9 @@ struct waiting_job::promise_type {
         return std::forward<A>(a);
     }
 
-    /* The frame goes in the slot buffer of the wait_context among the
-     * coroutine's parameters when it fits, else on the heap. */
-    template <class... A> static void *operator new(std::size_t n, A &...args)
-    {
-        detail::wait_state *s = nullptr;
-        ((s = s ? s : detail::state_of(args)), ...);
-        return detail::frame_alloc(n, s);
-    }
+    /* The frame goes in the job's slot buffer when it fits, else on the
+     * heap (detail::frame_alloc). */
+    static void *operator new(std::size_t n) { return detail::frame_alloc(n); }
     static void operator delete(void *p) noexcept { detail::frame_free(p); }
 
     int status_ = 0;
@@ -1877,6 +1880,10 @@ struct waiting_submit {
                 }
                 r = ::new (at) record<B>(st->pool, i);
                 r->w.c_ = c;
+                struct untarget {
+                    ~untarget() { frame_target = nullptr; }
+                } guard; /* also when f throws */
+                frame_target = &r->w.s_;
                 waiting_job job = start<T>(st->fn, r->w, slot);
                 r->w.s_.frame = std::exchange(job.h_, nullptr);
             } catch (...) {

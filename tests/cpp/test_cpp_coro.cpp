@@ -6,7 +6,9 @@
 // fail-fast, deadline) destroys the pending coroutine, running its locals'
 // destructors, and the code after its co_await never runs; exceptions end
 // as WSCHED_EEXCEPTION; the frame goes in the slot when it fits, else on
-// the heap; tasks spawned before a co_await are joined by it.
+// the heap; tasks spawned before a co_await are joined by it; wakers
+// woken from another thread (or at once) and fds made ready from another
+// thread resume with their values, their deadlines time out.
 // Synchronisation is by the batches' own waits and counters, never by
 // sleeping.
 #include <atomic>
@@ -15,6 +17,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <sys/socket.h>
+#include <thread>
 #include <vector>
 
 #include "check.hpp"
@@ -537,131 +541,214 @@ void test_nested_from_plain(wsched::pool &p)
 }
 
 // ------------------------------------------------------- wakers and fds
-//
-// wsched_waker_arm, wsched_wake, wsched_wait_fd and wsched_resume_value are
-// declared in wsched.h but not in the library yet: the tests below link
-// against them, so they are left commented out until they land. Enable
-// them (and their calls in main) then; test_fd needs <sys/socket.h>.
-//
-// struct wake_slot {
-//     std::uint64_t value = 0;
-//     int error = 0;
-//     int kind = -1;
-// };
-//
-// // Woken from a std::thread with a value; a deadline that times out.
-// void test_waker(wsched::pool &p)
-// {
-//     const std::size_t n = 8;
-//     std::vector<wsched::waker> handed(n);
-//     std::atomic<int> armed{0};
-//     auto job = [&](wsched::wait_context &w, std::size_t i, wake_slot &s) -> wsched::waiting_job {
-//         auto r = co_await w.wait_waker([&handed, &armed, i](wsched::waker h) {
-//             handed[i] = h; // written before the RELEASE add below
-//             armed.fetch_add(1, std::memory_order_release);
-//         });
-//         s.kind = w.resume_kind();
-//         if (r)
-//             s.value = r.value();
-//         else
-//             s.error = r.error().value();
-//         co_return 0;
-//     };
-//     auto b = p.submit_waiting<wake_slot>(n, job);
-//     std::thread waker_thread([&] {
-//         while (armed.load(std::memory_order_acquire) < static_cast<int>(n))
-//             std::this_thread::yield();
-//         for (std::size_t i = 0; i < n; i++) {
-//             CHECK_OK(handed[i].wake(1000 + i));
-//             CHECK_EQ(handed[i].wake(1).value(), -EALREADY); // exactly one wake counts
-//         }
-//     });
-//     CHECK_OK(b.wait());
-//     waker_thread.join();
-//     for (std::size_t i = 0; i < n; i++) {
-//         CHECK_EQ(b.status(i), 0);
-//         CHECK_EQ(b[i].kind, WSCHED_RESUME_WOKEN);
-//         CHECK_EQ(b[i].error, 0);
-//         CHECK_EQ(b[i].value, 1000 + i);
-//     }
-//
-//     // Nobody wakes: the 2 ms deadline comes first, and not early.
-//     auto t = p.submit_waiting<wake_slot>(4, [](wsched::wait_context &w, std::size_t, wake_slot &s)
-//                                                  -> wsched::waiting_job {
-//         std::uint64_t due = wsched_now_ns() + 2000000;
-//         auto r = co_await w.wait_waker([](wsched_waker) {}, wsched::clock::now() + 2ms);
-//         s.kind = w.resume_kind();
-//         s.error = r ? 0 : r.error().value();
-//         s.value = wsched_now_ns() >= due;
-//         co_return 0;
-//     });
-//     CHECK_OK(t.wait());
-//     for (std::size_t i = 0; i < 4; i++) {
-//         CHECK_EQ(t.status(i), 0);
-//         CHECK_EQ(t[i].kind, WSCHED_RESUME_TIMEDOUT);
-//         CHECK_EQ(t[i].error, -ETIMEDOUT);
-//         CHECK_EQ(t[i].value, 1u);
-//     }
-//     std::printf("waker: ok\n");
-// }
-//
-// // One end of a socketpair per job, made readable from another thread;
-// // and one that nobody writes, whose deadline comes first.
-// void test_fd(wsched::pool &p)
-// {
-//     const std::size_t n = 4;
-//     int sv[n][2];
-//     for (auto &s : sv) {
-//         CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s), 0);
-//     }
-//     std::atomic<int> armed{0};
-//     auto job = [&](wsched::wait_context &w, std::size_t i, wake_slot &s) -> wsched::waiting_job {
-//         armed.fetch_add(1, rlx);
-//         auto r = co_await w.wait_fd(sv[i][0], WSCHED_FD_READ, 10s);
-//         s.kind = w.resume_kind();
-//         if (!r) {
-//             s.error = r.error().value();
-//             co_return 0;
-//         }
-//         char c = 0;
-//         CHECK_EQ(read(sv[i][0], &c, 1), 1);
-//         s.value = (r.value() & WSCHED_FD_READ ? 1000u : 0u) + static_cast<unsigned char>(c);
-//         co_return 0;
-//     };
-//     auto b = p.submit_waiting<wake_slot>(n, job);
-//     std::thread writer([&] {
-//         while (armed.load(rlx) < static_cast<int>(n))
-//             std::this_thread::yield();
-//         for (std::size_t i = 0; i < n; i++) {
-//             char c = static_cast<char>('a' + i);
-//             CHECK_EQ(write(sv[i][1], &c, 1), 1);
-//         }
-//     });
-//     CHECK_OK(b.wait());
-//     writer.join();
-//     for (std::size_t i = 0; i < n; i++) {
-//         CHECK_EQ(b.status(i), 0);
-//         CHECK_EQ(b[i].kind, WSCHED_RESUME_FD);
-//         CHECK_EQ(b[i].error, 0);
-//         CHECK_EQ(b[i].value, 1000u + 'a' + i);
-//     }
-//
-//     auto t = p.submit_waiting<wake_slot>(1, [&sv](wsched::wait_context &w, std::size_t, wake_slot &s)
-//                                                  -> wsched::waiting_job {
-//         auto r = co_await w.wait_fd(sv[0][0], WSCHED_FD_READ, 2ms); // nothing left to read
-//         s.kind = w.resume_kind();
-//         s.error = r ? 0 : r.error().value();
-//         co_return 0;
-//     });
-//     CHECK_OK(t.wait());
-//     CHECK_EQ(t[0].kind, WSCHED_RESUME_TIMEDOUT);
-//     CHECK(std::error_code(t[0].error, wsched::category()) == std::errc::timed_out);
-//     for (auto &s : sv) {
-//         close(s[0]);
-//         close(s[1]);
-//     }
-//     std::printf("fd: ok\n");
-// }
+
+struct wake_slot {
+    std::uint64_t value = 0;
+    int error = 0;
+    int kind = -1;
+    bool not_early = false;
+};
+
+// Woken from a std::thread with a value, exactly once; woken at once from
+// the hand-off itself (before the job returned); a deadline that times
+// out; a hand-off that throws; a cancel while pending on a waker.
+void test_waker(wsched::pool &p)
+{
+    const std::size_t n = 8;
+    {
+        std::vector<wsched::waker> handed(n);
+        std::atomic<int> armed{0};
+        auto job = [&handed, &armed](wsched::wait_context &w, std::size_t i, wake_slot &s)
+            -> wsched::waiting_job {
+            auto r = co_await w.wait_waker([&handed, &armed, i](wsched::waker h) {
+                handed[i] = h; // published by the RELEASE add below
+                armed.fetch_add(1, std::memory_order_release);
+            });
+            s.kind = w.resume_kind();
+            if (r)
+                s.value = r.value();
+            else
+                s.error = r.error().value();
+            co_return 0;
+        };
+        auto b = p.submit_waiting<wake_slot>(n, job);
+        std::thread waker_thread([&handed, &armed] {
+            while (armed.load(std::memory_order_acquire) < static_cast<int>(n)) // pairs with the jobs' add
+                std::this_thread::yield();
+            for (std::size_t i = 0; i < n; i++) {
+                CHECK_OK(handed[i].wake(1000 + i));
+                CHECK_EQ(handed[i].wake(1).value(), -EALREADY); // exactly one wake counts
+            }
+        });
+        CHECK_OK(b.wait());
+        waker_thread.join();
+        for (std::size_t i = 0; i < n; i++) {
+            CHECK_EQ(b.status(i), 0);
+            CHECK_EQ(b[i].kind, WSCHED_RESUME_WOKEN);
+            CHECK_EQ(b[i].error, 0);
+            CHECK_EQ(b[i].value, 1000 + i);
+        }
+    }
+    {
+        // Woken inside the hand-off, before the coroutine suspended.
+        auto b = p.submit_waiting<wake_slot>(n, [](wsched::wait_context &w, std::size_t i, wake_slot &s)
+                                                     -> wsched::waiting_job {
+            auto r = co_await w.wait_waker([i](wsched_waker h) { CHECK_OK(wsched::waker(h).wake(7 * i)); });
+            s.kind = w.resume_kind();
+            s.value = r ? r.value() : 999;
+            co_return 0;
+        });
+        CHECK_OK(b.wait());
+        for (std::size_t i = 0; i < n; i++) {
+            CHECK_EQ(b.status(i), 0);
+            CHECK_EQ(b[i].kind, WSCHED_RESUME_WOKEN);
+            CHECK_EQ(b[i].value, 7 * i);
+        }
+    }
+    {
+        // Nobody wakes: the 2 ms deadline comes first, and not early.
+        auto b = p.submit_waiting<wake_slot>(4, [](wsched::wait_context &w, std::size_t i, wake_slot &s)
+                                                     -> wsched::waiting_job {
+            std::uint64_t due = wsched_now_ns() + 2000000;
+            wsched::clock::time_point tp = wsched::clock::now() + 2ms;
+            auto r = i % 2 ? co_await w.wait_waker([](wsched::waker) {}, 2ms)
+                           : co_await w.wait_waker([](wsched::waker) {}, tp);
+            s.kind = w.resume_kind();
+            s.error = r ? 0 : r.error().value();
+            s.not_early = wsched_now_ns() >= due && wsched::clock::now() >= tp;
+            co_return 0;
+        });
+        CHECK_OK(b.wait());
+        for (std::size_t i = 0; i < 4; i++) {
+            CHECK_EQ(b.status(i), 0);
+            CHECK_EQ(b[i].kind, WSCHED_RESUME_TIMEDOUT);
+            CHECK_EQ(b[i].error, -ETIMEDOUT);
+            CHECK(std::error_code(b[i].error, wsched::category()) == std::errc::timed_out);
+            CHECK(b[i].not_early);
+        }
+    }
+    {
+        // The hand-off throws: the exception comes out of the co_await, in
+        // the same call (nothing suspended); caught, the job goes on; and
+        // its armed wait is dropped when the job returns.
+        auto b = p.submit_waiting<wake_slot>(2, [](wsched::wait_context &w, std::size_t i, wake_slot &s)
+                                                     -> wsched::waiting_job {
+            bool caught = false;
+            try {
+                (void)co_await w.wait_waker([i](wsched::waker) { throw job_error(i); });
+            } catch (const job_error &e) {
+                caught = e.index == i;
+            }
+            s.kind = w.resume_kind();
+            // This call's wait is armed still: a second one is refused.
+            std::error_code again = co_await w.sleep_for(1ms);
+            s.error = again.value();
+            co_return caught ? 0 : -EPROTO;
+        });
+        CHECK_OK(b.wait());
+        for (std::size_t i = 0; i < 2; i++) {
+            CHECK_EQ(b.status(i), 0);
+            CHECK_EQ(b[i].kind, WSCHED_RESUME_FIRST);
+            CHECK_EQ(b[i].error, -EBUSY);
+        }
+    }
+    {
+        // Cancelled while pending on wakers nobody wakes (no deadline): the
+        // coroutines are destroyed, their locals too; a late wake is a no-op.
+        cancel_counts c;
+        std::vector<wsched::waker> handed(n);
+        auto b = p.submit_waiting<cancel_slot>(n, [&c, &handed](wsched::wait_context &w, std::size_t i,
+                                                                cancel_slot &) -> wsched::waiting_job {
+            witness a(c.made, c.gone);
+            (void)co_await w.wait_waker([&c, &handed, i](wsched::waker h) {
+                handed[i] = h; // published by the RELEASE add below
+                c.pending.fetch_add(1, std::memory_order_release);
+            });
+            c.after.fetch_add(1, rlx);
+            co_return 0;
+        });
+        while (c.pending.load(std::memory_order_acquire) < static_cast<int>(n)) // pairs with the add
+            std::this_thread::yield();
+        CHECK_OK(b.cancel());
+        CHECK_OK(b.wait());
+        CHECK_OK(b.wait_idle());
+        for (std::size_t i = 0; i < n; i++) {
+            CHECK_EQ(b.status(i), WSCHED_ECANCELLED);
+            CHECK_EQ(handed[i].wake(1).value(), -EALREADY);
+        }
+        CHECK_EQ(c.made.load(rlx), static_cast<int>(n));
+        c.check_balanced();
+    }
+    std::printf("waker: ok\n");
+}
+
+// One end of a socketpair per job, made readable from another thread; one
+// that nobody writes, whose deadline comes first; a bad fd, refused
+// without suspending.
+void test_fd(wsched::pool &p)
+{
+    constexpr std::size_t n = 4;
+    int sv[n][2];
+    for (auto &s : sv)
+        CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, s), 0);
+    std::atomic<int> armed{0};
+    auto job = [&sv, &armed](wsched::wait_context &w, std::size_t i, wake_slot &s) -> wsched::waiting_job {
+        armed.fetch_add(1, rlx);
+        auto r = co_await w.wait_fd(sv[i][0], WSCHED_FD_READ, 10s);
+        s.kind = w.resume_kind();
+        if (!r) {
+            s.error = r.error().value();
+            co_return 0;
+        }
+        char ch = 0;
+        CHECK_EQ(read(sv[i][0], &ch, 1), 1);
+        s.value = ((r.value() & WSCHED_FD_READ) ? 1000u : 0u) + static_cast<unsigned char>(ch);
+        co_return 0;
+    };
+    auto b = p.submit_waiting<wake_slot>(n, job);
+    std::thread writer([&sv, &armed] {
+        while (armed.load(rlx) < static_cast<int>(n)) // level-triggered: ready before arming is fine too
+            std::this_thread::yield();
+        for (std::size_t i = 0; i < n; i++) {
+            char ch = static_cast<char>('a' + i);
+            CHECK_EQ(write(sv[i][1], &ch, 1), 1);
+        }
+    });
+    CHECK_OK(b.wait());
+    writer.join();
+    for (std::size_t i = 0; i < n; i++) {
+        CHECK_EQ(b.status(i), 0);
+        CHECK_EQ(b[i].kind, WSCHED_RESUME_FD);
+        CHECK_EQ(b[i].error, 0);
+        CHECK_EQ(b[i].value, 1000u + 'a' + i);
+    }
+
+    auto t = p.submit_waiting<wake_slot>(2, [&sv](wsched::wait_context &w, std::size_t i, wake_slot &s)
+                                                 -> wsched::waiting_job {
+        if (i == 0) {
+            std::uint64_t due = wsched_now_ns() + 2000000;
+            auto r = co_await w.wait_fd(sv[0][0], WSCHED_FD_READ, 2ms); // nothing left to read
+            s.not_early = wsched_now_ns() >= due;
+            s.error = r ? 0 : r.error().value();
+        } else {
+            auto r = co_await w.wait_fd(-1, WSCHED_FD_READ);
+            s.error = r ? 0 : r.error().value();
+        }
+        s.kind = w.resume_kind();
+        co_return 0;
+    });
+    CHECK_OK(t.wait());
+    CHECK_EQ(t[0].kind, WSCHED_RESUME_TIMEDOUT);
+    CHECK_EQ(t[0].error, -ETIMEDOUT);
+    CHECK(t[0].not_early);
+    CHECK_EQ(t[1].kind, WSCHED_RESUME_FIRST); // refused at once
+    CHECK_EQ(t[1].error, -EINVAL);
+    for (auto &s : sv) {
+        close(s[0]);
+        close(s[1]);
+    }
+    std::printf("fd: ok\n");
+}
 
 } // namespace
 
@@ -679,8 +766,8 @@ int main()
     test_exceptions(p);
     test_frames_and_tasks(p);
     test_nested_from_plain(p);
-    // test_waker(p); // when wsched_waker_arm / wsched_wake land (see above)
-    // test_fd(p);    // when wsched_wait_fd lands
+    test_waker(p);
+    test_fd(p);
     CHECK_OK(p.destroy());
     std::printf("test_cpp_coro: ok\n");
     return 0;
