@@ -380,8 +380,8 @@ static int test_cases(enum gw_variant v, uint64_t id_base)
     if (st != 502 || !strstr(body, "call 3"))
         FAIL("fail-fast: status %d '%s', want 502 naming call 3", st, body);
     else if (el >= 1000000000u)
-        FAIL("fail-fast: the 502 took %.1f ms: it waited for the other calls", el / 1e6);
-    printf("  %-7s fail-fast 502 after %.2f ms: %s", gw_variant_names[v], el / 1e6, body);
+        FAIL("fail-fast: the 502 took %.1f ms: it waited for the other calls", (double)el / 1e6);
+    printf("  %-7s fail-fast 502 after %.2f ms: %s", gw_variant_names[v], (double)el / 1e6, body);
     /* Deadline: call 4 takes 3 s, the deadline is 200 ms. */
     t0 = common_now_ns();
     snprintf(t, sizeof t, "/?id=%llu&n=10&d=1000&s=4&sd=3000000&t=200",
@@ -392,8 +392,8 @@ static int test_cases(enum gw_variant v, uint64_t id_base)
     if (st != 504)
         FAIL("deadline: status %d '%s', want 504", st, body);
     else if (el < 200000000u || el >= 3000000000u)
-        FAIL("deadline: the 504 came after %.1f ms, want 200 ms .. 3 s", el / 1e6);
-    printf("  %-7s deadline 504 after %.2f ms: %s", gw_variant_names[v], el / 1e6, body);
+        FAIL("deadline: the 504 came after %.1f ms, want 200 ms .. 3 s", (double)el / 1e6);
+    printf("  %-7s deadline 504 after %.2f ms: %s", gw_variant_names[v], (double)el / 1e6, body);
     /* Errors that keep the connection. */
     static const struct { const char *target; int status; } errs[] = {
         {"/nope", 404}, {"/?n=0", 400}, {"/?n=65", 400}, {"/?zz=1", 400},
