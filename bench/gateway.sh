@@ -101,6 +101,7 @@ clk=$(getconf CLK_TCK)
 start_server() {
     local log=$1
     shift
+    : >"$log" # here, not in the child: the wait below must not read the last run's port
     "$@" >"$log" 2>&1 &
     started_pid=$!
     pids+=("$started_pid")
@@ -189,7 +190,7 @@ for ((round = 1; round <= rounds; round++)); do
                 echo
                 echo "## round $round, $v, $c connections"
                 cat "$tmp/wrk.txt"
-                grep 'requests:' "$tmp/gw.log" || true
+                grep -e 'requests:' -e 'response' "$tmp/gw.log" || true
             } >>"$out"
             rps=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt")
             p50=$(awk '$1 == "50%" {print $2}' "$tmp/wrk.txt")

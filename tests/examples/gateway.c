@@ -156,6 +156,7 @@ static int run_serve(int argc, char **argv)
     cfg.backend_port = (uint16_t)bport;
     sigset_t s = stop_signals();
     pthread_sigmask(SIG_BLOCK, &s, NULL);
+    gw_log_errors = 10;
     struct gateway *gw;
     uint16_t bound;
     int r = gateway_start(&gw, &cfg, &bound);

@@ -158,6 +158,8 @@ size_t gw_respond_ok(struct gateway *gw, char *out, const struct fan_plan *p,
                      const uint64_t *values, bool keep_alive);
 size_t gw_respond_error(struct gateway *gw, char *out, int status, const char *why,
                         bool keep_alive);
+/* The first gw_log_errors 5xx responses are printed on stderr (serve: 10). */
+extern int gw_log_errors;
 
 /* Sockets. A non-blocking, close-on-exec listener on 127.0.0.1:port (0:
  * ephemeral), SO_REUSEADDR (and SO_REUSEPORT when asked): the fd or a

@@ -308,11 +308,17 @@ size_t gw_respond_ok(struct gateway *gw, char *out, const struct fan_plan *p,
     return respond(out, 200, body, b, keep_alive);
 }
 
+int gw_log_errors;
+static _Atomic int logged;
+
 size_t gw_respond_error(struct gateway *gw, char *out, int status, const char *why,
                         bool keep_alive)
 {
     char body[256];
     int b = snprintf(body, sizeof body, "%d %s: %s\n", status, reason(status), why);
+    if (status >= 500 && atomic_load_explicit(&logged, memory_order_relaxed) < gw_log_errors &&
+        atomic_fetch_add(&logged, 1) < gw_log_errors)
+        fprintf(stderr, "gateway %s: response %s", gw_variant_names[gw->cfg.variant], body);
     count(gw, status);
     return respond(out, status, body, b < 0 ? 0 : (size_t)b < sizeof body ? (size_t)b : sizeof body - 1,
                    keep_alive);
