@@ -74,6 +74,12 @@ struct worker {
     /* Parking (idle.c): bumped once per claim; the futex word. */
     cacheline_aligned _Atomic uint32_t park_word;
 
+    /* Our timing wheel's token and, while it is free, the wheel's next due
+     * time, for idle workers to fire our timers while we run a long task
+     * (waitq.c T1-T4). */
+    cacheline_aligned _Atomic uint32_t wheel_tok;
+    _Atomic uint64_t wheel_due;
+
     /* Counters: owner-written, read by snapshots (own line). */
     cacheline_aligned struct worker_stats stats;
 
@@ -95,6 +101,9 @@ struct worker {
      * worker holds, its epoll instance and eventfd (-1 until its first fd
      * wait), the fds registered there, events of the last epoll wait. */
     uint32_t cell_free;
+    bool wheel_held;              /* we hold wheel_tok (T1) */
+    struct timer *late;           /* timers armed without the token (T3) */
+    struct job_wait *deferred;    /* waits to finalize once we hold it (T3) */
     int epfd, evfd;
     unsigned nfds;
     unsigned poll_tick;
@@ -261,7 +270,10 @@ struct job_wait {
     uint8_t armed;  /* armed by the current call of the job */
     uint8_t kind;   /* WSCHED_RESUME_TIMER, _BATCH, _WOKEN or _FD, while armed */
     uint8_t events; /* an fd wait: WSCHED_FD_* ready, set by the owner */
+    uint8_t tflags; /* JW_TIMED, JW_LATE: where the timer is (owner-private) */
 };
+#define JW_TIMED 1u /* a timer was armed for this wait */
+#define JW_LATE 2u  /* ... and waits on the owner's `late` list (T3) */
 static_assert(sizeof(struct job_wait) <= 64, "a waiting job's record is one cache line");
 static_assert(MAX_WORKERS <= 65536, "job_wait.owner");
 #define WAIT_NO_CELL UINT32_MAX

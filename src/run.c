@@ -71,10 +71,15 @@ static __attribute__((noinline)) bool run_one_slow(wsched_ctx *ctx, struct wsche
         return false;
     }
     int r;
-    if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, 0, &r))
-        return true;
-    finish_plain(b, i, job_status(r), true);
-    return false;
+    bool pending = call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, 0, &r);
+    if (!pending)
+        finish_plain(b, i, job_status(r), true);
+    /* T1 at a job's end inside a range: timers this job armed become
+     * visible to idle workers before the next job, however long it runs. */
+    struct worker *w = ctx->w;
+    if (unlikely(w->late || (w->wheel_held && w->wheel.armed)))
+        wsched__wheel_boundary(w);
+    return pending;
 }
 
 /* Run (or skip, if cancelled) job i: its one final status, its stream
@@ -303,20 +308,7 @@ static int wait_check(wsched_ctx *c)
     return 0;
 }
 
-/* File jw's timer on our wheel for when_ns (a sleep, or a deadline). */
-static void arm_timer(struct worker *w, struct job_wait *jw, uint64_t when_ns)
-{
-    struct timer_wheel *wh = &w->wheel;
-    /* An idle wheel's clock may be old, and filing against it would pick a
-     * level as coarse as its age: bring it to now (no timer can fire). A
-     * wheel with timers is kept current by its worker's loop; it is not
-     * advanced from inside a job, whose fired timers could resume a job
-     * still in its own call (one that waits in wsched_sync, say). */
-    if (!wh->armed && !wh->target) /* (not from a job resumed inside an advance) */
-        timer_wheel_advance(wh, wsched_now_ns(), NULL, NULL);
-    if (!timer_arm(wh, &jw->timer, when_ns)) /* due already: the next tick */
-        timer_arm(wh, &jw->timer, (wh->clk + 1) << TW_TICK_SHIFT);
-}
+#define arm_timer wsched__timer_arm /* waitq.c: the wheel, or T3's late list */
 
 int wsched_sleep_until(wsched_ctx *c, uint64_t when_ns)
 {

@@ -123,6 +123,7 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
             b->waits[i].armed = 0;
             b->waits[i].kind = 0;
             b->waits[i].events = 0;
+            b->waits[i].tflags = 0;
             b->waits[i].owner = 0;
             st(&b->waits[i].join, 0, RLX);
             st(&b->waits[i].cell, WAIT_NO_CELL, RLX);

@@ -56,6 +56,34 @@
  *       never parked past the post).
  *  (R3) jw travels through the queue, whose atomics TSan cannot see:
  *       tsan_release before the enqueue, tsan_acquire after the dequeue.
+ *
+ * Timers of a worker busy in a long task (the wheel stays owner-only: one
+ * worker at a time mutates it, whoever holds its token):
+ *  (T1) the owner holds its wheel's token (wheel_tok = 1) outside tasks.
+ *       Before a task, with timers armed, it publishes the wheel's next due
+ *       time (wheel_due, relaxed) and frees the token (RELEASE); after the
+ *       task it takes it back by CAS 0 -> 1 (ACQUIRE) and clears wheel_due,
+ *       or carries on without it while a thief has it. Also after a job of
+ *       a batch with waits, inside a range (run.c): the timers that job
+ *       armed become visible to thieves before the next job, however long.
+ *  (T2) a worker with nothing to do that sees another's wheel_due more than
+ *       TIMER_STEAL_GRACE_NS past takes the free token by CAS 0 -> 2
+ *       (ACQUIRE), fires what is due (C2 claims), republishes wheel_due and
+ *       frees it (RELEASE). The resumptions go onto the thief's deque; an fd
+ *       wait's (its fd is the owner's) and any the deque cannot take go to
+ *       the owner's ready queue (R1). A thief runs no job while holding it.
+ *  (T3) without the token the owner leaves its wheel alone: timers it arms
+ *       go onto a private `late` list, filed when it holds the token again;
+ *       a wait to finalize whose timer is filed waits on a private list.
+ *  (T4) an idle owner takes the token back before it parks, yielding while
+ *       a thief holds it (one advance of due timers, T2). A parker sleeps at
+ *       most until the earliest wheel_due published by the others, plus the
+ *       grace, and then fires them itself (T2).
+ * A claim made through T2 gives the completion's unit of the join (C4):
+ * usually the arming job's J2' came before (the owner frees the token
+ * between tasks and jobs), but a job inside a wait of its own runs inner
+ * jobs, whose ends free it too.
+ *
  * The resumption (run.c, on the owner or a thief) reads the result from
  * the word and the waker's value, both published to it by the join's
  * ACQ_REL RMWs and the push; it then frees the cell onto its own worker's
@@ -69,6 +97,7 @@
  * tests/stress/test_wakers.c.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -150,6 +179,7 @@ int wsched__wait_arm(struct worker *w, struct job_wait *jw, unsigned kind, uint6
     jw->owner = (uint16_t)w->index;
     jw->kind = (uint8_t)kind;
     jw->events = 0;
+    jw->tflags = 0; /* (a fired timer's flags may be left: it is unlinked) */
     jw->armed = 1;
     st(&jw->join, 2, RLX); /* published by the word's RELEASE below */
     st(&c->jw, jw, RLX);
@@ -238,10 +268,36 @@ static void fd_unregister(struct worker *w, struct job_wait *jw)
     w->nfds--;
 }
 
+/* Drop jw's timer (owner): false when it is filed on the wheel and a thief
+ * holds the token (T3). */
+static bool timer_drop(struct worker *w, struct job_wait *jw)
+{
+    if (!(jw->tflags & JW_TIMED))
+        return true;
+    if (jw->tflags & JW_LATE) {
+        struct timer *t = &jw->timer;
+        if (t->next)
+            t->next->pprev = t->pprev;
+        *t->pprev = t->next;
+        t->next = NULL;
+        t->pprev = NULL;
+    } else if (w->wheel_held) {
+        timer_cancel(&w->wheel, &jw->timer); /* no-op if it fired */
+    } else {
+        return false;
+    }
+    jw->tflags = 0;
+    return true;
+}
+
 void wsched__wait_finalize(struct worker *w, struct job_wait *jw)
 {
     DEBUG_ASSERT(jw->owner == w->index);
-    timer_cancel(&w->wheel, &jw->timer); /* no-op unless armed */
+    if (!timer_drop(w, jw)) { /* T3: once we hold the token */
+        jw->node.next = (struct cds_wfcq_node *)(void *)w->deferred;
+        w->deferred = jw;
+        return;
+    }
     if (jw->kind == WSCHED_RESUME_FD)
         fd_unregister(w, jw);
     schedule_resume(w, jw);
@@ -267,7 +323,11 @@ bool wsched__wait_drop(struct worker *w, struct job_wait *jw)
         wsched__wait_pending(w, jw);
         return false;
     }
-    timer_cancel(&w->wheel, &jw->timer);
+    /* Armed in this call; a nested wait inside the job may have freed the
+     * token since (T1 at an inner job's end): take it back, yielding while
+     * a thief holds it (T4). */
+    while (!timer_drop(w, jw))
+        wsched__wheel_take_spin(w);
     if (jw->kind == WSCHED_RESUME_FD)
         fd_unregister(w, jw);
     uint64_t v;
@@ -412,6 +472,152 @@ bool wsched__fd_poll(struct worker *w)
     w->nev = n;
     wsched__fd_events(w);
     return true;
+}
+
+/* ---------------------------------------------------- the wheel's token */
+
+/* File jw's timer (owner, in the job): on the wheel if we hold it, else on
+ * the late list (T3). */
+void wsched__timer_arm(struct worker *w, struct job_wait *jw, uint64_t when_ns)
+{
+    struct timer *t = &jw->timer;
+    jw->tflags = JW_TIMED;
+    if (!w->wheel_held) {
+        t->due_ns = when_ns;
+        t->next = w->late;
+        if (t->next)
+            t->next->pprev = &t->next;
+        t->pprev = &w->late;
+        w->late = t;
+        jw->tflags |= JW_LATE;
+        return;
+    }
+    struct timer_wheel *wh = &w->wheel;
+    /* An idle wheel's clock may be old, and filing against it would pick a
+     * level as coarse as its age: bring it to now (no timer can fire). A
+     * wheel with timers is kept current by its worker's loop; it is not
+     * advanced from inside a job, whose fired timers could resume a job
+     * still in its own call (one that waits in wsched_sync, say). */
+    if (!wh->armed && !wh->target) /* (not from a job resumed inside an advance) */
+        timer_wheel_advance(wh, wsched_now_ns(), NULL, NULL);
+    if (!timer_arm(wh, t, when_ns)) /* due already: the next tick */
+        timer_arm(wh, t, (wh->clk + 1) << TW_TICK_SHIFT);
+}
+
+bool wsched__wheel_take(struct worker *w)
+{
+    if (w->wheel_held)
+        return true;
+    uint32_t free_tok = 0;
+    if (!cas(&w->wheel_tok, &free_tok, 1, ACQ)) /* T1: a thief's advance is ours */
+        return false;
+    st(&w->wheel_due, 0, RLX);
+    w->wheel_held = true;
+    while (w->late) { /* T3: file what was armed meanwhile */
+        struct timer *t = w->late;
+        struct job_wait *jw = (struct job_wait *)(void *)t;
+        w->late = t->next;
+        if (w->late)
+            w->late->pprev = &w->late;
+        t->next = NULL;
+        t->pprev = NULL;
+        wsched__timer_arm(w, jw, t->due_ns);
+    }
+    while (w->deferred) { /* T3: finalize what waited for the token */
+        struct job_wait *jw = w->deferred;
+        w->deferred = (struct job_wait *)(void *)jw->node.next;
+        wsched__wait_finalize(w, jw);
+    }
+    return true;
+}
+
+void wsched__wheel_take_spin(struct worker *w)
+{
+    while (!wsched__wheel_take(w))
+        sched_yield(); /* T4: a thief's advance, never a job */
+}
+
+void wsched__wheel_release(struct worker *w)
+{
+    if (!w->wheel_held || !w->wheel.armed)
+        return;
+    st(&w->wheel_due, timer_wheel_next_due(&w->wheel), RLX);
+    w->wheel_held = false;
+    st(&w->wheel_tok, 0, REL); /* T1: our wheel to a thief's ACQUIRE */
+}
+
+void wsched__wheel_boundary(struct worker *w)
+{
+    if (w->late)
+        wsched__wheel_take(w); /* file them, if no thief has it */
+    wsched__wheel_release(w);
+}
+
+/* T2: a timer of a busy worker's wheel fired in our hands. */
+struct foreign {
+    struct worker *thief;
+    struct pool *p;
+};
+
+static void fire_foreign(void *ctx, struct timer *t)
+{
+    struct foreign *f = ctx;
+    struct job_wait *jw = (struct job_wait *)(void *)t;
+    unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
+    if (!wsched__wait_claim(f->p, jw, res))
+        return;
+    /* The completion's unit (C4): the job's J2' may be yet to come, when
+     * the owner freed the token at an inner job's end while the job was
+     * inside a wait of its own; then the owner finalizes (its timer_drop
+     * finds the timer unlinked by our advance). */
+    if (fsub(&jw->join, 1, AR) != 1)
+        return;
+    if (jw->kind != WSCHED_RESUME_FD) {
+        struct task r = resume_task(jw->b->resume_fn, jw->b, jw->index);
+        bool was_empty;
+        if (deque_push_owner(&f->thief->dq, &r, &was_empty) == 0) {
+            pushed(f->thief, was_empty);
+            return;
+        }
+    }
+    post(f->p, jw); /* the owner unregisters the fd; or our deque is full */
+}
+
+uint64_t wsched__timers_due_elsewhere(struct worker *w)
+{
+    struct pool *p = w->pool;
+    uint64_t due = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        uint64_t d = i == w->index ? 0 : ld(&p->workers[i].wheel_due, RLX);
+        if (d && (!due || d < due))
+            due = d;
+    }
+    return due ? due + TIMER_STEAL_GRACE_NS : 0;
+}
+
+bool wsched__timers_steal(struct worker *w)
+{
+    struct pool *p = w->pool;
+    uint64_t now = 0;
+    bool any = false;
+    for (unsigned i = 0; i < p->n; i++) {
+        struct worker *v = &p->workers[i];
+        uint64_t due = ld(&v->wheel_due, RLX);
+        if (v == w || !due)
+            continue;
+        if (!now)
+            now = wsched_now_ns();
+        if (now < due + TIMER_STEAL_GRACE_NS || ld(&v->wheel_tok, RLX) != 0)
+            continue;
+        uint32_t free_tok = 0;
+        if (!cas(&v->wheel_tok, &free_tok, 2, ACQ)) /* T2 */
+            continue;
+        struct foreign f = {w, p};
+        any |= timer_wheel_advance(&v->wheel, now, fire_foreign, &f) != 0;
+        st(&v->wheel_due, v->wheel.armed ? timer_wheel_next_due(&v->wheel) : 0, RLX);
+        st(&v->wheel_tok, 0, REL); /* T2 */
+    }
+    return any;
 }
 
 /* -------------------------------------------------------------- destroy */

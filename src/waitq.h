@@ -87,6 +87,20 @@ WSCHED_INTERNAL int wsched__fd_register(struct worker *w, struct job_wait *jw, i
 WSCHED_INTERNAL void wsched__fd_unregister_raw(struct worker *w, int fd);
 WSCHED_INTERNAL bool wsched__fd_poll(struct worker *w);
 WSCHED_INTERNAL void wsched__fd_events(struct worker *w);
+/* The wheel's token (T1-T4): file a wait's timer (owner, in the job);
+ * take the token back (try, or yielding to a thief); free it before a task
+ * (publishing the next due time); at a job boundary inside a task, file
+ * and publish; fire another worker's overdue timers (true if any), and the
+ * earliest time another's timers want a thief (0: none). */
+WSCHED_INTERNAL void wsched__timer_arm(struct worker *w, struct job_wait *jw, uint64_t when_ns);
+WSCHED_INTERNAL bool wsched__wheel_take(struct worker *w);
+WSCHED_INTERNAL void wsched__wheel_take_spin(struct worker *w);
+WSCHED_INTERNAL void wsched__wheel_release(struct worker *w);
+WSCHED_INTERNAL void wsched__wheel_boundary(struct worker *w);
+WSCHED_INTERNAL bool wsched__timers_steal(struct worker *w);
+WSCHED_INTERNAL uint64_t wsched__timers_due_elsewhere(struct worker *w);
+#define TIMER_STEAL_GRACE_NS 100000u /* 100 us past due: the owner is busy */
+
 /* Cancellation reached a batch with waits: complete its armed cell waits
  * as cancelled (C3). */
 WSCHED_INTERNAL void wsched__wait_cancel_batch(struct wsched_batch *b);

@@ -142,7 +142,7 @@ static void fire_resume(void *ctx, struct timer *t)
  * something fired. */
 static inline bool run_timers(struct worker *w)
 {
-    if (likely(!w->wheel.armed))
+    if (likely(!w->wheel_held || !w->wheel.armed)) /* (T3: a thief has it) */
         return false;
     return timer_wheel_advance(&w->wheel, wsched_now_ns(), fire_resume, w) != 0;
 }
@@ -234,6 +234,8 @@ void *wsched__worker_main(void *arg)
     bool stolen;
     enum park_result pr = PARK_WOKEN;
     for (;;) {
+        if (unlikely(!w->wheel_held))
+            wsched__wheel_take(w); /* T1: back after a task, unless a thief has it */
         run_timers(w);
         if (unlikely(ready_pending(w)))
             wsched__ready_run(w);
@@ -249,17 +251,27 @@ void *wsched__worker_main(void *arg)
             /* After a park cancelled because work was visible, take it even
              * if the searcher cap would keep us from searching. */
             found = search(w, &t) || (pr == PARK_SAW_WORK && p->n > 1 && steal_once(w, &t));
+            /* T2: a busy worker's overdue timers (also after a park that
+             * timed out for them, whatever the searcher cap said). */
+            if (!found && p->n > 1 && wsched__timers_steal(w))
+                found = find_local(w, &t, &stolen);
         }
         if (found) {
             if (w->searching)
                 wsched__stop_searching(w);
             busy_begin(w);
+            wsched__wheel_release(w); /* T1: our timers stay live during the task */
             run_task(w, &t, stolen);
             pr = PARK_WOKEN;
             continue;
         }
-        /* Sleep until claimed, or until our earliest timer. */
+        /* Sleep until claimed, or until our earliest timer, or another's
+         * that a thief should fire (T4). */
+        wsched__wheel_take_spin(w);
         uint64_t due = w->wheel.armed ? timer_wheel_next_due(&w->wheel) : 0;
+        uint64_t other = p->n > 1 ? wsched__timers_due_elsewhere(w) : 0;
+        if (other && (!due || other < due))
+            due = other;
         pr = wsched__park(w, due);
         if (w->nev)
             wsched__fd_events(w); /* what woke a park in epoll (idle.c K5) */

@@ -329,6 +329,75 @@ static void test_wait_batch(wsched_pool *pool)
     printf("batch waits: 40 parents x 8 children: ok\n");
 }
 
+/* A worker busy in a long job while its timers expire: they still fire,
+ * through an idle worker (waitq.c T1-T2). The sleeper arms 1 ms on its
+ * worker X and submits a nested spinner, which X usually runs next; the
+ * spinner spins until the sleeper's resumption has run. Without thieves
+ * firing X's timer that never happens while the spinner holds X (it gives
+ * up after 5 s and the check fails). Rounds where another worker took the
+ * spinner prove nothing and are not counted. */
+struct busy {
+    atomic_int arm_worker, resumed_on, spinner_on;
+    atomic_int resumed;
+    wsched_pool *pool;
+    wsched_batch *spinner;
+};
+
+static int busy_spinner(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)i, (void)slot;
+    struct busy *bz = arg;
+    atomic_store(&bz->spinner_on, wsched_ctx_worker(ctx));
+    uint64_t give_up = wsched_now_ns() + 5000000000ull;
+    while (!atomic_load(&bz->resumed) && wsched_now_ns() < give_up)
+        ;
+    return atomic_load(&bz->resumed) ? 0 : -ETIMEDOUT;
+}
+
+static int busy_sleeper(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)i, (void)slot;
+    struct busy *bz = arg;
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_FIRST) {
+        atomic_store(&bz->arm_worker, wsched_ctx_worker(ctx));
+        CHECK_OK(wsched_sleep_until(ctx, wsched_now_ns() + 1000000));
+        wsched_batch_desc d = {.fn = busy_spinner, .arg = bz, .njobs = 1};
+        CHECK_OK(wsched_submit(bz->pool, &d, &bz->spinner));
+        return WSCHED_PENDING;
+    }
+    CHECK_EQ(wsched_resume_kind(ctx), WSCHED_RESUME_TIMER);
+    atomic_store(&bz->resumed_on, wsched_ctx_worker(ctx));
+    atomic_store(&bz->resumed, 1);
+    return 0;
+}
+
+static void test_busy_owner(wsched_pool *pool)
+{
+    int proved = 0;
+    for (int round = 0; round < 200 && proved < 5; round++) {
+        static struct busy bz;
+        bz.pool = pool;
+        atomic_store(&bz.resumed, 0);
+        atomic_store(&bz.spinner_on, -1);
+        wsched_batch_desc d = {.fn = busy_sleeper, .arg = &bz, .njobs = 1,
+                               .flags = WSCHED_BATCH_WAITS};
+        wsched_batch *b;
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        CHECK_EQ(check_status(b, 0), 0);
+        wsched_batch_free(b);
+        CHECK_OK(wsched_wait(bz.spinner, -1));
+        CHECK_EQ(check_status(bz.spinner, 0), 0); /* the timer fired while it spun */
+        wsched_batch_free(bz.spinner);
+        if (atomic_load(&bz.spinner_on) == atomic_load(&bz.arm_worker)) {
+            CHECK(atomic_load(&bz.resumed_on) != atomic_load(&bz.arm_worker));
+            proved++;
+        }
+    }
+    CHECK(proved > 0);
+    printf("timers of a worker busy in a long job fired by another: %d rounds: ok\n", proved);
+}
+
 /* Destroy with jobs pending: destroy cancels their waits (wsched.h). A
  * job sleeps twice for 1 s; each ends cancelled (its cleanup call made, slot
  * WSCHED_ECANCELLED) or, if its first call came after destroy began, with
@@ -410,6 +479,7 @@ int main(void)
     test_quorum(pool);
     test_misuse(pool);
     test_wait_batch(pool);
+    test_busy_owner(pool);
     CHECK_OK(wsched_pool_destroy(pool));
     test_destroy_pending();
     wsched_pool *one = check_pool(1);
