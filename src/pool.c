@@ -329,15 +329,16 @@ int wsched_pool_destroy(wsched_pool *h)
         return -EBADF; /* another thread is destroying it */
 
     /* Drain: every accepted batch runs to completion. Pending waits are
-     * cancelled (waitq.c); a wait armed by a job that checked the state
-     * just before our CAS is caught by the next sweep, 1 ms on. */
+     * cancelled (waitq.c); a wait armed by a job that read the state just
+     * before our CAS (or a pool's first wait, its table of cells made after
+     * a sweep) is caught by the next sweep, 1 ms on: the drain polls. */
     for (;;) {
         uint32_t v = ld(&h->drain_word, ACQ); /* H2: before the load */
         if (ld(&h->inflight, SC) == 0)       /* H2 */
             break;
         struct timespec ts;
-        bool waits = wsched__wait_sweep(p);
-        futex_wait(&h->drain_word, v, waits ? abs_deadline(wsched_now_ns() + 1000000, &ts) : NULL);
+        wsched__wait_sweep(p);
+        futex_wait(&h->drain_word, v, abs_deadline(wsched_now_ns() + 1000000, &ts));
     }
     stop_workers(p);
     /* The workers are joined: nothing reads the pool's deques any more

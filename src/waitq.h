@@ -104,8 +104,9 @@ WSCHED_INTERNAL uint64_t wsched__timers_due_elsewhere(struct worker *w);
 /* Cancellation reached a batch with waits: complete its armed cell waits
  * as cancelled (C3). */
 WSCHED_INTERNAL void wsched__wait_cancel_batch(struct wsched_batch *b);
-/* Destroy: cancel every armed wait of the pool; true if it has any cells
- * (the destroyer sweeps again until drained). Then free what waits used. */
+/* Destroy: cancel every armed wait of the pool (the destroyer sweeps
+ * again until drained); true if it has any cells. Then free what waits
+ * used. */
 WSCHED_INTERNAL bool wsched__wait_sweep(struct pool *p);
 WSCHED_INTERNAL void wsched__wait_fini(struct pool *p);
 

@@ -403,7 +403,7 @@ static void test_busy_owner(wsched_pool *pool)
  * WSCHED_ECANCELLED) or, if its first call came after destroy began, with
  * the -ESHUTDOWN its arm returned. None sleeps out its second. */
 struct drain_frame {
-    int calls, cleanups, sleeps;
+    int calls, cleanups, sleeps, kinds;
 };
 
 static int drain_sleeper(wsched_ctx *ctx, void *arg, size_t i, void *slot)
@@ -411,6 +411,7 @@ static int drain_sleeper(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     (void)i;
     struct drain_frame *f = slot;
     f->calls++;
+    f->kinds |= 1 << wsched_resume_kind(ctx); /* (shown when a check fails) */
     if (wsched_resume_kind(ctx) == WSCHED_RESUME_CANCELLED) {
         f->cleanups++;
         return 0;
@@ -450,6 +451,9 @@ static void destroy_pending(bool wait_all)
             CHECK_EQ(f->calls, 2);
             cancelled++;
         } else {
+            if (f->sleeps != 0)
+                fprintf(stderr, "job %zu: status %d, calls %d, kinds %#x\n", i, st, f->calls,
+                        f->kinds);
             CHECK_EQ(st, -ESHUTDOWN);
             CHECK_EQ(f->sleeps, 0);
             CHECK_EQ(f->calls, 1);
