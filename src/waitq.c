@@ -79,6 +79,10 @@
  *       a thief holds it (one advance of due timers, T2). A parker sleeps at
  *       most until the earliest wheel_due published by the others, plus the
  *       grace, and then fires them itself (T2).
+ *  (T5) an in-job wait (wsched_wait, wsched_sync) that finds no task fires
+ *       our own due timers and finalizes our ready queue, inside the job:
+ *       a timer's claim there gives its unit of the join (C4), since the
+ *       waiting job may have armed it and not returned yet.
  * A claim made through T2 gives the completion's unit of the join (C4):
  * usually the arming job's J2' came before (the owner frees the token
  * between tasks and jobs), but a job inside a wait of its own runs inner
@@ -581,6 +585,32 @@ static void fire_foreign(void *ctx, struct timer *t)
         }
     }
     post(f->p, jw); /* the owner unregisters the fd; or our deque is full */
+}
+
+/* A timer fired inside a job's in-job wait (wsched_wait, wsched_sync): the
+ * job that armed it may be the one waiting, before its J2', so the claim
+ * gives the completion's unit (C4) and the last party finalizes. */
+static void fire_nested(void *ctx, struct timer *t)
+{
+    struct worker *w = ctx;
+    struct job_wait *jw = (struct job_wait *)(void *)t;
+    unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
+    if (wsched__wait_claim(w->pool, jw, res) && fsub(&jw->join, 1, AR) == 1)
+        wsched__wait_finalize(w, jw);
+}
+
+bool wsched__help_waits(struct worker *w)
+{
+    bool any = false;
+    if (ready_pending(w))
+        any |= wsched__ready_run(w);
+    if (!w->wheel_held) /* freed at an inner job's end (T1), or a thief has it */
+        wsched__wheel_take(w);
+    /* Not inside an advance of this wheel (a job run from a fire callback
+     * when the deque was full). */
+    if (w->wheel_held && w->wheel.armed && !w->wheel.target)
+        any |= timer_wheel_advance(&w->wheel, wsched_now_ns(), fire_nested, w) != 0;
+    return any;
 }
 
 uint64_t wsched__timers_due_elsewhere(struct worker *w)

@@ -99,6 +99,9 @@ WSCHED_INTERNAL void wsched__wheel_release(struct worker *w);
 WSCHED_INTERNAL void wsched__wheel_boundary(struct worker *w);
 WSCHED_INTERNAL bool wsched__timers_steal(struct worker *w);
 WSCHED_INTERNAL uint64_t wsched__timers_due_elsewhere(struct worker *w);
+/* An in-job wait found no task: our ready queue and due timers (T5).
+ * True if a resumption may have been pushed. */
+WSCHED_INTERNAL bool wsched__help_waits(struct worker *w);
 #define TIMER_STEAL_GRACE_NS 100000u /* 100 us past due: the owner is busy */
 
 /* Cancellation reached a batch with waits: complete its armed cell waits

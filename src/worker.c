@@ -120,6 +120,8 @@ void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch 
     if (wsched__find_work(w, &t, &stolen, new_ok)) {
         run_task(w, &t, stolen);
         *backoff = 0;
+    } else if (wsched__help_waits(w)) {
+        *backoff = 0; /* resumptions on our deque: the next step runs them */
     } else if (++*backoff < 64) {
         cpu_relax();
     } else {

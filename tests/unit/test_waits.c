@@ -398,6 +398,43 @@ static void test_busy_owner(wsched_pool *pool)
     printf("timers of a worker busy in a long job fired by another: %d rounds: ok\n", proved);
 }
 
+/* A plain job that waits inside the pool (wsched_wait) for children that
+ * sleep: its worker fires their timers from the in-job wait (T5), so this
+ * completes on one worker too. */
+static int nap_child(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i, (void)slot;
+    if (wsched_resume_kind(ctx) != WSCHED_RESUME_FIRST)
+        return 0;
+    CHECK_OK(wsched_sleep_until(ctx, wsched_now_ns() + 2000000));
+    return WSCHED_PENDING;
+}
+
+static int parent_waits_inside(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)i, (void)slot;
+    wsched_batch_desc d = {.fn = nap_child, .njobs = 8, .flags = WSCHED_BATCH_WAITS};
+    wsched_batch *c;
+    CHECK_OK(wsched_submit(arg, &d, &c));
+    CHECK_OK(wsched_wait(c, -1));
+    for (size_t k = 0; k < 8; k++)
+        CHECK_EQ(check_status(c, k), 0);
+    wsched_batch_free(c);
+    return 0;
+}
+
+static void test_wait_inside(wsched_pool *pool)
+{
+    wsched_batch_desc d = {.fn = parent_waits_inside, .arg = pool, .njobs = 4};
+    wsched_batch *b;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    for (size_t k = 0; k < 4; k++)
+        CHECK_EQ(check_status(b, k), 0);
+    wsched_batch_free(b);
+    printf("in-job wait for sleeping children: ok\n");
+}
+
 /* Destroy with jobs pending: destroy cancels their waits (wsched.h). A
  * job sleeps twice for 1 s; each ends cancelled (its cleanup call made, slot
  * WSCHED_ECANCELLED) or, if its first call came after destroy began, with
@@ -484,10 +521,12 @@ int main(void)
     test_misuse(pool);
     test_wait_batch(pool);
     test_busy_owner(pool);
+    test_wait_inside(pool);
     CHECK_OK(wsched_pool_destroy(pool));
     test_destroy_pending();
     wsched_pool *one = check_pool(1);
     test_sleeps(one); /* one worker: every resumption on the arming worker */
+    test_wait_inside(one);
     CHECK_OK(wsched_pool_destroy(one));
     printf("test_waits: ok\n");
     return 0;
