@@ -218,8 +218,9 @@ typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slo
 /** Batch flag: completion stream, read with wsched_next_done. */
 #define WSCHED_BATCH_STREAM 0x2u
 /** Batch flag: its jobs may wait without holding a worker (see "Jobs that
- * wait"): a wait record per job (48 bytes) is allocated with the batch.
- * Not combined with max_parallel yet (-EINVAL). */
+ * wait"): a wait record per job (64 bytes) is allocated with the batch.
+ * With max_parallel, the limit counts jobs in flight, waiting ones
+ * included (see max_parallel). */
 #define WSCHED_BATCH_WAITS 0x4u
 
 /**
@@ -278,7 +279,11 @@ typedef struct wsched_batch_desc {
     uint64_t deadline_ns;
     /** At most this many of the batch's jobs run at once (e.g. an I/O-bound
      * batch that must not flood one downstream); 0 = no limit. Jobs held
-     * back wait as unclaimed indices: no worker ever waits for a permit. */
+     * back wait as unclaimed indices: no worker ever waits for a permit.
+     * With WSCHED_BATCH_WAITS a job counts from its first call to its
+     * final return, waiting included: the limit bounds the calls out to a
+     * downstream at once, not the jobs on a CPU (a waiting job's place is
+     * taken by no other job of the batch until it completes). */
     size_t max_parallel;
     unsigned priority; /**< enum wsched_priority */
     void *reserved[4]; /**< must be NULL (-EINVAL otherwise) */

@@ -1320,7 +1320,7 @@ public:
      * or f(wait_context &, std::size_t i) -> waiting_job for Slot = void.
      * Slot i is value-initialised by job i's first call; FrameBytes of it
      * hold the job's coroutine frame when the frame fits. A WSCHED_BATCH_WAITS
-     * batch: options::max_parallel is not supported with it (-EINVAL).
+     * batch: options::max_parallel counts jobs in flight, waiting included.
      * Throws as submit.
      */
     template <class Slot, std::size_t FrameBytes = default_frame_bytes, class F>

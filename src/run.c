@@ -157,25 +157,36 @@ static void start_lanes(struct worker *w, struct wsched_batch *b)
     run_lane(w, &self, false);
 }
 
-static void run_lane(struct worker *w, const struct task *t, bool stolen)
+/* A lane's loop: claim the next index and run it, until none is left
+ * (the lane's own unit of `remaining` goes with its last jobs, B2) or a
+ * job goes pending (WSCHED_BATCH_WAITS): the lane then waits with it,
+ * keeping its unit, and goes on when that job completes (run_resume). So
+ * max_parallel bounds the jobs in flight, waiting ones included: an
+ * I/O-bound batch has at most that many calls out at once (wsched.h). */
+static void lane_loop(struct worker *w, struct wsched_batch *b)
 {
-    (void)stolen;
-    struct wsched_batch *b = range_batch(t);
     struct batch_view v = view_of(b);
     wsched_ctx ctx = {.w = w, .batch = b};
     size_t count = 0, i;
-    while ((i = fadd(&b->next, 1, RLX)) < b->n) {
-        bool pending = run_one(&ctx, b, &v, i);
-        DEBUG_ASSERT(!pending); /* WSCHED_BATCH_WAITS excludes max_parallel */
-        (void)pending;
-        count++;
+    bool pending = false;
+    while (!pending && (i = fadd(&b->next, 1, RLX)) < b->n) {
+        pending = run_one(&ctx, b, &v, i);
+        count += !pending;
     }
     STAT_ADD(w, jobs, count);
     if (count && b->holds_admission)
         wsched__admit_release(b->pool, count);
-    /* The lane's own unit with its jobs (B2). */
-    if (completion_range_done(&b->remaining, count + 1))
+    /* Its jobs, and the lane's own unit when it ends (B2); a suspended
+     * lane and its pending job still hold theirs: not zero. */
+    size_t units = count + !pending;
+    if (units && completion_range_done(&b->remaining, units))
         wsched__batch_complete(b);
+}
+
+static void run_lane(struct worker *w, const struct task *t, bool stolen)
+{
+    (void)stolen;
+    lane_loop(w, range_batch(t));
 }
 
 /* Hand the upper half of the private part (r->i, r->hi) back as a
@@ -291,6 +302,18 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
         if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, value, &r))
             return;
         finish_plain(b, i, cancelled ? cancel_status(reason) : job_status(r), !cancelled);
+    }
+    if (b->max_parallel) {
+        /* The job's unit, then its lane goes on (lane_loop): the lane's
+         * unit keeps `remaining` above zero meanwhile. */
+        STAT_ADD(w, jobs, 1);
+        if (b->holds_admission)
+            wsched__admit_release(b->pool, 1);
+        bool zero = completion_range_done(&b->remaining, 1);
+        DEBUG_ASSERT(!zero);
+        (void)zero;
+        lane_loop(w, b);
+        return;
     }
     range_done(w, b, 1);
 }

@@ -43,10 +43,6 @@ static int desc_check(const wsched_batch_desc *d)
         return -EINVAL;
     if (!d->slot_size && (d->slot_stride || d->slots))
         return -EINVAL; /* a stride or memory without slots: a caller's mistake */
-    /* Lanes count running jobs by claimed indices; a resumed job runs
-     * outside them. Not combined until max_parallel counts resumptions. */
-    if ((d->flags & WSCHED_BATCH_WAITS) && d->max_parallel)
-        return -EINVAL;
     if ((d->flags & WSCHED_BATCH_WAITS) && d->njobs > UINT32_MAX)
         return -EOVERFLOW; /* a wait record names its job in 32 bits */
     for (unsigned k = 0; k < sizeof d->reserved / sizeof d->reserved[0]; k++)

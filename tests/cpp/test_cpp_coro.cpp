@@ -249,13 +249,19 @@ void test_errors(wsched::pool &p)
     CHECK_EQ(b.status(3), -EIO);
     CHECK_EQ(b.status(4), WSCHED_EJOBCODE);
 
-    // WSCHED_BATCH_WAITS is not combined with max_parallel (wsched.h).
-    auto noop = [](wsched::wait_context &, std::size_t, int &) -> wsched::waiting_job { co_return 0; };
+    // max_parallel with coroutine jobs: the limit counts jobs in flight.
+    auto noop = [](wsched::wait_context &w, std::size_t, int &s) -> wsched::waiting_job {
+        if (std::error_code e = co_await w.sleep_for(std::chrono::microseconds(200)))
+            co_return e;
+        s = 1;
+        co_return 0;
+    };
     std::error_code ec;
-    auto bad = p.submit_waiting<int>(4, noop, wsched::options().with_max_parallel(2), ec);
-    CHECK(ec == std::errc::invalid_argument);
-    CHECK(!bad);
-    CHECK_THROWS(wsched::error, (void)p.submit_waiting<int>(4, noop, wsched::options().with_max_parallel(2)));
+    auto lim = p.submit_waiting<int>(16, noop, wsched::options().with_max_parallel(2), ec);
+    CHECK(!ec);
+    CHECK_OK(lim.wait());
+    for (std::size_t i = 0; i < 16; i++)
+        CHECK_EQ(lim.status(i), 0);
     CHECK_THROWS(wsched::error, (void)p.submit_waiting<int>(0, noop));
     std::printf("errors and statuses: ok\n");
 }

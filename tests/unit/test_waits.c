@@ -233,9 +233,75 @@ static void test_misuse(wsched_pool *pool)
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_OK(wsched_wait(b, -1));
     wsched_batch_free(b);
-    d = (wsched_batch_desc){.fn = misuse, .njobs = 4, .flags = WSCHED_BATCH_WAITS,
-                            .max_parallel = 2};
-    CHECK_EQ(wsched_submit(pool, &d, &b), -EINVAL); /* not combined yet */
+}
+
+/* max_parallel with waits bounds the jobs in flight, waiting ones
+ * included (wsched.h): never more than M between a first call and the
+ * final return, and M reached. */
+struct inflight {
+    atomic_int now, max;
+    uint64_t nap;
+};
+
+static int limited_sleeper(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)i;
+    struct inflight *f = arg;
+    int *sleeps = slot;
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_FIRST) {
+        int n = atomic_fetch_add(&f->now, 1) + 1;
+        int m = atomic_load(&f->max);
+        while (n > m && !atomic_compare_exchange_weak(&f->max, &m, n))
+            ;
+    }
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_CANCELLED) {
+        atomic_fetch_sub(&f->now, 1);
+        return 0;
+    }
+    if (*sleeps < 2) {
+        (*sleeps)++;
+        CHECK_OK(wsched_sleep_until(ctx, wsched_now_ns() + f->nap));
+        return WSCHED_PENDING;
+    }
+    atomic_fetch_sub(&f->now, 1);
+    return 0;
+}
+
+static void test_max_parallel(wsched_pool *pool)
+{
+    for (size_t m = 1; m <= 8; m *= 2) {
+        static struct inflight f;
+        atomic_store(&f.now, 0);
+        atomic_store(&f.max, 0);
+        f.nap = 500000;
+        wsched_batch_desc d = {.fn = limited_sleeper, .arg = &f, .njobs = 64,
+                               .slot_size = sizeof(int), .flags = WSCHED_BATCH_WAITS,
+                               .max_parallel = m};
+        wsched_batch *b;
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        for (size_t i = 0; i < 64; i++) {
+            CHECK_EQ(check_status(b, i), 0);
+            CHECK_EQ(*(int *)wsched_batch_slot(b, i), 2);
+        }
+        CHECK_EQ(atomic_load(&f.now), 0);
+        CHECK_EQ(atomic_load(&f.max), (int)m); /* 64 jobs sleeping 1 ms: the limit is reached */
+        wsched_batch_free(b);
+        /* Cancelled while its lanes wait: the lanes go on, skipping the rest. */
+        f.nap = 1000000000;
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        while (atomic_load(&f.now) < (int)m)
+            sched_yield();
+        CHECK_OK(wsched_cancel(b));
+        CHECK_OK(wsched_wait_idle(b, -1));
+        CHECK_EQ(atomic_load(&f.now), 0);
+        size_t cancelled = 0;
+        for (size_t i = 0; i < 64; i++)
+            cancelled += check_status(b, i) == WSCHED_ECANCELLED;
+        CHECK_EQ(cancelled, 64);
+        wsched_batch_free(b);
+    }
+    printf("max_parallel with waits counts jobs in flight: ok\n");
 }
 
 /* Waits on nested batches: each parent job submits a child batch and
@@ -521,6 +587,7 @@ int main(void)
     test_misuse(pool);
     test_wait_batch(pool);
     test_busy_owner(pool);
+    test_max_parallel(pool);
     test_wait_inside(pool);
     CHECK_OK(wsched_pool_destroy(pool));
     test_destroy_pending();
