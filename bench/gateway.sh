@@ -206,8 +206,9 @@ for ((round = 1; round <= rounds; round++)); do
             errors=$((${sock:-0} + ${non2xx:-0}))
             gw_cpu=$(awk -v a="$gw0" -v b="$gw1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
             be_cpu=$(awk -v a="$be0" -v b="$be1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
-            row=$(printf '%-8s %6s %6s %10.0f %9s %9s %8s %7s%% %7s%%' "$v" "$c" "$round" "$rps" \
-                "$(to_ms "$p50")" "$(to_ms "$p99")" "$errors" "$gw_cpu" "$be_cpu")
+            load=$(cut -d' ' -f1 /proc/loadavg)
+            row=$(printf '%-8s %6s %6s %10.0f %9s %9s %8s %7s%% %7s%% %6s' "$v" "$c" "$round" "$rps" \
+                "$(to_ms "$p50")" "$(to_ms "$p99")" "$errors" "$gw_cpu" "$be_cpu" "$load")
             rows+=("$row")
             echo "$row"
         done
@@ -216,7 +217,7 @@ done
 
 {
     echo
-    echo "# variant   conns  round  requests/s  p50 (ms)  p99 (ms)   errors  gw CPU  backend CPU"
+    echo "# variant   conns  round  requests/s  p50 (ms)  p99 (ms)   errors  gw CPU  be CPU  load"
     printf '%s\n' "${rows[@]}"
     if [ "$rounds" -gt 1 ]; then
         echo
@@ -225,7 +226,8 @@ done
             { k = $1 " " $2; n[k]++; rps[k, n[k]] = $4; p50[k, n[k]] = $5; p99[k, n[k]] = $6; err[k, n[k]] = $7 }
             END { for (k in n) { m = int((n[k] + 1) / 2); printf "%-8s %6s %10.0f %9s %9s %8s\n", substr(k, 1, index(k, " ") - 1), substr(k, index(k, " ") + 1), rps[k, m], p50[k, m], p99[k, m], err[k, m] } }' | sort -k1,1 -k2,2n
     fi
-    echo "# errors: wrk socket errors + non-2xx responses (502/504/503); CPU: % of one CPU over the measured run"
+    echo "# errors: wrk socket errors + non-2xx responses (502/504/503); CPU: % of one CPU over the"
+    echo "# measured run (gateway, backend); load: 1-minute loadavg after the run (others' work shows there)"
 } | tee -a "$out"
 echo "gateway.sh: raw output in $out"
 exit $failed
