@@ -26,12 +26,14 @@
  * bench/gateway.sh drives `serve` with wrk.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "../common.h"
@@ -485,6 +487,52 @@ out:
 
 static uint16_t test_backend_port;
 
+/* A gateway whose backend refuses connections (a port bound, never
+ * listening): every request is a 502 naming the refusal. */
+static void test_backend_down(enum gw_variant v)
+{
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t al = sizeof a;
+    if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(s, (struct sockaddr *)&a, &al) != 0) {
+        FAIL("no port for the refusing backend");
+        if (s >= 0)
+            close(s);
+        return;
+    }
+    struct gw_config cfg;
+    gw_config_init(&cfg);
+    cfg.variant = v;
+    cfg.backend_port = ntohs(a.sin_port);
+    cfg.pool_threads = 4;
+    struct gateway *gw;
+    struct http_client *c = malloc(sizeof *c);
+    char *body = malloc(GW_OUT_MAX);
+    if (!c || !body || gateway_start(&gw, &cfg, &gw_port) != 0) {
+        FAIL("gateway_start (refusing backend)");
+    } else {
+        if (client_connect(c, gw_port) == 0) {
+            for (int k = 0; k < 3; k++) {
+                int st = get(c, "/?n=12&d=0", body, GW_OUT_MAX, NULL);
+                if (st != 502 || !strstr(body, "refused"))
+                    FAIL("refusing backend: status %d '%s', want 502 (refused)", st, body);
+            }
+            client_close(c);
+        } else {
+            FAIL("no connection");
+        }
+        struct gw_counters n;
+        gateway_stop(gw, &n);
+        if (n.requests != 3 || n.bad_gateway != 3)
+            FAIL("refusing backend: %llu requests, %llu 502", (unsigned long long)n.requests,
+                 (unsigned long long)n.bad_gateway);
+    }
+    free(c);
+    free(body);
+    close(s);
+}
+
 /* One variant: start it, the special cases, the concurrent clients, stop
  * it; then its counts, its file descriptors and the backend's
  * connections must be back where they were. */
@@ -493,6 +541,7 @@ static void run_variant(struct backend *be, enum gw_variant v, int slow)
     testing = gw_variant_names[v];
     int fds0 = count_fds();
     uint64_t anomalies0 = atomic_load(&gw_wsched_anomalies);
+    test_backend_down(v);
     struct gw_config cfg;
     gw_config_init(&cfg);
     cfg.variant = v;
