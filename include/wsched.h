@@ -476,9 +476,11 @@ WSCHED_API int wsched_blocking(wsched_ctx *ctx);
  * waker or fd registration is dropped, it is called once more with
  * WSCHED_RESUME_CANCELLED to release what it holds, its return value is
  * ignored, and its slot is WSCHED_ECANCELLED or WSCHED_EDEADLINE (decided
- * by the same arbitration as for running jobs). The batch deadline is
- * noticed when a job of the batch runs or the waiter's timed wait reaches
- * it.
+ * by the same arbitration as for running jobs). The deadline of a batch
+ * with WSCHED_BATCH_WAITS is a timer on the wheel of the worker that
+ * started the batch: it takes effect at its time even when no job of the
+ * batch runs and nobody waits with a timeout (a parent job in
+ * wsched_wait_batch, say).
  *
  * Admission (max_jobs) keeps counting a pending job: it holds its slot.
  * The resumption is queued on the worker that armed the wait, from where

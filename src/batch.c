@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "batch.h"
+#include "waitq.h"
 #include "futex.h"
 #include "probes.h"
 #include "tsan.h"
@@ -17,7 +18,9 @@ static void batch_unref(struct wsched_batch *b)
 {
     /* ACQ_REL: the last reference sees all uses of the batch before freeing. */
     uint32_t old = fsub(&b->refs, 1, AR);
-    DEBUG_ASSERT(old >= 1 && old <= 2); /* the caller's and the runtime's */
+    /* The caller's and the runtime's, and a deadline's timer and its
+     * withdrawal (D1, D3). */
+    DEBUG_ASSERT(old >= 1 && old <= 4);
     if (old == 1) {
         wsched_allocator a = b->alloc;
         a.free(a.ctx, b, b->bytes, CACHELINE);
@@ -59,6 +62,13 @@ void wsched__batch_complete(struct wsched_batch *b)
     if (jw && fsub(&jw->join, 1, AR) == 1) {
         DEBUG_ASSERT(wsched__self); /* the last range ends on a worker */
         schedule_resume(wsched__self, jw);
+    }
+    /* D3: a deadline timer armed on some worker's wheel is withdrawn
+     * there (only its owner may unlink it); the message holds the batch.
+     * Relaxed: D1's CAS came in a range that ended before our B2. */
+    if (b->dl && ld(&b->dl_state, RLX) != DL_NONE) {
+        fadd(&b->refs, 1, RLX); /* we hold the runtime's reference */
+        wsched__wait_post(b->pool, b->dl);
     }
     wsched__pool_leave(b->handle, 1);
     batch_unref(b);

@@ -188,6 +188,12 @@ struct wsched_batch {
     task_run_fn start_fn;  /* wsched__run_range: the task an inbox take makes */
     task_run_fn resume_fn; /* wsched__run_resume: the task a fired wait makes */
     struct job_wait *waits; /* WSCHED_BATCH_WAITS: one record per job, else NULL */
+    /* A batch with waits and a deadline: the deadline's timer record (after
+     * the jobs' records), what happens when it fires or is withdrawn, and
+     * its state (D1-D4, run.c). */
+    struct job_wait *dl;
+    void (*dl_fn)(struct wsched_batch *b, bool fired);
+    _Atomic uint32_t dl_state; /* DL_* */
     /* The parent job waiting for this batch (wsched_wait_batch), NULL, or
      * WAITER_DONE once every job returned (J3). */
     _Atomic(struct job_wait *) waiter;
@@ -421,6 +427,13 @@ static inline void run_task(struct worker *w, const struct task *t, bool stolen)
 {
     t->run(w, t, stolen);
 }
+
+/* b->dl_state; and the kind of a deadline's record. */
+enum { DL_NONE = 0, DL_ARMED = 1, DL_DONE = 2 };
+#define WAIT_DEADLINE 7 /* job_wait.kind of a batch's deadline (not a resume kind) */
+/* wait.c: the deadline's timer fired (true) or its withdrawal reached the
+ * owner (false). */
+WSCHED_INTERNAL void wsched__deadline_event(struct wsched_batch *b, bool fired);
 
 /* b->waiter once the batch's jobs have all returned. */
 #define WAITER_DONE ((struct job_wait *)(uintptr_t)1)

@@ -222,10 +222,38 @@ int wsched_blocking(wsched_ctx *c)
     return 0;
 }
 
+/*
+ * A batch with waits and a deadline: its deadline on a wheel, so that it
+ * takes effect even when no job of the batch runs and nobody waits with a
+ * timeout (jobs pending on wakers; a parent in wsched_wait_batch).
+ *  (D1) the first range to start (any worker: the inbox took it there, or a
+ *       thief) claims the arming, dl_state NONE -> ARMED (CAS), takes a
+ *       reference on the batch for the timer and files it on its wheel.
+ *  (D2) the timer fires (owner, thief or in-job wait): dl_state ARMED ->
+ *       DONE (CAS); the winner ends the batch as a waiter at the deadline
+ *       would (wait.c) and drops the timer's reference.
+ *  (D3) the batch completes first (batch.c): a message (the record itself,
+ *       with a reference of its own) goes to the owner's ready queue, which
+ *       unlinks the timer (owner only, T3) and then, winning the same CAS,
+ *       drops the timer's reference; then the message's. One of D2 and D3
+ *       wins; the record stays in the batch until both references are gone.
+ */
+static __attribute__((noinline)) void deadline_arm(struct worker *w, struct wsched_batch *b)
+{
+    uint32_t none = DL_NONE;
+    if (ld(&b->dl_state, RLX) != DL_NONE || !cas(&b->dl_state, &none, DL_ARMED, RLX))
+        return; /* D1: armed already */
+    fadd(&b->refs, 1, RLX); /* the timer's; we run a range: the runtime's is held */
+    b->dl->owner = (uint16_t)w->index;
+    wsched__timer_arm(w, b->dl, b->deadline);
+}
+
 void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
 {
     (void)stolen;
     struct wsched_batch *b = range_batch(t);
+    if (unlikely(b->dl != NULL))
+        deadline_arm(w, b);
     if (unlikely(b->max_parallel)) {
         start_lanes(w, b); /* the whole batch arrives as one range */
         return;

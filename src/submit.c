@@ -90,9 +90,11 @@ static int layout_of(const wsched_batch_desc *d, struct layout *l)
         return -EOVERFLOW;
     /* The wait records last, pointer-aligned. */
     l->waits_off = (l->bytes + 63) & ~(size_t)63; /* a line per record */
+    /* With a deadline, one more: the batch's deadline timer (D1, run.c). */
+    size_t records = n + ((d->flags & WSCHED_BATCH_WAITS) && d->deadline_ns);
     if ((d->flags & WSCHED_BATCH_WAITS) &&
-        (l->waits_off < l->bytes ||
-         !size_mul_add(n, sizeof(struct job_wait), l->waits_off, &l->bytes)))
+        (l->waits_off < l->bytes || records < n ||
+         !size_mul_add(records, sizeof(struct job_wait), l->waits_off, &l->bytes)))
         return -EOVERFLOW;
     return 0;
 }
@@ -110,8 +112,23 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     b->resume_fn = wsched__run_resume;
     st(&b->waiter, NULL, RLX);
     b->waits = NULL;
+    b->dl = NULL;
+    b->dl_fn = wsched__deadline_event;
+    st(&b->dl_state, DL_NONE, RLX);
     if (d->flags & WSCHED_BATCH_WAITS) {
         b->waits = (struct job_wait *)(void *)((char *)b + l->waits_off);
+        if (d->deadline_ns) {
+            b->dl = &b->waits[n];
+            timer_init(&b->dl->timer);
+            b->dl->b = b;
+            b->dl->index = (uint32_t)n;
+            b->dl->kind = WAIT_DEADLINE;
+            b->dl->tflags = 0;
+            b->dl->armed = 0;
+            b->dl->events = 0;
+            st(&b->dl->join, 0, RLX);
+            st(&b->dl->cell, WAIT_NO_CELL, RLX);
+        }
         for (size_t i = 0; i < n; i++) {
             timer_init(&b->waits[i].timer);
             b->waits[i].b = b;

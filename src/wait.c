@@ -78,28 +78,49 @@ static bool word_wait(struct wsched_batch *b, _Atomic uint32_t *word, uint64_t u
  * not final (WSCHED_EDEADLINE), release every waiter, and report it. */
 static void finish_after_returned(struct wsched_batch *b);
 
-/* The batch is complete once this returns (0: wsched_wait's answer). */
-static int deadline_expire(struct wsched_batch *b)
+/* The deadline takes effect: false when the batch completed first. */
+static bool deadline_decide(struct wsched_batch *b)
 {
     /* Every job returned before we looked (batch_complete is between its
      * two stores): the batch completed; it did not miss its deadline. */
-    if (completion_done(&b->returned)) {
-        finish_after_returned(b);
-        return 0;
-    }
+    if (completion_done(&b->returned))
+        return false;
     /* The reason first (first reason wins): if the last range closed the
      * word meanwhile (CANCEL_CLOSED, batch_complete), every job returned
      * before the deadline took effect and the batch simply completed.
      * Running jobs see wsched_cancelled() from the clock anyway, so the
-     * order against freeze does not matter to them (unlike quorum's). */
+     * order against freeze does not matter to them (unlike quorum's).
+     * Pending jobs are cancelled by the cancel word (waitq.c C3). */
     wsched__cancel_set(b, CANCEL_DEADLINE);
-    if (ld(&b->cancel, ACQ) == CANCEL_CLOSED) {
-        finish_after_returned(b);
-        return 0;
-    }
+    if (ld(&b->cancel, ACQ) == CANCEL_CLOSED)
+        return false;
     wsched__freeze(b, WSCHED_EDEADLINE);
     wsched__signal_done(b);
+    return true;
+}
+
+/* The batch is complete once this returns (0: wsched_wait's answer). */
+static int deadline_expire(struct wsched_batch *b)
+{
+    if (!deadline_decide(b))
+        finish_after_returned(b);
     return 0;
+}
+
+/* D2-D4 (run.c): the batch's deadline timer fired, or its withdrawal
+ * reached its owner. Whoever moves dl_state to DONE owns the timer's
+ * reference; on a fire it ends the batch first (a completion that came
+ * between is seen by deadline_expire, as for a waiter). */
+void wsched__deadline_event(struct wsched_batch *b, bool fired)
+{
+    uint32_t armed = DL_ARMED;
+    bool timer_ref = cas(&b->dl_state, &armed, DL_DONE, AR);
+    if (timer_ref && fired)
+        deadline_decide(b); /* (never waits: we may be inside a wheel's advance) */
+    if (timer_ref)
+        wsched_batch_free(b);
+    if (!fired)
+        wsched_batch_free(b); /* the withdrawal's own reference */
 }
 
 /* A poll (timeout 0) from inside the pool runs one task first, so a job

@@ -232,7 +232,7 @@ int wsched__wake_cell(struct pool *p, uint64_t id, uint64_t value)
 
 /* --------------------------------------------------------- ready queue */
 
-static void post(struct pool *p, struct job_wait *jw)
+void wsched__wait_post(struct pool *p, struct job_wait *jw)
 {
     unsigned i = jw->owner; /* read now: once linked, jw may be resumed and gone */
     struct worker *o = &p->workers[i];
@@ -251,7 +251,7 @@ void wsched__wait_done_remote(struct pool *p, struct job_wait *jw)
     /* C4. ACQ_REL: whoever brings the join to 0 sees both parties'
      * writes (the job's frame, the result and value). */
     if (fsub(&jw->join, 1, AR) == 1)
-        post(p, jw);
+        wsched__wait_post(p, jw);
 }
 
 /* A claim won by the owner's loop: J2' came before on this thread, and
@@ -300,6 +300,10 @@ void wsched__wait_finalize(struct worker *w, struct job_wait *jw)
     if (!timer_drop(w, jw)) { /* T3: once we hold the token */
         jw->node.next = (struct cds_wfcq_node *)(void *)w->deferred;
         w->deferred = jw;
+        return;
+    }
+    if (jw->kind == WAIT_DEADLINE) { /* D3: the batch completed; timer withdrawn */
+        jw->b->dl_fn(jw->b, false);
         return;
     }
     if (jw->kind == WSCHED_RESUME_FD)
@@ -353,6 +357,10 @@ unsigned wsched__wait_take(struct worker *w, struct job_wait *jw, uint64_t *valu
 
 void wsched__wait_fire(struct worker *w, struct job_wait *jw)
 {
+    if (jw->kind == WAIT_DEADLINE) { /* D2 */
+        jw->b->dl_fn(jw->b, true);
+        return;
+    }
     unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
     if (wsched__wait_claim(w->pool, jw, res))
         done_local(w, jw);
@@ -567,6 +575,10 @@ static void fire_foreign(void *ctx, struct timer *t)
 {
     struct foreign *f = ctx;
     struct job_wait *jw = (struct job_wait *)(void *)t;
+    if (jw->kind == WAIT_DEADLINE) { /* D2, in a thief's hands */
+        jw->b->dl_fn(jw->b, true);
+        return;
+    }
     unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
     if (!wsched__wait_claim(f->p, jw, res))
         return;
@@ -584,7 +596,7 @@ static void fire_foreign(void *ctx, struct timer *t)
             return;
         }
     }
-    post(f->p, jw); /* the owner unregisters the fd; or our deque is full */
+    wsched__wait_post(f->p, jw); /* the owner unregisters the fd; or our deque is full */
 }
 
 /* A timer fired inside a job's in-job wait (wsched_wait, wsched_sync): the
@@ -594,6 +606,10 @@ static void fire_nested(void *ctx, struct timer *t)
 {
     struct worker *w = ctx;
     struct job_wait *jw = (struct job_wait *)(void *)t;
+    if (jw->kind == WAIT_DEADLINE) { /* D2, inside an in-job wait */
+        jw->b->dl_fn(jw->b, true);
+        return;
+    }
     unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
     if (wsched__wait_claim(w->pool, jw, res) && fsub(&jw->join, 1, AR) == 1)
         wsched__wait_finalize(w, jw);

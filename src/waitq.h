@@ -64,6 +64,9 @@ WSCHED_INTERNAL int wsched__wake_cell(struct pool *p, uint64_t id, uint64_t valu
 /* After a claim won away from the owner's loop: the completion's unit of
  * the join; the last party queues jw for its owner (C4, R1). */
 WSCHED_INTERNAL void wsched__wait_done_remote(struct pool *p, struct job_wait *jw);
+/* Queue jw for its owner (R1), its join settled (or none: a deadline's
+ * withdrawal, D3). */
+WSCHED_INTERNAL void wsched__wait_post(struct pool *p, struct job_wait *jw);
 /* The owner: drop jw's timer and fd registration and schedule the
  * resumption on our deque (R2). */
 WSCHED_INTERNAL void wsched__wait_finalize(struct worker *w, struct job_wait *jw);

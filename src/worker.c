@@ -284,6 +284,11 @@ void *wsched__worker_main(void *arg)
         w->searching = false;
         fsub(&p->searching, 1, SC);
     }
+    /* Withdrawals of deadlines (waitq.c D3) posted by batches that
+     * completed before destroy stopped us: their references. */
+    wsched__wheel_take_spin(w);
+    while (ready_pending(w))
+        wsched__ready_run(w);
     busy_end(w);
     wsched__self = NULL;
     return NULL;

@@ -294,6 +294,73 @@ static void test_wake_cancel_race(wsched_pool *pool)
     printf("wakes racing cancel: %d rounds: ok\n", rounds);
 }
 
+/* A batch deadline on the wheel (run.c D1-D3): a parent job waits with
+ * wsched_wait_batch (no timed waiter anywhere) for a child whose jobs wait
+ * on wakers nobody completes; the child's deadline ends it: its slots
+ * WSCHED_EDEADLINE, its jobs' cleanup calls made, the parent resumed. */
+struct dl_parent {
+    wsched_pool *pool;
+    struct plan *child_plan;
+    uint64_t budget;
+    wsched_batch *child;
+    int ok;
+};
+
+static int dl_parent_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)i, (void)slot;
+    struct dl_parent *dp = arg;
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_FIRST) {
+        wsched_batch_desc d = {.fn = wjob, .arg = dp->child_plan, .njobs = 32,
+                               .slot_size = sizeof(struct frame), .flags = WSCHED_BATCH_WAITS,
+                               .deadline_ns = wsched_now_ns() + dp->budget};
+        CHECK_OK(wsched_submit(dp->pool, &d, &dp->child));
+        CHECK_OK(wsched_wait_batch(ctx, dp->child));
+        return WSCHED_PENDING;
+    }
+    CHECK_EQ(wsched_resume_kind(ctx), WSCHED_RESUME_BATCH);
+    wsched_outcome o;
+    CHECK_OK(wsched_batch_outcome(dp->child, &o, sizeof o));
+    CHECK_EQ(o.end, WSCHED_END_DEADLINE);
+    CHECK_EQ(o.timed_out, 32);
+    for (size_t k = 0; k < 32; k++)
+        CHECK_EQ(fr(dp->child, k)->cancelled, 1);
+    dp->ok = 1;
+    return 0;
+}
+
+static void test_batch_deadline(wsched_pool *pool)
+{
+    static struct plan cp = {.fail_index = -1};
+    for (int round = 0; round < 20; round++) {
+        struct dl_parent dp = {.pool = pool, .child_plan = &cp, .budget = 2000000};
+        wsched_batch_desc d = {.fn = dl_parent_job, .arg = &dp, .njobs = 1,
+                               .flags = WSCHED_BATCH_WAITS};
+        wsched_batch *b;
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        CHECK_EQ(status(b, 0), 0);
+        CHECK_EQ(dp.ok, 1);
+        wsched_batch_free(b);
+        wsched_batch_free(dp.child);
+    }
+    /* A deadline batch that completes first: the timer is withdrawn (no
+     * leak under ASan, nothing fires later). */
+    static struct plan fast = {.fail_index = -1, .self_wake = 1};
+    for (int round = 0; round < 20; round++) {
+        wsched_batch_desc d = {.fn = wjob, .arg = &fast, .njobs = 16,
+                               .slot_size = sizeof(struct frame), .flags = WSCHED_BATCH_WAITS,
+                               .deadline_ns = wsched_now_ns() + 10000000000ull};
+        wsched_batch *b;
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        for (size_t k = 0; k < 16; k++)
+            CHECK_EQ(status(b, k), 0);
+        wsched_batch_free(b);
+    }
+    printf("batch deadlines on the wheel: ok\n");
+}
+
 /* ------------------------------------------------------------------ fds */
 
 struct fdplan {
@@ -513,11 +580,13 @@ int main(void)
     test_deadline(pool);
     test_cancel(pool);
     test_wake_cancel_race(pool);
+    test_batch_deadline(pool);
     test_fds(pool);
     test_fd_closed(pool);
     CHECK_OK(wsched_pool_destroy(pool));
     wsched_pool *one = check_pool(1);
     test_foreign_wakes(one); /* one worker: every resumption on the arming worker */
+    test_batch_deadline(one);
     test_fds(one);
     CHECK_OK(wsched_pool_destroy(one));
     test_bad_input();
