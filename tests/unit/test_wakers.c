@@ -323,8 +323,8 @@ static int dl_parent_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     CHECK_OK(wsched_batch_outcome(dp->child, &o, sizeof o));
     CHECK_EQ(o.end, WSCHED_END_DEADLINE);
     CHECK_EQ(o.timed_out, 32);
-    for (size_t k = 0; k < 32; k++)
-        CHECK_EQ(fr(dp->child, k)->cancelled, 1);
+    for (size_t k = 0; k < 32; k++) /* (a job not started by then never runs) */
+        CHECK_EQ(fr(dp->child, k)->cancelled, fr(dp->child, k)->calls ? 1 : 0);
     dp->ok = 1;
     return 0;
 }
