@@ -56,7 +56,7 @@ void wsched__ctx_sync_slow(wsched_ctx *c)
     /* ACQUIRE on joined_stolen: a stolen child's writes (its results) are
      * visible once it is counted. */
     while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned)
-        wsched__help_once(w, &backoff, NULL); /* pops our own children back first */
+        wsched__help_once(w, &backoff, NULL, NULL, 0); /* pops our own children back first */
     c->spawned = c->joined_inline = 0;
     st(&c->joined_stolen, 0, RLX);
 }

@@ -312,11 +312,13 @@ WSCHED_INTERNAL int wsched__copy_out(void *dst, size_t size, const void *src, si
 WSCHED_INTERNAL void wsched__notify(struct pool *p, int hint);
 WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
 /* worker.c: find work for an in-job wait; one step of such a wait (run a
- * task or back off). */
+ * task or back off; with `word`, a batch's wait word, sleep on it once
+ * nothing turns up for a while, until at most `deadline` (0 = none)). */
 WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen,
                                        bool new_ok);
 WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *backoff,
-                                       struct wsched_batch *awaited);
+                                       struct wsched_batch *awaited, _Atomic uint32_t *word,
+                                       uint64_t deadline);
 /* admission.c: reserve max_jobs units for a batch; return them as ranges
  * finish. */
 WSCHED_INTERNAL int wsched__admit_reserve(struct pool *p, size_t n, int64_t timeout_ns);

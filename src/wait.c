@@ -24,7 +24,7 @@ bool wsched__help_until(struct worker *w, struct wsched_batch *b, _Atomic uint32
     while (ld(word, ACQ) != until) {
         if (deadline && wsched_now_ns() >= deadline)
             return false;
-        wsched__help_once(w, &backoff, b);
+        wsched__help_once(w, &backoff, b, word, deadline);
     }
     return true;
 }
@@ -131,7 +131,7 @@ static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
     struct worker *self = wsched__self;
     if (self && self->pool == b->pool) {
         unsigned backoff = 0;
-        wsched__help_once(self, &backoff, b);
+        wsched__help_once(self, &backoff, b, NULL, 0);
     }
     return completion_done(word);
 }
@@ -191,13 +191,13 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
             if (polled || !inside)
                 return -ETIMEDOUT;
             polled = true; /* a poll from a job makes progress first */
-            wsched__help_once(self, &backoff, b);
+            wsched__help_once(self, &backoff, b, NULL, 0);
             continue;
         }
         if (until && now >= until)
             return -ETIMEDOUT;
         if (inside) {
-            wsched__help_once(self, &backoff, b); /* never block a worker */
+            wsched__help_once(self, &backoff, b, NULL, 0); /* never block a worker */
             continue;
         }
         /* W3 (batch.h): announce the sleeper (RMW), re-check, then sleep

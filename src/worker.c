@@ -107,12 +107,41 @@ bool wsched__find_work(struct worker *w, struct task *t, bool *stolen, bool new_
 }
 
 
+/* An in-job wait for a batch that found nothing to do for a while: sleep
+ * on the batch's wait word (announced as a waiter, B4: the completion wakes
+ * us at once), until our own next timer, another worker's overdue timers
+ * (T4), the wait's deadline, or 1 ms at most: what would wake a parked
+ * worker does not reach this one (it is not parked), so it looks again
+ * that often. */
+#define HELP_SPINS 64
+#define HELP_YIELDS 16
+#define HELP_NAP_NS 1000000u
+static void help_nap(struct worker *w, _Atomic uint32_t *word, uint64_t deadline)
+{
+    uint64_t until = wsched_now_ns() + HELP_NAP_NS;
+    if (deadline && deadline < until)
+        until = deadline;
+    if (w->wheel_held && w->wheel.armed) {
+        uint64_t due = timer_wheel_next_due(&w->wheel);
+        if (due < until)
+            until = due;
+    }
+    uint64_t other = w->pool->n > 1 ? wsched__timers_due_elsewhere(w) : 0;
+    if (other && other < until)
+        until = other;
+    struct timespec ts;
+    if (!completion_announce(word)) /* B4 */
+        futex_wait(word, BATCH_WAITED, abs_deadline(until, &ts));
+}
+
 /* One step of an in-job wait for `awaited` (NULL: children, wsched_sync):
  * run one task (own deque first; new batches from inboxes only while the
  * awaited batch itself still waits in one, or it could never start on a
- * pool whose workers all wait), or back off: pause 64 times, then yield
- * the CPU between attempts. */
-void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch *awaited)
+ * pool whose workers all wait), or back off: pause 64 times, yield 16
+ * times, then (waiting for a batch: `word`) nap on its word; wsched_sync
+ * keeps yielding (a stolen child's end has no futex to wake it by). */
+void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch *awaited,
+                       _Atomic uint32_t *word, uint64_t deadline)
 {
     struct task t;
     bool stolen;
@@ -122,10 +151,12 @@ void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch 
         *backoff = 0;
     } else if (wsched__help_waits(w)) {
         *backoff = 0; /* resumptions on our deque: the next step runs them */
-    } else if (++*backoff < 64) {
+    } else if (++*backoff < HELP_SPINS) {
         cpu_relax();
-    } else {
+    } else if (!word || *backoff < HELP_SPINS + HELP_YIELDS) {
         sched_yield();
+    } else {
+        help_nap(w, word, deadline);
     }
 }
 
