@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Instructions per job (a batch of empty jobs) and per task (fib, every call
-# a task) on one worker, from callgrind's exact counts: the difference of
+# Instructions per job (a batch of empty jobs), per task (fib, every call
+# a task) and per waiting job (one waker wait) on one worker, from
+# callgrind's exact counts: the difference of
 # two sizes divided by the difference in jobs (tasks), so set-up and
 # teardown cancel out. Repeatable whatever the machine's load.
 #   tools/callgrind.sh [BUILD_DIR]     (default build-rel; needs wsched_overhead)
@@ -20,8 +21,11 @@ e1=$(count empty 1000000)
 e2=$(count empty 2000000)
 f1=$(count fib 24)
 f2=$(count fib 25)
+w1=$(count wake 100000)
+w2=$(count wake 200000)
 # calls of fib(n): 2*F(n+1) - 1, so fib(25) makes 242785 and fib(24) 150049.
-awk -v e1="$e1" -v e2="$e2" -v f1="$f1" -v f2="$f2" 'BEGIN {
+awk -v e1="$e1" -v e2="$e2" -v f1="$f1" -v f2="$f2" -v w1="$w1" -v w2="$w2" 'BEGIN {
     printf "instructions per empty job: %.2f  (10^6 vs 2x10^6 jobs)\n", (e2 - e1) / 1000000
+    printf "instructions per waiting job (one self-woken waker wait): %.2f  (10^5 vs 2x10^5 jobs)\n", (w2 - w1) / 100000
     printf "instructions per fib task:  %.2f  (fib(24) vs fib(25))\n", (f2 - f1) / (242785 - 150049)
 }'

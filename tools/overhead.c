@@ -1,7 +1,10 @@
 /*
  * A deterministic driver for instruction counts (tools/callgrind.sh): one
- * worker, one batch of N empty jobs, or fib(K) with every call a task.
- *   wsched_overhead empty N | fib K
+ * worker, one batch of N empty jobs, or fib(K) with every call a task, or
+ * N jobs of a WSCHED_BATCH_WAITS batch that each wait once on a waker they
+ * complete themselves before returning (arm, wake, return pending,
+ * finalize, resume, complete: a wait's whole path, with no clock in it).
+ *   wsched_overhead empty N | fib K | wake N
  * The empty job and the fib task are those of bench/micro.cpp (the shared
  * definitions in tests/common.h), so these counts are what BM_EmptyBatch and
  * BM_Fib time.
@@ -15,6 +18,17 @@
 
 static COMMON_DEFINE_FIB_TASK(fib_task, COMMON_IGNORE)
 
+static int self_woken(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i, (void)slot;
+    if (wsched_resume_kind(ctx) != WSCHED_RESUME_FIRST)
+        return 0;
+    wsched_waker k;
+    if (wsched_waker_arm(ctx, 0, &k) || wsched_wake(k, 1))
+        return -1;
+    return WSCHED_PENDING;
+}
+
 static int fib_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)i, (void)slot;
@@ -26,9 +40,10 @@ int main(int argc, char **argv)
 {
     long k;
     int fib = argc == 3 && strcmp(argv[1], "fib") == 0;
-    if (argc != 3 || (!fib && strcmp(argv[1], "empty") != 0) ||
+    int wake = argc == 3 && strcmp(argv[1], "wake") == 0;
+    if (argc != 3 || (!fib && !wake && strcmp(argv[1], "empty") != 0) ||
         common_parse_long(argv[2], fib ? 0 : 1, fib ? 60 : 1000000000000L, &k) != 0) {
-        fprintf(stderr, "usage: wsched_overhead empty N (1 <= N) | fib K (0 <= K <= 60)\n");
+        fprintf(stderr, "usage: wsched_overhead empty N | wake N (1 <= N) | fib K (0 <= K <= 60)\n");
         return 2;
     }
     wsched_config cfg;
@@ -41,6 +56,8 @@ int main(int argc, char **argv)
     wsched_batch_desc d = {.fn = common_nop_job, .njobs = (size_t)k};
     if (fib)
         d = (wsched_batch_desc){.fn = fib_job, .arg = &f, .njobs = 1};
+    if (wake)
+        d = (wsched_batch_desc){.fn = self_woken, .njobs = (size_t)k, .flags = WSCHED_BATCH_WAITS};
     wsched_batch *b;
     if (wsched_submit(pool, &d, &b) || wsched_wait(b, -1))
         return 1;
