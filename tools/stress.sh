@@ -51,7 +51,7 @@ done
 case "$soak$rounds$delay" in *[!0-9]*) echo "stress.sh: --soak, --rounds, --delay take integers" >&2; exit 2 ;; esac
 mkdir -p "$logs"
 stress_tests=(test_park_wake test_work_conserving test_policies_stress test_destroy test_pool_isolation
-  test_waits test_waits_stress)
+  test_waits test_waits_stress test_wakers_stress)
 
 # The soak needs its CMake target (tests/CMakeLists.txt).
 if ! grep -q 'stress/soak.c' tests/CMakeLists.txt; then
