@@ -387,6 +387,11 @@ int wsched_wake(wsched_waker k, uint64_t value)
 {
     if (!k.pool)
         return -EINVAL;
+    /* From a worker of this pool (a callback run by a job, say), the pool
+     * is alive: destroy joins its workers only after the drain. */
+    struct worker *self = wsched__self;
+    if (self && self->pool->handle == k.pool)
+        return wsched__wake_cell(self->pool, k.id, value);
     /* H1: the pool (its table of cells) stays alive while we use it. */
     int r = wsched__pool_enter(k.pool);
     if (r)
