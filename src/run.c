@@ -121,6 +121,12 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
  * the batch's completion. */
 static inline void range_done(struct worker *w, struct wsched_batch *b, size_t count)
 {
+    /* Every job of the range went pending: their resumptions give their
+     * units back, and may already have completed the batch (and freed it)
+     * on other workers. Touch nothing: a subtraction of 0 from a batch at
+     * 0 would complete it a second time. */
+    if (!count)
+        return;
     STAT_ADD(w, jobs, count);
     if (b->holds_admission)
         wsched__admit_release(b->pool, count);
@@ -311,7 +317,7 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
             reason = CANCEL_USER;
         }
     }
-    int r = 0;
+    int r = 0; /* (a cleanup call has no wait result, whatever won: value 0) */
     if (b->arbitrate) {
         if (!cancelled && b->deadline && wsched_now_ns() >= b->deadline) {
             wsched__cancel_set(b, CANCEL_DEADLINE);
@@ -322,12 +328,14 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
          * job only cleans up. */
         if (ld(&b->status[i], RLX) != STATUS_RUNNING)
             cancelled = true;
-        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, value, &r))
+        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind,
+                             cancelled ? 0 : value, &r))
             return; /* pending again */
         wsched__arbitrated_publish(b, i, cancelled ? cancel_status(reason) : job_status(r),
                                    !cancelled);
     } else {
-        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind, value, &r))
+        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind,
+                             cancelled ? 0 : value, &r))
             return;
         finish_plain(b, i, cancelled ? cancel_status(reason) : job_status(r), !cancelled);
     }
