@@ -3,6 +3,10 @@
 #   park.pml     idle/wake-up: searching count, parked mask, park_word futex,
 #                producers (inbox push, deque push), stop_workers
 #   destroy.pml  submit vs destroy: inflight, state, drain_word futex
+#   waitq.pml    wait completion (src/waitq.c C1-C4, J2', R1-R3, T1-T5): one
+#                job's armings, a waker (late wakes too), timers (owner, T5,
+#                a thief's T2), a canceller (C3), destroy's sweep, the ready
+#                queue and resumptions on two workers
 #
 # Every check is one spin run: the model with some -D macros, pan compiled
 # for safety (assertions, the monitor's invariant, invalid end states) or
@@ -84,6 +88,29 @@ checks=(
 "destroy.mut.one_unit    |destroy|mutant|safety|-DNS=2 -DMUT_ONE_UNIT|"
 "destroy.mut.wait_late   |destroy|mutant|safety|-DNS=2 -DMUT_WAIT_LOAD_LATE|"
 "destroy.mut.leave       |destroy|mutant|safety|-DNS=2 -DMUT_LEAVE_STATE_FIRST|"
+# ---- waitq.pml: one job, 2 armings (the same cell recycled, or -DOTHER_CELL),
+# 2 workers; resumptions run by the worker that scheduled them unless
+# -DSTEAL; a thief's T2 fire posts to the owner (-DFOREIGN=1) or also pushes
+# onto its own deque (2, as the code does).  The known checks are a defect
+# of waitq.c as it is (waitq.pml's header: J2''s tail). ----
+"waitq.wake              |waitq|pass  |safety|-DWAKES=2|2 wakes and a late one; timers or not"
+"waitq.cancel            |waitq|pass  |safety|-DCANCEL=1 -DWAKE_OPT=1 -DT2=2|C3 vs J2', wakes optional"
+"waitq.cancel.only       |waitq|pass  |safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0|no timers, no wake needed: the cancel alone completes the job"
+"waitq.sweep.other       |waitq|pass  |safety|-DSWEEP=1 -DWAKE_OPT=1 -DT2=2 -DOTHER_CELL=1|destroy's sweep; the second arming in another cell"
+"waitq.injob             |waitq|pass  |safety|-DINJOB=1 -DCANCEL=1 -DWAKES=2 -DT2=2|an in-job wait before the return (T5, T1 at an inner job's end)"
+"waitq.foreign           |waitq|pass  |safety|-DFOREIGN=1 -DINJOB=1 -DCANCEL=1 -DT2=2|a thief's T2 fire, posted to the owner"
+"waitq.all               |waitq|pass  |safety|-DCANCEL=1 -DSWEEP=1 -DWAKE_OPT=1 -DT2=2 -DINJOB=1 -DFOREIGN=1|every completer at once"
+"waitq.steal             |waitq|pass  |safety|-DSTEAL=1 -DINJOB=1 -DCANCEL=1 -DWAKES=2 -DT2=2|resumptions stolen"
+"waitq.foreign2          |waitq|pass  |safety|-DFOREIGN=2 -DCANCEL=1 -DSWEEP=1 -DWAKES=2 -DT2=2|T2 pushes onto the thief's deque (no in-job wait: the token is freed only after J2')"
+"waitq.j2_tail           |waitq|known |safety|-DFOREIGN=2 -DINJOB=1|a thief's T2, the token freed at an inner job's end, takes the last unit after J2''s RMW and completes the job; J2' then loads jw->b->cancel"
+"waitq.j2_tail.stale     |waitq|known |safety|-DFOREIGN=2 -DINJOB=1 -DCANCEL=1 -DJ2_FREE_CHECK=0|the same, cancelled: J2' claims the next arming (the thief's) and finalizes it on the wrong worker"
+# ---- waitq.pml mutants ----
+"waitq.mut.no_j2_cancel  |waitq|mutant|safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0 -DMUT_NO_J2_CANCEL_CHECK|"
+"waitq.mut.c3_load_first |waitq|mutant|safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0 -DMUT_C3_LOAD_FIRST|"
+"waitq.mut.j2_load_first |waitq|mutant|safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0 -DMUT_J2_LOAD_FIRST|"
+"waitq.mut.no_gen        |waitq|mutant|safety|-DWAKES=1 -DMUT_NO_GEN|"
+"waitq.mut.local_no_join |waitq|mutant|safety|-DINJOB=1 -DWAKES=1 -DMUT_LOCAL_NO_JOIN|"
+"waitq.mut.range_done_0  |waitq|mutant|safety|-DSTEAL=1 -DWAKES=1 -DMUT_RANGE_DONE_0|run_range before f14a58d: the double completion"
 )
 if [ "$FULL" = 1 ]; then
     checks+=(
@@ -91,6 +118,7 @@ if [ "$FULL" = 1 ]; then
 "park.inbox.spawn        |park|pass  |safety|-DNW=2 -DNP=2|"
 "park.live.2w2p.old      |park|pass  |live  |-DNW=2 -DNP=2 -DSPAWN=0 -DPENDING_FIRST=0|old protocol: the hidden batch is served once the preempted submitter runs"
 "park.live.2w2p          |park|pass  |live  |-DNW=2 -DNP=2 -DSPAWN=0|"
+"waitq.full              |waitq|pass  |safety|-DCANCEL=1 -DSWEEP=1 -DINJOB=1 -DFOREIGN=1 -DSTEAL=1 -DT2=2|every completer, stolen resumptions (3e7 states, 1.4 GB)"
     )
 fi
 
@@ -147,7 +175,7 @@ run_check() {
         outcome="error: ${kind:-?}"
         # the trail, as the model's printf narration (spin -t)
         # shellcheck disable=SC2086
-        (cd "$d" && "$SPIN" -t $defs "$model.pml" 2>&1 | sed -nE 's/^ *([WPS][0-9]*:) +/\1 /p' >trail.txt)
+        (cd "$d" && "$SPIN" -t $defs "$model.pml" 2>&1 | sed -nE 's/^ *([A-Z][0-9]*:) +/\1 /p' >trail.txt)
     elif [ "$errors" -eq 0 ]; then
         outcome="no errors"
     else
