@@ -8,7 +8,7 @@
 # usage: bench/gateway.sh [--short] [--build=DIR] [--duration=S] [--rounds=N]
 #                         [--conns=100,1000] [--variants=wsched,threads,pool]
 #                         [--workers=N] [--pool-threads=N] [--delay-us=US]
-#                         [--backend-loops=N] [--wrk-threads=N]
+#                         [--backend-loops=N] [--wrk-threads=N] [--quiet=PCT]
 #   --short        CI smoke: 2 s runs, one round, no warm-up (well under a minute)
 #   --build=DIR    the build directory holding tests/example_gateway
 #                  (default: $GATEWAY_BUILD, else build/)
@@ -22,6 +22,9 @@
 #   --delay-us=US  backend delay of every call (default 1000)
 #   --backend-loops=N  backend epoll threads (default 1)
 #   --wrk-threads=N    wrk -t (default 2)
+#   --quiet=PCT    before each run wait (up to 3 minutes) until the machine is
+#                  below PCT% busy over 2 s: a shared machine's other work
+#                  shows in the table's "other" column either way
 # Needs wrk (Debian: apt-get install -y wrk). Raw wrk output, the gateway's
 # own counts and the table go to bench/results/gateway-<date>.txt.
 # Exit status: 0, or 1 when a process failed or a run returned no figures
@@ -42,6 +45,7 @@ delay_us=1000
 backend_loops=1
 wrk_threads=2
 warmup=1
+quiet=0
 for arg in "$@"; do
     case $arg in
     --short) duration=2 warmup=0 rounds=1 ;;
@@ -55,8 +59,9 @@ for arg in "$@"; do
     --delay-us=*) delay_us=${arg#--delay-us=} ;;
     --backend-loops=*) backend_loops=${arg#--backend-loops=} ;;
     --wrk-threads=*) wrk_threads=${arg#--wrk-threads=} ;;
+    --quiet=*) quiet=${arg#--quiet=} ;;
     -h | --help)
-        sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -151,6 +156,27 @@ system_busy() {
     echo $((user + nice + sys + irq + softirq + steal))
 }
 
+# Busy and total ticks of the whole machine.
+system_ticks() {
+    local cpu user nice sys idle iowait irq softirq steal rest
+    read -r cpu user nice sys idle iowait irq softirq steal rest </proc/stat
+    echo $((user + nice + sys + irq + softirq + steal)) $((user + nice + sys + irq + softirq + steal + idle + iowait))
+}
+
+# --quiet: wait until the machine is below $quiet% busy over 2 s (at most
+# 3 minutes); prints how busy it was when the run starts.
+wait_quiet() {
+    local i a0 t0 a1 t1 pct=0
+    for ((i = 0; i < 90; i++)); do
+        read -r a0 t0 <<<"$(system_ticks)"
+        sleep 2
+        read -r a1 t1 <<<"$(system_ticks)"
+        pct=$(((a1 - a0) * 100 / (t1 - t0 > 0 ? t1 - t0 : 1)))
+        [ "$pct" -lt "$quiet" ] && break
+    done
+    echo "$pct"
+}
+
 # A wrk latency figure (850.00us, 1.23ms, 2.00s) in ms.
 to_ms() {
     awk -v v="$1" 'BEGIN {
@@ -170,6 +196,9 @@ failed=0
 for ((round = 1; round <= rounds; round++)); do
     for c in "${conns_arr[@]}"; do
         for v in "${variants_arr[@]}"; do
+            if [ "$quiet" -gt 0 ]; then
+                echo "# (round $round, $v, $c: machine $(wait_quiet)% busy at the start)" >>"$out"
+            fi
             # A fresh backend and gateway per run: no sockets or TIME_WAIT
             # carried over from the previous variant.
             start_server "$tmp/backend.log" "$bin" backend --loops "$backend_loops" || { failed=1; continue; }
