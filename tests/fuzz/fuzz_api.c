@@ -9,7 +9,10 @@
  * their batch's program says: return 0, return an error code (also codes of
  * wsched's reserved range), poll wsched_cancelled, spawn+sync children,
  * spawn children and return without syncing, submit and wait a nested
- * batch, or call wsched_blocking and spin briefly.
+ * batch, or call wsched_blocking and spin briefly. Batches with
+ * WSCHED_BATCH_WAITS also have jobs that wait (sleeps, wakers, fd waits,
+ * nested batches; misuse of those calls), served by a waker thread: see
+ * "Jobs that wait".
  *
  * Every invariant that the header documents and that can be checked from
  * the outside is checked; a violation prints a message and abort()s, which
@@ -30,12 +33,22 @@
  *   b0  bits 0-1 workers (1 + b%3), bits 2-4 spin_us index, bit 5 counting
  *       allocator, bit 6 keep batches until after pool destroy, bit 7 a
  *       thread that keeps submitting while the pool is destroyed
- *   b1  helpers (b%3), bits 2-4 max_jobs index
+ *   b1  helpers (b%3), bits 2-4 max_jobs index, bits 5-7 d: 0 = the batches
+ *       left at the end are waited for before the pool is destroyed; else
+ *       it is destroyed with them running, (d - 1) * 50 us after the last
+ *       operation, and they are checked after
  *   b2  allocation failure injection: fail the b2-th allocation (0 = none;
  *       only with the counting allocator)
  *   b3  ... and then every (3 + b3)-th one (b3 = 0: only once)
  *   then operations: one byte (bits 0-3 opcode, bits 4-7 thread % nthreads)
  *   followed by 9 parameter bytes for SUBMIT (opcodes 0-2), 2 for the others.
+ *   SUBMIT p0 njobs - 1; p1 bits 0-1 flags (PAD_SLOTS, STREAM), (p1 >> 2) % 3
+ *       policy, bit 4 priority, bits 5-6 slots, bit 7 + p2 bit 0 timed
+ *       submit; p2 bits 1-7 seed; p3 quorum; p4 deadline; p5 bits 0-2
+ *       max_parallel, bit 3 WSCHED_BATCH_WAITS, bits 4-7 the wait kinds its
+ *       K_WAIT jobs use (sleep, waker, fd, nested batch); p6 bits 0-4 slot
+ *       size and stride, bits 5-7 misuse of the waits (that many steps in
+ *       8); p7 the job kinds allowed (bit k: kind k); p8 seed.
  * tests/fuzz/make_corpus.py writes seeds in this format.
  */
 #define _GNU_SOURCE
@@ -51,6 +64,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wsched.h"
@@ -151,9 +167,12 @@ static const wsched_allocator fa_allocator = {fa_alloc, fa_free, &FA};
 
 /* ------------------------------------------------------------ batches */
 
-enum { K_OK, K_ERR, K_RESV, K_POLL, K_SPAWN, K_SPAWN_IMPL, K_NESTED, K_BLOCK, NKINDS };
+/* K_WAIT (jobs of WSCHED_BATCH_WAITS batches only) is not in the submit's
+ * `allowed` byte: see "Jobs that wait" below. */
+enum { K_OK, K_ERR, K_RESV, K_POLL, K_SPAWN, K_SPAWN_IMPL, K_NESTED, K_BLOCK, K_WAIT, NKINDS };
 static const char *const kind_name[NKINDS] = {"ok",    "err",        "reserved", "poll",
-                                              "spawn", "spawn-impl", "nested",   "blocking"};
+                                              "spawn", "spawn-impl", "nested",   "blocking",
+                                              "wait"};
 enum { SLOTS_NONE, SLOTS_LIB, SLOTS_CALLER };
 
 /* Job errors that stay the slot's status: WSCHED_EEXCEPTION is the one
@@ -184,6 +203,32 @@ static bool is_result(int s)
 }
 
 struct hb;
+
+/* Jobs that wait (WSCHED_BATCH_WAITS): a K_WAIT job runs up to MAXSTEPS
+ * waits; each waker or fd arming has a record, which the harness's waker
+ * thread may hold after the job is gone (see "Jobs that wait"). */
+#define MAXSTEPS 3
+enum { W_NONE, W_SLEEP, W_WAKER, W_FD, W_BATCH, W_DROPPED_WOKEN };
+struct wrec {
+    struct hb *h;
+    /* The job's, before it posts the record (the mailbox's RELEASE). */
+    uint8_t used, type, attempts, late, cancel, dropped;
+    uint32_t delay;
+    wsched_waker k;
+    int pair;
+    uint8_t byte;
+    uint64_t vbase; /* wake k's value: vbase + k; the job's own: vbase + 7 */
+    /* Wakes that returned 0 (the waker thread's and the job's). */
+    _Atomic int zeros;
+    _Atomic uint64_t won;
+    /* The job's resumption (read once every job returned). */
+    int res_kind;
+    uint64_t res_value;
+    /* The waker thread's. */
+    uint64_t due;
+    uint8_t done, cancel_done;
+};
+
 struct spn {
     struct hb *h;
     _Atomic uint32_t *counter;
@@ -226,6 +271,23 @@ struct hb {
     int obs_st[MAXJ];
     uint8_t streamed[MAXJ];
     size_t nstreamed;
+    /* Jobs that wait: the script (allowed step kinds, misuse level, seed),
+     * each job's progress, and its records. */
+    uint8_t wmask, abuse;
+    uint64_t wseed;
+    _Atomic uint32_t inside[MAXJ];
+    uint32_t calls[MAXJ];
+    uint8_t nsteps[MAXJ], step[MAXJ], cur[MAXJ], never[MAXJ], finished[MAXJ], cleanup[MAXJ];
+    uint8_t dropped[MAXJ], cleanup_armed[MAXJ], extra[MAXJ], timedout[MAXJ];
+    uint64_t when[MAXJ];
+    unsigned events[MAXJ];
+    int cur_rec[MAXJ];
+    wsched_batch *child[MAXJ];
+    uint64_t child_deadline[MAXJ];
+    struct wrec rec[MAXJ * MAXSTEPS];
+    _Atomic int posted, retired, freeing, destroy_cleanups;
+    /* The handle for the waker thread's cancels: 0 not yet, 1 set, 2 gone. */
+    _Atomic int bh_state, bh_using;
 };
 
 static void describe(const struct hb *h, char *buf, size_t len)
@@ -278,6 +340,9 @@ static struct {
     _Atomic uint64_t ran_jobs;      /* job function calls */
     _Atomic int early_frees;
     _Atomic int destroying; /* wsched_pool_destroy was called */
+    _Atomic int dead;       /* ... and returned */
+    int dmode;              /* destroy with batches not waited for (header b1 bits 5-7) */
+    bool waits;             /* some batch may have WSCHED_BATCH_WAITS: the waker thread runs */
 } R;
 
 static uint64_t now_ns(void) { return wsched_now_ns(); }
@@ -344,8 +409,11 @@ static void hb_layout(struct hb *h)
     }
 }
 
+static void hb_waits_release(struct hb *h);
+
 static void hb_free(struct hb *h)
 {
+    hb_waits_release(h);
     h->magic = 0;
     free(h->cslots);
     free(h);
@@ -607,10 +675,14 @@ static void check_outcome(struct hb *h)
            o.ok, o.failed, o.cancelled, o.timed_out, o.unfinished, ok, failed, cancelled,
            timed_out);
     bool user = atomic_load(&h->cancel_requested);
+    /* Jobs whose pending waits the pool's destroy cancelled: ECANCELLED,
+     * and no policy decides the batch (a quorum may become impossible by
+     * them unnoticed): it ends COMPLETED. */
+    bool swept = atomic_load(&h->destroy_cleanups) > 0;
     switch (o.end) {
     case WSCHED_END_COMPLETED:
-        HCHECK(h, h->policy != WSCHED_POLICY_QUORUM, "a quorum batch ended COMPLETED");
-        HCHECK(h, cancelled == 0 && timed_out == 0,
+        HCHECK(h, h->policy != WSCHED_POLICY_QUORUM || swept, "a quorum batch ended COMPLETED");
+        HCHECK(h, (cancelled == 0 || swept) && timed_out == 0,
                "ended COMPLETED (no policy fired) with %zu cancelled, %zu timed out", cancelled,
                timed_out);
         HCHECK(h, h->policy != WSCHED_POLICY_FAIL_FAST || failed == 0,
@@ -654,7 +726,7 @@ static void check_outcome(struct hb *h)
     /* Without a user cancel, and unless the deadline ended it, the policy
      * alone says how the batch ended (the first reason wins: a policy that
      * fired before the deadline). */
-    if (!user && o.end != WSCHED_END_DEADLINE) {
+    if (!user && o.end != WSCHED_END_DEADLINE && !swept) {
         unsigned want = h->policy == WSCHED_POLICY_BEST_EFFORT ? WSCHED_END_COMPLETED
                         : h->policy == WSCHED_POLICY_FAIL_FAST
                             ? (failed ? WSCHED_END_FAILED : WSCHED_END_COMPLETED)
@@ -724,20 +796,22 @@ static void verify_final(struct hb *h)
             notok++;
             if (s == WSCHED_EDEADLINE)
                 HCHECK(h, h->deadline != 0, "job %zu: EDEADLINE in a batch without deadline", i);
-            else
+            else /* (a cleanup call checked its reason, the pool's destroy included) */
                 HCHECK(h,
                        cancelled || h->policy == WSCHED_POLICY_QUORUM ||
-                           (h->policy == WSCHED_POLICY_FAIL_FAST && atomic_load(&h->failed_seen)),
+                           (h->policy == WSCHED_POLICY_FAIL_FAST && atomic_load(&h->failed_seen)) ||
+                           h->cleanup[i],
                        "job %zu: ECANCELLED but nothing cancelled the batch", i);
             if (ran) {
                 /* A job that ran keeps its result unless an early
-                 * completion (quorum decided, deadline) discarded it. */
-                HCHECK(h, arbitrated(h),
+                 * completion (quorum decided, deadline) discarded it, or
+                 * (jobs that wait) a cancellation reached it pending. */
+                HCHECK(h, arbitrated(h) || h->cleanup[i],
                        "job %zu ran (returned %d) but its status is %d in a batch without "
                        "quorum or deadline",
                        i, h->ret[i], s);
                 if (s == WSCHED_ECANCELLED)
-                    HCHECK(h, h->policy == WSCHED_POLICY_QUORUM,
+                    HCHECK(h, h->policy == WSCHED_POLICY_QUORUM || h->cleanup[i],
                            "job %zu ran but its result was discarded as ECANCELLED outside "
                            "a quorum batch",
                            i);
@@ -747,6 +821,9 @@ static void verify_final(struct hb *h)
             }
         } else {
             check_result(h, i, s);
+            HCHECK(h, h->kind[i] != K_WAIT || (h->finished[i] && !h->cleanup[i]),
+                   "job %zu has its result %d, finished %d, cleanup call %d", i, s,
+                   h->finished[i], h->cleanup[i]);
             if (s == 0)
                 ok++;
             else {
@@ -754,6 +831,12 @@ static void verify_final(struct hb *h)
                 any_error = true;
             }
         }
+        if (h->kind[i] == K_WAIT && ran) /* one end: its final return or its cleanup call */
+            HCHECK(h, h->finished[i] + h->cleanup[i] == 1 && atomic_load(&h->inside[i]) == 0 &&
+                          h->child[i] == NULL,
+                   "job %zu (%u calls): finished %d, cleanup call %d, inside %u, child %p", i,
+                   h->calls[i], h->finished[i], h->cleanup[i], atomic_load(&h->inside[i]),
+                   (void *)h->child[i]);
         uint32_t ch = atomic_load(&h->children[i]);
         if (ran && h->kind[i] == K_SPAWN_IMPL)
             HCHECK(h, ch == h->exp_children[i],
@@ -789,7 +872,9 @@ static void verify_final(struct hb *h)
     wsched_outcome o = h->outcome;
     HCHECK(h, h->n - o.ok == notok, "njobs - outcome.ok = %zu, counted %zu not ok",
            h->n - o.ok, notok);
-    if (!cancelled && o.end != WSCHED_END_DEADLINE) {
+    /* (The pool's destroy cancels pending waits without ending the batch
+     * CANCELLED: the policy alone does not say how such a batch ends.) */
+    if (!cancelled && o.end != WSCHED_END_DEADLINE && !atomic_load(&h->destroy_cleanups)) {
         if (h->policy == WSCHED_POLICY_BEST_EFFORT)
             HCHECK(h, o.end == WSCHED_END_COMPLETED, "best-effort batch ended %u", o.end);
         else if (h->policy == WSCHED_POLICY_FAIL_FAST)
@@ -899,12 +984,34 @@ static bool cancelled_of(wsched_ctx *ctx)
     return c == 1;
 }
 
+/* The waits are for jobs of WSCHED_BATCH_WAITS batches: anything else
+ * (a spawned task, a job of another batch) gets -EINVAL and arms nothing. */
+static void check_no_waits(wsched_ctx *ctx, const char *who)
+{
+    wsched_waker k = {(wsched_pool *)(uintptr_t)0x1, 77};
+    int r = wsched_sleep_until(ctx, now_ns());
+    CHECK(r == -EINVAL, "wsched_sleep_until in %s returned %d", who, r);
+    r = wsched_waker_arm(ctx, 0, &k);
+    CHECK(r == -EINVAL && k.pool == NULL && k.id == 0,
+          "wsched_waker_arm in %s returned %d (handle %p/%llu)", who, r, (void *)k.pool,
+          (unsigned long long)k.id);
+    r = wsched_wait_fd(ctx, 0, WSCHED_FD_READ, 0);
+    CHECK(r == -EINVAL, "wsched_wait_fd in %s returned %d", who, r);
+    r = wsched_wait_batch(ctx, NULL);
+    CHECK(r == -EINVAL, "wsched_wait_batch(NULL) in %s returned %d", who, r);
+    CHECK(wsched_resume_kind(ctx) == 0 && wsched_resume_value(ctx) == 0,
+          "resume kind %d value %llu in %s", wsched_resume_kind(ctx),
+          (unsigned long long)wsched_resume_value(ctx), who);
+}
+
 static void child_fn(wsched_ctx *ctx, void *arg)
 {
     struct spn *s = arg;
     CHECK(s && s->h->magic == HB_MAGIC, "spawned task got a bad arg");
     atomic_fetch_add(s->counter, 1);
     check_worker(ctx);
+    if (s->level == 2)
+        check_no_waits(ctx, "a spawned task");
     if (cancelled_of(ctx))
         check_cancel_legit(s->h);
     CHECK(wsched_blocking(ctx) == 0, "wsched_blocking in a task");
@@ -917,12 +1024,26 @@ static void child_fn(wsched_ctx *ctx, void *arg)
 }
 
 static void run_nested(wsched_ctx *ctx, struct hb *parent, size_t i);
+static int wait_first(wsched_ctx *ctx, struct hb *h, size_t i, void *slot);
+static int wait_again(wsched_ctx *ctx, struct hb *h, size_t i, void *slot, int kind);
 
 static int job_fn(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     struct hb *h = arg;
     CHECK(h && h->magic == HB_MAGIC, "job got arg %p, not its batch's", arg);
     HCHECK(h, i < h->n, "job index %zu out of range", i);
+    int rk = wsched_resume_kind(ctx);
+    if (h->flags & WSCHED_BATCH_WAITS) {
+        /* A resumption: its wait completed (only K_WAIT jobs arm any). */
+        if (rk != WSCHED_RESUME_FIRST)
+            return wait_again(ctx, h, i, slot, rk);
+        HCHECK(h, wsched_resume_value(ctx) == 0, "job %zu: first call with value %llu", i,
+               (unsigned long long)wsched_resume_value(ctx));
+    } else {
+        HCHECK(h, rk == 0 && wsched_resume_value(ctx) == 0,
+               "job %zu of a batch without waits: resume kind %d value %llu", i, rk,
+               (unsigned long long)wsched_resume_value(ctx));
+    }
     uint32_t prev = atomic_fetch_add(&h->ran[i], 1);
     HCHECK(h, prev == 0, "job %zu runs for the %u-th time", i, prev + 1);
     atomic_fetch_add(&R.ran_jobs, 1);
@@ -942,11 +1063,15 @@ static int job_fn(wsched_ctx *ctx, void *arg, size_t i, void *slot)
                i, slot, (void *)((char *)h->cslots + i * h->stride));
     if (cancelled_of(ctx))
         check_cancel_legit(h);
+    if (h->kind[i] == K_WAIT)
+        return wait_first(ctx, h, i, slot); /* (ends its counts at its final return) */
 
     uint8_t kp = h->kparam[i];
     int r = 0;
     switch (h->kind[i]) {
     case K_OK:
+        if (!(h->flags & WSCHED_BATCH_WAITS) && (kp & 0x40))
+            check_no_waits(ctx, "a job of a batch without WSCHED_BATCH_WAITS");
         break;
     case K_ERR:
         r = err_codes[kp % NELEM(err_codes)];
@@ -1089,6 +1214,838 @@ static void run_nested(wsched_ctx *ctx, struct hb *parent, size_t i)
     hb_free(h);
 }
 
+/* ------------------------------------------------------ jobs that wait */
+
+/*
+ * WSCHED_BATCH_WAITS batches (submit p[5] bit 3). A job of kind K_WAIT
+ * runs a script of 1-3 waits, each of a kind p[5] bits 4-7 allow:
+ *   sleep   wsched_sleep_until: up to 200 us on, or a time already past;
+ *   waker   wsched_waker_arm, deadline none / past / up to 1 ms on; woken
+ *           by the waker thread after 0-100 us (once or twice), by the job
+ *           itself before it returns, late (once its batch is being freed)
+ *           or never;
+ *   fd      wsched_wait_fd on one end of a socketpair (taken exclusively
+ *           from the input's set), for READ, WRITE (ready at once) or both;
+ *           the waker thread writes a byte to the other end, late, or never;
+ *   batch   a nested batch of 1-4 jobs that wait once (wsched_wait_batch).
+ * A waker or fd wait that nothing else would end (no deadline of its own
+ * or of its batch, nothing delivered) gets a deadline <= 1 ms, or (1 in 4)
+ * the waker thread cancels its batch after 0-100 us. p[6] bits 5-7 make that many steps in 8 misuse the
+ * API instead: a second arm in the same call (-EBUSY), an arm followed by
+ * a plain return (the wait is dropped; a waker woken first makes the job
+ * pending after all: it is called again), WSCHED_PENDING without an arm
+ * (WSCHED_EJOBCODE), bad arguments and forged waker handles, an arm in the
+ * cleanup call (dropped). Checked per call: one call of a job at a time;
+ * the kind fits the wait armed (TIMER for a sleep, not before its time;
+ * WOKEN / TIMEDOUT / CANCELLED for a waker, FD / TIMEDOUT / CANCELLED for
+ * an fd, BATCH / CANCELLED for a batch, the child then idle; TIMEDOUT only
+ * with a deadline, not before it; CANCELLED only for a cancelled batch, a
+ * passed deadline or the pool's destroy); the value (the waker's wakes, the
+ * fd's bits asked for, 0 otherwise); nothing after the final call. Checked
+ * once every job returned: at most one wake per arming returned 0, a WOKEN
+ * resumption has its value, a TIMEDOUT one had none; wakes after the batch
+ * is complete and being freed return -EALREADY, after the destroy -EBADF.
+ */
+enum { S_SLEEP, S_WAKER, S_FD, S_BATCH };
+enum { STEP_NONE, STEP_ARMED, STEP_RETURN };
+#define NPAIRS 8
+#define WQ_SLOTS 512
+#define WK_CAP 4096 /* > every record that can be out at once */
+
+static int PAIR[NPAIRS][2];
+static _Atomic int PAIR_REFS[NPAIRS]; /* 0 free, else its holders (job, waker thread) */
+static _Atomic(struct wrec *) WQ[WQ_SLOTS];
+static _Atomic int WK_STOP;
+static _Atomic uint64_t WSERIAL = 1;
+static wsched_pool *DEAD_POOL; /* destroyed in LLVMFuzzerInitialize: its handle answers -EBADF */
+static int DEVNULL = -1;       /* epoll refuses it: -EPERM */
+
+static int pair_get(uint64_t x)
+{
+    for (int k = 0; k < NPAIRS; k++) {
+        int j = (int)((x + (uint64_t)k) % NPAIRS), z = 0;
+        if (atomic_compare_exchange_strong(&PAIR_REFS[j], &z, 1))
+            return j;
+    }
+    return -1;
+}
+
+/* A holder lets go; the last drains what was written and frees the pair. */
+static void pair_put(int j)
+{
+    int v = atomic_load(&PAIR_REFS[j]);
+    for (;;) {
+        CHECK(v >= 1, "socketpair %d released with %d holders", j, v);
+        if (v == 1) {
+            char buf[16];
+            while (read(PAIR[j][0], buf, sizeof buf) > 0)
+                ;
+            atomic_store_explicit(&PAIR_REFS[j], 0, memory_order_release);
+            return;
+        }
+        if (atomic_compare_exchange_weak(&PAIR_REFS[j], &v, v - 1))
+            return;
+    }
+}
+
+static void wq_put(struct wrec *w, uint64_t x)
+{
+    for (;;) {
+        for (unsigned k = 0; k < WQ_SLOTS; k++) {
+            unsigned j = (unsigned)((x + k) % WQ_SLOTS);
+            struct wrec *none = NULL;
+            if (!atomic_load_explicit(&WQ[j], memory_order_relaxed) &&
+                atomic_compare_exchange_strong_explicit(&WQ[j], &none, w, memory_order_release,
+                                                        memory_order_relaxed))
+                return;
+        }
+        sched_yield(); /* full: the waker thread empties it whatever happens */
+    }
+}
+
+/* Hand a record to the waker thread (counted: the batch's records stay
+ * until the thread retired each). */
+static void wq_post(struct hb *h, struct wrec *w, uint64_t x)
+{
+    atomic_fetch_add(&h->posted, 1);
+    wq_put(w, x);
+}
+
+/* The pool's destroy has begun: read after a call that answered
+ * -ESHUTDOWN (which implies it), not before. */
+static bool destroying(void) { return atomic_load(&R.destroying); }
+
+/* Why a wait's cleanup call (or wsched_cancelled()) may come. */
+static bool cancel_explained(struct hb *h)
+{
+    atomic_thread_fence(memory_order_acquire);
+    return atomic_load(&h->cancel_requested) || h->policy == WSCHED_POLICY_QUORUM ||
+           (h->policy == WSCHED_POLICY_FAIL_FAST && atomic_load(&h->failed_seen)) ||
+           (h->deadline && now_ns() >= h->deadline) || atomic_load(&R.destroying);
+}
+
+/* An arm failed: only the pool's destroy or an injected allocation
+ * failure explain it. */
+static void arm_failed(struct hb *h, size_t i, const char *what, int r)
+{
+    HCHECK(h, (r == -ESHUTDOWN && atomic_load(&R.destroying)) || (r == -ENOMEM && R.inject),
+           "job %zu: %s returned %d (%s)", i, what, r, wsched_strerror(r));
+}
+
+/* The job's final return: its result and slot, its counts. */
+static int wait_end(struct hb *h, size_t i, void *slot, int r, bool cleanup)
+{
+    if (!cleanup) {
+        if (slot)
+            for (size_t k = 0; k < h->slot_size; k++)
+                ((unsigned char *)slot)[k] = pattern(i, k);
+        h->ret[i] = r;
+        if (r != 0)
+            atomic_store(&h->failed_seen, 1);
+        h->finished[i] = 1;
+    }
+    if (h->depth == 0 && R.max_jobs)
+        atomic_fetch_sub(&R.running_top, 1);
+    atomic_fetch_sub(&h->running, 1);
+    return r;
+}
+
+/* A waker's or fd's deadline: none, one past, or up to 1 ms on. */
+static uint64_t wait_deadline(uint64_t x, uint64_t now)
+{
+    switch (x % 4) {
+    case 1:
+        return (x >> 2) & 1 ? 1 : now - 1000;
+    case 2:
+        return now + 1000 + (x >> 3) % 1000000;
+    default:
+        return 0;
+    }
+}
+
+static int arm_sleep(wsched_ctx *ctx, struct hb *h, size_t i, uint64_t x, uint64_t now)
+{
+    uint64_t when = x % 4 == 0 ? ((x >> 2) & 1 ? 1 : now - 1000) : now + (x >> 3) % 200001;
+    int r = wsched_sleep_until(ctx, when);
+    if (r) {
+        arm_failed(h, i, "wsched_sleep_until", r);
+        return r;
+    }
+    h->cur[i] = W_SLEEP;
+    h->when[i] = when;
+    h->never[i] = 0;
+    return 0;
+}
+
+/* Wake a waker the job armed, itself: returns the wake's result. A
+ * cancellation (the batch's, or the destroy's sweep) may have claimed the
+ * armed wait first, even before the job returns. */
+static int self_wake(struct hb *h, size_t i, struct wrec *w)
+{
+    int r = wsched_wake(w->k, w->vbase + 7);
+    HCHECK(h, r == 0 || ((r == -EALREADY || (r == -ESHUTDOWN && destroying())) &&
+                         cancel_explained(h)),
+           "job %zu: waking its own waker returned %d (%s)", i, r, wsched_strerror(r));
+    if (r == 0) {
+        atomic_fetch_add(&w->zeros, 1);
+        atomic_store(&w->won, w->vbase + 7);
+    }
+    int r2 = wsched_wake(w->k, w->vbase + 8);
+    HCHECK(h, r2 == -EALREADY || (r2 == -ESHUTDOWN && destroying()),
+           "job %zu: a second wake of its own waker returned %d", i, r2);
+    return r;
+}
+
+/* deliver: 0 as the step says (the waker thread, the job itself, late or
+ * nobody), 1 nobody (the caller drops it, or wakes it itself). */
+static int arm_waker(wsched_ctx *ctx, struct hb *h, size_t i, struct wrec *w, uint64_t x,
+                     uint64_t now, int deliver)
+{
+    uint64_t dl = deliver == 1 ? 0 : wait_deadline(x >> 4, now);
+    unsigned d = (unsigned)((x >> 12) % 8); /* 0-3 the thread, 4-5 the job, 6 never, 7 late */
+    if (deliver == 1)
+        d = 6;
+    bool self = d == 4 || d == 5;
+    memset(w, 0, sizeof *w);
+    w->h = h;
+    w->type = W_WAKER;
+    w->attempts = d <= 3 ? 1 + (d & 1) : d == 5 ? 1 : d == 7 ? 1 + ((x >> 15) & 1) : 0;
+    w->late = d == 7;
+    w->delay = (x >> 16) % 4 == 0 ? 0 : (uint32_t)((x >> 18) % 100001);
+    w->vbase = atomic_fetch_add(&WSERIAL, 1) << 4;
+    w->pair = -1;
+    bool ends = dl || h->deadline || self || (w->attempts && !w->late);
+    if (deliver == 0 && !ends) { /* nothing else would end it */
+        if ((x >> 50) % 4)
+            dl = now + 1000 + (x >> 52) % 1000000; /* unwoken, with a deadline <= 1 ms */
+        else
+            w->cancel = 1; /* or the waker thread cancels the batch */
+    }
+    int r = wsched_waker_arm(ctx, dl, &w->k);
+    if (r) {
+        HCHECK(h, w->k.pool == NULL, "job %zu: failed waker_arm left a handle", i);
+        arm_failed(h, i, "wsched_waker_arm", r);
+        return r;
+    }
+    HCHECK(h, w->k.pool != NULL, "job %zu: wsched_waker_arm returned 0 without a handle", i);
+    w->used = 1;
+    h->cur[i] = W_WAKER;
+    h->when[i] = dl;
+    h->cur_rec[i] = (int)(w - h->rec);
+    h->never[i] = !dl && !self && (!w->attempts || w->late);
+    if (deliver == 1) {
+        w->dropped = 1; /* (the caller drops it) */
+        return 0;
+    }
+    if (self)
+        self_wake(h, i, w);
+    if (w->attempts || w->cancel)
+        wq_post(h, w, x >> 20);
+    return 0;
+}
+
+/* deliver: 0 as the step says, 1 nothing (the caller drops it). */
+static int arm_fd(wsched_ctx *ctx, struct hb *h, size_t i, struct wrec *w, uint64_t x,
+                  uint64_t now, int deliver)
+{
+    int p = pair_get(x >> 40);
+    if (p < 0) /* every pair in use: a sleep instead */
+        return arm_sleep(ctx, h, i, x, now);
+    unsigned ev = (x >> 2) % 8 == 0   ? WSCHED_FD_WRITE
+                  : (x >> 2) % 8 == 1 ? WSCHED_FD_READ | WSCHED_FD_WRITE
+                                      : WSCHED_FD_READ;
+    uint64_t dl = deliver ? 0 : wait_deadline(x >> 5, now);
+    unsigned d = deliver ? 5 : (unsigned)((x >> 12) % 8); /* 0-4 written, 5 never, 6-7 late */
+    memset(w, 0, sizeof *w);
+    w->h = h;
+    w->type = W_FD;
+    w->attempts = d != 5;
+    w->late = d >= 6;
+    w->delay = (x >> 16) % 4 == 0 ? 0 : (uint32_t)((x >> 18) % 100001);
+    w->pair = p;
+    w->byte = (uint8_t)(x >> 56);
+    bool ends = dl || h->deadline || (ev & WSCHED_FD_WRITE) || (w->attempts && !w->late);
+    if (!deliver && !ends) { /* as for a waker: a deadline <= 1 ms, or a cancel */
+        if ((x >> 50) % 4)
+            dl = now + 1000 + (x >> 52) % 1000000;
+        else
+            w->cancel = 1;
+    }
+    int r = wsched_wait_fd(ctx, PAIR[p][0], ev, dl);
+    if (r) {
+        pair_put(p);
+        arm_failed(h, i, "wsched_wait_fd", r);
+        return r;
+    }
+    w->used = 1;
+    h->cur[i] = W_FD;
+    h->events[i] = ev;
+    h->when[i] = dl;
+    h->cur_rec[i] = (int)(w - h->rec);
+    h->never[i] = !dl && !(ev & WSCHED_FD_WRITE) && (!w->attempts || w->late);
+    if (deliver) {
+        w->dropped = 1;
+        return 0;
+    }
+    if (w->attempts)
+        atomic_fetch_add(&PAIR_REFS[p], 1); /* the writer's, while ours is held */
+    if (w->attempts || w->cancel)
+        wq_post(h, w, x >> 20);
+    return 0;
+}
+
+/* A nested batch's job: waits once (a sleep of up to 50 us, or a waker it
+ * wakes itself), then returns 0. Its slot is its state. */
+static int leaf_fn(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i;
+    uint64_t *state = slot;
+    int k = wsched_resume_kind(ctx);
+    if (k == WSCHED_RESUME_FIRST) {
+        CHECK(*state == 0, "nested waiting job called first twice");
+        uint64_t x = mix64((uintptr_t)slot ^ now_ns());
+        int r;
+        if (x & 1) {
+            r = wsched_sleep_until(ctx, now_ns() + (x >> 8) % 50000);
+        } else {
+            wsched_waker w;
+            r = wsched_waker_arm(ctx, 0, &w);
+            if (r == 0) {
+                int e = wsched_wake(w, 5); /* (-EALREADY: its deadline's cancel came first) */
+                CHECK(e == 0 || e == -EALREADY || (e == -ESHUTDOWN && atomic_load(&R.destroying)),
+                      "nested job: wake of its own waker returned %d", e);
+            }
+        }
+        if (r) {
+            CHECK((r == -ESHUTDOWN && atomic_load(&R.destroying)) || (r == -ENOMEM && R.inject),
+                  "nested waiting job: arm returned %d (%s)", r, wsched_strerror(r));
+            *state = 3;
+            return 0;
+        }
+        *state = 1;
+        return WSCHED_PENDING;
+    }
+    CHECK(*state == 1, "nested waiting job called again in state %llu (kind %d)",
+          (unsigned long long)*state, k);
+    CHECK(k == WSCHED_RESUME_TIMER || k == WSCHED_RESUME_WOKEN || k == WSCHED_RESUME_CANCELLED,
+          "nested waiting job resumed with kind %d", k);
+    *state = 2;
+    return 0;
+}
+
+static int arm_batch(wsched_ctx *ctx, struct hb *h, size_t i, uint64_t x, uint64_t now,
+                     bool twice)
+{
+    wsched_batch_desc d;
+    memset(&d, 0, sizeof d);
+    d.fn = leaf_fn;
+    d.njobs = 1 + x % 4;
+    d.flags = WSCHED_BATCH_WAITS;
+    d.slot_size = sizeof(uint64_t);
+    d.max_parallel = (x >> 2) % 3;
+    d.deadline_ns = (x >> 4) % 4 == 0 ? now + 30000 : 0;
+    wsched_batch *c = NULL;
+    atomic_fetch_add(&R.accepted_jobs, d.njobs);
+    int r = wsched_submit(R.pool, &d, &c);
+    if (r) {
+        atomic_fetch_sub(&R.accepted_jobs, d.njobs);
+        HCHECK(h, r == -ENOMEM && R.inject, "job %zu: nested waiting batch: submit returned %d",
+               i, r);
+        return r;
+    }
+    r = wsched_wait_batch(ctx, c);
+    HCHECK(h, r == 0, "job %zu: wsched_wait_batch returned %d (%s)", i, r, wsched_strerror(r));
+    if (twice) { /* armed already: -EBUSY, nothing changed */
+        r = wsched_wait_batch(ctx, c);
+        HCHECK(h, r == -EBUSY, "job %zu: a second wsched_wait_batch returned %d", i, r);
+    }
+    h->child[i] = c;
+    h->child_deadline[i] = d.deadline_ns;
+    h->cur[i] = W_BATCH;
+    h->when[i] = 0;
+    h->never[i] = 0;
+    return 0;
+}
+
+static int arm_step(wsched_ctx *ctx, struct hb *h, size_t i, struct wrec *w, unsigned type,
+                    uint64_t x, uint64_t now, bool twice)
+{
+    switch (type) {
+    case S_SLEEP:
+        return arm_sleep(ctx, h, i, x, now);
+    case S_WAKER:
+        return arm_waker(ctx, h, i, w, x, now, 0);
+    case S_FD:
+        return arm_fd(ctx, h, i, w, x, now, 0);
+    default:
+        return arm_batch(ctx, h, i, x, now, twice);
+    }
+}
+
+/* A second wait in the same call: -EBUSY whatever its kind. */
+static void check_busy(wsched_ctx *ctx, struct hb *h, size_t i)
+{
+    int r = wsched_sleep_until(ctx, now_ns());
+    HCHECK(h, r == -EBUSY, "job %zu: a second arm (sleep) returned %d", i, r);
+    wsched_waker k;
+    r = wsched_waker_arm(ctx, 0, &k);
+    HCHECK(h, r == -EBUSY && k.pool == NULL, "job %zu: a second arm (waker) returned %d", i, r);
+    r = wsched_wait_fd(ctx, PAIR[0][0], WSCHED_FD_READ, 0);
+    HCHECK(h, r == -EBUSY, "job %zu: a second arm (fd) returned %d", i, r);
+    r = wsched_wait_batch(ctx, NULL);
+    HCHECK(h, r == -EINVAL, "job %zu: wsched_wait_batch(NULL) returned %d", i, r);
+}
+
+/* Bad arguments and forged handles: errors, nothing armed. */
+static void bad_waits(wsched_ctx *ctx, struct hb *h, size_t i, uint64_t x)
+{
+    int r = wsched_waker_arm(ctx, 0, NULL);
+    HCHECK(h, r == -EINVAL, "job %zu: waker_arm(NULL out) returned %d", i, r);
+    /* (While the pool is destroyed, -ESHUTDOWN comes before the fd's checks.) */
+    static const unsigned bad_ev[4] = {0, WSCHED_FD_ERROR, 0x8 | WSCHED_FD_READ, 0x80000000u};
+    r = wsched_wait_fd(ctx, -1 - (int)(x % 1000), WSCHED_FD_READ, 0);
+    HCHECK(h, r == -EINVAL || (destroying() && r == -ESHUTDOWN), "job %zu: wait_fd(-1) returned %d", i,
+           r);
+    r = wsched_wait_fd(ctx, PAIR[0][0], bad_ev[(x >> 10) % 4], 0);
+    HCHECK(h, r == -EINVAL || (destroying() && r == -ESHUTDOWN),
+           "job %zu: wait_fd(events %#x) returned %d", i, bad_ev[(x >> 10) % 4], r);
+    r = wsched_wait_fd(ctx, 1000000 + (int)(x % 1000), WSCHED_FD_READ, 0);
+    HCHECK(h, r == -EBADF || (destroying() && r == -ESHUTDOWN) || (R.inject && r == -ENOMEM),
+           "job %zu: wait_fd(a closed fd) returned %d", i, r);
+    if (DEVNULL >= 0) {
+        r = wsched_wait_fd(ctx, DEVNULL, WSCHED_FD_READ, 0);
+        HCHECK(h, r == -EPERM || (destroying() && r == -ESHUTDOWN) || (R.inject && r == -ENOMEM),
+               "job %zu: wait_fd(/dev/null) returned %d", i, r);
+    }
+    r = wsched_wait_batch(ctx, NULL);
+    HCHECK(h, r == -EINVAL, "job %zu: wait_batch(NULL) returned %d", i, r);
+    HCHECK(h, wsched_sleep_until(NULL, 0) == -EINVAL && wsched_wait_fd(NULL, 0, 1, 0) == -EINVAL &&
+                  wsched_wait_batch(NULL, NULL) == -EINVAL && wsched_resume_kind(NULL) == -EINVAL &&
+                  wsched_resume_value(NULL) == 0,
+           "job %zu: a wait call with a NULL ctx", i);
+    /* Forged handles: a NULL pool; generation 0; a generation no cell
+     * reached (a cell there: -EALREADY, none: -EINVAL); a dead pool. */
+    wsched_waker f = {NULL, x};
+    r = wsched_wake(f, 1);
+    HCHECK(h, r == -EINVAL, "job %zu: wake({NULL, %llu}) returned %d", i, (unsigned long long)x,
+           r);
+    f = (wsched_waker){R.pool, x & 0xffffff};
+    r = wsched_wake(f, 1);
+    HCHECK(h, r == -EINVAL || (destroying() && r == -ESHUTDOWN), "job %zu: wake(generation 0) returned %d",
+           i, r);
+    f = (wsched_waker){R.pool, ((1ull << 38) + (x >> 40)) << 24 | (x & 0xffffff)};
+    r = wsched_wake(f, 1);
+    HCHECK(h, r == -EINVAL || r == -EALREADY || (destroying() && r == -ESHUTDOWN),
+           "job %zu: wake(a forged handle) returned %d", i, r);
+    if (DEAD_POOL) {
+        f = (wsched_waker){DEAD_POOL, x};
+        r = wsched_wake(f, 1);
+        HCHECK(h, r == -EBADF, "job %zu: wake on a destroyed pool's handle returned %d", i, r);
+    }
+}
+
+/* Run the next step of job i's script: STEP_ARMED (return
+ * WSCHED_PENDING), STEP_RETURN (return *ret) or STEP_NONE (go on). */
+static int run_step(wsched_ctx *ctx, struct hb *h, size_t i, void *slot, unsigned s, int *ret)
+{
+    uint64_t x = mix64(h->wseed ^ ((uint64_t)i << 8) ^ s);
+    unsigned opts[4], nopt = 0;
+    for (unsigned k = 0; k < 4; k++)
+        if (h->wmask & (1u << k))
+            opts[nopt++] = k;
+    unsigned type = nopt ? opts[(x >> 58) % nopt] : S_SLEEP;
+    struct wrec *w = &h->rec[i * MAXSTEPS + s];
+    uint64_t now = now_ns();
+    uint64_t y = mix64(x + 1); /* the arm's own parameters */
+    if (!h->abuse || (x >> 5) % 8 >= h->abuse)
+        return arm_step(ctx, h, i, w, type, y, now, false) ? STEP_NONE : STEP_ARMED;
+    switch ((x >> 9) % 5) {
+    case 0: /* a second arm in the same call */
+        if (arm_step(ctx, h, i, w, type, y, now, true))
+            return STEP_NONE;
+        check_busy(ctx, h, i);
+        return STEP_ARMED;
+    case 1: { /* armed, then a plain return: the wait is dropped */
+        int r = (x >> 14) % 3 == 0 ? -EIO : 0;
+        int a = (x >> 16) % 3 == 0 ? arm_sleep(ctx, h, i, y, now)
+                : (x >> 16) % 3 == 1 ? arm_waker(ctx, h, i, w, y, now, 1)
+                                    : arm_fd(ctx, h, i, w, y, now, 1);
+        if (a)
+            return STEP_NONE;
+        if (h->cur[i] == W_FD) /* (the fd is unregistered when the wait is dropped) */
+            pair_put(h->rec[h->cur_rec[i]].pair);
+        h->cur[i] = W_NONE;
+        h->dropped[i] = 1;
+        *ret = wait_end(h, i, slot, r, false);
+        return STEP_RETURN;
+    }
+    case 2: { /* a waker woken by the job, then a plain return: pending after all */
+        if (arm_waker(ctx, h, i, w, y, now, 1))
+            return STEP_NONE;
+        w->dropped = 0;
+        h->never[i] = 0;
+        if (self_wake(h, i, w) != 0) { /* (a cancellation came first) */
+            w->dropped = 1;
+            h->cur[i] = W_NONE;
+            h->dropped[i] = 1;
+            *ret = wait_end(h, i, slot, 0, false);
+            return STEP_RETURN;
+        }
+        h->cur[i] = W_DROPPED_WOKEN;
+        *ret = (x >> 14) & 1 ? -EIO : 0; /* (not its result: it is called again) */
+        return STEP_RETURN;
+    }
+    case 3: /* WSCHED_PENDING with nothing armed: WSCHED_EJOBCODE */
+        *ret = wait_end(h, i, slot, WSCHED_PENDING, false);
+        return STEP_RETURN;
+    default:
+        bad_waits(ctx, h, i, x >> 12);
+        return STEP_NONE;
+    }
+}
+
+static int wait_next(wsched_ctx *ctx, struct hb *h, size_t i, void *slot)
+{
+    while (h->step[i] < h->nsteps[i]) {
+        int ret = 0;
+        int a = run_step(ctx, h, i, slot, h->step[i]++, &ret);
+        if (a == STEP_ARMED)
+            return WSCHED_PENDING;
+        if (a == STEP_RETURN)
+            return ret;
+    }
+    /* The script is done: the job's own result. */
+    uint64_t x = mix64(h->wseed ^ i ^ 0xf1f1);
+    int r = x % 4 == 0               ? err_codes[(x >> 8) % NELEM(err_codes)]
+            : h->timedout[i] && (x >> 16) & 1 ? -ETIMEDOUT
+                                              : 0;
+    return wait_end(h, i, slot, r, false);
+}
+
+static int wait_first(wsched_ctx *ctx, struct hb *h, size_t i, void *slot)
+{
+    HCHECK(h, atomic_fetch_add(&h->inside[i], 1) == 0, "job %zu: two calls at once", i);
+    h->calls[i] = 1;
+    int r = wait_next(ctx, h, i, slot);
+    atomic_fetch_sub(&h->inside[i], 1);
+    return r;
+}
+
+/* Job i is called again: its wait completed (kind), or it is cleaned up. */
+static int wait_again(wsched_ctx *ctx, struct hb *h, size_t i, void *slot, int kind)
+{
+    uint64_t value = wsched_resume_value(ctx), now = now_ns();
+    HCHECK(h, atomic_fetch_add(&h->inside[i], 1) == 0, "job %zu: two calls at once (kind %d)", i,
+           kind);
+    HCHECK(h, kind >= WSCHED_RESUME_TIMER && kind <= WSCHED_RESUME_TIMEDOUT,
+           "job %zu called again with resume kind %d", i, kind);
+    HCHECK(h, h->kind[i] == K_WAIT && atomic_load(&h->ran[i]) == 1,
+           "job %zu (kind %s, first calls %u) called again (resume kind %d)", i,
+           kind_name[h->kind[i]], atomic_load(&h->ran[i]), kind);
+    HCHECK(h, slot == h->seen_slot[i], "job %zu called again with slot %p, first with %p", i,
+           slot, h->seen_slot[i]);
+    check_worker(ctx);
+    h->calls[i]++;
+    bool dying = atomic_load(&R.destroying);
+    if (h->finished[i] || h->cleanup[i]) {
+        /* After its end: only a cancellation that claimed a wait the job
+         * armed and did not wait for, before the drop could (the destroy's
+         * sweep; the batch's cancel, which may claim a wait armed by a job
+         * still running), makes it pending after all: one cleanup call. */
+        HCHECK(h, kind == WSCHED_RESUME_CANCELLED && cancel_explained(h) && !h->extra[i] &&
+                      (h->dropped[i] || h->cleanup_armed[i]),
+               "job %zu called again (kind %d) after its %s call", i, kind,
+               h->finished[i] ? "final" : "cleanup");
+        h->extra[i] = 1;
+        h->finished[i] = 0;
+        h->cleanup[i] = 1;
+        if (dying)
+            atomic_fetch_add(&h->destroy_cleanups, 1);
+        atomic_fetch_sub(&h->inside[i], 1);
+        return 777;
+    }
+    unsigned cur = h->cur[i];
+    switch (cur) {
+    case W_SLEEP:
+        HCHECK(h, kind == WSCHED_RESUME_TIMER || kind == WSCHED_RESUME_CANCELLED,
+               "job %zu: a sleep resumed with kind %d", i, kind);
+        if (kind == WSCHED_RESUME_TIMER)
+            HCHECK(h, now >= h->when[i], "job %zu: a sleep resumed %llu ns early", i,
+                   (unsigned long long)(h->when[i] - now));
+        break;
+    case W_WAKER:
+        HCHECK(h, kind == WSCHED_RESUME_WOKEN || kind == WSCHED_RESUME_TIMEDOUT ||
+                      kind == WSCHED_RESUME_CANCELLED,
+               "job %zu: a waker resumed with kind %d", i, kind);
+        break;
+    case W_DROPPED_WOKEN: /* woken before its plain return */
+        HCHECK(h, kind == WSCHED_RESUME_WOKEN || kind == WSCHED_RESUME_CANCELLED,
+               "job %zu: a waker woken before a plain return resumed with kind %d", i, kind);
+        break;
+    case W_FD:
+        HCHECK(h, kind == WSCHED_RESUME_FD || kind == WSCHED_RESUME_TIMEDOUT ||
+                      kind == WSCHED_RESUME_CANCELLED,
+               "job %zu: an fd wait resumed with kind %d", i, kind);
+        break;
+    case W_BATCH:
+        HCHECK(h, kind == WSCHED_RESUME_BATCH || kind == WSCHED_RESUME_CANCELLED,
+               "job %zu: a batch wait resumed with kind %d", i, kind);
+        break;
+    default:
+        HCHECK(h, 0, "job %zu called again (kind %d) with no wait armed", i, kind);
+    }
+    /* wsched.h: the value is the waker's (WOKEN), the fd's bits (FD), 0
+     * otherwise. -DFUZZ_RELAX_CANCELLED_VALUE tolerates the finding that a
+     * cleanup call after a won wake or fd event gets the won value. */
+#ifdef FUZZ_RELAX_CANCELLED_VALUE
+    if (kind != WSCHED_RESUME_WOKEN && kind != WSCHED_RESUME_FD &&
+        kind != WSCHED_RESUME_CANCELLED)
+#else
+    if (kind != WSCHED_RESUME_WOKEN && kind != WSCHED_RESUME_FD)
+#endif
+        HCHECK(h, value == 0, "job %zu: resume kind %d with value %llu", i, kind,
+               (unsigned long long)value);
+    if (kind == WSCHED_RESUME_TIMEDOUT) {
+        HCHECK(h, h->when[i] != 0, "job %zu: a wait without deadline timed out", i);
+        HCHECK(h, now >= h->when[i], "job %zu: timed out %llu ns before its deadline", i,
+               (unsigned long long)(h->when[i] - now));
+        h->timedout[i] = 1;
+    }
+    if (h->never[i]) /* nothing delivers it, no deadline of its own */
+        HCHECK(h, kind == WSCHED_RESUME_CANCELLED,
+               "job %zu: a wait only a cancellation could end resumed with kind %d", i, kind);
+    if (kind == WSCHED_RESUME_CANCELLED) {
+        HCHECK(h, cancel_explained(h), "job %zu: a cleanup call, but nothing cancelled the batch",
+               i);
+        if (dying)
+            atomic_fetch_add(&h->destroy_cleanups, 1);
+    }
+    if (cur == W_WAKER || cur == W_DROPPED_WOKEN || cur == W_FD) {
+        struct wrec *w = &h->rec[h->cur_rec[i]];
+        w->res_kind = kind;
+        w->res_value = value;
+        if (kind == WSCHED_RESUME_WOKEN)
+            HCHECK(h, value == w->vbase + 7 || (value >= w->vbase && value < w->vbase + 2),
+                   "job %zu: woken with %llu, not one of its waker's wakes (%llu + 0, 1, 7)", i,
+                   (unsigned long long)value, (unsigned long long)w->vbase);
+        if (cur == W_FD) {
+            if (kind == WSCHED_RESUME_FD) {
+                HCHECK(h, value != 0 && (value & ~(uint64_t)h->events[i]) == 0,
+                       "job %zu: fd ready with bits %#llx, asked for %#x", i,
+                       (unsigned long long)value, h->events[i]);
+                if (value & WSCHED_FD_READ) { /* the written byte is there */
+                    unsigned char c = 0;
+                    ssize_t n = read(PAIR[w->pair][0], &c, 1);
+                    HCHECK(h, n == 1 && c == w->byte, "job %zu: readable, read %zd (%#x, wrote %#x)",
+                           i, n, c, w->byte);
+                }
+            }
+            pair_put(w->pair);
+        }
+    } else if (cur == W_BATCH) {
+        /* The child's every job has returned (also for a cleanup call). */
+        wsched_batch *c = h->child[i];
+        HCHECK(h, wsched_wait_idle(c, 0) == 0 && wsched_wait(c, 0) == 0,
+               "job %zu resumed (kind %d) before its nested batch was done", i, kind);
+        wsched_outcome o;
+        HCHECK(h, wsched_batch_outcome(c, &o, sizeof o) == 0 && o.unfinished == 0 &&
+                      o.ok + o.cancelled + o.timed_out == wsched_batch_size(c) &&
+                      (h->child_deadline[i] || !o.timed_out) && (dying || !o.cancelled),
+               "job %zu: nested waiting batch ended %u with ok %zu cancelled %zu timed out %zu", i,
+               o.end, o.ok, o.cancelled, o.timed_out);
+        wsched_batch_free(c);
+        h->child[i] = NULL;
+    }
+    h->cur[i] = W_NONE;
+    h->never[i] = 0;
+    int r;
+    if (kind == WSCHED_RESUME_CANCELLED) {
+        h->cleanup[i] = 1;
+        uint64_t x = mix64(h->wseed ^ i ^ 0xc1ea);
+        if (h->abuse && x % 8 < h->abuse) { /* an arm in the cleanup call: dropped */
+            struct wrec tmp; /* (not posted: nobody else sees it) */
+            int a = x & 8 ? arm_sleep(ctx, h, i, x >> 4, now)
+                          : arm_waker(ctx, h, i, &tmp, x >> 4, now, 1);
+            h->cur[i] = W_NONE;
+            h->cleanup_armed[i] = a == 0;
+        }
+        wait_end(h, i, slot, 0, true);
+        r = 777; /* ignored */
+    } else {
+        r = wait_next(ctx, h, i, slot);
+    }
+    atomic_fetch_sub(&h->inside[i], 1);
+    return r;
+}
+
+/* The batch handle for the waker thread's cancels, gone before the free. */
+static void hb_free_handle(struct hb *h)
+{
+    atomic_store(&h->bh_state, 2);
+    while (atomic_load(&h->bh_using))
+        sched_yield();
+    wsched_batch_free(h->b);
+}
+
+/* Before a batch's records go: the waker thread is done with each; then
+ * what the wakes did against the resumptions (every job has returned). */
+static void hb_waits_release(struct hb *h)
+{
+    if (!(h->flags & WSCHED_BATCH_WAITS) || h->depth)
+        return;
+    atomic_store(&h->freeing, 1);
+    while (atomic_load_explicit(&h->retired, memory_order_acquire) != atomic_load(&h->posted))
+        sched_yield();
+    for (size_t k = 0; k < h->n * MAXSTEPS; k++) {
+        struct wrec *w = &h->rec[k];
+        if (!w->used || w->dropped)
+            continue;
+        int z = atomic_load(&w->zeros);
+        HCHECK(h, z <= 1, "record %zu: %d wakes of one arming returned 0", k, z);
+        switch (w->res_kind) {
+        case WSCHED_RESUME_WOKEN:
+            HCHECK(h, w->type == W_WAKER && z == 1 && w->res_value == atomic_load(&w->won),
+                   "record %zu: woken with %llu; the wake that returned 0 (of %d) had %llu", k,
+                   (unsigned long long)w->res_value, z, (unsigned long long)atomic_load(&w->won));
+            break;
+        case WSCHED_RESUME_FD:
+            HCHECK(h, w->type == W_FD, "record %zu: an FD resumption of a waker", k);
+            break;
+        case WSCHED_RESUME_TIMEDOUT:
+            HCHECK(h, z == 0, "record %zu: timed out, but a wake returned 0", k);
+            break;
+        case WSCHED_RESUME_CANCELLED:
+            break;
+        default:
+            HCHECK(h, 0, "record %zu (job %zu): an armed wait was never resumed (kind %d)", k,
+                   k / MAXSTEPS, w->res_kind);
+        }
+        if (w->type == W_WAKER) { /* the wait is over: a no-op, whatever is gone */
+            bool dead = atomic_load(&R.dead);
+            int r = wsched_wake(w->k, 3);
+            bool dying = atomic_load(&R.destroying);
+            HCHECK(h, dead ? r == -EBADF
+                           : r == -EALREADY || (dying && (r == -ESHUTDOWN || r == -EBADF)),
+                   "record %zu: a wake after the batch returned %d", k, r);
+        }
+    }
+}
+
+/* The waker thread: what jobs post, once due. */
+static void wk_cancel(struct hb *h)
+{
+    atomic_store(&h->bh_using, 1);
+    if (atomic_load(&h->bh_state) == 1) {
+        atomic_store(&h->cancel_requested, 1); /* before: jobs that see it check it */
+        HCHECK(h, wsched_cancel(h->b) == 0, "wsched_cancel from the waker thread");
+    }
+    atomic_store(&h->bh_using, 0);
+}
+
+/* One action of record w: true once it is retired. */
+static bool wk_act(struct wrec *w, uint64_t now, bool stop)
+{
+    struct hb *h = w->h;
+    if (w->cancel && !w->cancel_done) {
+        if (atomic_load(&h->bh_state) == 0 && !stop) { /* its submit has not returned yet */
+            w->due = now + 10000;
+            return false;
+        }
+        wk_cancel(h);
+        w->cancel_done = 1;
+        if (w->done < w->attempts)
+            return false;
+    } else if (w->type == W_FD) {
+        unsigned char c = w->byte;
+        CHECK(write(PAIR[w->pair][1], &c, 1) == 1, "write to a socketpair");
+        pair_put(w->pair);
+        w->done = 1;
+    } else {
+        bool freeing = atomic_load(&h->freeing), dead = atomic_load(&R.dead);
+        uint64_t v = w->vbase + w->done;
+        int r = wsched_wake(w->k, v);
+        bool dying = atomic_load(&R.destroying); /* (after: -ESHUTDOWN implies it) */
+        if (dead)
+            HCHECK(h, r == -EBADF, "a wake after the pool's destroy returned %d", r);
+        else
+            HCHECK(h, r == 0 || r == -EALREADY || (dying && (r == -ESHUTDOWN || r == -EBADF)),
+                   "wsched_wake from the waker thread returned %d (%s)", r, wsched_strerror(r));
+        if (freeing) /* every job returned: the wait is over */
+            HCHECK(h, r != 0, "a wake after the batch was idle returned 0");
+        if (r == 0) {
+            atomic_fetch_add(&w->zeros, 1);
+            atomic_store(&w->won, v);
+        }
+        if (++w->done < w->attempts) {
+            w->due = now + 20000;
+            return false;
+        }
+    }
+    if (w->done < w->attempts)
+        return false;
+    atomic_fetch_add_explicit(&h->retired, 1, memory_order_release); /* the last touch */
+    return true;
+}
+
+static bool wk_ready(const struct wrec *w, uint64_t now, bool stop)
+{
+    if (stop)
+        return true;
+    if (now < w->due)
+        return false;
+    if (w->cancel && !w->cancel_done)
+        return true;
+    return !w->late || atomic_load(&w->h->freeing);
+}
+
+static void *wk_main(void *arg)
+{
+    (void)arg;
+    static struct wrec *list[WK_CAP];
+    int n = 0;
+    for (;;) {
+        bool any = false, stop = atomic_load(&WK_STOP);
+        for (unsigned k = 0; k < WQ_SLOTS; k++) {
+            if (!atomic_load_explicit(&WQ[k], memory_order_relaxed))
+                continue;
+            struct wrec *w = atomic_exchange_explicit(&WQ[k], NULL, memory_order_acquire);
+            if (!w)
+                continue;
+            CHECK(n < WK_CAP, "waker thread: more than %d records at once", WK_CAP);
+            w->due = now_ns() + w->delay;
+            list[n++] = w;
+            any = true;
+        }
+        uint64_t now = now_ns(), next = now + 20000;
+        for (int k = 0; k < n;) {
+            struct wrec *w = list[k];
+            if (!wk_ready(w, now, stop)) {
+                if (w->due > now && w->due < next)
+                    next = w->due;
+                k++;
+                continue;
+            }
+            any = true;
+            if (wk_act(w, now, stop))
+                list[k] = list[--n];
+            else
+                k++;
+        }
+        if (stop && !n) {
+            bool left = false;
+            for (unsigned k = 0; k < WQ_SLOTS; k++)
+                left |= atomic_load(&WQ[k]) != NULL;
+            if (!left)
+                return NULL;
+        }
+        now = now_ns();
+        if (!any && next > now) {
+            struct timespec ts = {0, (long)(next - now)};
+            nanosleep(&ts, NULL); /* until the next record is due (the delays are workload) */
+        }
+    }
+}
+
 /* ------------------------------------------------------------ threads */
 
 enum {
@@ -1123,8 +2080,9 @@ struct thr {
     struct op ops[MAX_OPS];
     struct hb *live[MAX_LIVE];
     int nlive;
-    struct hb *early; /* freed early: records kept until the pool is gone */
-    struct hb *kept;  /* verified, kept until after destroy */
+    struct hb *early;  /* freed early: records kept until the pool is gone */
+    struct hb *kept;   /* verified, kept until after destroy */
+    struct hb *undone; /* not waited for: destroyed running (R.dmode) */
     size_t budget;
     bool have_last;
     wsched_worker_stats last[4];
@@ -1191,6 +2149,20 @@ static void op_submit(struct thr *t, const uint8_t *p)
     }
     hb_layout(h);
     assign_kinds(h, p[7], p[8] | (uint64_t)p[2] << 8);
+    if (p[5] & 8) { /* jobs that wait */
+        h->flags |= WSCHED_BATCH_WAITS;
+        h->wmask = p[5] >> 4;
+        h->abuse = p[6] >> 5;
+        h->wseed = mix64(p[8] | (uint64_t)p[2] << 8 | (uint64_t)p[5] << 16 | (uint64_t)p[6] << 24 |
+                         (uint64_t)p[0] << 32);
+        for (size_t i = 0; i < n && (h->wmask || h->abuse); i++) {
+            uint64_t x = mix64(h->wseed + i);
+            if ((x >> 40) % 4 == 0)
+                continue; /* keeps its kind of the `allowed` byte */
+            h->kind[i] = K_WAIT;
+            h->nsteps[i] = (uint8_t)(1 + (x >> 44) % MAXSTEPS);
+        }
+    }
     wsched_batch_desc d = hb_desc(h);
     atomic_fetch_add(&R.accepted_jobs, n);
     static const int64_t admit_tmo[4] = {-1, 0, 200000, -1};
@@ -1216,6 +2188,7 @@ static void op_submit(struct thr *t, const uint8_t *p)
                (unsigned long long)R.max_jobs);
     HCHECK(h, b != NULL, "submit returned 0 without a batch");
     h->b = b;
+    atomic_store(&h->bh_state, 1); /* the waker thread may cancel it now */
     t->live[t->nlive++] = h;
 }
 
@@ -1284,7 +2257,7 @@ static void op_free(struct thr *t, const uint8_t *p)
     if (!h->idle && (p[1] & 1)) {
         /* Free while jobs may still run: the library keeps its reference;
          * our records (arg, caller slots) stay until the pool is gone. */
-        wsched_batch_free(h->b);
+        hb_free_handle(h);
         h->b = NULL;
         atomic_fetch_add(&R.early_frees, 1);
         live_remove(t, k);
@@ -1296,7 +2269,7 @@ static void op_free(struct thr *t, const uint8_t *p)
         HCHECK(h, wsched_wait_idle(h->b, -1) == 0, "wait_idle(-1)");
         verify_final(h);
     }
-    wsched_batch_free(h->b);
+    hb_free_handle(h);
     live_remove(t, k);
     hb_free(h);
 }
@@ -1475,7 +2448,7 @@ static void op_bad(struct thr *t, const uint8_t *p)
     const wsched_batch_desc *dp = &d;
     int want = -EINVAL;
     char dummy[64];
-    switch (p[0] % 20) {
+    switch (p[0] % 22) {
     case 0:
         dp = NULL;
         break;
@@ -1538,6 +2511,34 @@ static void op_bad(struct thr *t, const uint8_t *p)
     case 19: /* a stride without slots */
         d.slot_stride = 1 + p[1];
         break;
+    case 20: /* a wait record names its job in 32 bits */
+        d.flags = WSCHED_BATCH_WAITS | (p[1] & 3);
+        d.njobs = (size_t)UINT32_MAX + 1 + p[1];
+        want = -EOVERFLOW;
+        break;
+    case 21: { /* the waits outside a job; wakes of handles never armed */
+        wsched_waker k = {(wsched_pool *)(uintptr_t)0x1, 5};
+        CHECK(wsched_sleep_until(NULL, 1) == -EINVAL, "sleep_until(NULL)");
+        CHECK(wsched_waker_arm(NULL, 0, &k) == -EINVAL && k.pool == NULL && k.id == 0,
+              "waker_arm(NULL) returned a handle");
+        CHECK(wsched_waker_arm(NULL, 0, NULL) == -EINVAL, "waker_arm(NULL, NULL)");
+        CHECK(wsched_wait_fd(NULL, 0, WSCHED_FD_READ, 0) == -EINVAL, "wait_fd(NULL)");
+        CHECK(wsched_wait_batch(NULL, NULL) == -EINVAL, "wait_batch(NULL)");
+        CHECK(wsched_resume_kind(NULL) == -EINVAL && wsched_resume_value(NULL) == 0,
+              "resume kind/value of NULL");
+        uint64_t x = mix64(p[1]);
+        int r = wsched_wake((wsched_waker){NULL, x}, 1);
+        CHECK(r == -EINVAL, "wake({NULL, ...}) returned %d", r);
+        r = wsched_wake((wsched_waker){R.pool, x & 0xffffff}, 1); /* generation 0 */
+        CHECK(r == -EINVAL, "wake(generation 0) returned %d", r);
+        r = wsched_wake((wsched_waker){R.pool, ((1ull << 38) + p[1]) << 24 | (x & 0xffffff)}, 1);
+        CHECK(r == -EINVAL || r == -EALREADY, "wake(a generation never armed) returned %d", r);
+        if (DEAD_POOL) {
+            r = wsched_wake((wsched_waker){DEAD_POOL, x}, 1);
+            CHECK(r == -EBADF, "wake on a destroyed pool's handle returned %d", r);
+        }
+        return;
+    }
     case 15: {
         size_t idx;
         CHECK(wsched_wait(NULL, 0) == -EINVAL, "wait(NULL)");
@@ -1652,8 +2653,8 @@ static void op_bad(struct thr *t, const uint8_t *p)
     }
     (void)t;
     int r = (p[1] & 0x80) ? wsched_submit_timed(pool, dp, out, 0) : wsched_submit(pool, dp, out);
-    CHECK(r == want, "bad submit (case %u) returned %d (%s), want %d", p[0] % 20, r, wsched_strerror(r),
-          want);
+    CHECK(r == want, "bad submit (case %u) returned %d (%s), want %d", p[0] % 22, r,
+          wsched_strerror(r), want);
     if (out)
         CHECK(b == NULL, "failed submit did not clear *out");
 }
@@ -1748,14 +2749,19 @@ static void run_ops(struct thr *t)
      * checked in full. */
     while (t->nlive) {
         struct hb *h = t->live[t->nlive - 1];
+        t->nlive--;
+        if (R.dmode) { /* the pool is destroyed with it running: checked after */
+            h->next = t->undone;
+            t->undone = h;
+            continue;
+        }
         HCHECK(h, wsched_wait_idle(h->b, -1) == 0, "wait_idle(-1)");
         verify_final(h);
-        t->nlive--;
         if (R.keep) {
             h->next = t->kept;
             t->kept = h;
         } else {
-            wsched_batch_free(h->b);
+            hb_free_handle(h);
             hb_free(h);
         }
     }
@@ -1845,6 +2851,15 @@ static size_t nballast;
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
     (void)argc, (void)argv;
+    /* A destroyed pool's handle, for wakes that must answer -EBADF, and an
+     * fd that epoll refuses. */
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = 1;
+    cfg.flags = WSCHED_POOL_NO_PIN;
+    if (wsched_pool_create(&DEAD_POOL, &cfg) == 0 && wsched_pool_destroy(DEAD_POOL) != 0)
+        DEAD_POOL = NULL;
+    DEVNULL = open("/dev/null", O_RDONLY | O_CLOEXEC);
     ballast = malloc(sizeof(void *) * BALLAST);
     for (nballast = 0; ballast && nballast < BALLAST; nballast++)
         if (!(ballast[nballast] = malloc(1)))
@@ -1875,6 +2890,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     bool late = (h0 >> 7) & 1;
     int nthreads = 1 + h1 % 3;
     R.max_jobs = maxjobs_tab[(h1 >> 2) & 7];
+    R.dmode = (h1 >> 5) & 7;
     FA.fail_at = custom ? h2 : 0;
     FA.period = h3 ? 3 + (uint64_t)h3 : 0;
     atomic_store(&FA.calls, 0);
@@ -1896,6 +2912,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             o.p[k] = RD();
         if (t->nops < MAX_OPS)
             t->ops[t->nops++] = o;
+        if (o.code <= OP_SUBMIT2 && (o.p[5] & 8))
+            R.waits = true;
     }
 #undef RD
 
@@ -1926,6 +2944,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(wsched_pool_workers(pool) == R.nworkers, "pool_workers %d",
           wsched_pool_workers(pool));
 
+    /* Jobs that wait: the socketpairs and the waker thread. */
+    pthread_t wk;
+    if (R.waits) {
+        for (int k = 0; k < NPAIRS; k++) {
+            CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, PAIR[k]) == 0,
+                  "socketpair");
+            atomic_store(&PAIR_REFS[k], 0);
+        }
+        atomic_store(&WK_STOP, 0);
+        CHECK(pthread_create(&wk, NULL, wk_main, NULL) == 0, "pthread_create");
+    }
+
     for (int k = 1; k < nthreads; k++)
         CHECK(pthread_create(&T[k].th, NULL, thr_main, &T[k]) == 0, "pthread_create");
     run_ops(&T[0]);
@@ -1955,7 +2985,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
           (unsigned long long)sum.jobs, (unsigned long long)acc);
     CHECK(st.total.jobs <= acc, "stats: %llu jobs counted, %llu submitted",
           (unsigned long long)st.total.jobs, (unsigned long long)acc);
-    if (atomic_load(&R.early_frees) == 0)
+    if (atomic_load(&R.early_frees) == 0 && !R.dmode)
         CHECK(st.total.jobs >= ran, "stats: %llu jobs counted, %llu ran",
               (unsigned long long)st.total.jobs, (unsigned long long)ran);
 
@@ -1963,9 +2993,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     pthread_t lt;
     if (late)
         CHECK(pthread_create(&lt, NULL, late_main, &L) == 0, "pthread_create");
+    if (R.dmode > 1) /* the batches not waited for: at some point of their progress */
+        spin_for(50000u * (unsigned)(R.dmode - 1));
     atomic_store(&R.destroying, 1);
     r = wsched_pool_destroy(pool);
     CHECK(r == 0, "pool_destroy returned %d", r);
+    atomic_store(&R.dead, 1);
     if (late)
         pthread_join(lt, NULL);
     CHECK(wsched_pool_destroy(pool) == -EBADF, "second destroy");
@@ -1995,13 +3028,32 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         wsched_batch_free(h->b);
         hb_free(h);
     }
+    /* What the waker thread still holds: delivered now (wakes: -EBADF). */
+    if (R.waits) {
+        atomic_store(&WK_STOP, 1);
+        pthread_join(wk, NULL);
+    }
+    /* Batches the pool was destroyed with: accepted, so run to completion;
+     * their pending waits cancelled. */
+    for (int k = 0; k < nthreads; k++) {
+        while (T[k].undone) {
+            struct hb *h = T[k].undone;
+            T[k].undone = h->next;
+            HCHECK(h, wsched_wait(h->b, 0) == 0, "a batch the pool was destroyed with: not complete");
+            HCHECK(h, wsched_wait_idle(h->b, 0) == 0,
+                   "a batch the pool was destroyed with: jobs still running");
+            verify_final(h);
+            hb_free_handle(h);
+            hb_free(h);
+        }
+    }
     /* Handles stay valid after destroy. */
     for (int k = 0; k < nthreads; k++) {
         while (T[k].kept) {
             struct hb *h = T[k].kept;
             T[k].kept = h->next;
             verify_final(h);
-            wsched_batch_free(h->b);
+            hb_free_handle(h);
             hb_free(h);
         }
         while (T[k].early) {
@@ -2015,6 +3067,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(atomic_load(&FA.outstanding) == 0,
               "%lld allocations outstanding after destroy and every batch freed",
               (long long)atomic_load(&FA.outstanding));
+    if (R.waits)
+        for (int k = 0; k < NPAIRS; k++) {
+            CHECK(atomic_load(&PAIR_REFS[k]) == 0, "socketpair %d still held (%d) at the end", k,
+                  atomic_load(&PAIR_REFS[k]));
+            close(PAIR[k][0]);
+            close(PAIR[k][1]);
+        }
     FA.fail_at = 0;
     return 0;
 }

@@ -18,6 +18,9 @@ NONE, LIB, CALLER = 0, 1, 2
 T0, T1US, T50US, T500US, T2MS, TINF = range(6)
 # deadlines
 DL_NONE, DL_PAST, DL_JUST_PAST, DL_NEAR, DL_1MS = 0, 4, 5, 6, 7
+# the wait kinds of K_WAIT jobs (WSCHED_BATCH_WAITS batches: submit waits=True)
+W_SLEEP, W_WAKER, W_FD, W_BATCH = 1, 2, 4, 8
+W_ALL = 15
 
 
 def kinds(*ks):
@@ -28,15 +31,19 @@ def kinds(*ks):
 
 
 def header(workers=2, spin=0, custom=False, keep=False, late=False, helpers=0,
-           maxjobs=0, fail_at=0, period=0):
+           maxjobs=0, fail_at=0, period=0, destroy=0):
+    # destroy d > 0: the pool is destroyed with the batches left at the end
+    # running, (d - 1) * 50 us after the last operation
     b0 = (workers - 1) | spin << 2 | custom << 5 | keep << 6 | late << 7
-    b1 = helpers | maxjobs << 2
+    b1 = helpers | maxjobs << 2 | destroy << 5
     return bytes([b0, b1, fail_at, period])
 
 
 def submit(thread=0, n=8, flags=0, policy=BEST, prio=0, slots=LIB, timed=0,
            quorum=1, deadline=DL_NONE, dl_shift=0, mp=0, size=3, stride=0,
-           allowed=kinds(K_OK), seed=1):
+           allowed=kinds(K_OK), seed=1, waits=False, wmask=0, abuse=0):
+    # waits: WSCHED_BATCH_WAITS; wmask: the wait kinds (W_*) of its K_WAIT
+    # jobs; abuse: misuse of the waits in that many steps out of 8
     p1 = flags | prio << 4 | slots << 5 | (timed & 1) << 7
     # fuzz_api.c reads the policy as (p1 >> 2) % 3, the prio, slots and
     # timed bits included: choose the 2-bit field so that it decodes to
@@ -44,8 +51,8 @@ def submit(thread=0, n=8, flags=0, policy=BEST, prio=0, slots=LIB, timed=0,
     p1 |= next(v for v in range(4) if (v + (p1 >> 2)) % 3 == policy) << 2
     p2 = (timed >> 1) & 1 | (seed >> 8) << 1
     return bytes([OP_SUBMIT | thread << 4, n - 1, p1, p2 & 0xff, quorum - 1,
-                  deadline | dl_shift << 3, mp, size | stride << 3, allowed,
-                  seed & 0xff])
+                  deadline | dl_shift << 3, mp | waits << 3 | wmask << 4,
+                  size | stride << 3 | abuse << 5, allowed, seed & 0xff])
 
 
 def op(code, a=0, b=0, thread=0):
@@ -157,6 +164,46 @@ SEEDS = {
         op(OP_WAIT, 0, T0) + op(OP_WAIT, 0, T50US) + op(OP_WAIT, 0, TINF) + op(OP_QUERY, 0, 2) +
         submit(n=5, policy=QUORUM, quorum=2, deadline=DL_JUST_PAST) +
         op(OP_WAIT, 1, T0) + op(OP_CHECK, 1) + op(OP_CHECK, 0),
+    # Jobs that wait (WSCHED_BATCH_WAITS): sleeps, wakers (woken by the
+    # harness's waker thread, by the job itself, late, never), fd waits on
+    # socketpairs, nested batches; with policies, deadlines, max_parallel,
+    # cancels, misuse, allocation failures, and destroys with waits pending.
+    "waits_sleep_waker": header() +
+        submit(n=16, waits=True, wmask=W_SLEEP | W_WAKER, seed=31) +
+        op(OP_WAIT, 0, TINF) + op(OP_CHECK),
+    "waits_fd": header(workers=3) +
+        submit(n=24, waits=True, wmask=W_FD, seed=32) + op(OP_WAIT_IDLE, 0, TINF),
+    "waits_nested_batch": header() +
+        submit(n=12, waits=True, wmask=W_BATCH | W_SLEEP, seed=33) + op(OP_CHECK),
+    "waits_policies": header(workers=3, helpers=1) +
+        submit(thread=0, n=20, policy=FAIL_FAST, waits=True, wmask=W_ALL,
+               allowed=kinds(K_OK, K_ERR), seed=34) +
+        submit(thread=1, n=20, policy=QUORUM, quorum=8, waits=True, wmask=W_WAKER | W_FD,
+               seed=35) +
+        op(OP_WAIT, 0, TINF) + op(OP_WAIT, 0, TINF, thread=1),
+    "waits_deadline_cancel": header() +
+        submit(n=32, deadline=DL_NEAR, dl_shift=1, waits=True, wmask=W_WAKER | W_FD, seed=36) +
+        submit(n=16, waits=True, wmask=W_ALL, seed=37) + op(OP_SLEEP, 3) + op(OP_CANCEL, 1, 1) +
+        op(OP_WAIT, 0, TINF) + op(OP_WAIT, 1, TINF) + op(OP_CHECK, 1),
+    "waits_max_parallel": header(workers=3) +
+        submit(n=24, mp=5, waits=True, wmask=W_ALL, seed=38) + op(OP_WAIT, 0, T500US) +
+        op(OP_CHECK),
+    "waits_abuse": header() +
+        submit(n=32, waits=True, wmask=W_ALL, abuse=5, allowed=kinds(K_OK, K_SPAWN, K_NESTED),
+               seed=39) + op(OP_CHECK),
+    "waits_destroy_pending": header(destroy=1) +
+        submit(n=24, waits=True, wmask=W_SLEEP | W_WAKER | W_FD, seed=40) +
+        submit(n=8, waits=True, wmask=W_BATCH, seed=41),
+    "waits_destroy_later_kept": header(workers=1, keep=True, destroy=4) +
+        submit(n=16, waits=True, wmask=W_ALL, abuse=2, seed=45) + op(OP_WAIT, 0, T50US) +
+        submit(n=10, policy=QUORUM, quorum=3, waits=True, wmask=W_WAKER, seed=46),
+    "waits_early_free_stream": header() +
+        submit(n=20, flags=STREAM, waits=True, wmask=W_ALL, seed=42) +
+        op(OP_NEXT_DONE, 0, T2MS) + op(OP_FREE, 0, 1),
+    "waits_alloc_fail": header(custom=True, fail_at=12, period=5) +
+        submit(n=16, waits=True, wmask=W_ALL, seed=43) + op(OP_CHECK),
+    "waits_bad_inputs": header() + op(OP_BAD, 20, 3) + op(OP_BAD, 21, 9) +
+        submit(n=4, waits=True, abuse=7, seed=44) + op(OP_CHECK),
 }
 
 
