@@ -489,8 +489,9 @@ WSCHED_API int wsched_blocking(wsched_ctx *ctx);
  * when the job returns); a parked worker sleeps until its earliest timer,
  * in its epoll instance when it has fds armed. wsched_pool_destroy
  * cancels every pending wait (the jobs see WSCHED_RESUME_CANCELLED and
- * their slots WSCHED_ECANCELLED) and waits armed while it drains fail with
- * -ESHUTDOWN.
+ * their slots WSCHED_ECANCELLED; the batch's own cancel word is not set, so
+ * its outcome says COMPLETED, with those slots counted as cancelled) and
+ * waits armed while it drains fail with -ESHUTDOWN.
  * @{
  */
 enum wsched_resume {
@@ -522,7 +523,11 @@ WSCHED_API int wsched_resume_kind(const wsched_ctx *ctx);
  * Returns 0; -EINVAL for a NULL ctx, a spawned task, or a job of a batch
  * without WSCHED_BATCH_WAITS; -EBUSY when a wait is already armed by this
  * call of the job. A job that arms a wait and then returns anything but
- * WSCHED_PENDING completes with that value: the wait is dropped.
+ * WSCHED_PENDING completes with that value and the wait is dropped, unless
+ * a completion of that wait already won (a waker woken before the return,
+ * a cancellation, the pool's destroy): then the job is pending after all
+ * and is called once more, as that completion says (its earlier return
+ * value is not kept).
  */
 WSCHED_API int wsched_sleep_until(wsched_ctx *ctx, uint64_t when_ns);
 

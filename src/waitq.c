@@ -16,28 +16,30 @@
  *  (C1) arm (the job's worker, inside the job): take a cell from our free
  *       list; set jw's owner, kind and join = 2, cell->jw = jw, then the
  *       cell's word = gen|ARMED (RELEASE: a claimer that reads ARMED sees
- *       all of that), then jw->cell = index (relaxed: a canceller reads it
- *       only after J2', see C3).
+ *       all of that), then jw->cell = index (SEQ_CST: the Dekker half
+ *       against C3).
  *  (C2) claim (any completer): load word (ACQUIRE); ARMED, of the expected
  *       generation (a waker) or naming this jw (everyone else), then CAS
  *       word -> gen|result (ACQ_REL). One winner per arming; a loser
  *       touches nothing more. The winner may use jw: its job stays pending
  *       (and its batch alive) until the winner has given its unit of the
  *       join (C4 or J2').
- *  (J2') the job returned WSCHED_PENDING (batch.h): join -= 1 (SEQ_CST); 0
- *       means a completion came first: finalize now (we are the owner).
- *       Otherwise load b->cancel (SEQ_CST): cancelled, claim CANCELLED
- *       ourselves.
+ *  (J2') the job returned WSCHED_PENDING (batch.h). First, while its unit
+ *       of the join still keeps jw and the batch alive: load b->cancel
+ *       (SEQ_CST); cancelled, claim CANCELLED ourselves and, winning, hold
+ *       both units: finalize now. Then join -= 1 (ACQ_REL); 0 means a
+ *       completion came first: finalize now (we are the owner). Otherwise
+ *       the completion's party finishes: from our RMW on, jw may be
+ *       resumed elsewhere, completed and freed, and we touch nothing.
+ *       (Reading the cancel word after the RMW was a use after free: a
+ *       thief could fire the timer, resume and complete the job in between;
+ *       found by tests/model/waitq.pml.)
  *  (C3) cancellation (policy.c, the one caller that set the batch's cancel
- *       word, by a SEQ_CST CAS): for every job, load jw->join (SEQ_CST);
- *       only at 1 (the job returned pending, J2') load jw->cell and claim
- *       CANCELLED. Against J2' a Dekker pair on `join` and `cancel`: if our
- *       load of join reads a value from before J2''s RMW, it precedes that
- *       RMW in S, so our CAS of `cancel` does too and J2''s later load of
- *       `cancel` sees it: the job claims itself. If it reads the RMW's 1,
- *       it synchronizes with it and sees the C1 store of jw->cell. (0 or a
- *       claim's 1: the wait is decided already; the claim fails.) Both
- *       sides may try; C2 picks one.
+ *       word, by a SEQ_CST CAS): for every job, load jw->cell (SEQ_CST) and
+ *       claim CANCELLED. Against J2' a Dekker pair: either our load of
+ *       jw->cell follows the job's C1 store in S and we claim, or its J2'
+ *       load of `cancel` follows our CAS and it claims itself (both may
+ *       try; C2 picks one).
  *  (C4) a claim won away from the owner's loop (a waker, a canceller,
  *       destroy): join -= 1 (ACQ_REL); 0 means J2' came first: post jw to
  *       its owner (R1). A claim won by the owner's loop (its timer or fd
@@ -98,7 +100,8 @@
  * timer's completion is one CAS, one RMW and the push. A remote completion
  * adds the enqueue, and a futex (or eventfd) wake when the owner sleeps.
  * Tests: tests/unit/test_waits.c, tests/stress/test_waits_stress.c,
- * tests/stress/test_wakers.c.
+ * tests/unit/test_wakers.c, tests/stress/test_wakers_stress.c; model:
+ * tests/model/waitq.pml.
  */
 #include <errno.h>
 #include <sched.h>
@@ -190,7 +193,7 @@ int wsched__wait_arm(struct worker *w, struct job_wait *jw, unsigned kind, uint6
     st(&c->value, value, RLX);
     uint64_t gen = CELL_GEN(ld(&c->word, RLX));
     st(&c->word, (gen << 8) | CELL_ARMED, REL); /* C1 */
-    st(&jw->cell, idx, RLX);                     /* C1: read by C3 after J2' */
+    st(&jw->cell, idx, SC);                      /* C1: against C3 */
     if (id)
         *id = (gen << CELL_IDX_BITS) | idx;
     return 0;
@@ -313,14 +316,15 @@ void wsched__wait_finalize(struct worker *w, struct job_wait *jw)
 
 void wsched__wait_pending(struct worker *w, struct job_wait *jw)
 {
-    if (fsub(&jw->join, 1, SC) == 1) { /* J2': a completion came first */
-        wsched__wait_finalize(w, jw);
+    uint32_t reason = ld(&jw->b->cancel, SC); /* J2': against C3, before our unit */
+    if (reason != CANCEL_NONE && reason != CANCEL_CLOSED &&
+        wsched__wait_claim(w->pool, jw, CELL_CANCELLED)) {
+        wsched__wait_finalize(w, jw); /* both units are ours */
         return;
     }
-    uint32_t reason = ld(&jw->b->cancel, SC); /* J2': against C3 */
-    if (reason != CANCEL_NONE && reason != CANCEL_CLOSED &&
-        wsched__wait_claim(w->pool, jw, CELL_CANCELLED))
-        done_local(w, jw);
+    if (fsub(&jw->join, 1, AR) == 1) /* J2': a completion came first */
+        wsched__wait_finalize(w, jw);
+    /* Else jw is the completion's party's now (it may be gone already). */
 }
 
 bool wsched__wait_drop(struct worker *w, struct job_wait *jw)
@@ -387,8 +391,8 @@ void wsched__wait_cancel_batch(struct wsched_batch *b)
     struct pool *p = b->pool;
     for (size_t i = 0; i < b->n; i++) {
         struct job_wait *jw = &b->waits[i];
-        if (ld(&jw->join, SC) == 1 && wsched__wait_claim(p, jw, CELL_CANCELLED)) /* C3 */
-            wsched__wait_done_remote(p, jw);
+        if (ld(&jw->cell, SC) != WAIT_NO_CELL && wsched__wait_claim(p, jw, CELL_CANCELLED))
+            wsched__wait_done_remote(p, jw); /* C3 */
     }
 }
 

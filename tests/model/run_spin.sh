@@ -92,7 +92,7 @@ checks=(
 # 2 workers; resumptions run by the worker that scheduled them unless
 # -DSTEAL; a thief's T2 fire posts to the owner (-DFOREIGN=1) or also pushes
 # onto its own deque (2, as the code does).  The known checks are a defect
-# of waitq.c as it is (waitq.pml's header: J2''s tail). ----
+# of waitq.c as it is. ----
 "waitq.wake              |waitq|pass  |safety|-DWAKES=2|2 wakes and a late one; timers or not"
 "waitq.cancel            |waitq|pass  |safety|-DCANCEL=1 -DWAKE_OPT=1 -DT2=2|C3 vs J2', wakes optional"
 "waitq.cancel.only       |waitq|pass  |safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0|no timers, no wake needed: the cancel alone completes the job"
@@ -102,12 +102,13 @@ checks=(
 "waitq.all               |waitq|pass  |safety|-DCANCEL=1 -DSWEEP=1 -DWAKE_OPT=1 -DT2=2 -DINJOB=1 -DFOREIGN=1|every completer at once"
 "waitq.steal             |waitq|pass  |safety|-DSTEAL=1 -DINJOB=1 -DCANCEL=1 -DWAKES=2 -DT2=2|resumptions stolen"
 "waitq.foreign2          |waitq|pass  |safety|-DFOREIGN=2 -DCANCEL=1 -DSWEEP=1 -DWAKES=2 -DT2=2|T2 pushes onto the thief's deque (no in-job wait: the token is freed only after J2')"
-"waitq.j2_tail           |waitq|known |safety|-DFOREIGN=2 -DINJOB=1|a thief's T2, the token freed at an inner job's end, takes the last unit after J2''s RMW and completes the job; J2' then loads jw->b->cancel"
-"waitq.j2_tail.stale     |waitq|known |safety|-DFOREIGN=2 -DINJOB=1 -DCANCEL=1 -DJ2_FREE_CHECK=0|the same, cancelled: J2' claims the next arming (the thief's) and finalizes it on the wrong worker"
+"waitq.j2_tail           |waitq|pass  |safety|-DFOREIGN=2 -DINJOB=1|a thief's T2, the token freed at an inner job's end, takes the last unit right after J2''s RMW (J2' touches nothing after it)"
+"waitq.j2_tail.cancel    |waitq|pass  |safety|-DFOREIGN=2 -DINJOB=1 -DCANCEL=1|the same, cancelled"
 # ---- waitq.pml mutants ----
 "waitq.mut.no_j2_cancel  |waitq|mutant|safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0 -DMUT_NO_J2_CANCEL_CHECK|"
 "waitq.mut.c3_load_first |waitq|mutant|safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0 -DMUT_C3_LOAD_FIRST|"
-"waitq.mut.j2_load_first |waitq|mutant|safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0 -DMUT_J2_LOAD_FIRST|"
+"waitq.mut.j2_rmw_first  |waitq|mutant|safety|-DFOREIGN=2 -DINJOB=1 -DMUT_J2_RMW_FIRST|J2' before the fix: the RMW, then the cancel word (use after free)"
+"waitq.mut.j2_rmw_first.c|waitq|mutant|safety|-DFOREIGN=2 -DINJOB=1 -DCANCEL=1 -DJ2_FREE_CHECK=0 -DMUT_J2_RMW_FIRST|the same, cancelled: the next arming claimed by the wrong worker"
 "waitq.mut.no_gen        |waitq|mutant|safety|-DWAKES=1 -DMUT_NO_GEN|"
 "waitq.mut.local_no_join |waitq|mutant|safety|-DINJOB=1 -DWAKES=1 -DMUT_LOCAL_NO_JOIN|"
 "waitq.mut.range_done_0  |waitq|mutant|safety|-DSTEAL=1 -DWAKES=1 -DMUT_RANGE_DONE_0|run_range before f14a58d: the double completion"

@@ -107,29 +107,21 @@
  *     its CAS into one step where that is exact: cell->jw only changes
  *     while the word is not ARMED, and a CAS that fails changes nothing.
  *     The sweep's load and CAS stay two steps (its CAS compares the
- *     generation it loaded), and so do the canceller's loads of join and
- *     jw->cell before its claim.
- *   - C4 (ACQ_REL) and J2' (SEQ_CST) are RMWs of `join`: totally ordered
+ *     generation it loaded), and so do the canceller's load of jw->cell
+ *     and its claim.
+ *   - C4 and J2' (ACQ_REL) are RMWs of `join`: totally ordered
  *     in its modification order, each reads the latest value, and the one
  *     that reads 1 is last; the release sequence makes the other party's
  *     writes (the waker's value, the job's frame) visible to it.  One
  *     atomic decrement each.
- *   - C3 against J2' is a Dekker pair of SEQ_CST operations (the cancel
- *     CAS, then the load of join / the join RMW, then the load of cancel),
- *     so the seq_cst interleaving is exact for it.  The relaxed C1 store
- *     join = 2 is not in S, but every write to join that precedes J2''s RMW
- *     in modification order happens before that RMW (the same thread, or a
- *     previous arming's C4, which reached this call through the ready
- *     queue and the deque), so a canceller's SEQ_CST load that reads one of
- *     them precedes the RMW in S: the model's two outcomes are the only
- *     ones.
- *   - jw->cell is a relaxed store after the release (C1).  A canceller
- *     reads it after its load of join read 1: from J2''s RMW, which
- *     synchronizes with that load and follows the store in the arming
- *     thread, so the canceller sees the index; or from a completer's C4
- *     before J2', when the arming is claimed already and any index it
- *     reads (stale, NO_CELL, the current one) makes its claim fail, as the
- *     model's current value does.
+ *   - C3 against J2' is a Dekker pair of SEQ_CST operations (the job: the
+ *     C1 store of jw->cell, then J2''s load of the cancel word; the
+ *     canceller: the cancel CAS, then its load of jw->cell), so the seq_cst
+ *     interleaving is exact for it: one of the two loads sees the other
+ *     side's write.  An index the canceller reads from an older arming
+ *     (stale, NO_CELL) makes its claim fail, as the model's current value
+ *     does; the cell's RELEASE word store (C1) publishes jw and join = 2
+ *     to a claimer that reads ARMED.
  *   - wait_take's relaxed loads of the word and the value are published to
  *     the resumption by the join's RMWs and the deque push (deque.h P1);
  *     cell_put's relaxed stores need nothing: the cell is its worker's
@@ -177,28 +169,26 @@
  *     vs J2'), and a CANCELLED result resumes the job as cancelled;
  *   - at the end: jdone, nothing queued, no timer, the cells free.
  *
- * Known (run_spin.sh's "known" checks; waitq.c as of this model):
- *   -DFOREIGN=2 -DINJOB=1
- *                       after J2''s join RMW (2 -> 1) the arming worker
- *                       still loads jw->b->cancel (and may claim); a
- *                       thief's T2 advance, with the token freed at an
- *                       inner job's end, can take the last unit (1 -> 0)
- *                       and push the resumption onto its own deque, and the
- *                       job can complete there first: a read of a batch
- *                       that may be freed, or, with a cancel, a claim of
- *                       the job's next arming (made by the thief), finalized
- *                       by the wrong worker while that arming's call runs
- *                       (-DCANCEL=1 -DJ2_FREE_CHECK=0 shows that one).
+ * Found by this model and fixed (now MUT_J2_RMW_FIRST): J2' used to
+ * load jw->b->cancel (and claim) after its join RMW (2 -> 1); a thief's T2
+ * advance, with the token freed at an inner job's end, could take the last
+ * unit (1 -> 0), push the resumption onto its own deque and complete the
+ * job there first: a read of a batch that may be freed, or, with a cancel,
+ * a claim of the job's next arming (made by the thief), finalized by the
+ * wrong worker while that arming's call ran.
  *
  * Mutants (each must make spin report an error):
  *   MUT_NO_J2_CANCEL_CHECK  J2' does not load the cancel word (a cancel
  *                           between the arm and the return is lost: the
  *                           job stays pending for ever)
- *   MUT_C3_LOAD_FIRST       the canceller loads join before its CAS of the
- *                           cancel word (a pre-scan of the pending jobs):
- *                           the Dekker pair is broken, the same loss
- *   MUT_J2_LOAD_FIRST       J2' loads the cancel word before its join RMW:
- *                           the other side of the same pair
+ *   MUT_C3_LOAD_FIRST       the canceller loads jw->cell before its CAS of
+ *                           the cancel word (a pre-scan of the pending
+ *                           jobs): the Dekker pair is broken, the same loss
+ *   MUT_J2_RMW_FIRST        J2' as it was before the fix: its join RMW,
+ *                           then the load of the cancel word and the claim;
+ *                           a thief's T2 can take the last unit in between
+ *                           and complete the job (use after free), and with
+ *                           a cancel J2' claims the next arming
  *   MUT_NO_GEN              the waker's check ignores the generation: the
  *                           late wake completes the second arming
  *   MUT_LOCAL_NO_JOIN       a remote completer (waker, canceller, sweep)
@@ -215,11 +205,6 @@
  *                           0 and completes it a second time (this model
  *                           found it in the code of 779e30b, as f14a58d's
  *                           stress test did)
- * Not a mutant here: the canceller loading jw->cell before join
- * (C3 reversed).  Under seq_cst it is harmless (its cancel CAS still comes
- * first, and J2' still sees it); what it breaks is the synchronization
- * that makes the relaxed jw->cell visible, a memory-model matter outside
- * this model.
  */
 
 #ifndef ROUNDS
@@ -460,43 +445,68 @@ inline wheel_boundary()
     wheel_release()
 }
 
-/* J2': wsched__wait_pending */
+/* J2': wsched__wait_pending (as fixed: the cancel word loaded and the
+ * self-claim made while the job's own unit of the join still holds jw;
+ * after the join RMW it touches nothing unless it was the last party).
+ * MUT_J2_RMW_FIRST is the order before the fix: the RMW, then the load and
+ * the claim, which a completion can overtake (J2''s tail). */
 inline wait_pending()
 {
-#ifdef MUT_J2_LOAD_FIRST
-    sawc = cancel;
-    d_step { old = join; join--; aj2[narm] = 1 }
+#ifndef MUT_J2_RMW_FIRST
+#if !defined(MUT_NO_J2_CANCEL_CHECK)
+    d_step {                                        /* ld(&jw->b->cancel, SC) */
+        printf("W%d: J2' loads jw->b->cancel\n", me);
+        assert(!J2_FREE_CHECK || !jdone);
+        sawc = cancel
+    }
+    if
+    :: sawc ->
+        d_step { assert(!J2_FREE_CHECK || !jdone); c = jcell };   /* wait_claim: jw->cell */
+        claim_jw(c, CANCELLED, BY_J2, ok);
+        c = 0
+    :: else -> ok = 0
+    fi;
 #else
-    d_step { old = join; join--; aj2[narm] = 1 }    /* fsub SC */
+    ok = 0;
 #endif
+    if
+    :: ok ->
+        printf("W%d: J2' claimed CANCELLED itself: both units\n", me);
+        aj2[narm] = 1;
+        finalize()
+    :: else ->
+        d_step { old = join; join--; aj2[narm] = 1 }    /* fsub ACQ_REL */
+        printf("W%d: J2' join %d->%d\n", me, old, old - 1);
+        if
+        :: old == 1 -> finalize()
+        :: else
+        fi
+    fi;
+    ok = 0;
+#else
+    d_step { old = join; join--; aj2[narm] = 1 }
     printf("W%d: J2' join %d->%d\n", me, old, old - 1);
     if
     :: old == 1 -> finalize()
     :: else ->
-#if defined(MUT_NO_J2_CANCEL_CHECK)
-        skip
-#else
-#ifndef MUT_J2_LOAD_FIRST
-        d_step {                                    /* ld(&jw->b->cancel, SC) */
+        d_step {
             printf("W%d: J2' loads jw->b->cancel\n", me);
             assert(!J2_FREE_CHECK || !jdone);
             sawc = cancel
         }
-#endif
-        printf("W%d: J2' cancel word %d\n", me, sawc);
         if
         :: sawc ->
-            d_step { assert(!J2_FREE_CHECK || !jdone); c = jcell };   /* wait_claim: jw->cell */
+            d_step { assert(!J2_FREE_CHECK || !jdone); c = jcell };
             claim_jw(c, CANCELLED, BY_J2, ok);
             c = 0;
             if
-            :: ok -> printf("W%d: J2' claimed CANCELLED itself\n", me); done_local()
+            :: ok -> done_local()
             :: else
             fi
         :: else
         fi
-#endif
     fi;
+#endif
     old = 0;
     sawc = 0
 }
@@ -800,22 +810,22 @@ proctype canceller()
     bit ok;
     byte j, idx, old, o;
 #ifdef MUT_C3_LOAD_FIRST
-    j = join;
+    idx = jcell;
 #endif
     d_step { assert(!cancel); cancel = 1 }  /* CAS NONE -> USER, SC */
     printf("C: cancel set\n");
 #ifndef MUT_C3_LOAD_FIRST
-    j = join;                               /* C3: SC */
+    idx = jcell;                            /* C3: ld(&jw->cell, SC) */
 #endif
+    j = 1;
     if
-    :: j == 1 ->
-        idx = jcell;
+    :: idx != NOCELL ->
         claim_jw(idx, CANCELLED, BY_CANCEL, ok);
         if
         :: ok -> printf("C: claimed CANCELLED\n"); done_remote(old, o)
         :: else
         fi
-    :: else -> printf("C: join %d, not visited\n", j)
+    :: else -> printf("C: no cell armed, not visited\n")
     fi
 }
 
