@@ -10,6 +10,19 @@
 #include "probes.h"
 #include "tsan.h"
 
+/*
+ * A sync whose children were stolen and still run naps instead of
+ * spinning (after the in-job wait's backoff):
+ *  (S1) the syncing worker stores its sync_nap = 1 (SEQ_CST), reads
+ *       nap_word, then re-reads the joined count (SEQ_CST) and, short,
+ *       futex-waits on nap_word (1 ms at most: wsched__nap_until).
+ *  (S2) a thief that ran a child reads the parent's worker before counting
+ *       it (the parent may return, and its ctx die, right after), counts it
+ *       (SEQ_CST RMW), then reads that worker's sync_nap (SEQ_CST): set,
+ *       it bumps nap_word and wakes it. Store then load on both sides: the
+ *       sync sees the count or the thief sees the flag. The worker struct
+ *       outlives every ctx; a stale flag costs a spurious wake.
+ */
 static void run_spawned(struct worker *w, const struct task *t, bool stolen)
 {
     wsched_ctx *parent = spawn_parent(t);
@@ -17,10 +30,27 @@ static void run_spawned(struct worker *w, const struct task *t, bool stolen)
     spawn_fn(t)(&c, spawn_arg(t));
     ctx_implicit_sync(&c);
     STAT_ADD(w, tasks, 1);
-    if (stolen)
-        fadd(&parent->joined_stolen, 1, REL); /* pairs with sync's ACQUIRE */
-    else
+    if (stolen) {
+        struct worker *pw = parent->w; /* S2: before the count */
+        fadd(&parent->joined_stolen, 1, SC); /* S2; RELEASE pairs with sync's ACQUIRE */
+        if (unlikely(ld(&pw->sync_nap, SC))) { /* S2 */
+            fadd(&pw->nap_word, 1, REL);
+            futex_wake(&pw->nap_word, 1);
+        }
+    } else {
         parent->joined_inline++; /* popped => parent is on this stack */
+    }
+}
+
+static void sync_nap(struct worker *w, wsched_ctx *c)
+{
+    st(&w->sync_nap, 1, SC); /* S1 */
+    uint32_t v = ld(&w->nap_word, ACQ);
+    if (c->joined_inline + ld(&c->joined_stolen, SC) != c->spawned) { /* S1 */
+        struct timespec ts;
+        futex_wait(&w->nap_word, v, abs_deadline(wsched__nap_until(w, 0), &ts));
+    }
+    st(&w->sync_nap, 0, RLX);
 }
 
 int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
@@ -55,8 +85,11 @@ void wsched__ctx_sync_slow(wsched_ctx *c)
     unsigned backoff = 0;
     /* ACQUIRE on joined_stolen: a stolen child's writes (its results) are
      * visible once it is counted. */
-    while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned)
+    while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned) {
         wsched__help_once(w, &backoff, NULL, NULL, 0); /* pops our own children back first */
+        if (backoff >= HELP_NAP_AFTER && c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned)
+            sync_nap(w, c); /* S1 */
+    }
     c->spawned = c->joined_inline = 0;
     st(&c->joined_stolen, 0, RLX);
 }

@@ -79,6 +79,9 @@ struct worker {
      * (waitq.c T1-T4). */
     cacheline_aligned _Atomic uint32_t wheel_tok;
     _Atomic uint64_t wheel_due;
+    /* wsched_sync napping for stolen children (forkjoin.c S1-S2): the flag
+     * a thief reads after counting a child, and the futex it bumps. */
+    _Atomic uint32_t sync_nap, nap_word;
 
     /* Counters: owner-written, read by snapshots (own line). */
     cacheline_aligned struct worker_stats stats;
@@ -319,6 +322,11 @@ WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *s
 WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *backoff,
                                        struct wsched_batch *awaited, _Atomic uint32_t *word,
                                        uint64_t deadline);
+/* worker.c: how long an in-job wait may nap (absolute ns): 1 ms at most,
+ * less for our next timer, another's overdue ones or `deadline`; and the
+ * backoff after which it naps. */
+WSCHED_INTERNAL uint64_t wsched__nap_until(struct worker *w, uint64_t deadline);
+#define HELP_NAP_AFTER (64 + 16)
 /* admission.c: reserve max_jobs units for a batch; return them as ranges
  * finish. */
 WSCHED_INTERNAL int wsched__admit_reserve(struct pool *p, size_t n, int64_t timeout_ns);

@@ -116,7 +116,7 @@ bool wsched__find_work(struct worker *w, struct task *t, bool *stolen, bool new_
 #define HELP_SPINS 64
 #define HELP_YIELDS 16
 #define HELP_NAP_NS 1000000u
-static void help_nap(struct worker *w, _Atomic uint32_t *word, uint64_t deadline)
+uint64_t wsched__nap_until(struct worker *w, uint64_t deadline)
 {
     uint64_t until = wsched_now_ns() + HELP_NAP_NS;
     if (deadline && deadline < until)
@@ -129,9 +129,14 @@ static void help_nap(struct worker *w, _Atomic uint32_t *word, uint64_t deadline
     uint64_t other = w->pool->n > 1 ? wsched__timers_due_elsewhere(w) : 0;
     if (other && other < until)
         until = other;
+    return until;
+}
+
+static void help_nap(struct worker *w, _Atomic uint32_t *word, uint64_t deadline)
+{
     struct timespec ts;
     if (!completion_announce(word)) /* B4 */
-        futex_wait(word, BATCH_WAITED, abs_deadline(until, &ts));
+        futex_wait(word, BATCH_WAITED, abs_deadline(wsched__nap_until(w, deadline), &ts));
 }
 
 /* One step of an in-job wait for `awaited` (NULL: children, wsched_sync):
@@ -139,7 +144,7 @@ static void help_nap(struct worker *w, _Atomic uint32_t *word, uint64_t deadline
  * awaited batch itself still waits in one, or it could never start on a
  * pool whose workers all wait), or back off: pause 64 times, yield 16
  * times, then (waiting for a batch: `word`) nap on its word; wsched_sync
- * keeps yielding (a stolen child's end has no futex to wake it by). */
+ * naps on its own (forkjoin.c). */
 void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch *awaited,
                        _Atomic uint32_t *word, uint64_t deadline)
 {
@@ -153,7 +158,7 @@ void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch 
         *backoff = 0; /* resumptions on our deque: the next step runs them */
     } else if (++*backoff < HELP_SPINS) {
         cpu_relax();
-    } else if (!word || *backoff < HELP_SPINS + HELP_YIELDS) {
+    } else if (!word || *backoff < HELP_NAP_AFTER) {
         sched_yield();
     } else {
         help_nap(w, word, deadline);

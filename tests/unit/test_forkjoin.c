@@ -68,9 +68,63 @@ static int nested_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     return 0;
 }
 
+/* A sync whose child was stolen and runs long naps (forkjoin.c S1-S2) and
+ * is woken by the thief's count: the child's effects are visible after it,
+ * every time. Rounds where the parent had to run the child itself (not
+ * stolen within 2 s) prove nothing and are not counted. */
+struct long_child {
+    atomic_int started, done;
+};
+
+static void long_child_task(wsched_ctx *ctx, void *arg)
+{
+    (void)ctx;
+    struct long_child *lc = arg;
+    atomic_store(&lc->started, 1);
+    common_spin_ns(3000000); /* 3 ms: the parent's backoff runs out and it naps */
+    atomic_store_explicit(&lc->done, 1, memory_order_relaxed); /* published by the join */
+}
+
+static int napping_parent(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i;
+    struct long_child lc = {0};
+    CHECK_OK(wsched_spawn(ctx, long_child_task, &lc));
+    CHECK_OK(wsched_blocking(ctx)); /* make sure a thief is awake */
+    uint64_t give_up = common_now_ns() + 2000000000ull;
+    while (!atomic_load(&lc.started) && common_now_ns() < give_up)
+        ;
+    int stolen = atomic_load(&lc.started);
+    CHECK_OK(wsched_sync(ctx));
+    CHECK_EQ(atomic_load_explicit(&lc.done, memory_order_relaxed), 1);
+    *(int *)slot = stolen;
+    return 0;
+}
+
+static void test_sync_nap(void)
+{
+    wsched_pool *pool = check_pool(2);
+    int proved = 0;
+    for (int round = 0; round < 10; round++) {
+        wsched_batch_desc d = {.fn = napping_parent, .njobs = 1, .slot_size = sizeof(int)};
+        wsched_batch *b;
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait(b, -1));
+        int st;
+        CHECK_OK(wsched_batch_status(b, 0, &st));
+        CHECK_EQ(st, 0);
+        proved += *(int *)wsched_batch_slot(b, 0);
+        wsched_batch_free(b);
+    }
+    CHECK(proved > 0);
+    CHECK_OK(wsched_pool_destroy(pool));
+    printf("sync on a long stolen child (napping): %d rounds: ok\n", proved);
+}
+
 int main(void)
 {
     check_watchdog(120);
+    test_sync_nap();
     int big = check_slow() > 1 ? 22 : 30;
     for (unsigned workers = 1; workers <= 4; workers *= 2) {
         wsched_pool *pool = check_pool(workers);
