@@ -331,7 +331,7 @@ WSCHED_API int wsched_submit_timed(wsched_pool *pool, const wsched_batch_desc *d
  * sleeps on a futex.
  *
  * Waiting inside the pool (wsched_wait, wsched_wait_idle, wsched_next_done
- * and wsched_sync called from a job): the worker never sleeps; it runs
+ * and wsched_sync called from a job): the worker does not park; it runs
  * tasks from its own deque (its own children and split ranges first) and
  * steals work of requests already started from other workers, but it
  * starts no new batch from a submission queue (so an unrelated request
@@ -341,7 +341,11 @@ WSCHED_API int wsched_submit_timed(wsched_pool *pool, const wsched_batch_desc *d
  * another started batch that blocks, and then returns only when that job
  * returns; jobs that block should call wsched_blocking. A poll (timeout 0)
  * runs at most one task before it answers, so a job polling in a loop
- * makes progress.
+ * makes progress. With nothing to run for a while (64 pauses, 16 yields)
+ * it naps on the batch's word (wsched_sync: until a thief's end), woken at
+ * once by the completion and after 1 ms at most (earlier for its worker's
+ * timers), so a long wait costs no CPU; a job that fans out does better
+ * with wsched_wait_batch, which frees the worker.
  */
 WSCHED_API int wsched_wait(wsched_batch *batch, int64_t timeout_ns);
 
@@ -625,7 +629,8 @@ WSCHED_API int wsched_spawn(wsched_ctx *ctx, wsched_task_fn fn, void *arg);
 /**
  * Wait for every child spawned by this ctx since its last sync. The worker
  * runs the children itself, or other work while a stolen child finishes;
- * it never blocks. A job or task that returns with children outstanding is
+ * with nothing to run for a while it naps until the thief's end wakes it
+ * (1 ms at most: it looks for work again that often). A job or task that returns with children outstanding is
  * synced implicitly. Returns 0, or -EINVAL for a NULL ctx.
  */
 WSCHED_API int wsched_sync(wsched_ctx *ctx);
