@@ -148,12 +148,13 @@ cpu_ticks() {
     echo $((${12} + ${13}))
 }
 
-# Busy ticks of the whole machine (all CPUs): /proc/stat's cpu line less
-# idle and iowait.
+# Busy ticks of the whole machine (all CPUs: /proc/stat's cpu line less
+# idle and iowait), then its softirq ticks: loopback TCP's receive work
+# (and the wake-ups it makes) is accounted there, charged to no process.
 system_busy() {
     local cpu user nice sys idle iowait irq softirq steal rest
     read -r cpu user nice sys idle iowait irq softirq steal rest </proc/stat
-    echo $((user + nice + sys + irq + softirq + steal))
+    echo $((user + nice + sys + irq + softirq + steal)) "$softirq"
 }
 
 # Busy and total ticks of the whole machine.
@@ -218,13 +219,13 @@ for ((round = 1; round <= rounds; round++)); do
             fi
             gw0=$(cpu_ticks "$gw_pid")
             be0=$(cpu_ticks "$be_pid")
-            sys0=$(system_busy)
+            read -r sys0 sirq0 <<<"$(system_busy)"
             TIMEFORMAT='%U %S'
             { time wrk -t"$wrk_threads" -c"$c" -d"${duration}s" --latency --timeout 5s "$url" \
                 >"$tmp/wrk.txt" 2>&1; } 2>"$tmp/wrk.time" || true
             gw1=$(cpu_ticks "$gw_pid")
             be1=$(cpu_ticks "$be_pid")
-            sys1=$(system_busy)
+            read -r sys1 sirq1 <<<"$(system_busy)"
             stop_server "$gw_pid"
             stop_server "$be_pid"
             {
@@ -248,12 +249,13 @@ for ((round = 1; round <= rounds; round++)); do
             gw_cpu=$(awk -v a="$gw0" -v b="$gw1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
             be_cpu=$(awk -v a="$be0" -v b="$be1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
             wrk_cpu=$(awk -v d="$duration" '{printf "%.0f", ($1 + $2) / d * 100}' "$tmp/wrk.time")
+            sirq_cpu=$(awk -v a="$sirq0" -v b="$sirq1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
             # Everything else the machine ran meanwhile (other users' work).
             other_cpu=$(awk -v a="$sys0" -v b="$sys1" -v t="$clk" -v d="$duration" -v g="$gw_cpu" \
-                -v e="$be_cpu" -v w="$wrk_cpu" 'BEGIN {o = (b - a) / t / d * 100 - g - e - w; printf "%.0f", o < 0 ? 0 : o}')
-            row=$(printf '%-8s %6s %6s %10.0f %9s %9s %8s %6s%% %6s%% %6s%% %6s%%' "$v" "$c" "$round" \
-                "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errors" "$gw_cpu" "$be_cpu" "$wrk_cpu" \
-                "$other_cpu")
+                -v e="$be_cpu" -v w="$wrk_cpu" -v q="$sirq_cpu" 'BEGIN {o = (b - a) / t / d * 100 - g - e - w - q; printf "%.0f", o < 0 ? 0 : o}')
+            row=$(printf '%-8s %6s %6s %10.0f %9s %9s %8s %6s%% %6s%% %6s%% %6s%% %6s%%' "$v" "$c" \
+                "$round" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errors" "$gw_cpu" "$be_cpu" \
+                "$wrk_cpu" "$sirq_cpu" "$other_cpu")
             rows+=("$row")
             echo "$row"
         done
@@ -262,7 +264,7 @@ done
 
 {
     echo
-    echo "# variant   conns  round  requests/s  p50 (ms)  p99 (ms)   errors     gw     be    wrk  other"
+    echo "# variant   conns  round  requests/s  p50 (ms)  p99 (ms)   errors     gw     be    wrk   sirq  other"
     printf '%s\n' "${rows[@]}"
     if [ "$rounds" -gt 1 ]; then
         echo
@@ -272,8 +274,9 @@ done
             END { for (k in n) { m = int((n[k] + 1) / 2); printf "%-8s %6s %10.0f %9s %9s %8s\n", substr(k, 1, index(k, " ") - 1), substr(k, index(k, " ") + 1), rps[k, m], p50[k, m], p99[k, m], err[k, m] } }' | sort -k1,1 -k2,2n
     fi
     echo "# errors: wrk socket errors + non-2xx responses (502/504/503). gw, be, wrk: CPU of the gateway,"
-    echo "# the backend and wrk, % of one CPU over the measured run; other: the rest of the machine's busy"
-    echo "# time meanwhile (others' work; $(nproc) CPUs = $(($(nproc) * 100))%)"
+    echo "# the backend and wrk, % of one CPU over the measured run; sirq: the machine's softirq time"
+    echo "# (loopback TCP, charged to no process); other: the rest of its busy time (others' work)."
+    echo "# $(nproc) CPUs = $(($(nproc) * 100))%"
 } | tee -a "$out"
 echo "gateway.sh: raw output in $out"
 exit $failed
