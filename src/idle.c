@@ -204,10 +204,20 @@ static bool park_epoll(struct worker *w, uint64_t *due_ns)
                        tp ? (int)((tp->tv_sec * 1000000000ll + tp->tv_nsec + 999999) / 1000000)
                           : -1);
     st(&w->in_epoll, 0, RLX);
-    bool io = false;
-    for (int k = 0; k < n; k++)
-        io |= w->ev[k].data.ptr != NULL; /* not our eventfd */
-    w->nev = n > 0 ? n : 0; /* the loop handles them (waitq.c), eventfd included */
+    /* Keep the fd events for the loop (waitq.c); drain the eventfd here, or
+     * a wake written after we woke would end every later sleep at once and
+     * leave the next park on the futex, deaf to fds. */
+    int io = 0;
+    for (int k = 0; k < n; k++) {
+        if (w->ev[k].data.ptr) {
+            w->ev[io++] = w->ev[k];
+        } else {
+            uint64_t count;
+            ssize_t rd = read(w->evfd, &count, sizeof count);
+            (void)rd;
+        }
+    }
+    w->nev = io;
     if (io)
         return true;
     if (*due_ns && wsched_now_ns() >= *due_ns)
