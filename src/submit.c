@@ -99,6 +99,22 @@ static int layout_of(const wsched_batch_desc *d, struct layout *l)
     return 0;
 }
 
+/* A job's wait record (or the deadline's, kind WAIT_DEADLINE), unarmed. */
+static void wait_record_init(struct job_wait *jw, struct wsched_batch *b, size_t index,
+                             uint8_t kind)
+{
+    timer_init(&jw->timer);
+    jw->b = b;
+    jw->index = (uint32_t)index;
+    jw->armed = 0;
+    jw->kind = kind;
+    jw->events = 0;
+    jw->tflags = 0;
+    jw->owner = 0;
+    st(&jw->join, 0, RLX);
+    st(&jw->cell, WAIT_NO_CELL, RLX);
+}
+
 /* Phase 4: every field, before the batch is published (relaxed: the
  * placement's release publishes them). */
 static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
@@ -119,28 +135,10 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
         b->waits = (struct job_wait *)(void *)((char *)b + l->waits_off);
         if (d->deadline_ns) {
             b->dl = &b->waits[n];
-            timer_init(&b->dl->timer);
-            b->dl->b = b;
-            b->dl->index = (uint32_t)n;
-            b->dl->kind = WAIT_DEADLINE;
-            b->dl->tflags = 0;
-            b->dl->armed = 0;
-            b->dl->events = 0;
-            st(&b->dl->join, 0, RLX);
-            st(&b->dl->cell, WAIT_NO_CELL, RLX);
+            wait_record_init(b->dl, b, n, WAIT_DEADLINE);
         }
-        for (size_t i = 0; i < n; i++) {
-            timer_init(&b->waits[i].timer);
-            b->waits[i].b = b;
-            b->waits[i].index = (uint32_t)i;
-            b->waits[i].armed = 0;
-            b->waits[i].kind = 0;
-            b->waits[i].events = 0;
-            b->waits[i].tflags = 0;
-            b->waits[i].owner = 0;
-            st(&b->waits[i].join, 0, RLX);
-            st(&b->waits[i].cell, WAIT_NO_CELL, RLX);
-        }
+        for (size_t i = 0; i < n; i++)
+            wait_record_init(&b->waits[i], b, i, 0);
     }
     b->n = n;
     b->stride = l->stride;

@@ -359,13 +359,19 @@ unsigned wsched__wait_take(struct worker *w, struct job_wait *jw, uint64_t *valu
     return res;
 }
 
+/* What a wait's timer firing means: a sleep's time, or a deadline. */
+static inline unsigned timer_result(const struct job_wait *jw)
+{
+    return jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
+}
+
 void wsched__wait_fire(struct worker *w, struct job_wait *jw)
 {
     if (jw->kind == WAIT_DEADLINE) { /* D2 */
         jw->b->dl_fn(jw->b, true);
         return;
     }
-    unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
+    unsigned res = timer_result(jw);
     if (wsched__wait_claim(w->pool, jw, res))
         done_local(w, jw);
 }
@@ -583,7 +589,7 @@ static void fire_foreign(void *ctx, struct timer *t)
         jw->b->dl_fn(jw->b, true);
         return;
     }
-    unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
+    unsigned res = timer_result(jw);
     if (!wsched__wait_claim(f->p, jw, res))
         return;
     /* The completion's unit (C4): the job's J2' may be yet to come, when
@@ -614,7 +620,7 @@ static void fire_nested(void *ctx, struct timer *t)
         jw->b->dl_fn(jw->b, true);
         return;
     }
-    unsigned res = jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
+    unsigned res = timer_result(jw);
     if (wsched__wait_claim(w->pool, jw, res) && fsub(&jw->join, 1, AR) == 1)
         wsched__wait_finalize(w, jw);
 }
