@@ -404,6 +404,7 @@ static void test_wait_batch(wsched_pool *pool)
  * spinner prove nothing and are not counted. */
 struct busy {
     atomic_int arm_worker, resumed_on, spinner_on;
+    atomic_int spun_first; /* the spinner started before the resumption ran */
     atomic_int resumed;
     wsched_pool *pool;
     wsched_batch *spinner;
@@ -414,6 +415,7 @@ static int busy_spinner(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     (void)i, (void)slot;
     struct busy *bz = arg;
     atomic_store(&bz->spinner_on, wsched_ctx_worker(ctx));
+    atomic_store(&bz->spun_first, !atomic_load(&bz->resumed));
     uint64_t give_up = wsched_now_ns() + 5000000000ull;
     while (!atomic_load(&bz->resumed) && wsched_now_ns() < give_up)
         ;
@@ -455,7 +457,10 @@ static void test_busy_owner(wsched_pool *pool)
         CHECK_OK(wsched_wait(bz.spinner, -1));
         CHECK_EQ(check_status(bz.spinner, 0), 0); /* the timer fired while it spun */
         wsched_batch_free(bz.spinner);
-        if (atomic_load(&bz.spinner_on) == atomic_load(&bz.arm_worker)) {
+        /* (A worker preempted past the 1 ms fires the timer itself before
+         * it pops the spinner: that round proves nothing either.) */
+        if (atomic_load(&bz.spinner_on) == atomic_load(&bz.arm_worker) &&
+            atomic_load(&bz.spun_first)) {
             CHECK(atomic_load(&bz.resumed_on) != atomic_load(&bz.arm_worker));
             proved++;
         }
