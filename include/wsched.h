@@ -669,6 +669,10 @@ typedef struct wsched_pool_stats {
      * not returned counts twice). */
     uint64_t inflight;
     wsched_worker_stats total; /**< sum over workers */
+    /** Calls the pool made to its allocator since it was created (batch
+     * memory, deque growth, wait cells, start-up): in steady state a
+     * request should add none (the batch cache serves it). */
+    uint64_t allocs;
 } wsched_pool_stats;
 
 /**

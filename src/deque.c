@@ -7,7 +7,7 @@ static size_t array_bytes(int64_t cap)
     return sizeof(struct deque_array) + (size_t)cap * sizeof(_Atomic(uintptr_t)[TASK_WORDS]);
 }
 
-static struct deque_array *array_new(const struct mem *mem, int64_t cap)
+static struct deque_array *array_new(struct mem *mem, int64_t cap)
 {
     /* The cast is for C++: tests/model compiles this file as C++. */
     struct deque_array *a =
@@ -19,7 +19,7 @@ static struct deque_array *array_new(const struct mem *mem, int64_t cap)
     return a;
 }
 
-int deque_init(struct deque *d, const struct mem *mem, int64_t capacity)
+int deque_init(struct deque *d, struct mem *mem, int64_t capacity)
 {
     struct deque_array *a = array_new(mem, capacity);
     if (!a)

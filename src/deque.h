@@ -103,10 +103,10 @@ struct deque {
     /* Written by the owner only; read by thieves. */
     cacheline_aligned _Atomic(int64_t) bottom;
     _Atomic(struct deque_array *) array;
-    const struct mem *mem;
+    struct mem *mem;
 };
 
-int deque_init(struct deque *d, const struct mem *mem, int64_t capacity);
+int deque_init(struct deque *d, struct mem *mem, int64_t capacity);
 /* Frees the current array and every retired one (R1). Nothing else may use
  * the deque any more. */
 void deque_fini(struct deque *d);

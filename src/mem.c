@@ -44,14 +44,16 @@ void mem_init(struct mem *m, const wsched_allocator *user)
         m->a = *user;
     else
         m->a = (wsched_allocator){default_alloc, default_free, NULL};
+    m->calls = 0;
 }
 
-void *mem_alloc(const struct mem *m, size_t size, size_t align)
+void *mem_alloc(struct mem *m, size_t size, size_t align)
 {
+    __atomic_fetch_add(&m->calls, 1, __ATOMIC_RELAXED);
     return m->a.alloc(m->a.ctx, size, align);
 }
 
-void *mem_zalloc(const struct mem *m, size_t size, size_t align)
+void *mem_zalloc(struct mem *m, size_t size, size_t align)
 {
     void *p = mem_alloc(m, size, align);
     if (p)

@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "wsched.h"
 
@@ -15,11 +16,15 @@
 
 struct mem {
     wsched_allocator a;
+    /* Allocator calls (wsched_pool_stats.allocs): relaxed __atomic RMWs
+     * (a counter; every call it counts is the slow path). Not _Atomic: the
+     * Relacy models compile this header as C++. */
+    uint64_t calls;
 };
 
 void mem_init(struct mem *m, const wsched_allocator *user);
-void *mem_alloc(const struct mem *m, size_t size, size_t align);
-void *mem_zalloc(const struct mem *m, size_t size, size_t align);
+void *mem_alloc(struct mem *m, size_t size, size_t align);
+void *mem_zalloc(struct mem *m, size_t size, size_t align);
 void mem_free(const struct mem *m, void *p, size_t size, size_t align);
 
 /* a * b + c without overflow; false when it does not fit. */

@@ -49,7 +49,7 @@ static unsigned cgroup_cpus(void)
 }
 
 static int pick_cpus(const wsched_config *cfg, unsigned *n, int **cpus, unsigned *ncpus,
-                     const struct mem *mem)
+                     struct mem *mem)
 {
     cpu_set_t set;
     CPU_ZERO(&set);
@@ -94,7 +94,7 @@ static int pick_cpus(const wsched_config *cfg, unsigned *n, int **cpus, unsigned
 
 static void free_pool(struct pool *p)
 {
-    const struct mem *mem = &p->mem;
+    struct mem *mem = &p->mem;
     wsched__wait_fini(p);
     if (p->workers) {
         for (unsigned i = 0; i < p->n; i++)

@@ -49,6 +49,7 @@ int wsched_pool_get_stats(wsched_pool *h, wsched_pool_stats *dst, size_t size)
     out->running = p->n - out->parked - out->searching;
     int64_t infl = ld(&h->inflight, RLX);
     out->inflight = infl > 0 ? (uint64_t)infl : 0;
+    out->allocs = __atomic_load_n(&p->mem.calls, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < p->n; i++) {
         struct worker *w = &p->workers[i];
         int64_t q = inbox_queued(w);

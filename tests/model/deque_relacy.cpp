@@ -51,7 +51,7 @@
 
 /* mem.c is not under test: mem_alloc/mem_free forward to the allocator
  * exactly as mem.c does. */
-void *mem_alloc(const struct mem *m, size_t size, size_t align)
+void *mem_alloc(struct mem *m, size_t size, size_t align)
 {
     return m->a.alloc(m->a.ctx, size, align);
 }

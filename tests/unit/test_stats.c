@@ -67,6 +67,9 @@ int main(void)
     CHECK_EQ(st.nworkers, 2);
     CHECK_EQ(st.total.jobs, 100000 + 1000);
     CHECK_EQ(st.total.tasks, 10 * 1000);
+    /* Start-up's allocations at least (the pool, workers, deques) and
+     * the two batches' memory: counted. */
+    CHECK(st.allocs >= 3);
     CHECK_EQ(ws[0].jobs + ws[1].jobs, st.total.jobs);
     CHECK_EQ(st.queued, 0);
     CHECK_EQ(st.inflight, 0);
