@@ -175,6 +175,71 @@ int wait_once_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 void BM_WaitOnce(benchmark::State &state) { run_batches(state, wait_once_job, WSCHED_BATCH_WAITS); }
 void BM_WaitNone(benchmark::State &state) { run_batches(state, common_nop_job, WSCHED_BATCH_WAITS); }
 
+// Single-job submits from one outside thread (issue 10): a batch of one
+// empty job per wsched_submit, at most `window` outstanding (a ring of
+// handles: the oldest is waited for and freed before the next submit).
+// ns_per_job = wall time / jobs, submit, wait and free included.
+void BM_Singles(benchmark::State &state)
+{
+    wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
+    const size_t n = static_cast<size_t>(state.range(1)), window = 4096;
+    std::vector<wsched_batch *> ring(window, nullptr);
+    wsched_pool_stats s0, s1;
+    wsched_pool_get_stats(pool, &s0, sizeof s0);
+    for (auto _ : state) {
+        for (size_t k = 0; k < n; k++) {
+            wsched_batch *&slot = ring[k % window];
+            if (slot) {
+                if (wsched_wait(slot, -1) != 0)
+                    std::abort();
+                wsched_batch_free(slot);
+            }
+            wsched_batch_desc d{};
+            d.fn = common_nop_job;
+            d.njobs = 1;
+            if (wsched_submit(pool, &d, &slot) != 0)
+                std::abort();
+        }
+        for (wsched_batch *&b : ring) {
+            if (b && wsched_wait(b, -1) != 0)
+                std::abort();
+            wsched_batch_free(b);
+            b = nullptr;
+        }
+    }
+    wsched_pool_get_stats(pool, &s1, sizeof s1);
+    double jobs = static_cast<double>(state.iterations()) * static_cast<double>(n);
+    state.counters["ns_per_job"] =
+        benchmark::Counter(jobs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["allocs_per_job"] = static_cast<double>(s1.allocs - s0.allocs) / jobs;
+    state.counters["wakeups_per_job"] =
+        static_cast<double>(s1.total.wakeups - s0.total.wakeups) / jobs;
+    wsched_pool_destroy(pool);
+}
+
+// Round trip of one empty job from outside: submit, wait, free, one at a
+// time (the workers are searching or parked between them).
+void BM_RoundTrip(benchmark::State &state)
+{
+    wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
+    wsched_pool_stats s0, s1;
+    wsched_pool_get_stats(pool, &s0, sizeof s0);
+    for (auto _ : state) {
+        wsched_batch_desc d{};
+        d.fn = common_nop_job;
+        d.njobs = 1;
+        wsched_batch *b;
+        if (wsched_submit(pool, &d, &b) != 0 || wsched_wait(b, -1) != 0)
+            std::abort();
+        wsched_batch_free(b);
+    }
+    wsched_pool_get_stats(pool, &s1, sizeof s1);
+    double it = static_cast<double>(state.iterations());
+    state.counters["wakeups_per_op"] = static_cast<double>(s1.total.wakeups - s0.total.wakeups) / it;
+    state.counters["allocs_per_op"] = static_cast<double>(s1.allocs - s0.allocs) / it;
+    wsched_pool_destroy(pool);
+}
+
 } // namespace
 
 // Worker counts come from WSCHED_BENCH_WORKERS (default "1,2"), so the same
@@ -199,6 +264,10 @@ int main(int argc, char **argv)
         ->ArgsProduct({workers, {100000}})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_WaitNone", BM_WaitNone)
         ->ArgsProduct({workers, {100000}})->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_Singles", BM_Singles)
+        ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_RoundTrip", BM_RoundTrip)
+        ->ArgsProduct({workers})->UseRealTime()->Unit(benchmark::kMicrosecond);
     std::vector<int64_t> features;
     for (int f = 0; f < F_COUNT; f++)
         features.push_back(f);
