@@ -160,6 +160,12 @@ struct EmptyBatch {
     std::atomic<uint64_t> *count;
 };
 
+/* singles: one task per submit, waited for through its own wait group. */
+struct Single {
+    WaitGroup wg;
+    std::atomic<uint64_t> *count;
+};
+
 class MutexDesign final : public Design {
 public:
     MutexDesign(unsigned n) : workers_(n), pool_(n)
@@ -204,6 +210,20 @@ public:
         return true;
     }
 
+    bool single_prepare(size_t ring) override
+    {
+        singles_ = std::make_unique<Single[]>(ring);
+        return true;
+    }
+    void single_submit(size_t k, std::atomic<uint64_t> *count) override
+    {
+        Single *s = &singles_[k];
+        s->count = count;
+        s->wg.add(1);
+        pool_.submit(Task{count ? single_counting : single_empty, s});
+    }
+    void single_wait(size_t k) override { singles_[k].wg.wait(); }
+
     bool run_inside(const std::function<void()> &f) override
     {
         if (workers_ < 2)
@@ -245,11 +265,20 @@ private:
         b->wg.done();
     }
 
+    static void single_empty(void *p) { ((Single *)p)->wg.done(); }
+    static void single_counting(void *p)
+    {
+        Single *s = (Single *)p;
+        count_job(s->count);
+        s->wg.done();
+    }
+
     unsigned workers_;
     TextbookPool pool_;
     pthread_mutex_t append_mu_;
     std::vector<JobArg> args_;
     std::unique_ptr<WaitGroup[]> wg_;
+    std::unique_ptr<Single[]> singles_;
 };
 
 } /* namespace */

@@ -153,6 +153,36 @@ public:
         return true;
     }
 
+    /* singles (client model): task_arena::enqueue of one task, which sets
+     * its ring slot's flag and wakes the waiter (a futex, as Results'
+     * countdown wakes a fan-out client). */
+    bool single_prepare(size_t ring) override
+    {
+        if (!ext_)
+            return false;
+        singles_ = std::make_unique<std::atomic<uint32_t>[]>(ring);
+        return true;
+    }
+    void single_submit(size_t k, std::atomic<uint64_t> *count) override
+    {
+        std::atomic<uint32_t> *f = &singles_[k];
+        f->store(0, std::memory_order_relaxed);
+        arena_->enqueue([=] {
+            if (count)
+                count_job(count);
+            else
+                noop_ptr();
+            f->store(1, std::memory_order_release);
+            f->notify_one();
+        });
+    }
+    void single_wait(size_t k) override
+    {
+        std::atomic<uint32_t> *f = &singles_[k];
+        while (f->load(std::memory_order_acquire) == 0)
+            f->wait(0, std::memory_order_acquire);
+    }
+
     bool run_inside(const std::function<void()> &f) override
     {
         arena_->execute([&] {
@@ -178,6 +208,7 @@ public:
 private:
     bool ext_;
     Results *res_ = nullptr;
+    std::unique_ptr<std::atomic<uint32_t>[]> singles_;
     std::unique_ptr<tbb::global_control> gc_;
     std::unique_ptr<tbb::task_arena> arena_;
 };

@@ -125,6 +125,15 @@ public:
 
     bool can_submit() const override { return pool_ != nullptr; }
 
+    bool alloc_calls(uint64_t *n) const override
+    {
+        wsched_pool_stats st;
+        if (!pool_ || wsched_pool_get_stats(pool_, &st, sizeof st) != 0)
+            return false;
+        *n = st.allocs;
+        return true;
+    }
+
     void prepare(const Plan &p, Results &res) override
     {
         args_.resize(p.nreq());
@@ -183,6 +192,26 @@ public:
         d.njobs = n;
         return run(d, nullptr);
     }
+
+    /* singles: a batch of one job per submit, freed after its wait. */
+    bool single_prepare(size_t ring) override
+    {
+        singles_.assign(ring, nullptr);
+        return pool_ != nullptr;
+    }
+    void single_submit(size_t k, std::atomic<uint64_t> *count) override
+    {
+        wsched_batch_desc d = {};
+        d.fn = count ? counting_job : common_nop_job;
+        d.arg = count;
+        d.njobs = 1;
+        int rc = wsched_submit(pool_, &d, &singles_[k]);
+        if (rc != 0) {
+            fail(std::string("wsched_submit: ") + wsched_strerror(rc));
+            singles_[k] = nullptr;
+        }
+    }
+    void single_wait(size_t k) override { wait(singles_[k]); }
 
     bool run_inside(const std::function<void()> &f) override
     {
@@ -263,6 +292,7 @@ private:
 
     wsched_pool *pool_ = nullptr;
     std::vector<ReqArg> args_;
+    std::vector<wsched_batch *> singles_; /* the singles ring */
     const Plan *round_p_ = nullptr; /* the task-model round in progress */
     Results *round_res_ = nullptr;
 };

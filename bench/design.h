@@ -78,6 +78,10 @@ public:
     /* Size per-request state for plan p before any round (not timed). */
     virtual void prepare(const Plan &, Results &) {}
 
+    /* Calls the design's runtime made to its allocator so far, into *n
+     * (wsched: wsched_pool_stats.allocs); false when it does not count them. */
+    virtual bool alloc_calls(uint64_t *) const { return false; }
+
     /* Extra per-cell figures a design wants reported (name, value). */
     virtual void counters(std::vector<std::pair<std::string, double>> &) const {}
 
@@ -120,6 +124,17 @@ public:
     virtual bool empty_batch(size_t n, std::atomic<uint64_t> *count) = 0;
     /* Run f on one of the design's workers and wait. False if unsupported. */
     virtual bool run_inside(const std::function<void()> &) { return false; }
+
+    /* --- single jobs (singles) --------------------------------------- */
+
+    /* Empty jobs submitted one at a time from an outside thread, at most
+     * `ring` outstanding: single_prepare sizes the ring of handles (false:
+     * not offered); single_submit(k) starts one job (counting when count !=
+     * NULL) in ring slot k, which is free; single_wait(k) waits for slot k's
+     * job and releases what it holds (wsched: the batch). */
+    virtual bool single_prepare(size_t) { return false; }
+    virtual void single_submit(size_t, std::atomic<uint64_t> *) {}
+    virtual void single_wait(size_t) {}
 
     /* --- fork-join --------------------------------------------------- */
     virtual bool fib(int, uint64_t *) { return false; }

@@ -1,10 +1,14 @@
 /*
  * wsched_bench: the benchmark suite (Google Benchmark). Every cell is
  *     <workload>/<variant>/<design>/workers:<N>
- * Fan-out comes in two models: `fanout` (client threads submit the requests
- * and wait for them: the scenario; wsched, mutex, tpj, tbb, serial) and
- * `fanout-tasks` (each request is a task inside the scheduler that spawns its
- * jobs and waits: wsched, omp, tbb; serial's `fanout` cell is its baseline).
+ * Fan-out comes in three models: `fanout` (client threads submit the requests
+ * and wait for them: the scenario; wsched, mutex, tpj, tbb, serial),
+ * `fanout-1c` (one client thread submits all of them, then waits for each in
+ * order: wsched, mutex, tbb) and `fanout-tasks` (each request is a task
+ * inside the scheduler that spawns its jobs and waits: wsched, omp, tbb).
+ * Serial's `fanout` cell is the baseline of all three. A fan-out cell runs
+ * --warmup rounds untimed in the same process first (steady state), or none
+ * and one timed round with --first-burst (the pool's first burst).
  * (serial is registered at workers:1, tpj at workers:0 = unbounded) and
  * reports its wall time (manual timing of exactly the work), the process CPU
  * time, and counters: ns per job or task, jobs/s, latency percentiles where
@@ -16,6 +20,9 @@
  *   --workers=1,2         worker counts (default: 1, 2, 4, ... up to the CPUs)
  *   --clients=4           client threads submitting the fan-out requests
  *   --requests=1000       requests per fan-out round
+ *   --warmup=3            untimed fan-out rounds before the timed ones
+ *   --first-burst         fan-out cells: no warm-up, one timed round, once
+ *   --singles-jobs=N      jobs of the singles cell (10^7; --short 2*10^5)
  *   --designs=a,b         designs to register (default: all compiled in)
  *   --no-pin              wsched pools with WSCHED_POOL_NO_PIN
  *   --calibrate           print the calibration string for WSCHED_BENCH_CALIB
@@ -30,6 +37,7 @@
 #include "procstat.h"
 
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cinttypes>
@@ -48,6 +56,8 @@ struct Config {
     uint32_t requests = 1000;
     std::vector<std::string> designs;
     bool no_pin = false;
+    unsigned warmup = 3;
+    bool first_burst = false;
 
     /* Sizes; --short shrinks them. */
     std::vector<size_t> batches = {1, 16, 1000, 1000000};
@@ -58,6 +68,8 @@ struct Config {
     double idle_s = 5;
     uint32_t light_requests = 2000;
     double light_period_ns = 1e6;
+    uint64_t singles_jobs = 0; /* 0: 10^7, or 2*10^5 with --short */
+    size_t singles_ring = 4096;
 };
 Config cfg;
 
@@ -135,11 +147,21 @@ void put_latency(benchmark::State &st, std::vector<double> &lat)
 
 /* ---------------------------------------------------------------- cells */
 
-/* tasks: the task model (requests start inside the scheduler); otherwise
- * the client model (client threads submit and wait). */
-void bm_fanout(benchmark::State &st, std::string design, unsigned workers, PlanSpec spec,
-               bool tasks)
+long minflt_now()
 {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_minflt;
+}
+
+/* The fan-out models: client threads (cfg.clients of them), one client
+ * thread, or tasks inside the scheduler. */
+enum class Model { clients, one_client, tasks };
+
+void bm_fanout(benchmark::State &st, std::string design, unsigned workers, PlanSpec spec,
+               Model model)
+{
+    const bool tasks = model == Model::tasks;
     const Plan &p = plan_get(spec);
     Probe probe;
     DesignOpts opts;
@@ -152,14 +174,42 @@ void bm_fanout(benchmark::State &st, std::string design, unsigned workers, PlanS
     d->prepare(p, res);
     std::unique_ptr<ClientGroup> clients;
     if (!tasks && d->uses_clients())
-        clients = std::make_unique<ClientGroup>(cfg.clients);
+        clients = std::make_unique<ClientGroup>(model == Model::one_client ? 1 : cfg.clients);
+    auto round = [&](Span *s) {
+        res.reset();
+        return tasks ? d->fanout_tasks(p, res, s) : d->fanout(p, res, clients.get(), s);
+    };
     std::vector<double> lat;
     uint64_t total_ns = 0, rounds = 0, sum = 0;
     bool ok = true;
-    for (auto _ : st) {
-        res.reset();
+    /* Steady state: cfg.warmup whole rounds, untimed and checked, in this
+     * process and on this pool before the timed ones (the pool's batch
+     * cache, the allocator's arenas and a runtime's lazily started threads
+     * reach their working size). With --first-burst none: the timed round
+     * is the first the pool ever runs. */
+    for (unsigned k = 0; k < (cfg.first_burst ? 0 : cfg.warmup); k++) {
         Span s;
-        bool ran = tasks ? d->fanout_tasks(p, res, &s) : d->fanout(p, res, clients.get(), &s);
+        if (!round(&s)) {
+            st.SkipWithError("this model is not supported by the design");
+            return;
+        }
+        Tally t = tally(p, res, s.t0, nullptr);
+        ok = ok && t.ok;
+    }
+    /* Memory cost of the timed rounds: minor page faults of the process
+     * (first touches of fresh pages, whoever takes them) and the design's
+     * allocator calls where it counts them. */
+    long minflt = 0;
+    uint64_t allocs = 0, a0 = 0, a1 = 0;
+    bool counts_allocs = d->alloc_calls(&a0);
+    for (auto _ : st) {
+        Span s;
+        long f0 = minflt_now();
+        counts_allocs = counts_allocs && d->alloc_calls(&a0);
+        bool ran = round(&s);
+        minflt += minflt_now() - f0;
+        counts_allocs = counts_allocs && d->alloc_calls(&a1);
+        allocs += a1 - a0;
         if (!ran) {
             st.SkipWithError("this model is not supported by the design");
             break;
@@ -176,12 +226,66 @@ void bm_fanout(benchmark::State &st, std::string design, unsigned workers, PlanS
         }
     }
     double ns_per_job = rounds ? (double)total_ns / ((double)rounds * (double)p.total_jobs) : 0;
+    double nreq = (double)rounds * (double)p.nreq();
     st.counters["jobs"] = (double)p.total_jobs;
     st.counters["ns_per_job"] = ns_per_job;
     st.counters["jobs_per_s"] = ns_per_job > 0 ? 1e9 / ns_per_job : 0;
     st.counters["clients"] = clients ? clients->size() : 0;
+    st.counters["warmup_rounds"] = cfg.first_burst ? 0 : cfg.warmup;
+    st.counters["minflt_per_req"] = nreq > 0 ? (double)minflt / nreq : 0;
+    if (counts_allocs)
+        st.counters["allocs_per_req"] = nreq > 0 ? (double)allocs / nreq : 0;
     put_latency(st, lat);
     finish(st, *d, probe, ok, sum);
+}
+
+/* n empty jobs from this thread, one submit each, at most `ring`
+ * outstanding: when the ring is full, wait for the oldest first. */
+void singles_run(Design &d, uint64_t n, size_t ring, std::atomic<uint64_t> *count)
+{
+    for (uint64_t k = 0; k < n; k++) {
+        if (k >= ring)
+            d.single_wait(k % ring);
+        d.single_submit(k % ring, count);
+    }
+    for (uint64_t k = n > ring ? n - ring : 0; k < n; k++)
+        d.single_wait(k % ring);
+}
+
+void bm_singles(benchmark::State &st, std::string design, unsigned workers, uint64_t n,
+                size_t ring)
+{
+    Probe probe;
+    DesignOpts opts;
+    opts.external_only = true; /* an outside thread submits */
+    auto d = start(st, design, workers, opts);
+    if (!d)
+        return;
+    if (!d->single_prepare(ring)) {
+        st.SkipWithError("single submissions are not offered by this design");
+        return;
+    }
+    /* Untimed verification round (and warm-up): counting jobs, every one
+     * run exactly once; 16 rings' worth, or all n if fewer. */
+    const uint64_t nv = n < 16 * ring ? n : 16 * ring;
+    std::atomic<uint64_t> c{0};
+    singles_run(*d, nv, ring, &c);
+    bool ok = c.load() == nv;
+    uint64_t total_ns = 0, iters = 0;
+    for (auto _ : st) {
+        uint64_t t0 = common_now_ns();
+        singles_run(*d, n, ring, nullptr);
+        uint64_t t1 = common_now_ns();
+        st.SetIterationTime((double)(t1 - t0) / 1e9);
+        total_ns += t1 - t0;
+        iters++;
+    }
+    double ns_per_job = iters ? (double)total_ns / ((double)iters * (double)n) : 0;
+    st.counters["jobs"] = (double)n;
+    st.counters["ring"] = (double)ring;
+    st.counters["ns_per_job"] = ns_per_job;
+    st.counters["jobs_per_s"] = ns_per_job > 0 ? 1e9 / ns_per_job : 0;
+    finish(st, *d, probe, ok, c.load());
 }
 
 void bm_empty(benchmark::State &st, std::string design, unsigned workers, size_t n,
@@ -418,6 +522,15 @@ void register_all()
     const std::vector<std::string> pools = {"wsched", "mutex", "omp", "tbb"};
     const std::vector<std::string> client_model = {"wsched", "mutex", "tpj", "tbb", "serial"};
     const std::vector<std::string> task_model = {"wsched", "omp", "tbb"};
+    const std::vector<std::string> one_client = {"wsched", "mutex", "tbb"};
+    const std::vector<std::string> singles = {"wsched", "mutex", "tbb"};
+    /* One timed round, once, on a pool that has run nothing (--first-burst);
+     * report.sh takes its samples from separate processes. */
+    auto burst = [](benchmark::internal::Benchmark *b) {
+        if (cfg.first_burst)
+            b->Iterations(1)->Repetitions(1);
+        return b;
+    };
 
     for (const std::string &d : cfg.designs) {
         /* Worker counts this design is registered at. */
@@ -444,17 +557,31 @@ void register_all()
                 bool tpj_short = d == "tpj" && cfg.short_mode;
                 if (in(client_model) && !(tpj_short && strcmp(v.name, "1us") != 0)) {
                     auto *b = add(cell("fanout", v.name, d, w), [=](benchmark::State &st) {
-                        bm_fanout(st, d, w, spec, false);
+                        bm_fanout(st, d, w, spec, Model::clients);
                     });
                     b->Unit(benchmark::kMillisecond);
                     if (tpj_short)
                         b->Repetitions(1);
+                    burst(b);
                 }
-                /* Serial is the same in both models: its fanout cell serves. */
+                /* Serial is the same in every model: its fanout cell serves. */
+                bool main_variant = v.tail == 0 && (v.ns == 1000 || v.ns == 100);
+                if (in(one_client) && main_variant)
+                    burst(add(cell("fanout-1c", v.name, d, w), [=](benchmark::State &st) {
+                        bm_fanout(st, d, w, spec, Model::one_client);
+                    }))->Unit(benchmark::kMillisecond);
                 if (in(task_model))
-                    add(cell("fanout-tasks", v.name, d, w),
-                        [=](benchmark::State &st) { bm_fanout(st, d, w, spec, true); })
-                        ->Unit(benchmark::kMillisecond);
+                    burst(add(cell("fanout-tasks", v.name, d, w), [=](benchmark::State &st) {
+                        bm_fanout(st, d, w, spec, Model::tasks);
+                    }))->Unit(benchmark::kMillisecond);
+            }
+            if (in(singles)) {
+                uint64_t n = cfg.singles_jobs;
+                size_t ring = cfg.singles_ring;
+                add(cell("singles", tag("ring", ring), d, w),
+                    [=](benchmark::State &st) { bm_singles(st, d, w, n, ring); })
+                    ->Unit(benchmark::kMillisecond)
+                    ->Iterations(1);
             }
             for (size_t n : cfg.batches) {
                 if (d == "tpj" && n > 1000)
@@ -547,6 +674,16 @@ int parse(int *argc, char **argv)
             if (!count_option(a + 11, "--requests", 1, 100000000, &v))
                 return 2;
             cfg.requests = (uint32_t)v;
+        } else if (!strncmp(a, "--warmup=", 9)) {
+            if (!count_option(a + 9, "--warmup", 0, 1000, &v))
+                return 2;
+            cfg.warmup = (unsigned)v;
+        } else if (!strncmp(a, "--singles-jobs=", 15)) {
+            if (!count_option(a + 15, "--singles-jobs", 1, 1000000000000L, &v))
+                return 2;
+            cfg.singles_jobs = (uint64_t)v;
+        } else if (!strcmp(a, "--first-burst")) {
+            cfg.first_burst = true;
         } else if (!strncmp(a, "--designs=", 10)) {
             const char *p = a + 10;
             char name[64];
@@ -601,6 +738,8 @@ int parse(int *argc, char **argv)
         cfg.idle_s = 1;
         cfg.light_requests = 200;
     }
+    if (cfg.singles_jobs == 0)
+        cfg.singles_jobs = cfg.short_mode ? 200000 : 10000000;
     return -1;
 }
 
@@ -626,6 +765,9 @@ int main(int argc, char **argv)
     benchmark::AddCustomContext("wb_uts_b0", std::to_string(cfg.uts.b0));
     benchmark::AddCustomContext("wb_idle_s", std::to_string(cfg.idle_s));
     benchmark::AddCustomContext("wb_light_requests", std::to_string(cfg.light_requests));
+    benchmark::AddCustomContext("wb_warmup", std::to_string(cfg.warmup));
+    benchmark::AddCustomContext("wb_first_burst", cfg.first_burst ? "1" : "0");
+    benchmark::AddCustomContext("wb_singles_jobs", std::to_string(cfg.singles_jobs));
     benchmark::AddCustomContext("wb_malloc", wbp_malloc_name());
     benchmark::AddCustomContext("wb_rss_reset", wbp_rss_peak_reset() ? "1" : "0");
     benchmark::AddCustomContext("wb_no_pin", cfg.no_pin ? "1" : "0");
