@@ -2,8 +2,10 @@
 """Turn the JSON of bench/report.sh into bench/results/report.md and PNG plots.
 
 Input layout (written by report.sh):
-    RESULTS/<allocator>/suite-<design>-<workload>.json   Google Benchmark JSON
+    RESULTS/<allocator>/suite-<design>-<workload>.json   Google Benchmark JSON (steady state)
+    RESULTS/<allocator>/burst-<cell>-<k>.json  one first-burst process each (--first-burst)
     RESULTS/<allocator>/openloop.json         wsched_openloop JSON
+    RESULTS/machine.txt                       key=value: CPU, memory, load average, mode
 Output:
     RESULTS/report.md, RESULTS/throughput_vs_workers.png,
     RESULTS/latency_vs_load.png, RESULTS/empty_jobs.png
@@ -29,6 +31,11 @@ DESIGN_LABEL = {
     "serial": "serial",
 }
 FANOUT_VARIANTS = ["100ns", "1us", "10us", "1us-tail"]
+FANOUT_MODELS = [("fanout", "4 clients"), ("fanout-1c", "1 client"), ("fanout-tasks", "tasks")]
+# A cell whose repetitions (or first-burst processes) spread wider than this
+# around their median, (max - min) / median, is flagged.
+WIDE = 0.25
+WIDE_MARK = "⚠"
 COLOR = {d: f"C{i}" for i, d in enumerate(DESIGN_ORDER)}
 UNIT_TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
 
@@ -42,11 +49,33 @@ class Cell:
         self.workload, self.variant, self.design, self.workers = workload, variant, design, workers
         self.med = {}      # figure -> median (or the single run's value)
         self.sd = {}       # figure -> stddev across repetitions (absent with one run)
+        self.runs = []     # every repetition's figures
         self.reps = 0
         self.error = None
 
     def get(self, key, default=None):
         return self.med.get(key, default)
+
+    def spread(self, key):
+        """(max - min) / median of figure key over the repetitions; None with
+        fewer than two."""
+        vs = [r[key] for r in self.runs if key in r]
+        m = self.get(key)
+        if len(vs) < 2 or not m:
+            return None
+        return (max(vs) - min(vs)) / m
+
+    def wide(self, key):
+        sp = self.spread(key)
+        return sp is not None and sp > WIDE
+
+
+def median(vs):
+    vs = sorted(vs)
+    n = len(vs)
+    if not n:
+        return None
+    return vs[n // 2] if n % 2 else (vs[n // 2 - 1] + vs[n // 2]) / 2
 
 
 def parse_name(run_name):
@@ -103,6 +132,7 @@ def load_suite(paths):
                 runs.setdefault(key, []).append(figures(b))
         for key, rs in runs.items():
             c = cells[key]
+            c.runs = rs
             c.reps = len(rs)
             if not c.med and rs:  # a single repetition: no aggregates
                 c.med = rs[-1]
@@ -111,6 +141,49 @@ def load_suite(paths):
             if rs:
                 c.med["ok"] = min(r.get("ok", 0) for r in rs)
     return cells, context
+
+
+def load_bursts(paths):
+    """First-burst samples: one JSON per process, one run each. A cell's
+    figures are the medians over its processes; ok must hold in all."""
+    samples = {}
+    context = {}
+    for path in sorted(paths):
+        with open(path) as fh:
+            try:
+                doc = json.load(fh)
+            except json.JSONDecodeError as e:
+                print(f"report.py: skipping {path}: {e}", file=sys.stderr)
+                continue
+        context = context or doc.get("context", {})
+        for b in doc.get("benchmarks", []):
+            key = parse_name(b.get("run_name", b.get("name", "")))
+            if not key or b.get("run_type") == "aggregate":
+                continue
+            c = samples.setdefault(key, Cell(*key))
+            if b.get("error_occurred"):
+                c.error = b.get("error_message", "error")
+                continue
+            c.runs.append(figures(b))
+    for c in samples.values():
+        c.reps = len(c.runs)
+        keys = {k for r in c.runs for k in r}
+        c.med = {k: median([r[k] for r in c.runs if k in r]) for k in keys}
+        if c.runs:
+            c.med["ok"] = min(r.get("ok", 0) for r in c.runs)
+    return samples, context
+
+
+def load_machine(path):
+    m = {}
+    try:
+        with open(path) as fh:
+            for line in fh:
+                k, _, v = line.rstrip("\n").partition("=")
+                m[k] = v
+    except OSError:
+        pass
+    return m
 
 
 def load_openloop(path):
@@ -146,7 +219,16 @@ def fmt_sd(c, key, digits=3):
     if v is None:
         return "–"
     s = c.sd.get(key)
-    return fmt(v, digits) + (f" ± {fmt(s, 2)}" if s is not None and c.reps > 1 else "")
+    return (fmt(v, digits) + (f" ± {fmt(s, 2)}" if s is not None and c.reps > 1 else "")
+            + (f" {WIDE_MARK}" if c.wide(key) else ""))
+
+
+def fmt_wide(c, key, digits=3):
+    """The median, flagged when its repetitions spread wide."""
+    if c is None or c.error:
+        return "–"
+    v = c.get(key)
+    return "–" if v is None else fmt(v, digits) + (f" {WIDE_MARK}" if c.wide(key) else "")
 
 
 def ratio(a, b):
@@ -180,7 +262,7 @@ class Suite:
         worker, thread per job at 0 (unbounded)."""
         if design == "serial":
             workers = 1
-            if workload == "fanout-tasks":  # serial is the same in both models
+            if workload in ("fanout-tasks", "fanout-1c"):  # serial is the same in every model
                 workload = "fanout"
         elif design == "tpj":
             workers = 0
@@ -224,14 +306,14 @@ def workers_label(d, w):
 def fanout_table(s, variant, workload="fanout"):
     header = ["design", "workers", "time ms (median ± sd)", "CPU ms", "ns/job", "wsched/this",
               "× serial", "jobs/s", "p50 µs", "p99 µs", "p99.9 µs", "p99 wsched/this",
-              "peak RSS MiB", "RSS Δ MiB", "RSS wsched/this", "threads created / peak alive",
-              "checksum", "ok"]
+              "peak RSS MiB", "RSS Δ MiB", "RSS wsched/this", "minor faults/req", "allocs/req",
+              "threads created / peak alive", "checksum", "ok"]
     rows = []
     serial = s.cell(workload, variant, "serial", 1)
     for d, w, c in s.rows_for(workload, variant):
         ws = s.cell(workload, variant, "wsched", w if w > 0 else s.workers[-1])
         if c.error:
-            rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w)] + ["–"] * 15 + [verdict(c)])
+            rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w)] + ["–"] * 17 + [verdict(c)])
             continue
         npj = c.get("ns_per_job")
         rows.append([
@@ -244,6 +326,7 @@ def fanout_table(s, variant, workload="fanout"):
             fmt_ratio(ratio(ws.get("p99_us") if ws else None, c.get("p99_us"))) if d != "wsched" else "1",
             fmt(c.get("rss_peak_kb", 0) / 1024), fmt(c.get("rss_delta_kb", 0) / 1024),
             fmt_ratio(ratio(ws.get("rss_peak_kb") if ws else None, c.get("rss_peak_kb"))) if d != "wsched" else "1",
+            fmt(c.get("minflt_per_req")), fmt(c.get("allocs_per_req")),
             threads(c), f"{int(c.get('checksum', 0)):x}", verdict(c)])
     return table(header, rows)
 
@@ -307,6 +390,24 @@ def forkjoin_table(s, workload, variant, per_key, per_label):
     return table(header, rows)
 
 
+def singles_table(s):
+    v = next((k[1] for k in s.cells if k[0] == "singles"), None)
+    header = ["design", "workers", "jobs", "time ms (median ± sd)", "CPU ms", "ns/job", "wsched/this",
+              "threads created / peak alive", "ok"]
+    rows = []
+    for d, w, c in s.rows_for("singles", v):
+        ws = s.cell("singles", v, "wsched", w)
+        if c.error:
+            rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w)] + ["–"] * 6 + [verdict(c)])
+            continue
+        rows.append([DESIGN_LABEL.get(d, d), workers_label(d, w), fmt(c.get("jobs")), fmt_sd(c, "time_ms"),
+                     fmt(c.get("cpu_ms")), fmt(c.get("ns_per_job")),
+                     fmt_ratio(ratio(ws.get("ns_per_job") if ws and not ws.error else None,
+                                     c.get("ns_per_job"))) if d != "wsched" else "1",
+                     threads(c), verdict(c)])
+    return table(header, rows)
+
+
 def slots_table(s):
     header = ["workers", "packed ns/job", "padded ns/job", "packed/padded", "ok"]
     rows = []
@@ -359,7 +460,7 @@ def light_table(s):
 
 def openloop_table(doc):
     if not doc:
-        return "_not run_"
+        return "_not run (`bench/report.sh --full` runs it)_"
     header = ["design", "workers", "load ρ", "offered req/s", "measured req/s", "p50 µs", "p99 µs",
               "p99.9 µs", "p99 from intended µs", "generator lag µs", "L sampled", "L exact", "λ·W",
               "Little error", "CPU %", "ok"]
@@ -563,6 +664,120 @@ def plots(out_dir, suites, openloops):
     return notes
 
 
+# ---------------------------------------------------------- summary tables
+
+def per_req(c, key):
+    return None if c is None or c.error else c.get(key)
+
+
+def fanout_summary(s, b, variant, w):
+    """Every fan-out model at w workers, steady state beside first burst."""
+    header = ["model", "design", "steady ns/job", "× serial", "p50 µs", "p99 µs",
+              "first burst ns/job", "× serial", "first burst p99 µs",
+              "minor faults/req (steady; first)", "allocs/req (steady; first)", "ok"]
+    rows = []
+    sser = s.cell("fanout", variant, "serial", 1)
+    bser = b.cell("fanout", variant, "serial", 1) if b else None
+
+    def row(model, d, c, bc):
+        def pair(key, digits=3):
+            a, z = per_req(c, key), per_req(bc, key)
+            if a is None and z is None:
+                return "–"
+            return f"{fmt(a, digits)}; {fmt(z, digits)}"
+        oks = [x for x in (c, bc) if x is not None]
+        ok = ("**NO**" if any(x.error or x.get("ok", 0) < 1 for x in oks) else "yes") if oks else "–"
+        sv = per_req(c, "ns_per_job")
+        bv = per_req(bc, "ns_per_job")
+        return [model, DESIGN_LABEL.get(d, d), fmt_wide(c, "ns_per_job"),
+                fmt_ratio(ratio(per_req(sser, "ns_per_job"), sv)), fmt_wide(c, "p50_us"),
+                fmt_wide(c, "p99_us"), fmt_wide(bc, "ns_per_job"),
+                fmt_ratio(ratio(per_req(bser, "ns_per_job"), bv)), fmt_wide(bc, "p99_us"),
+                pair("minflt_per_req"), pair("allocs_per_req"), ok]
+
+    if sser or bser:
+        rows.append(row("(all)", "serial", sser, bser))
+    for workload, model in FANOUT_MODELS:
+        for d in s.designs:
+            if d == "serial":
+                continue
+            c = s.cell(workload, variant, d, w)
+            bc = b.cell(workload, variant, d, w) if b else None
+            if c is None and bc is None:
+                continue
+            rows.append(row(model, d, c, bc))
+    return table(header, rows) if rows else "_no data_"
+
+
+def costs_summary(s, w):
+    """One-job and per-job costs at w workers."""
+    header = ["design", "singles: ns/job (one submit each, ≤ 4,096 outstanding)",
+              "round trip of one empty job, ns (submit + wait)", "empty batch ×10⁶, outside: ns/job",
+              "empty batch ×10⁶, inside a worker: ns/job", "fib: ns/task", "fib × serial"]
+    fib_v = next((k[1] for k in s.cells if k[0] == "fib"), None)
+    sing_v = next((k[1] for k in s.cells if k[0] == "singles"), None)
+    fser = s.cell("fib", fib_v, "serial", 1) if fib_v else None
+    rows = []
+    for d in s.designs:
+        cs = [s.cell("singles", sing_v, d, w) if sing_v else None,
+              s.cell("empty", "ext-b1", d, w), s.cell("empty", "ext-b1000000", d, w),
+              s.cell("empty", "in-b1000000", d, w), s.cell("fib", fib_v, d, w) if fib_v else None]
+        if all(c is None for c in cs):
+            continue
+        vals = [fmt_wide(c, "ns_per_job") for c in cs[:4]] + [fmt_wide(cs[4], "ns_per_task")]
+        vals.append(fmt_ratio(ratio(per_req(fser, "ns_per_task"), per_req(cs[4], "ns_per_task"))))
+        rows.append([DESIGN_LABEL.get(d, d)] + vals)
+    return table(header, rows) if rows else "_no data_"
+
+
+def count_wide(suites):
+    n = 0
+    for s in suites:
+        for c in s.cells.values():
+            key = "ns_per_task" if c.workload == "fib" else (
+                "ns_per_node" if c.workload == "uts" else "ns_per_job")
+            if not c.error and c.wide(key):
+                n += 1
+    return n
+
+
+def summary_section(s, b, alloc, machine):
+    w = s.workers[-1] if s.workers else 1
+    out = [f"## Main comparison ({w} workers, {alloc} malloc)\n"]
+    reps = machine.get("repetitions", "?")
+    samples = machine.get("samples", "?")
+    out.append(
+        f"**Steady state**: in one process per design and workload, every fan-out cell runs the "
+        f"whole workload {s_warmup(s)} times untimed on its pool, then the timed rounds; figures are "
+        f"medians over {reps} repetitions (each on a pool of its own, warmed the same way). "
+        f"**First burst**: a fresh process per sample, the pool just created, one timed round "
+        f"with no warm-up (`wsched_bench --first-burst`); medians over {samples} processes, "
+        f"taken round-robin over the cells. `× serial` divides serial's time measured the same "
+        f"way by the design's (> 1: faster than serial). Minor faults are the process's "
+        f"`ru_minflt` over the timed rounds per request (pages touched for the first time); "
+        f"allocs are wsched's own allocator calls per request (`wsched_pool_stats.allocs`), "
+        f"other designs do not count theirs.\n")
+    for v, what in (("1us", "1 µs jobs"), ("100ns", "100 ns jobs")):
+        out.append(f"### Fan-out, {what}: 1,000 requests of 10–20 jobs at once\n")
+        out.append(fanout_summary(s, b, v, w) + "\n")
+    out.append(f"### Costs of one job ({w} workers)\n")
+    out.append("`singles`: empty jobs submitted one by one from one outside thread (wsched: a "
+               "batch of one, freed after its wait; mutex pool: one task with its wait group; "
+               "oneTBB: `task_arena::enqueue` of one task that sets a flag and wakes the waiter "
+               "through a futex), at most 4,096 outstanding (the oldest waited for before the next "
+               "submit). Round trip (`empty/ext-b1`): submit one empty job from outside and wait "
+               "for it, one at a time, so it includes the waiter's sleep and wake-up.\n")
+    out.append(costs_summary(s, w) + "\n")
+    return "\n".join(out)
+
+
+def s_warmup(s):
+    for c in s.cells.values():
+        if c.workload.startswith("fanout") and c.get("warmup_rounds") is not None:
+            return f"{c.get('warmup_rounds'):g}"
+    return "3"
+
+
 # -------------------------------------------------------------------- main
 
 def suite_section(s, alloc, openloop):
@@ -571,12 +786,16 @@ def suite_section(s, alloc, openloop):
     what = {"100ns": "100 ns jobs", "1us": "1 µs jobs", "10us": "10 µs jobs",
             "1us-tail": "1 µs jobs, 1% of them 100× longer"}
     for workload, model in (("fanout", "client model: client threads submit and wait"),
+                            ("fanout-1c", "one client submits every request, then waits for each in order"),
                             ("fanout-tasks", "task model: each request a task inside the scheduler")):
         for v in FANOUT_VARIANTS:
             if any(k[0] == workload and k[1] == v for k in s.cells):
                 out.append(f"### Fan-out, {what[v]} ({model})\n")
                 out.append(fanout_table(s, v, workload) + "\n")
-    out.append("### Empty jobs: ns per job (wsched/this in parentheses)\n")
+    if any(k[0] == "singles" for k in s.cells):
+        out.append("### Singles: empty jobs submitted one at a time, ≤ 4,096 outstanding\n")
+        out.append(singles_table(s) + "\n")
+    out.append("### Empty jobs: ns per job (wsched/this in parentheses; ext × 1 is the round trip of one empty job)\n")
     out.append(empty_table(s) + "\n")
     fib_v = next((k[1] for k in s.cells if k[0] == "fib"), None)
     if fib_v:
@@ -661,29 +880,46 @@ def main():
     allocs = sorted(d for d in os.listdir(args.results)
                     if os.path.isdir(os.path.join(args.results, d))) if os.path.isdir(args.results) else []
     allocs.sort(key=lambda a: (a != "glibc", a))
-    suites, contexts, openloops = {}, {}, {}
+    suites, bursts, contexts, openloops = {}, {}, {}, {}
     for a in allocs:
         cells, ctx = load_suite(glob.glob(os.path.join(args.results, a, "suite-*.json")))
         if cells:
             suites[a] = Suite(cells)
             contexts[a] = ctx
+        bcells, _ = load_bursts(glob.glob(os.path.join(args.results, a, "burst-*.json")))
+        if bcells:
+            bursts[a] = Suite(bcells)
         openloops[a] = load_openloop(os.path.join(args.results, a, "openloop.json"))
+    machine = load_machine(os.path.join(args.results, "machine.txt"))
     if not suites:
         print(f"report.py: no suite-*.json under {args.results}/<allocator>/", file=sys.stderr)
         return 1
 
     ctx = contexts.get("glibc") or next(iter(contexts.values()))
     lines = ["# wsched benchmark report\n"]
+    mode = machine.get("mode") or ("short" if ctx.get("wb_short") == "1" else "full")
+    mode_what = {"short": "short (CI smoke: small sizes, few repetitions)",
+                 "default": "default (the main tables at the largest worker count; `--full` for every cell)",
+                 "full": "full"}.get(mode, mode)
+    cpu = machine.get("cpu") or machine.get("cpu_proc") or "?"
+    if machine.get("cpu_more"):
+        cpu += f" ({machine['cpu_more']})"
     lines.append(
-        f"Host: {ctx.get('host_name', '?')}, {ctx.get('num_cpus', '?')} CPUs at {ctx.get('mhz_per_cpu', '?')} MHz; "
-        f"built {ctx.get('library_build_type', '?')} Google Benchmark library; run {ctx.get('date', '?')}. "
-        f"Mode: {'short (CI smoke: small sizes, few repetitions)' if ctx.get('wb_short') == '1' else 'full'}. "
+        f"Machine: {cpu}; {machine.get('nproc', ctx.get('num_cpus', '?'))} CPUs (nproc) at "
+        f"{ctx.get('mhz_per_cpu', '?')} MHz; {machine.get('mem', '?')} memory; kernel "
+        f"{machine.get('kernel', '?')}; host {ctx.get('host_name', '?')}. Load average (1, 5, 15 min) "
+        f"{machine.get('load_before', '?')} before the runs, {machine.get('load_after', '?')} after. "
+        f"Built {ctx.get('library_build_type', '?')} Google Benchmark library; run {ctx.get('date', '?')}; "
+        f"benchmarks took {machine.get('bench_wall_s', '?')} s"
+        + (f", the hypervisor stole {machine['steal_pct']}% of the CPUs' time meanwhile (/proc/stat)"
+           if machine.get("steal_pct") else "") + f". Mode: {mode_what}. "
         f"Calibration (spin iterations per ns : timestamp ns): {ctx.get('wb_calib', '?')}.\n")
     lines.append(
-        f"Fan-out: {ctx.get('wb_requests', '?')} requests, 10–20 jobs each, all arriving at once, in two "
+        f"Fan-out: {ctx.get('wb_requests', '?')} requests, 10–20 jobs each, all arriving at once, in three "
         f"models. Client model (the scenario): {ctx.get('wb_clients', '?')} client threads submit the "
         f"requests and wait for them (wsched, mutex pool, thread per job, oneTBB through "
-        f"task_arena::enqueue). Task model: each request is a task inside the scheduler that spawns "
+        f"task_arena::enqueue). One client (`fanout-1c`): a single thread submits all of them at "
+        f"t = 0, then waits for each in order (wsched, mutex pool, oneTBB). Task model: each request is a task inside the scheduler that spawns "
         f"its jobs and waits (wsched nested batches, OpenMP tasks, oneTBB task_group); OpenMP has "
         f"no other. Latency of a request = last job's completion − round start. Times are medians over "
         f"repetitions (± standard deviation); ratios use medians. `wsched/this` < 1 means wsched takes "
@@ -695,6 +931,11 @@ def main():
     lines.append("Allocators: " + ", ".join(f"{a} (malloc from {contexts[a].get('wb_malloc', '?')})" for a in suites) + ".\n")
     lines.append("This machine is shared and small; figures from a 2-CPU VM are noisy, the spread "
                  "columns say how much.\n")
+    nwide = count_wide(list(suites.values()) + list(bursts.values()))
+    lines.append(f"{WIDE_MARK} wide spread: the cell's repetitions (steady state) or processes (first "
+                 f"burst) spread by more than {100 * WIDE:.0f}% of their median, (max − min) / median, "
+                 f"in its main figure (ns per job, task or node); trust it to no better than that. "
+                 f"{nwide} cell{'s' if nwide != 1 else ''} flagged in this report.\n")
     # Correctness first: every cell must have produced the serial run's
     # checksum (ok) and every open-loop request must have completed.
     bad = []
@@ -704,6 +945,12 @@ def main():
             total += 1
             if c.error or c.get("ok", 0) < 1:
                 bad.append(f"{a}: `{'/'.join(map(str, key[:3]))}/workers:{key[3]}`: "
+                           + (c.error or "wrong checksum or job count"))
+    for a, s in bursts.items():
+        for key, c in sorted(s.cells.items()):
+            total += 1
+            if c.error or c.get("ok", 0) < 1:
+                bad.append(f"{a}: first burst `{'/'.join(map(str, key[:3]))}/workers:{key[3]}`: "
                            + (c.error or "wrong checksum or job count"))
     for a, doc in openloops.items():
         for p in (doc or {}).get("points", []):
@@ -716,6 +963,8 @@ def main():
         lines.append("")
     else:
         lines.append(f"All {total} cells completed with the expected checksums and job counts.\n")
+    a0 = "glibc" if "glibc" in suites else next(iter(suites))
+    lines.append(summary_section(suites[a0], bursts.get(a0), a0, machine))
     lines += plots(args.results, suites, openloops)
     lines.append("")
     for a in suites:
