@@ -53,6 +53,29 @@ void run_batches(benchmark::State &state, wsched_job_fn fn, unsigned flags)
 
 void BM_EmptyBatch(benchmark::State &state) { run_batches(state, common_nop_job, 0); }
 
+// The same batches as range jobs (wsched_range_fn, the library's grain):
+// one call per chunk, one status store per job.
+int nop_range(wsched_ctx *, void *, size_t, size_t, void *) { return 0; }
+
+void BM_RangeBatch(benchmark::State &state)
+{
+    wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
+    const size_t n = static_cast<size_t>(state.range(1));
+    for (auto _ : state) {
+        wsched_batch_desc d{};
+        d.range_fn = nop_range;
+        d.njobs = n;
+        wsched_batch *b;
+        if (wsched_submit(pool, &d, &b) != 0 || wsched_wait(b, -1) != 0)
+            std::abort();
+        wsched_batch_free(b);
+    }
+    state.counters["ns_per_job"] = benchmark::Counter(
+        static_cast<double>(state.iterations()) * static_cast<double>(n),
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    wsched_pool_destroy(pool);
+}
+
 // Cost of each request-semantics feature on a batch of 100,000 empty jobs
 // (2 workers by default): "none" is the plain batch; every other row turns
 // one feature on. Unused features cost what "none" costs.
@@ -256,6 +279,8 @@ int main(int argc, char **argv)
     }
     std::vector<int64_t> workers(counts, counts + ncounts);
     benchmark::RegisterBenchmark("BM_EmptyBatch", BM_EmptyBatch)
+        ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_RangeBatch", BM_RangeBatch)
         ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_Fib", BM_Fib)
         ->ArgsProduct({workers, {30}})->UseRealTime()->Unit(benchmark::kMillisecond);

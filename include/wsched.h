@@ -212,6 +212,23 @@ typedef struct wsched_batch wsched_batch;
  */
 typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slot);
 
+/**
+ * A range job (wsched_batch_desc.range_fn): one call runs the jobs of
+ * indices lo..hi-1 of the batch, so that small compute jobs pay one call
+ * per chunk instead of one per job. slots points at slot lo (slot i is at
+ * slots + (i - lo) * stride; NULL when the batch has no slots). The
+ * return value becomes the status of every job of the chunk: 0, or an
+ * error code as for wsched_job_fn (fail-fast then stops the batch's other
+ * chunks; wsched_batch_outcome names index lo). The library chooses the
+ * chunks: at most `grain` jobs each, split further only while other
+ * workers are idle, so every index is called exactly once, in exactly one
+ * chunk, on some worker. The statuses are written as chunks end and read
+ * as final once the batch completes (none is written at submit: a batch of
+ * N range jobs costs O(1) at submit whatever N is). Inside, ctx works as in a job (wsched_spawn,
+ * wsched_blocking: the jobs after the chunk become stealable, ...).
+ */
+typedef int (*wsched_range_fn)(wsched_ctx *ctx, void *arg, size_t lo, size_t hi, void *slots);
+
 /** Batch flag: round library-allocated slots up to 64 bytes (no false
  * sharing between neighbouring jobs' results). */
 #define WSCHED_BATCH_PAD_SLOTS 0x1u
@@ -286,7 +303,16 @@ typedef struct wsched_batch_desc {
      * taken by no other job of the batch until it completes). */
     size_t max_parallel;
     unsigned priority; /**< enum wsched_priority */
-    void *reserved[4]; /**< must be NULL (-EINVAL otherwise) */
+    /** Range jobs: when set (fn then NULL), the batch runs as calls of
+     * range_fn on chunks of indices instead of one fn call per job (see
+     * wsched_range_fn). Policies BEST_EFFORT and FAIL_FAST; not with a quorum,
+     * a deadline, max_parallel, WSCHED_BATCH_STREAM or WSCHED_BATCH_WAITS
+     * (-EINVAL). */
+    wsched_range_fn range_fn;
+    /** With range_fn: the most jobs per call; 0 = the library's choice
+     * (njobs / (8 * workers), between 1 and 4,096). */
+    size_t grain;
+    void *reserved[2]; /**< must be NULL (-EINVAL otherwise) */
 } wsched_batch_desc;
 
 /**
@@ -396,7 +422,8 @@ WSCHED_API void *wsched_batch_slot(const wsched_batch *batch, size_t i);
  * Final once wsched_wait returned 0. After an early completion (quorum,
  * deadline) a slot whose status is not 0 or a job error may still be
  * written by a job that is running late: read only slots whose status is
- * a final result.
+ * a final result. A batch of range jobs (range_fn) publishes its statuses
+ * when it completes: until then every job reads WSCHED_ENOTRUN.
  */
 WSCHED_API int wsched_batch_status(const wsched_batch *batch, size_t i, int *status);
 
@@ -431,7 +458,8 @@ typedef struct wsched_outcome {
 
 /**
  * Fill *out, of `size` bytes (pass sizeof *out), with the batch's outcome:
- * O(njobs) reads. Final once wsched_wait returned 0; a snapshot before.
+ * O(njobs) reads. Final once wsched_wait returned 0; a snapshot before
+ * (for range jobs: every job unfinished, see wsched_batch_status).
  * -EINVAL for NULL arguments or a size smaller than this version's first
  * wsched_outcome.
  */

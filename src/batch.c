@@ -96,6 +96,12 @@ int wsched_batch_status(const wsched_batch *b, size_t i, int *status)
 {
     if (!b || !status || i >= b->n)
         return -EINVAL;
+    /* Range jobs' statuses are written by their chunks and not before:
+     * read once the batch completed (ACQUIRE, B4), else not final. */
+    if (b->range_fn && !completion_done(&((wsched_batch *)b)->returned)) {
+        *status = WSCHED_ENOTRUN;
+        return 0;
+    }
     /* ACQUIRE: pairs with the release CAS of an arbitrated job, so a final
      * status read before the batch completed comes with its slot. */
     *status = status_public(ld(&((wsched_batch *)b)->status[i], ACQ));
@@ -113,7 +119,10 @@ int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *dst, size_t siz
     bool complete = completion_done(&b->done) || completion_done(&b->returned);
     uint32_t reason = ld(&b->cancel, ACQ);
     size_t first_failed = SIZE_MAX;
-    for (size_t i = 0; i < b->n; i++) {
+    /* Range jobs: statuses only once complete (wsched_batch_status). */
+    size_t scan = b->range_fn && !complete ? 0 : b->n;
+    out->unfinished = b->n - scan;
+    for (size_t i = 0; i < scan; i++) {
         int32_t v = ld(&b->status[i], ACQ);
         if (v == 0) {
             out->ok++;

@@ -188,6 +188,8 @@ struct wsched_batch {
     /* Read-only once submitted. */
     wsched_job_fn fn;
     void *arg;
+    wsched_range_fn range_fn; /* range jobs (fn NULL): calls on chunks */
+    size_t grain;             /* range jobs: the most jobs per call */
     task_run_fn start_fn;  /* wsched__run_range: the task an inbox take makes */
     task_run_fn resume_fn; /* wsched__run_resume: the task a fired wait makes */
     struct job_wait *waits; /* WSCHED_BATCH_WAITS: one record per job, else NULL */

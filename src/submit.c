@@ -32,7 +32,15 @@ int wsched_submit_timed(wsched_pool *h, const wsched_batch_desc *d, wsched_batch
 /* Phase 1: the description alone. */
 static int desc_check(const wsched_batch_desc *d)
 {
-    if (!d->fn || d->njobs == 0)
+    if (!d->fn == !d->range_fn || d->njobs == 0)
+        return -EINVAL; /* one of fn and range_fn */
+    /* Range jobs: one status per chunk, decided by the chunk's return; the
+     * policies that decide single slots (quorum, a deadline), per-job
+     * streams, lanes and waits need one call per job. */
+    if (d->range_fn && (d->policy == WSCHED_POLICY_QUORUM || d->deadline_ns ||
+                        d->max_parallel || (d->flags & (WSCHED_BATCH_STREAM | WSCHED_BATCH_WAITS))))
+        return -EINVAL;
+    if (d->grain && !d->range_fn)
         return -EINVAL;
     if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM | WSCHED_BATCH_WAITS) ||
         d->policy > WSCHED_POLICY_QUORUM || d->priority >= WSCHED_NPRIO)
@@ -124,6 +132,15 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     size_t n = d->njobs;
     b->fn = d->fn;
     b->arg = d->arg;
+    b->range_fn = d->range_fn;
+    if (d->range_fn) {
+        /* Chunks of n / (8 workers): a few per worker to balance, capped so
+         * that a worker that becomes idle soon finds something to steal. */
+        size_t g = d->grain ? d->grain : n / (8 * (size_t)p->n);
+        b->grain = g < 1 ? 1 : !d->grain && g > 4096 ? 4096 : g;
+    } else {
+        b->grain = 1;
+    }
     b->start_fn = wsched__run_range;
     b->resume_fn = wsched__run_resume;
     st(&b->waiter, NULL, RLX);
@@ -161,8 +178,11 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     b->pool = p;
     b->alloc = p->mem.a;
     b->bytes = l->bytes;
-    for (size_t i = 0; i < n; i++)
-        st(&b->status[i], WSCHED_ENOTRUN, RLX);
+    /* Range jobs: each chunk writes its statuses when it ends, and they
+     * are read only once the batch completed (batch.c): none at submit. */
+    if (!d->range_fn)
+        for (size_t i = 0; i < n; i++)
+            st(&b->status[i], WSCHED_ENOTRUN, RLX);
     if (!d->slot_size)
         b->slots = NULL;
     else if (d->slots)

@@ -2506,7 +2506,7 @@ static void op_bad(struct thr *t, const uint8_t *p)
         want = -EOVERFLOW;
         break;
     case 18:
-        d.reserved[p[1] % 4] = dummy;
+        d.reserved[p[1] % 2] = dummy;
         break;
     case 19: /* a stride without slots */
         d.slot_stride = 1 + p[1];
