@@ -114,8 +114,20 @@ public:
         if (o.no_pin)
             cfg.flags |= WSCHED_POOL_NO_PIN;
         int rc = wsched_pool_create(&pool_, &cfg);
-        if (rc != 0)
+        if (rc != 0) {
             fail(std::string("wsched_pool_create: ") + wsched_strerror(rc));
+            return;
+        }
+        if (o.reserve) {
+            static Slot shape[20];
+            wsched_batch_desc like = {};
+            like.njobs = 20; /* the plans' largest request */
+            like.slots = shape;
+            like.slot_size = sizeof(Slot);
+            rc = wsched_reserve(pool_, &like, o.reserve);
+            if (rc < 0)
+                fail(std::string("wsched_reserve: ") + wsched_strerror(rc));
+        }
     }
     ~Wsched() override
     {

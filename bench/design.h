@@ -57,6 +57,9 @@ private:
 struct DesignOpts {
     /* wsched: leave workers unpinned (WSCHED_POOL_NO_PIN). */
     bool no_pin = false;
+    /* wsched: wsched_reserve this many request-shaped batches (20 jobs,
+     * caller's slots) at pool creation: a first burst without fresh pages. */
+    size_t reserve = 0;
     /* Client model (fan-out, light load, open loop): outside threads only
      * submit and wait, all N workers are the runtime's. Matters for TBB,
      * whose arena otherwise keeps a slot for a thread that enters it. */

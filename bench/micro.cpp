@@ -279,7 +279,7 @@ int main(int argc, char **argv)
     }
     std::vector<int64_t> workers(counts, counts + ncounts);
     benchmark::RegisterBenchmark("BM_EmptyBatch", BM_EmptyBatch)
-        ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->ArgsProduct({workers, {1000000, 10000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_RangeBatch", BM_RangeBatch)
         ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_Fib", BM_Fib)

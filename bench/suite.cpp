@@ -25,6 +25,7 @@
  *   --singles-jobs=N      jobs of the singles cell (10^7; --short 2*10^5)
  *   --designs=a,b         designs to register (default: all compiled in)
  *   --no-pin              wsched pools with WSCHED_POOL_NO_PIN
+ *   --reserve=N           wsched pools wsched_reserve N request-shaped batches
  *   --calibrate           print the calibration string for WSCHED_BENCH_CALIB
  *   --list-designs        print the designs compiled in
  * One process per design and workload keeps the figures of one cell from
@@ -56,6 +57,7 @@ struct Config {
     uint32_t requests = 1000;
     std::vector<std::string> designs;
     bool no_pin = false;
+    size_t reserve = 0;
     unsigned warmup = 3;
     bool first_burst = false;
 
@@ -107,6 +109,7 @@ std::unique_ptr<Design> start(benchmark::State &st, const std::string &name, uns
 {
     DesignOpts opts = o;
     opts.no_pin = cfg.no_pin;
+    opts.reserve = cfg.reserve;
     auto d = make_design(name, workers ? workers : 1, opts);
     if (!d) {
         st.SkipWithError("design not compiled in");
@@ -697,6 +700,15 @@ int parse(int *argc, char **argv)
             }
         } else if (!strcmp(a, "--no-pin"))
             cfg.no_pin = true;
+        else if (!strncmp(a, "--reserve=", 10)) {
+            char *end;
+            unsigned long long nres = strtoull(a + 10, &end, 10);
+            if (*end || nres > 1000000) {
+                fprintf(stderr, "wsched_bench: --reserve=N wants 0..1000000 batches\n");
+                return 2;
+            }
+            cfg.reserve = (size_t)nres;
+        }
         else if (!strcmp(a, "--calibrate"))
             calibrate = true;
         else if (!strcmp(a, "--list-designs"))

@@ -316,8 +316,27 @@ typedef struct wsched_batch_desc {
 } wsched_batch_desc;
 
 /**
- * Submit a batch of njobs jobs. Costs one allocation (header, statuses and,
- * if asked, slots) and O(1) queue operations whatever njobs is: the batch
+ * Pre-fault memory for `count` batches shaped like `like` (its njobs,
+ * slots and flags; its fn may be NULL), so that a first burst of requests
+ * right after start-up touches no fresh page and calls no allocator: the
+ * blocks go to a depot that every thread's batch cache draws from when it
+ * is empty (README, "Batch cache"), and serve any batch of the same size
+ * class. At most 4,096 blocks per size class are kept; the reserve is
+ * given back when the pool is destroyed. Returns the number of blocks
+ * reserved (fewer when the allocator failed or the depot is full),
+ * -EINVAL (NULL pool or like, count 0, a description submit would refuse),
+ * -EBADF, or -ENOTSUP (a pool with its own allocator, whose every call
+ * it sees, or a batch above 64 KiB).
+ */
+WSCHED_API int wsched_reserve(wsched_pool *pool, const wsched_batch_desc *like, size_t count);
+
+/**
+ * Submit a batch of njobs jobs. Costs one block of memory (header,
+ * statuses and, if asked, slots): with the default allocator from the
+ * calling thread's batch cache, which the thread that frees a batch last
+ * refills (README, "Batch cache"), so a request thread that waits for and
+ * frees its batches makes no allocator call in steady state; and O(1)
+ * queue operations whatever njobs is: the batch
  * travels as one index range that workers split lazily when others are
  * idle. At most one idle worker is woken. Safe from any thread, workers
  * included. On error *out is NULL.

@@ -23,7 +23,7 @@ static void batch_unref(struct wsched_batch *b)
     DEBUG_ASSERT(old >= 1 && old <= 4);
     if (old == 1) {
         wsched_allocator a = b->alloc;
-        a.free(a.ctx, b, b->bytes, CACHELINE);
+        mem_batch_free(&a, b, b->bytes); /* the freeing thread's cache */
     }
 }
 
@@ -54,15 +54,6 @@ void wsched__batch_complete(struct wsched_batch *b)
      * the moment wsched_wait_idle answers 0 (header). */
     wsched__word_signal(&b->returned);
     DEBUG_POINT("complete");
-    wsched__word_signal(&b->done); /* a no-op if an early completion came first */
-    /* J3: a parent job waiting for this batch (wsched_wait_batch). ACQ_REL:
-     * our B2 acquired every slot; the release hands them on through the
-     * join to whoever schedules the parent. */
-    struct job_wait *jw = xchg(&b->waiter, WAITER_DONE, AR);
-    if (jw && fsub(&jw->join, 1, AR) == 1) {
-        DEBUG_ASSERT(wsched__self); /* the last range ends on a worker */
-        schedule_resume(wsched__self, jw);
-    }
     /* D3: a deadline timer armed on some worker's wheel is withdrawn
      * there (only its owner may unlink it); the message holds the batch.
      * Relaxed: D1's CAS came in a range that ended before our B2. */
@@ -70,14 +61,49 @@ void wsched__batch_complete(struct wsched_batch *b)
         fadd(&b->refs, 1, RLX); /* we hold the runtime's reference */
         wsched__wait_post(b->pool, b->dl);
     }
-    wsched__pool_leave(b->handle, 1);
+    struct wsched_pool *h = b->handle;
+    _Atomic uint32_t *done = &b->done;
+    bool wake = completion_signal(done); /* B3; a no-op after an early completion */
+    /* J3: a parent job waiting for this batch (wsched_wait_batch), after
+     * `done` (resumed, it finds the batch complete). ACQ_REL: our B2
+     * acquired every slot; the release hands them on through the join to
+     * whoever schedules the parent. */
+    struct job_wait *jw = xchg(&b->waiter, WAITER_DONE, AR);
+    if (jw && fsub(&jw->join, 1, AR) == 1) {
+        DEBUG_ASSERT(wsched__self); /* the last range ends on a worker */
+        schedule_resume(wsched__self, jw);
+    }
+    /* Our reference right after `done`, and the futex wake after it: a
+     * caller that waited and frees its handle at once then drops the last
+     * reference, so the block goes back to its own thread's batch cache
+     * (mem.c), where its next submit finds it (wsched_batch_free waits
+     * the few instructions for us). The batch may be freed by the time we
+     * wake: FUTEX_WAKE reads no memory, and a later futex waiter at a
+     * reused address gets at most a spurious wake, which every futex wait
+     * here (and any correct one) re-checks. The pool is left last (the
+     * handle is never freed; the pool lives until inflight reaches 0). */
     batch_unref(b);
+    if (wake)
+        futex_wake_all(done);
+    wsched__pool_leave(h, 1);
 }
 
+/* A caller that frees a batch it saw complete normally: the runtime's
+ * reference goes a few instructions after `done` (batch_complete), so wait
+ * for it, briefly, and drop the last reference ourselves: the block then
+ * goes back to this thread's batch cache, where this thread's next submit
+ * finds it (mem.c), not to the worker's. Bounded: a worker preempted in
+ * between just frees it into its own. Acquire loads: a plain spin; the
+ * RMW in batch_unref does the ordering. */
+#define FREE_SPINS 128
 void wsched_batch_free(wsched_batch *b)
 {
-    if (b)
-        batch_unref(b);
+    if (!b)
+        return;
+    if (!b->dl && completion_done(&b->returned) && completion_done(&b->done))
+        for (unsigned i = 0; i < FREE_SPINS && ld(&b->refs, RLX) > 1; i++)
+            cpu_relax();
+    batch_unref(b);
 }
 
 size_t wsched_batch_size(const wsched_batch *b) { return b ? b->n : 0; }

@@ -155,6 +155,9 @@ struct pool {
      * only. */
     cacheline_aligned _Atomic(_Atomic(struct wait_cell *) *) cells;
     _Atomic uint32_t cell_chunks;
+    /* wsched_reserve: the blocks it put into the batch depot (mem.c), per
+     * class, given back at destroy. */
+    _Atomic uint64_t reserved_blocks[MEM_NCLASS];
 };
 
 /* The public handle; never freed (see wsched_pool_destroy) so that a stale

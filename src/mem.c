@@ -1,7 +1,20 @@
 #include "mem.h"
 
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define POISON(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define POISON(p, n) ((void)(p), (void)(n))
+#define UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
 
 #ifdef WSCHED_HAVE_JEMALLOC
 /* jemalloc's own API, so wsched's allocations use it whatever allocator the
@@ -65,4 +78,261 @@ void mem_free(const struct mem *m, void *p, size_t size, size_t align)
 {
     if (p)
         m->a.free(m->a.ctx, p, size, align);
+}
+
+/* ---------------------------------------------------------- batch cache */
+
+/* Size classes 256 B .. 64 KiB (9), each a LIFO list threaded through the
+ * cached blocks, holding at most MEM_CLASS_BYTES of them; blocks above go
+ * to one large slot (the most recent; at most MEM_LARGE_MAX). The cache
+ * is the thread's own: no atomics. A block freed on another thread than
+ * the one that allocated it lands in the freeing thread's cache (for a
+ * request thread that waits and frees its batches, that is its own). */
+#define MEM_CLASS_BYTES (1u << 20)
+#define MEM_LARGE_MAX ((size_t)1 << 28)
+
+struct cached {
+    struct cached *next;
+};
+
+struct batch_cache {
+    struct cached *head[MEM_NCLASS];
+    uint32_t count[MEM_NCLASS];
+    void *large;
+    size_t large_size;
+    int state; /* 0 unused, 1 live (destructor registered), 2 thread exiting */
+};
+
+static _Thread_local struct batch_cache cache;
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_release(void *unused)
+{
+    (void)unused;
+    mem_cache_flush();
+    cache.state = 2; /* frees after this go straight to the allocator */
+}
+
+static void cache_key_init(void) { (void)pthread_key_create(&cache_key, cache_release); }
+
+static bool cache_live(void)
+{
+    if (cache.state == 1)
+        return true;
+    if (cache.state == 2)
+        return false;
+    /* First use on this thread: register the exit hook (the key's value
+     * only has to be non-NULL for the destructor to run). */
+    if (pthread_once(&cache_once, cache_key_init) != 0 ||
+        pthread_setspecific(cache_key, &cache) != 0)
+        return false;
+    cache.state = 1;
+    return true;
+}
+
+static bool is_default(const wsched_allocator *a) { return a->alloc == default_alloc; }
+
+
+/* The class of a block of `need` bytes, or -1 above MEM_CLASS_MAX. */
+static int class_of(size_t need, size_t *size)
+{
+    if (need > MEM_CLASS_MAX)
+        return -1;
+    size_t s = MEM_CLASS_MIN;
+    int c = 0;
+    while (s < need)
+        s <<= 1, c++;
+    *size = s;
+    return c;
+}
+
+/*
+ * The depot: blocks shared by every thread, per class, in a fixed array of
+ * slots (a reserve made by wsched_reserve, and what threads' caches
+ * overflow). A slot holds a block or NULL: a put claims an empty slot by
+ * CAS NULL -> block, a get takes a full one by exchange with NULL, so a
+ * block is handed to exactly one taker and no slot can be confused with
+ * another state (no ABA: slots are independent words, nothing is linked).
+ * `count` is a hint (relaxed: it may lag a put or a get in flight) that
+ * spares an empty depot's scan; `hint` spreads the scans' start. The
+ * block's contents are published by the pair: the put's CAS is RELEASE,
+ * the get's exchange ACQUIRE (the block was last written by the putter).
+ * Only cache misses and overflows come here, never a hit.
+ */
+#define DEPOT_SLOTS 4096u
+struct depot {
+    _Atomic(void *) slot[DEPOT_SLOTS];
+    _Atomic int32_t count; /* may dip below 0 while a put's add lags a get */
+    _Atomic uint32_t hint;
+};
+static struct depot depot[MEM_NCLASS];
+
+static void *depot_get(int c)
+{
+    struct depot *d = &depot[c];
+    if (__atomic_load_n(&d->count, __ATOMIC_RELAXED) <= 0)
+        return NULL;
+    uint32_t start = __atomic_load_n(&d->hint, __ATOMIC_RELAXED);
+    for (uint32_t k = 0; k < DEPOT_SLOTS; k++) {
+        uint32_t i = (start + k) % DEPOT_SLOTS;
+        if (!__atomic_load_n(&d->slot[i], __ATOMIC_RELAXED))
+            continue;
+        void *b = __atomic_exchange_n(&d->slot[i], NULL, __ATOMIC_ACQUIRE);
+        if (b) {
+            __atomic_fetch_sub(&d->count, 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&d->hint, i, __ATOMIC_RELAXED);
+            return b;
+        }
+    }
+    return NULL;
+}
+
+static bool depot_put(int c, void *b)
+{
+    struct depot *d = &depot[c];
+    if (__atomic_load_n(&d->count, __ATOMIC_RELAXED) >= (int32_t)DEPOT_SLOTS)
+        return false;
+    uint32_t start = __atomic_load_n(&d->hint, __ATOMIC_RELAXED);
+    for (uint32_t k = 0; k < DEPOT_SLOTS; k++) {
+        uint32_t i = (start + k) % DEPOT_SLOTS;
+        void *none = NULL;
+        if (!__atomic_load_n(&d->slot[i], __ATOMIC_RELAXED) &&
+            __atomic_compare_exchange_n(&d->slot[i], &none, b, false, __ATOMIC_RELEASE,
+                                        __ATOMIC_RELAXED)) {
+            __atomic_fetch_add(&d->count, 1, __ATOMIC_RELAXED);
+            __atomic_store_n(&d->hint, i, __ATOMIC_RELAXED);
+            return true;
+        }
+    }
+    return false;
+}
+
+int mem_reserve(struct mem *m, size_t need, size_t count, int *cls)
+{
+    size_t size;
+    int c = class_of(need, &size);
+    *cls = c;
+    if (!is_default(&m->a) || c < 0)
+        return -ENOTSUP;
+    size_t done = 0;
+    for (; done < count; done++) {
+        void *b = mem_alloc(m, size, 64);
+        if (!b)
+            break;
+        memset(b, 0, size); /* fault its pages in now */
+        POISON(b, size);    /* before the put: a taker unpoisons it */
+        if (!depot_put(c, b)) {
+            UNPOISON(b, size);
+            default_free(NULL, b, size, 64);
+            break;
+        }
+    }
+    return (int)(done < INT_MAX ? done : INT_MAX);
+}
+
+void mem_reserve_release(int c, size_t count)
+{
+    if (c < 0 || c >= MEM_NCLASS)
+        return;
+    size_t size = (size_t)MEM_CLASS_MIN << c;
+    for (size_t k = 0; k < count; k++) {
+        void *b = depot_get(c);
+        if (!b)
+            break;
+        UNPOISON(b, size);
+        default_free(NULL, b, size, 64);
+    }
+}
+
+void *mem_batch_alloc(struct mem *m, size_t need, size_t *got)
+{
+    if (!is_default(&m->a) || !cache_live()) {
+        *got = need;
+        return mem_alloc(m, need, 64);
+    }
+    size_t size;
+    int c = class_of(need, &size);
+    if (c >= 0) {
+        struct cached *b = cache.head[c];
+        if (b) {
+            UNPOISON(b, size);
+            cache.head[c] = b->next;
+            cache.count[c]--;
+            *got = size;
+            return b;
+        }
+        void *d = depot_get(c);
+        if (d) {
+            UNPOISON(d, size);
+            *got = size;
+            return d;
+        }
+    } else if (cache.large && cache.large_size >= need && cache.large_size / 2 <= need) {
+        /* The large block fits and is not more than twice too big. */
+        void *b = cache.large;
+        UNPOISON(b, cache.large_size);
+        cache.large = NULL;
+        *got = cache.large_size;
+        return b;
+    } else {
+        size = need;
+    }
+    *got = size;
+    return mem_alloc(m, size, 64);
+}
+
+void mem_batch_free(const wsched_allocator *a, void *p, size_t got)
+{
+    if (!p)
+        return;
+    if (is_default(a) && cache_live()) {
+        size_t size;
+        int c = class_of(got, &size);
+        if (c >= 0 && size == got && cache.count[c] < MEM_CLASS_BYTES / size) {
+            struct cached *b = p;
+            b->next = cache.head[c];
+            cache.head[c] = b;
+            cache.count[c]++;
+            POISON((char *)b + sizeof *b, size - sizeof *b);
+            return;
+        }
+        if (c >= 0 && size == got) {
+            POISON(p, size); /* before: a taker may unpoison it at once */
+            if (depot_put(c, p))
+                return;
+            UNPOISON(p, size);
+        }
+        if (c < 0 && got <= MEM_LARGE_MAX) {
+            void *old = cache.large;
+            size_t old_size = cache.large_size;
+            cache.large = p;
+            cache.large_size = got;
+            POISON(p, got);
+            if (!old)
+                return;
+            UNPOISON(old, old_size);
+            p = old, got = old_size;
+        }
+    }
+    a->free(a->ctx, p, got, 64);
+}
+
+void mem_cache_flush(void)
+{
+    for (int c = 0; c < MEM_NCLASS; c++) {
+        size_t size = (size_t)MEM_CLASS_MIN << c;
+        while (cache.head[c]) {
+            struct cached *b = cache.head[c];
+            UNPOISON(b, size);
+            cache.head[c] = b->next;
+            default_free(NULL, b, size, 64);
+        }
+        cache.count[c] = 0;
+    }
+    if (cache.large) {
+        UNPOISON(cache.large, cache.large_size);
+        default_free(NULL, cache.large, cache.large_size, 64);
+        cache.large = NULL;
+    }
 }

@@ -95,6 +95,8 @@ static int pick_cpus(const wsched_config *cfg, unsigned *n, int **cpus, unsigned
 static void free_pool(struct pool *p)
 {
     struct mem *mem = &p->mem;
+    for (int c = 0; c < MEM_NCLASS; c++)
+        mem_reserve_release(c, ld(&p->reserved_blocks[c], RLX));
     wsched__wait_fini(p);
     if (p->workers) {
         for (unsigned i = 0; i < p->n; i++)

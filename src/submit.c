@@ -18,6 +18,13 @@
 static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
                        int64_t admit_timeout_ns);
 
+/* wsched_reserve's stand-in job: never called. */
+static int wsched__reserve_placeholder(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)arg, (void)i, (void)slot;
+    return 0;
+}
+
 int wsched_submit(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out)
 {
     return submit_impl(h, d, out, -1);
@@ -179,10 +186,15 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     b->alloc = p->mem.a;
     b->bytes = l->bytes;
     /* Range jobs: each chunk writes its statuses when it ends, and they
-     * are read only once the batch completed (batch.c): none at submit. */
-    if (!d->range_fn)
+     * are read only once the batch completed (batch.c): none at submit.
+     * Other jobs start at ENOTRUN: plain stores, which the compiler makes
+     * vector stores (nobody else can see the batch before the placement's
+     * release publishes it). */
+    if (!d->range_fn) {
+        int32_t *plain = (int32_t *)(void *)b->status;
         for (size_t i = 0; i < n; i++)
-            st(&b->status[i], WSCHED_ENOTRUN, RLX);
+            plain[i] = WSCHED_ENOTRUN;
+    }
     if (!d->slot_size)
         b->slots = NULL;
     else if (d->slots)
@@ -204,6 +216,30 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     st(&b->done, BATCH_RUNNING, RLX);
     st(&b->returned, BATCH_RUNNING, RLX);
     st(&b->refs, 2, RLX); /* the caller's and the runtime's */
+}
+
+int wsched_reserve(wsched_pool *h, const wsched_batch_desc *like, size_t count)
+{
+    if (!h || !like || count == 0)
+        return -EINVAL;
+    wsched_batch_desc d = *like;
+    if (!d.fn && !d.range_fn)
+        d.fn = wsched__reserve_placeholder; /* only its shape matters */
+    struct layout l;
+    int r = desc_check(&d);
+    if (r || (r = layout_of(&d, &l)) != 0)
+        return r;
+    if ((r = wsched__pool_enter(h)) != 0) /* the destroy handshake (pool.c) */
+        return r;
+    struct pool *p = h->p;
+    int cls;
+    r = mem_reserve(&p->mem, l.bytes, count, &cls);
+    /* Given back at destroy (pool.c), after the workers were joined:
+     * relaxed, a counter. */
+    if (r > 0)
+        fadd(&p->reserved_blocks[cls], (uint64_t)r, RLX);
+    wsched__pool_leave(h, 2);
+    return r;
 }
 
 /* Phases: check the description, lay it out, enter the pool (the destroy
@@ -251,9 +287,12 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
         goto fail;
     reserved = limited;
     r = -ENOMEM;
-    if (!(b = mem_alloc(&p->mem, l.bytes, CACHELINE)))
+    size_t got; /* the block's size: the batch cache's class (mem.h) */
+    static_assert(CACHELINE == 64, "the batch cache's alignment");
+    if (!(b = mem_batch_alloc(&p->mem, l.bytes, &got)))
         goto fail;
     batch_init(b, d, &l, h, limited);
+    b->bytes = got;
     PROBE2(batch_submit, b, n);
 
     struct task t = range_task(wsched__run_range, b, 0, n);
@@ -285,7 +324,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
 
 fail:
     if (b)
-        mem_free(&p->mem, b, l.bytes, CACHELINE);
+        mem_batch_free(&p->mem.a, b, b->bytes);
     if (reserved)
         wsched__admit_release(p, n);
     wsched__pool_leave(h, inside ? 1 : 2);

@@ -201,8 +201,9 @@ static inline bool run_waits(struct worker *w)
 static bool search(struct worker *w, struct task *t)
 {
     struct pool *p = w->pool;
-    if (p->n == 1)
-        return false;
+    /* A pool of one worker searches too (its own inbox and waits), so the
+     * next request of a caller that submits one at a time finds it awake
+     * instead of paying a futex wake on each side. */
     if (!w->searching) {
         /* Cap searchers at half the workers (at least one). */
         uint32_t s = ld(&p->searching, RLX);
