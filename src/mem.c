@@ -161,6 +161,7 @@ static int class_of(size_t need, size_t *size)
  * Only cache misses and overflows come here, never a hit.
  */
 #define DEPOT_SLOTS 4096u
+#define MEM_REFILL 31u
 struct depot {
     _Atomic(void *) slot[DEPOT_SLOTS];
     _Atomic int32_t count; /* may dip below 0 while a put's add lags a get */
@@ -264,6 +265,18 @@ void *mem_batch_alloc(struct mem *m, size_t need, size_t *got)
         }
         void *d = depot_get(c);
         if (d) {
+            /* Refill: up to MEM_REFILL more at once, so that a burst from
+             * a fresh thread visits the shared depot once per batch of
+             * blocks, not once per block. */
+            for (unsigned k = 0; k < MEM_REFILL && cache.count[c] < MEM_CLASS_BYTES / size; k++) {
+                struct cached *more = depot_get(c);
+                if (!more)
+                    break;
+                UNPOISON(more, sizeof *more);
+                more->next = cache.head[c];
+                cache.head[c] = more;
+                cache.count[c]++;
+            }
             UNPOISON(d, size);
             *got = size;
             return d;
