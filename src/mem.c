@@ -103,7 +103,8 @@ struct batch_cache {
     int state; /* 0 unused, 1 live (destructor registered), 2 thread exiting */
 };
 
-static _Thread_local struct batch_cache cache;
+/* Initial-exec TLS, as internal.h's WSCHED_TLS (this file sits below it). */
+static _Thread_local __attribute__((tls_model("initial-exec"))) struct batch_cache cache;
 static pthread_key_t cache_key;
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
@@ -139,12 +140,14 @@ static int class_of(size_t need, size_t *size)
 {
     if (need > MEM_CLASS_MAX)
         return -1;
-    size_t s = MEM_CLASS_MIN;
-    int c = 0;
-    while (s < need)
-        s <<= 1, c++;
-    *size = s;
-    return c;
+    if (need <= MEM_CLASS_MIN) {
+        *size = MEM_CLASS_MIN;
+        return 0;
+    }
+    /* The next power of two: 64 - clz(need - 1) bits. */
+    int bits = 64 - __builtin_clzll((unsigned long long)(need - 1));
+    *size = (size_t)1 << bits;
+    return bits - __builtin_ctz(MEM_CLASS_MIN);
 }
 
 /*

@@ -310,12 +310,16 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     }
     /* From outside: a worker's inbox, round-robin per thread so that
      * submitters spread without sharing a counter. */
-    static _Thread_local unsigned rr;
+    static WSCHED_TLS unsigned rr;
     if (rr == 0)
         rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
     st(&b->queued, 1, RLX); /* published with the node (inbox.h I4) */
     *out = b;
-    struct worker *to = &p->workers[rr++ % p->n];
+    unsigned at = rr;
+    if (at >= p->n) /* first use, a wrap, or a smaller pool: no division otherwise */
+        at %= p->n;
+    rr = at + 1;
+    struct worker *to = &p->workers[at];
     inbox_push(to, b);
     wsched__notify_after_sc(p, (int)to->index); /* N1 is I1's seq_cst RMW */
     /* The batch may be complete and freed by now: touch only the handle. */

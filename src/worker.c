@@ -19,7 +19,7 @@
 #include "idle.h"
 #include "waitq.h"
 
-_Thread_local struct worker *wsched__self;
+WSCHED_TLS struct worker *wsched__self;
 
 /* ---------------------------------------------------------------- util */
 
