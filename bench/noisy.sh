@@ -30,6 +30,7 @@
 # the hog, otherwise). Needs taskset (util-linux) and python3.
 # Exit status: 0, or 1 when a run failed or a cell's checksum was wrong.
 set -euo pipefail
+trap 'echo "$(basename "$0"): line $LINENO: \"$BASH_COMMAND\" failed (exit $?)" >&2' ERR
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -164,7 +165,7 @@ mkdir -p "$here/results"
 report=$here/results/noisy.txt
 python3 - "$manifest" "$report" "$load_before" "$load_after" "$elapsed" "$rounds" \
     "$WSCHED_BENCH_CALIB" "$steal" "$(nproc)" "$(uname -r)" \
-    "$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)" <<'EOF' || failed=1
+    "$(awk -F': ' '/^model name/ && !seen {print $2; seen = 1}' /proc/cpuinfo)" <<'EOF' || failed=1
 import json, os, statistics, sys
 
 manifest, report, load_before, load_after, elapsed, rounds, calib, steal, ncpu, kernel, cpu = sys.argv[1:]
