@@ -21,9 +21,10 @@ import math
 import os
 import sys
 
-DESIGN_ORDER = ["wsched", "mutex", "tpj", "omp", "tbb", "serial"]
+DESIGN_ORDER = ["wsched", "wsched-reserve", "mutex", "tpj", "omp", "tbb", "serial"]
 DESIGN_LABEL = {
     "wsched": "wsched",
+    "wsched-reserve": "wsched + reserve",
     "mutex": "mutex pool",
     "tpj": "thread per job",
     "omp": "OpenMP tasks",
@@ -697,8 +698,11 @@ def fanout_summary(s, b, variant, w):
 
     if sser or bser:
         rows.append(row("(all)", "serial", sser, bser))
+    # First-burst-only designs too (wsched-reserve: report.sh).
+    designs = list(s.designs) + [d for d in (b.designs if b else []) if d not in s.designs]
+    designs.sort(key=lambda d: DESIGN_ORDER.index(d) if d in DESIGN_ORDER else len(DESIGN_ORDER))
     for workload, model in FANOUT_MODELS:
-        for d in s.designs:
+        for d in designs:
             if d == "serial":
                 continue
             c = s.cell(workload, variant, d, w)

@@ -197,6 +197,16 @@ for alloc in "${allocators[@]}"; do
                 log "$alloc: first burst $c FAILED (see $out.txt)"
                 failed=1
             fi
+            # wsched again with wsched_reserve(1000 request-shaped batches)
+            # at pool creation, reported as the design wsched-reserve.
+            [ "$d" = wsched ] || continue
+            if ! "${preload[@]}" "$bench" "${mode[@]}" --first-burst --designs="$d" --reserve=1000 \
+                --benchmark_filter="^$c/" --benchmark_out="$out-rsv.json" --benchmark_out_format=json \
+                >"$out-rsv.txt" 2>&1; then
+                log "$alloc: first burst $c with --reserve FAILED (see $out-rsv.txt)"
+                failed=1
+            fi
+            sed -i 's|/wsched/workers|/wsched-reserve/workers|g' "$out-rsv.json"
         done
         log "$alloc: first burst, sample $k of $samples done"
     done
