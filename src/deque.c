@@ -25,6 +25,7 @@ int deque_init(struct deque *d, struct mem *mem, int64_t capacity)
     if (!a)
         return -ENOMEM;
     d->mem = mem;
+    d->solo = false; /* the pool sets it for a pool of one worker */
     st(&d->top, 0, RLX);
     st(&d->bottom, 0, RLX);
     st(&d->array, a, RLX); /* published to other threads by pthread_create */

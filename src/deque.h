@@ -104,6 +104,10 @@ struct deque {
     cacheline_aligned _Atomic(int64_t) bottom;
     _Atomic(struct deque_array *) array;
     struct mem *mem;
+    /* No thief can ever come (a pool of one worker: nobody calls
+     * deque_steal on this deque): pop needs no store->load barrier (T1)
+     * and no CAS. Set before the worker starts, never changed. */
+    bool solo;
 };
 
 int deque_init(struct deque *d, struct mem *mem, int64_t capacity);
@@ -159,6 +163,16 @@ static inline bool deque_pop_owner(struct deque *d, struct task *out)
 {
     int64_t b = ld(&d->bottom, RLX) - 1;
     struct deque_array *a = ld(&d->array, RLX);
+    if (d->solo) {
+        /* Departure from the paper, for a deque no thief ever reads: top
+         * never moves, the owner alone takes and puts back (relaxed: the
+         * stores are for the stats' snapshot of the depth, nothing else). */
+        if (b < ld(&d->top, RLX))
+            return false;
+        task_load(a->slot[b & a->mask], out);
+        st(&d->bottom, b, RLX);
+        return true;
+    }
     st(&d->bottom, b, SC);          /* T1: claim b before reading top */
     DEBUG_POINT("T1");
     int64_t t = ld(&d->top, SC);    /* T1 */

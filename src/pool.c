@@ -155,6 +155,9 @@ static int workers_init(struct pool *p, const wsched_config *cfg, const int *cpu
         __cds_wfcq_init(&w->ready_head, &w->ready_tail);
         if (deque_init(&w->dq, &p->mem, DEQUE_INITIAL) != 0)
             return -ENOMEM;
+        /* One worker: nobody steals from it (steal_pass skips the caller's
+         * own deque; timer stealing needs two workers). */
+        w->dq.solo = p->n == 1;
     }
     return 0;
 }
