@@ -11,7 +11,9 @@
  *  (B3) that thread signals the wait words (`returned`, then `done`) with an
  *       ACQ_REL exchange to DONE: release publishes everything it acquired
  *       in B2 to the waiter; the old value WAITED means a waiter may sleep:
- *       futex_wake.
+ *       futex_wake. For `done` the wake comes after the runtime dropped its
+ *       reference (batch.c), so it may reach freed memory: FUTEX_WAKE reads
+ *       none, and a later waiter at a reused address only wakes spuriously.
  *  (B4) a waiter loads the word with ACQUIRE (DONE: slots visible), else
  *       announces itself with a CAS RUNNING -> WAITED whose failure order is
  *       ACQUIRE too (a failed CAS that reads DONE is what makes the slots
