@@ -1,5 +1,7 @@
 #include "mem.h"
 
+#include "atomics.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -175,17 +177,17 @@ static struct depot depot[MEM_NCLASS];
 static void *depot_get(int c)
 {
     struct depot *d = &depot[c];
-    if (__atomic_load_n(&d->count, __ATOMIC_RELAXED) <= 0)
+    if (ld(&d->count, RLX) <= 0)
         return NULL;
-    uint32_t start = __atomic_load_n(&d->hint, __ATOMIC_RELAXED);
+    uint32_t start = ld(&d->hint, RLX);
     for (uint32_t k = 0; k < DEPOT_SLOTS; k++) {
         uint32_t i = (start + k) % DEPOT_SLOTS;
-        if (!__atomic_load_n(&d->slot[i], __ATOMIC_RELAXED))
+        if (!ld(&d->slot[i], RLX))
             continue;
-        void *b = __atomic_exchange_n(&d->slot[i], NULL, __ATOMIC_ACQUIRE);
+        void *b = xchg(&d->slot[i], NULL, ACQ);
         if (b) {
-            __atomic_fetch_sub(&d->count, 1, __ATOMIC_RELAXED);
-            __atomic_store_n(&d->hint, i, __ATOMIC_RELAXED);
+            fsub(&d->count, 1, RLX);
+            st(&d->hint, i, RLX);
             return b;
         }
     }
@@ -195,17 +197,16 @@ static void *depot_get(int c)
 static bool depot_put(int c, void *b)
 {
     struct depot *d = &depot[c];
-    if (__atomic_load_n(&d->count, __ATOMIC_RELAXED) >= (int32_t)DEPOT_SLOTS)
+    if (ld(&d->count, RLX) >= (int32_t)DEPOT_SLOTS)
         return false;
-    uint32_t start = __atomic_load_n(&d->hint, __ATOMIC_RELAXED);
+    uint32_t start = ld(&d->hint, RLX);
     for (uint32_t k = 0; k < DEPOT_SLOTS; k++) {
         uint32_t i = (start + k) % DEPOT_SLOTS;
         void *none = NULL;
-        if (!__atomic_load_n(&d->slot[i], __ATOMIC_RELAXED) &&
-            __atomic_compare_exchange_n(&d->slot[i], &none, b, false, __ATOMIC_RELEASE,
-                                        __ATOMIC_RELAXED)) {
-            __atomic_fetch_add(&d->count, 1, __ATOMIC_RELAXED);
-            __atomic_store_n(&d->hint, i, __ATOMIC_RELAXED);
+        if (!ld(&d->slot[i], RLX) &&
+            cas_f(&d->slot[i], &none, b, REL, RLX)) {
+            fadd(&d->count, 1, RLX);
+            st(&d->hint, i, RLX);
             return true;
         }
     }
