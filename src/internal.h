@@ -194,68 +194,92 @@ enum { CANCEL_NONE = 0, CANCEL_USER, CANCEL_FAILFAST, CANCEL_QUORUM, CANCEL_DEAD
 /* Internal status of a job that is running in an arbitrated batch. */
 #define STATUS_RUNNING (WSCHED_ERRBASE - 60)
 
+/*
+ * A batch's header, laid out by who touches what (issue 10: a single-job
+ * batch used to touch 9 cache lines at submit and 7 on the worker; now 5
+ * and 4, statuses included):
+ *   line 0  read-only, read by every range and inbox take;
+ *   line 1  read-only, the rest of what a worker reads, and the cancel
+ *           word (read per job, written by a cancel and at completion);
+ *   line 2  read-only, for submit, free and the features' slow paths;
+ *   line 3  written: the first error, the completion words, the
+ *           reference count, the inbox link (once per range, per
+ *           completion, per failure; no job reads it);
+ *   line 4  per-job counters of the features that have them (quorum, the
+ *           completion stream), line 5 the lanes' index (max_parallel):
+ *           written at submit only when the feature is on.
+ */
 struct wsched_batch {
-    /* Read-only once submitted. */
+    /* Line 0: read-only once submitted. (Layout checked: submit.c.) */
     wsched_job_fn fn;
     void *arg;
     wsched_range_fn range_fn; /* range jobs (fn NULL): calls on chunks */
-    size_t grain;             /* range jobs: the most jobs per call */
-    task_run_fn start_fn;  /* wsched__run_range: the task an inbox take makes */
-    task_run_fn resume_fn; /* wsched__run_resume: the task a fired wait makes */
-    struct job_wait *waits; /* WSCHED_BATCH_WAITS: one record per job, else NULL */
-    /* A batch with waits and a deadline: the deadline's timer record (after
-     * the jobs' records), what happens when it fires or is withdrawn, and
-     * its state (D1-D4, run.c). */
-    struct job_wait *dl;
-    void (*dl_fn)(struct wsched_batch *b, bool fired);
-    _Atomic uint32_t dl_state; /* DL_* */
-    /* The parent job waiting for this batch (wsched_wait_batch), NULL, or
-     * WAITER_DONE once every job returned (J3). */
-    _Atomic(struct job_wait *) waiter;
+    task_run_fn start_fn;     /* wsched__run_range: the task an inbox take makes */
     size_t n;
     char *slots;
     size_t stride;
     _Atomic int32_t *status; /* relaxed stores; CAS in arbitrated batches */
-    struct wsched_pool *handle;
+
+    /* Line 1: read-only. */
     struct pool *pool;
-    wsched_allocator alloc; /* copied: the batch may outlive the pool */
-    size_t bytes;
-    struct cds_wfcq_node node; /* inbox link */
-    unsigned prio;             /* enum wsched_priority */
+    struct wsched_pool *handle;
+    struct job_wait *waits; /* WSCHED_BATCH_WAITS: one record per job, else NULL */
+    /* A batch with waits and a deadline: the deadline's timer record (after
+     * the jobs' records); what happens when it fires or is withdrawn is
+     * dl_fn, its state dl_state (D1-D4, run.c). */
+    struct job_wait *dl;
+    /* Completion stream (WSCHED_BATCH_STREAM): ring[k] = index + 1 of the
+     * k-th job to finish, 0 until written. */
+    _Atomic size_t *ring;
+    size_t max_parallel; /* 0 = unlimited; else run as lanes (run.c) */
+    size_t grain;        /* range jobs: the most jobs per call */
+    uint8_t policy;      /* enum wsched_policy */
+    uint8_t prio;        /* enum wsched_priority */
+    bool arbitrate;       /* statuses decided by CAS (quorum or deadline) */
+    bool holds_admission; /* holds pool admission units (max_jobs) */
+    /* CANCEL_*, first reason wins. Read before every job; written by a
+     * cancel, and once by the completion (CANCEL_CLOSED), when no job of
+     * the batch reads it any more: so on this read-mostly line, not on
+     * line 3, whose RMW at each range's end would make other workers'
+     * next reads miss. */
+    _Atomic uint32_t cancel;
+
+    /* Line 2: read-only, cold. */
+    cacheline_aligned wsched_allocator alloc; /* copied: the batch may outlive the pool */
+    size_t bytes;          /* the block's size (its batch-cache class, mem.h) */
+    task_run_fn resume_fn; /* wsched__run_resume: the task a fired wait makes */
+    void (*dl_fn)(struct wsched_batch *b, bool fired);
+    size_t quorum;
+    uint64_t deadline; /* 0 = none */
+
+    /* Line 3: written once per range, per completion, per failure. */
+    cacheline_aligned _Atomic int32_t first_error;
+    _Atomic size_t first_index; /* of first_error */
+    _Atomic size_t remaining;   /* jobs not yet counted (B2) */
+    _Atomic uint32_t done;      /* BATCH_*: the futex word of wsched_wait */
+    _Atomic uint32_t returned;  /* BATCH_*: every job returned (wsched_wait_idle) */
+    _Atomic uint32_t refs;      /* caller + runtime (+ a deadline's timer and its withdrawal) */
     /* 1 while the batch waits in an inbox (set by the outside submit, cleared
      * when a worker takes it): a worker waiting on it from inside the pool
      * may then start batches from inboxes (wait.c). Relaxed: a stale value
      * only widens or narrows what a helper looks at, never correctness. */
     _Atomic uint32_t queued;
-    unsigned policy;
-    bool arbitrate;   /* statuses decided by CAS (quorum or deadline) */
-    size_t max_parallel; /* 0 = unlimited; else run as lanes (run.c) */
-    bool holds_admission; /* holds pool admission units (max_jobs) */
-    size_t quorum;
-    uint64_t deadline; /* 0 = none */
+    /* The parent job waiting for this batch (wsched_wait_batch), NULL, or
+     * WAITER_DONE once every job returned (J3). */
+    _Atomic(struct job_wait *) waiter;
+    struct cds_wfcq_node node; /* inbox link */
+    _Atomic uint32_t dl_state; /* DL_* */
 
-    /* Completion stream (WSCHED_BATCH_STREAM): ring[k] = index + 1 of the
-     * k-th job to finish, 0 until written. */
-    _Atomic size_t *ring;
-    size_t ring_head; /* the single consumer's */
-
-    /* Written once, on cancellation (read per job: a line of its own). */
-    cacheline_aligned _Atomic uint32_t cancel; /* CANCEL_*: first reason wins */
-    _Atomic int32_t first_error;
-    _Atomic size_t first_index; /* of first_error */
-    _Atomic size_t succeeded, failed; /* QUORUM only */
-    /* Stream producers' line: next ring position, and the consumer's futex
-     * word (pushes counted in bits 0-30, bit 31 = the consumer sleeps). */
-    cacheline_aligned _Atomic size_t ring_tail;
+    /* Line 4: per-job counters of QUORUM and of the stream's producers
+     * (next ring position; the consumer's futex word: pushes counted in
+     * bits 0-30, bit 31 = the consumer sleeps), and the consumer's own. */
+    cacheline_aligned _Atomic size_t succeeded; /* QUORUM only */
+    _Atomic size_t failed;
+    _Atomic size_t ring_tail;
     _Atomic uint32_t ring_word;
-    /* Lanes' next index (max_parallel batches only). */
+    size_t ring_head; /* the single consumer's */
+    /* Line 5: lanes' next index (max_parallel batches only). */
     cacheline_aligned _Atomic size_t next;
-
-    /* Written once per executed range, not per job. */
-    cacheline_aligned _Atomic size_t remaining;
-    _Atomic uint32_t done; /* BATCH_*: the futex word of wsched_wait */
-    _Atomic uint32_t returned; /* BATCH_*: every job returned (wsched_wait_idle) */
-    _Atomic uint32_t refs; /* caller + runtime */
 };
 
 /* ---------------------------------------------------------------- jobs */

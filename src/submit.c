@@ -5,6 +5,7 @@
  * (inbox.h) from outside.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,16 @@ int wsched_submit_timed(wsched_pool *h, const wsched_batch_desc *d, wsched_batch
 {
     return submit_impl(h, d, out, timeout_ns);
 }
+
+/* The header's lines (internal.h): what a plain batch's worker reads is on
+ * lines 0, 1 and 3. */
+static_assert(offsetof(struct wsched_batch, status) < 64 &&
+                  offsetof(struct wsched_batch, cancel) < 128 &&
+                  offsetof(struct wsched_batch, deadline) < 192 &&
+                  offsetof(struct wsched_batch, dl_state) < 256 &&
+                  offsetof(struct wsched_batch, ring_head) < 320 &&
+                  sizeof(struct wsched_batch) == 384,
+              "struct wsched_batch: a field moved to another cache line");
 
 /* Phase 1: the description alone. */
 static int desc_check(const wsched_batch_desc *d)
@@ -167,20 +178,24 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     b->n = n;
     b->stride = l->stride;
     b->status = (_Atomic int32_t *)((char *)b + l->status_off);
-    b->policy = d->policy;
+    b->policy = (uint8_t)d->policy; /* checked: <= QUORUM */
     b->quorum = d->quorum;
     b->deadline = d->deadline_ns;
     b->arbitrate = d->policy == WSCHED_POLICY_QUORUM || d->deadline_ns != 0;
     b->max_parallel = d->max_parallel;
-    b->prio = d->priority;
+    b->prio = (uint8_t)d->priority; /* checked: < WSCHED_NPRIO */
     b->holds_admission = holds_admission;
-    st(&b->next, 0, RLX);
+    /* Lines 4 and 5 (internal.h) only when their feature reads them. */
+    if (d->max_parallel)
+        st(&b->next, 0, RLX);
+    if (d->policy == WSCHED_POLICY_QUORUM) {
+        st(&b->succeeded, 0, RLX);
+        st(&b->failed, 0, RLX);
+    }
     st(&b->queued, 0, RLX);
     st(&b->cancel, CANCEL_NONE, RLX);
     st(&b->first_error, 0, RLX);
     st(&b->first_index, 0, RLX);
-    st(&b->succeeded, 0, RLX);
-    st(&b->failed, 0, RLX);
     b->handle = h;
     b->pool = p;
     b->alloc = p->mem.a;
@@ -208,10 +223,10 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
         b->ring = (_Atomic size_t *)((char *)b + l->ring_off);
         for (size_t i = 0; i < n; i++)
             st(&b->ring[i], 0, RLX);
+        b->ring_head = 0;
+        st(&b->ring_tail, 0, RLX);
+        st(&b->ring_word, 0, RLX);
     }
-    b->ring_head = 0;
-    st(&b->ring_tail, 0, RLX);
-    st(&b->ring_word, 0, RLX);
     st(&b->remaining, n, RLX);
     st(&b->done, BATCH_RUNNING, RLX);
     st(&b->returned, BATCH_RUNNING, RLX);
