@@ -9,9 +9,24 @@
  *   range_done / run_lane   write the range's slots (B1), then
  *                           completion_range_done (B2); the one that gets
  *                           true runs batch_complete:
- *   batch_complete          word_signal(&idle), then word_signal(&done);
+ *   batch_complete          word_signal(&idle); completion_signal(&done)
+ *                           (B3); the runtime's reference dropped (acq_rel
+ *                           fetch_sub of refs: the last one frees); then
+ *                           futex_wake_all(&done) when B3 said so, which
+ *                           may follow the free (it reads no memory);
  *   word_signal             completion_signal (B3), futex_wake_all when it
  *                           returns true;
+ *   wsched_batch_free       (the one waiter of a single-waiter run, after
+ *                           its reads) a bounded poll for refs == 1, then
+ *                           the caller's fetch_sub: the last one frees.
+ * The batch's lifetime is the plain rl::var `alive`: every access to the
+ * batch's memory reads it first, and the free writes it, so an access
+ * that the free does not happen before (or after) is a data race that
+ * Relacy reports: no use after free, and the wake after the free is
+ * allowed because it touches no memory. (Checked by hand: the runtime's
+ * drop moved before its B3 on `done` fails "detached", a data race on
+ * `alive`: a detached caller's free came first, and the runtime's drop
+ * then freed the batch under its own exchange.)
  *   external_wait           polls completion_done, then loops
  *                           { completion_announce -> done;
  *                             futex_wait(word, WAITED);
@@ -77,7 +92,7 @@ struct config {
     int slots[MAXR];      /*   jobs of range r (>= 1), consecutive indices */
     int thread_of[MAXR];  /*   the worker that runs range r, in order */
     int njobs;            /* lanes mode: jobs of the batch */
-    const char *waiters;  /* per waiter thread: 'd' waits on done, 'i' on idle */
+    const char *waiters;  /* per waiter thread: 'd' waits on done (then frees, when alone), 'i' on idle, 'f' frees at once (detached) */
     int spins;            /* completion_done polls before announcing */
 };
 
@@ -104,6 +119,9 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
     unsigned wake_seq[2];
     int completed;                 /* B2 returned true this many times */
     bool returned[MAXW];
+    rl::atomic<uint32_t> refs;     /* caller + runtime (batch.c) */
+    rl::var<int> alive;            /* the batch's memory: 1 until freed */
+    int frees;                     /* batch_unref reached zero this many times */
 
     void before()
     {
@@ -137,6 +155,21 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
         completed = 0;
         for (int k = 0; k < MAXW; k++)
             returned[k] = false;
+        refs.store(2, rl::mo_relaxed, $);
+        alive($) = 1;
+        frees = 0;
+    }
+
+    /* An access to the batch's memory: it must not race with the free. */
+    void touch() { RL_ASSERT(alive($) == 1); }
+
+    void unref()
+    {
+        touch();
+        if (refs.fetch_sub(1, rl::mo_acq_rel, $) == 1) { /* batch.c: ACQ_REL */
+            alive($) = 0; /* free */
+            frees++;
+        }
     }
 
     /* ------------------------------------------------------ the futex */
@@ -165,6 +198,7 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
     /* ------------------------------------ run.c, batch.c, wait.c */
     void word_signal(int w)
     {
+        touch();
         if (model_signal(&word[w])) /* B3 */
             futex_wake_all(w);
     }
@@ -173,7 +207,23 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
     {
         completed++;
         word_signal(IDLE);
-        word_signal(DONE);
+        touch();
+        bool wake = model_signal(&word[DONE]); /* B3 */
+        unref();                               /* the runtime's reference */
+        if (wake)
+            futex_wake_all(DONE); /* no memory touched: may follow the free */
+    }
+
+    /* wsched_batch_free of a batch seen complete: a bounded poll for the
+     * runtime's drop (relaxed), then our own reference. */
+    void batch_free()
+    {
+        for (int s = 0; s < 2; s++) {
+            touch();
+            if (refs.load(rl::mo_relaxed, $) == 1)
+                break;
+        }
+        unref();
     }
 
     void run_job(int i)
@@ -211,6 +261,7 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
     {
         rl::atomic<uint32_t> *wd = &word[w];
         for (int s = 0; s < g_cfg->spins; s++) {
+            touch();
             if (model_done(wd)) { /* B4 */
                 g_stats.polled++;
                 return true;
@@ -220,11 +271,13 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
             /* two rounds suffice without spurious wake-ups: the second
              * announce's RMW reads DONE if the first round did not */
             RL_ASSERT(it < 3);
+            touch();
             if (model_announce(wd)) { /* B4 */
                 g_stats.announced++;
                 return true;
             }
             futex_wait(w, BATCH_WAITED);
+            touch();
             if (model_done(wd)) { /* B4 */
                 g_stats.after_futex++;
                 return true;
@@ -234,6 +287,11 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
 
     void waiter(int k)
     {
+        if (g_cfg->waiters[k] == 'f') { /* detached: freed without a wait */
+            unref();
+            returned[k] = true;
+            return;
+        }
         int w = g_cfg->waiters[k] == 'd' ? DONE : IDLE;
         bool ok = external_wait(w);
         RL_ASSERT(ok);
@@ -247,6 +305,10 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
         /* wsched_wait returned: wsched_wait_idle must answer done */
         if (w == DONE)
             RL_ASSERT(model_done(&word[IDLE]));
+        /* The one waiter of a run frees the batch (with two, the other
+         * could still be reading: that would be the caller's bug). */
+        if (nwaiters == 1 && w == DONE)
+            batch_free();
     }
 
     void thread(unsigned th)
@@ -260,10 +322,15 @@ struct completion_model : rl::test_suite<completion_model<NT>, NT> {
     void after()
     {
         RL_ASSERT(completed == 1);
+        /* one free when the waiter frees; otherwise the caller's reference
+         * is still held */
+        RL_ASSERT(frees == (nwaiters == 1 && g_cfg->waiters[0] != 'i' ? 1 : 0));
         for (int k = 0; k < nwaiters; k++)
             RL_ASSERT(returned[k]);
-        RL_ASSERT(word[IDLE].debug_value() == BATCH_DONE);
-        RL_ASSERT(word[DONE].debug_value() == BATCH_DONE);
+        if (frees == 0) { /* (a freed batch's words are not to be read) */
+            RL_ASSERT(word[IDLE].debug_value() == BATCH_DONE);
+            RL_ASSERT(word[DONE].debug_value() == BATCH_DONE);
+        }
     }
 };
 
@@ -298,6 +365,11 @@ const run runs[] = {
     {{"wait-both", 2, false, 2, {1, 1}, {0, 1}, 0, "di", 1}, rl::sched_random, 100000, 20000},
     {{"two-waiters", 2, false, 2, {1, 1}, {0, 1}, 0, "dd", 1}, rl::sched_bound, 3, 2},
     {{"two-waiters", 2, false, 2, {1, 1}, {0, 1}, 0, "dd", 1}, rl::sched_random, 100000, 20000},
+    /* 6. a detached batch: the caller frees it without waiting, while the
+     *    ranges run; whoever drops the last reference frees it, and the
+     *    runtime touches nothing after its own drop (the futex wake aside) */
+    {{"detached", 2, false, 2, {1, 1}, {0, 1}, 0, "f", 1}, rl::sched_full, 0, 1},
+    {{"detached", 2, false, 2, {1, 1}, {0, 1}, 0, "f", 1}, rl::sched_random, 100000, 20000},
 };
 
 } // namespace
