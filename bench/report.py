@@ -734,6 +734,66 @@ def costs_summary(s, w):
     return table(header, rows) if rows else "_no data_"
 
 
+def perf_targets(s, b, w):
+    """Issue 10's targets (2 workers), from the main comparison's cells."""
+    rows = []
+
+    def add(name, value, goal, passed, note=""):
+        if value is None:
+            rows.append([name, "–", goal, "not measured", note])
+        else:
+            rows.append([name, value, goal, "**pass**" if passed else "**MISS**", note])
+
+    def npj(src, workload, variant, design, key="ns_per_job", workers=None):
+        if src is None:
+            return None
+        c = src.cell(workload, variant, design, w if workers is None else workers)
+        return None if c is None or c.error else c.get(key)
+
+    def speedup(src, workload, variant, design="wsched"):
+        return ratio(npj(src, "fanout", variant, "serial", workers=1), npj(src, workload, variant, design))
+
+    models = (("fanout", "4 clients"), ("fanout-1c", "1 client"), ("fanout-tasks", "tasks"))
+    for variant, goals in (("100ns", {"fanout": 1.3, "fanout-1c": 1.3, "fanout-tasks": 1.7}),
+                           ("1us", {"fanout": 1.9, "fanout-1c": 1.9, "fanout-tasks": 1.9})):
+        for workload, model in models:
+            sp = speedup(s, workload, variant)
+            g = goals[workload]
+            add(f"steady state, {variant.replace('us', ' µs').replace('ns', ' ns')} jobs, {model}: × serial",
+                None if sp is None else f"{sp:.2f}×", f"≥ {g}×", sp is not None and sp >= g)
+    for variant, g in (("100ns", 1.0), ("1us", 1.7)):
+        for workload, model in models:
+            for design, how in (("wsched", ""), ("wsched-reserve", ", with wsched_reserve")):
+                sp = speedup(b, workload, variant, design)
+                if sp is None and design != "wsched":
+                    continue
+                add(f"first burst, {variant.replace('us', ' µs').replace('ns', ' ns')} jobs, {model}{how}: × serial",
+                    None if sp is None else f"{sp:.2f}×", f"≥ {g}×", sp is not None and sp >= g)
+    for workload, model in models:
+        c = s.cell(workload, "100ns", "wsched", w)
+        if c is None or c.error:
+            continue
+        a, f = c.get("allocs_per_req"), c.get("minflt_per_req")
+        add(f"steady state, {model}: allocator calls / page faults per request",
+            f"{fmt(a)} / {fmt(f)}", "0 / 0", a is not None and f is not None and a < 0.001 and f < 0.001)
+    sing_v = next((k[1] for k in s.cells if k[0] == "singles"), None)
+    if sing_v:
+        ws = npj(s, "singles", sing_v, "wsched")
+        mp = npj(s, "singles", sing_v, "mutex")
+        add("single-job submits from one outside thread, ns/job", None if ws is None else f"{fmt(ws)} ns",
+            "≤ 50 ns", ws is not None and ws <= 50)
+        r = ratio(mp, ws)
+        add("single-job submits: mutex pool's time / wsched's", None if r is None else f"{r:.2f}×",
+            "≥ 3×", r is not None and r >= 3)
+    rt = npj(s, "empty", "ext-b1", "wsched")
+    add("round trip of one empty job from outside", None if rt is None else f"{fmt(rt)} ns", "≤ 1 µs",
+        rt is not None and rt <= 1000, "2 workers on 2 CPUs: the caller shares a CPU with a worker")
+    header = ["target (issue 10)", "measured", "goal", "verdict", "note"]
+    return table(header, rows) + ("\n\nNot in this table: fib at 1 worker, 10^7 jobs in one batch and "
+                                  "range jobs are `bench_micro`'s (`BM_Fib`, `BM_EmptyBatch`, "
+                                  "`BM_RangeBatch`); the noisy neighbour is `bench/noisy.sh`'s.")
+
+
 def count_wide(suites):
     n = 0
     for s in suites:
@@ -772,6 +832,8 @@ def summary_section(s, b, alloc, machine):
                "submit). Round trip (`empty/ext-b1`): submit one empty job from outside and wait "
                "for it, one at a time, so it includes the waiter's sleep and wake-up.\n")
     out.append(costs_summary(s, w) + "\n")
+    out.append(f"### Performance targets ({w} workers)\n")
+    out.append(perf_targets(s, b, w) + "\n")
     return "\n".join(out)
 
 
