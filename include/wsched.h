@@ -322,7 +322,9 @@ typedef struct wsched_batch_desc {
  * blocks go to a depot that every thread's batch cache draws from when it
  * is empty (README, "Batch cache"), and serve any batch of the same size
  * class. At most 4,096 blocks per size class are kept; the reserve is
- * given back when the pool is destroyed. Returns the number of blocks
+ * given back when the pool is destroyed. A thread whose cache is empty
+ * takes up to 32 blocks from the depot at once: reserve the burst plus 32
+ * per submitting thread (tests/examples/range_reserve.c). Returns the number of blocks
  * reserved (fewer when the allocator failed or the depot is full),
  * -EINVAL (NULL pool or like, count 0, a description submit would refuse),
  * -EBADF, or -ENOTSUP (a pool with its own allocator, whose every call
