@@ -1191,6 +1191,47 @@ struct pool_config {
  * (every accepted batch runs to completion first; batch objects may
  * outlive the pool). Not to be destroyed from one of its own workers.
  */
+namespace detail {
+
+/* pool::for_range's chunk runner: f(context &, lo, hi) or f(lo, hi),
+ * returning void or std::error_code; an exception is caught here (C
+ * frames must not unwind) and the first one kept for the caller. */
+template <class F> struct range_call {
+    F *f;
+    wsched_pool *pool;
+    std::atomic<bool> claimed{false};
+    std::exception_ptr exc;
+};
+
+template <class F>
+int run_range_chunk(wsched_ctx *c, void *arg, std::size_t lo, std::size_t hi, void *) noexcept
+{
+    auto *rc = static_cast<range_call<F> *>(arg);
+    try {
+        if constexpr (std::is_invocable_v<F &, context &, std::size_t, std::size_t>) {
+            context ctx(c, rc->pool);
+            using R = std::invoke_result_t<F &, context &, std::size_t, std::size_t>;
+            if constexpr (std::is_same_v<R, std::error_code>)
+                return to_status((*rc->f)(ctx, lo, hi));
+            else
+                (*rc->f)(ctx, lo, hi);
+        } else {
+            using R = std::invoke_result_t<F &, std::size_t, std::size_t>;
+            if constexpr (std::is_same_v<R, std::error_code>)
+                return to_status((*rc->f)(lo, hi));
+            else
+                (*rc->f)(lo, hi);
+        }
+        return 0;
+    } catch (...) {
+        if (!rc->claimed.exchange(true, std::memory_order_relaxed))
+            rc->exc = std::current_exception(); /* read after the wait: published by it */
+        return WSCHED_EEXCEPTION;
+    }
+}
+
+} // namespace detail
+
 class pool {
 public:
     using config = pool_config;
@@ -1285,6 +1326,43 @@ public:
             throw error(r, "wsched_worker_get_stats");
         v.resize(static_cast<std::size_t>(r));
         return v;
+    }
+
+    /**
+     * Range jobs (wsched_range_fn), blocking: f(lo, hi) or f(context &, lo,
+     * hi) on chunks of [0, n) of at most `grain` indices (0: the library's
+     * choice), every index in exactly one chunk, on the pool's workers;
+     * returns when all have run. f returns void or a std::error_code, and
+     * the call returns the first failure (the failed chunk of lowest start;
+     * none: an empty code). An exception thrown by f is rethrown here (the
+     * first one; the other chunks still run). Throws wsched::error when the
+     * batch cannot be submitted (-EINVAL for n == 0, -ESHUTDOWN, ...). Not
+     * from inside a job of this pool for large n: it waits, helping.
+     */
+    template <class F> std::error_code for_range(std::size_t n, F &&f, std::size_t grain = 0)
+    {
+        using Fn = std::remove_reference_t<F>;
+        static_assert(std::is_invocable_v<Fn &, context &, std::size_t, std::size_t> ||
+                          std::is_invocable_v<Fn &, std::size_t, std::size_t>,
+                      "for_range: f(lo, hi) or f(wsched::context &, lo, hi)");
+        detail::range_call<Fn> rc{&f, p_, {false}, {}};
+        wsched_batch_desc d{};
+        d.range_fn = &detail::run_range_chunk<Fn>;
+        d.arg = &rc;
+        d.njobs = n;
+        d.grain = grain;
+        wsched_batch *b = nullptr;
+        if (int r = wsched_submit(p_, &d, &b))
+            throw error(r, "wsched_submit");
+        int r = wsched_wait(b, -1);
+        wsched_outcome o{};
+        int ro = wsched_batch_outcome(b, &o, sizeof o);
+        wsched_batch_free(b);
+        if (r || ro)
+            throw error(r ? r : ro, "wsched_wait");
+        if (rc.exc)
+            std::rethrow_exception(rc.exc);
+        return o.first_error ? make_error_code(o.first_error) : std::error_code{};
     }
 
     /**
