@@ -163,4 +163,42 @@ static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, siz
     return false;
 }
 
+/* run.c and range.c: a range's end, and its lazy split. */
+/* A range or lane finished `count` jobs: counters, admission units, and
+ * the batch's completion. */
+static inline void range_done(struct worker *w, struct wsched_batch *b, size_t count)
+{
+    /* Every job of the range went pending: their resumptions give their
+     * units back, and may already have completed the batch (and freed it)
+     * on other workers. Touch nothing: a subtraction of 0 from a batch at
+     * 0 would complete it a second time. */
+    if (!count)
+        return;
+    STAT_ADD(w, jobs, count);
+    if (b->holds_admission)
+        wsched__admit_release(b->pool, count);
+    if (completion_range_done(&b->remaining, count)) /* B2 */
+        wsched__batch_complete(b);
+}
+
+/* Hand the upper half of the private part (r->i, r->hi) back as a
+ * stealable range. False if the deque could not take it. */
+static __attribute__((noinline, unused)) bool split_upper(struct worker *w, struct wsched_batch *b,
+                                                  struct range_state *r)
+{
+    size_t mid = r->i + (r->hi - r->i + 1) / 2;
+    struct task half = range_task(b->start_fn, b, mid, r->hi); /* wsched__run_range */
+    bool was_empty;
+    if (deque_push_owner(&w->dq, &half, &was_empty) != 0)
+        return false;
+    r->count -= r->hi - mid;
+    r->hi = mid;
+    pushed(w, was_empty);
+    return true;
+}
+
+/* range.c: a range of a batch of range jobs (wsched_range_fn). */
+WSCHED_INTERNAL void wsched__run_chunks(struct worker *w, struct wsched_batch *b,
+                                        const struct task *t);
+
 #endif

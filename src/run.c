@@ -117,22 +117,6 @@ run_one(wsched_ctx *ctx, struct wsched_batch *b, const struct batch_view *v, siz
     return false;
 }
 
-/* A range or lane finished `count` jobs: counters, admission units, and
- * the batch's completion. */
-static inline void range_done(struct worker *w, struct wsched_batch *b, size_t count)
-{
-    /* Every job of the range went pending: their resumptions give their
-     * units back, and may already have completed the batch (and freed it)
-     * on other workers. Touch nothing: a subtraction of 0 from a batch at
-     * 0 would complete it a second time. */
-    if (!count)
-        return;
-    STAT_ADD(w, jobs, count);
-    if (b->holds_admission)
-        wsched__admit_release(b->pool, count);
-    if (completion_range_done(&b->remaining, count)) /* B2 */
-        wsched__batch_complete(b);
-}
 
 static void run_lane(struct worker *w, const struct task *t, bool stolen);
 
@@ -195,21 +179,6 @@ static void run_lane(struct worker *w, const struct task *t, bool stolen)
     lane_loop(w, range_batch(t));
 }
 
-/* Hand the upper half of the private part (r->i, r->hi) back as a
- * stealable range. False if the deque could not take it. */
-static __attribute__((noinline)) bool split_upper(struct worker *w, struct wsched_batch *b,
-                                                  struct range_state *r)
-{
-    size_t mid = r->i + (r->hi - r->i + 1) / 2;
-    struct task half = range_task(wsched__run_range, b, mid, r->hi);
-    bool was_empty;
-    if (deque_push_owner(&w->dq, &half, &was_empty) != 0)
-        return false;
-    r->count -= r->hi - mid;
-    r->hi = mid;
-    pushed(w, was_empty);
-    return true;
-}
 
 int wsched_blocking(wsched_ctx *c)
 {
@@ -254,66 +223,6 @@ static __attribute__((noinline)) void deadline_arm(struct worker *w, struct wsch
     wsched__timer_arm(w, b->dl, b->deadline);
 }
 
-/* A chunk's statuses. Plain stores (the compiler makes them vector
- * stores): nobody reads a range batch's statuses before it completes
- * (batch.c), and the range's B2 release in range_done publishes them to
- * whoever sees it complete. The status array is _Atomic for the other
- * batches; for these, every access before completion is this store. */
-static inline void fill_status(_Atomic int32_t *status, size_t lo, size_t end, int32_t code)
-{
-    int32_t *plain = (int32_t *)(void *)status;
-    for (size_t i = lo; i < end; i++)
-        plain[i] = code;
-}
-
-/* Range jobs (wsched_range_fn): the same lazy splitting, at chunk
- * granularity: while our deque is empty (or a worker idle at the start),
- * the upper half of what is left beyond one grain is handed back; then one
- * call runs the next chunk of at most `grain` jobs, and its return value
- * is the status of each of them. During the call r.i is the chunk's last
- * job, so that wsched_blocking splits only what follows the chunk. */
-static __attribute__((noinline)) void run_chunks(struct worker *w, struct wsched_batch *b,
-                                                 const struct task *t)
-{
-    struct range_state r = {range_lo(t), range_hi(t), range_hi(t) - range_lo(t)};
-    wsched_ctx ctx = {.w = w, .batch = b, .range = &r};
-    const size_t grain = b->grain;
-    _Atomic int32_t *status = b->status;
-    bool idle = r.hi - r.i > grain && pool_has_idle(w->pool);
-    for (size_t lo = r.i; lo < r.hi;) {
-        if (r.hi - lo > grain && (idle || deque_empty_hint(&w->dq))) {
-            r.i = lo;
-            while (split_upper(w, b, &r) && r.hi - r.i > grain &&
-                   (idle || deque_empty_hint(&w->dq)))
-                ;
-        }
-        idle = false;
-        size_t end = r.hi - lo > grain ? lo + grain : r.hi;
-        r.i = end - 1;
-        PROBE2(job_start, b, lo);
-        /* Cancelled (by the user or fail-fast): the chunk is skipped, its
-         * jobs marked. Relaxed, as for single jobs (run_one). */
-        uint32_t reason = ld(&b->cancel, RLX);
-        int32_t code;
-        if (unlikely(reason)) {
-            code = cancel_status(reason);
-        } else {
-            int rc = b->range_fn(&ctx, b->arg, lo, end, b->slots ? b->slots + lo * b->stride : NULL);
-            ctx_implicit_sync(&ctx);
-            code = job_status(rc);
-            PROBE3(job_end, b, lo, rc);
-        }
-        fill_status(status, lo, end, code);
-        if (unlikely(code != 0) && !reason && b->policy == WSCHED_POLICY_FAIL_FAST) {
-            wsched__note_first_error(b, lo, code);
-            wsched__cancel_set(b, CANCEL_FAILFAST);
-        }
-        /* The call may have shrunk r.hi (wsched_blocking): the loop reads it. */
-        lo = end;
-    }
-    range_done(w, b, r.count);
-}
-
 void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
 {
     (void)stolen;
@@ -325,7 +234,7 @@ void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
         return;
     }
     if (unlikely(b->range_fn)) {
-        run_chunks(w, b, t);
+        wsched__run_chunks(w, b, t); /* range.c */
         return;
     }
     struct range_state r = {range_lo(t), range_hi(t), range_hi(t) - range_lo(t)};

@@ -107,6 +107,11 @@ int main(void)
     check_gate_reset(&gate, 0);
     d = (wsched_batch_desc){.fn = gated_job, .njobs = 1, .slot_size = sizeof(int)};
     CHECK_OK(wsched_submit(pool, &d, &b));
+    /* Its job held by a worker before the in-job wait below: a batch still
+     * queued in an inbox would be taken by the waiting job itself (its
+     * helper starts what it waits for), and held there behind the gate,
+     * which opens only after that wait returned (seen under load). */
+    check_gate_await(&gate, 1);
     CHECK_EQ(wsched_wait(b, 0), -ETIMEDOUT);
     CHECK_EQ(wsched_wait(b, 2000000), -ETIMEDOUT); /* 2 ms */
     /* In-worker wait with a timeout also times out (and does not park). */
