@@ -29,17 +29,15 @@ wsched_pool *make_pool(int workers)
     return pool;
 }
 
-// Batches of range(1) jobs of `fn` (with `flags`) on range(0) workers,
-// submitted and waited for one after the other: ns per job.
-void run_batches(benchmark::State &state, wsched_job_fn fn, unsigned flags)
+// Batches of range(1) jobs like `like` (its fn or range_fn, its flags) on
+// range(0) workers, submitted and waited for one after the other: ns per job.
+void run_batches(benchmark::State &state, const wsched_batch_desc &like)
 {
     wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
     const size_t n = static_cast<size_t>(state.range(1));
     for (auto _ : state) {
-        wsched_batch_desc d{};
-        d.fn = fn;
+        wsched_batch_desc d = like;
         d.njobs = n;
-        d.flags = flags;
         wsched_batch *b;
         if (wsched_submit(pool, &d, &b) != 0 || wsched_wait(b, -1) != 0)
             std::abort();
@@ -51,6 +49,14 @@ void run_batches(benchmark::State &state, wsched_job_fn fn, unsigned flags)
     wsched_pool_destroy(pool);
 }
 
+void run_batches(benchmark::State &state, wsched_job_fn fn, unsigned flags)
+{
+    wsched_batch_desc d{};
+    d.fn = fn;
+    d.flags = flags;
+    run_batches(state, d);
+}
+
 void BM_EmptyBatch(benchmark::State &state) { run_batches(state, common_nop_job, 0); }
 
 // The same batches as range jobs (wsched_range_fn, the library's grain):
@@ -59,21 +65,9 @@ int nop_range(wsched_ctx *, void *, size_t, size_t, void *) { return 0; }
 
 void BM_RangeBatch(benchmark::State &state)
 {
-    wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
-    const size_t n = static_cast<size_t>(state.range(1));
-    for (auto _ : state) {
-        wsched_batch_desc d{};
-        d.range_fn = nop_range;
-        d.njobs = n;
-        wsched_batch *b;
-        if (wsched_submit(pool, &d, &b) != 0 || wsched_wait(b, -1) != 0)
-            std::abort();
-        wsched_batch_free(b);
-    }
-    state.counters["ns_per_job"] = benchmark::Counter(
-        static_cast<double>(state.iterations()) * static_cast<double>(n),
-        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    wsched_pool_destroy(pool);
+    wsched_batch_desc d{};
+    d.range_fn = nop_range;
+    run_batches(state, d);
 }
 
 // Cost of each request-semantics feature on a batch of 100,000 empty jobs

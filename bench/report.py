@@ -103,16 +103,21 @@ def figures(b):
     return f
 
 
-def load_suite(paths):
-    cells = {}
-    context = {}
+def load_docs(paths):
+    """The Google Benchmark JSON documents of paths, in name order; a file
+    that does not parse is reported and skipped."""
     for path in sorted(paths):
         with open(path) as fh:
             try:
-                doc = json.load(fh)
+                yield json.load(fh)
             except json.JSONDecodeError as e:
                 print(f"report.py: skipping {path}: {e}", file=sys.stderr)
-                continue
+
+
+def load_suite(paths):
+    cells = {}
+    context = {}
+    for doc in load_docs(paths):
         context = context or doc.get("context", {})
         runs = {}
         for b in doc.get("benchmarks", []):
@@ -149,13 +154,7 @@ def load_bursts(paths):
     figures are the medians over its processes; ok must hold in all."""
     samples = {}
     context = {}
-    for path in sorted(paths):
-        with open(path) as fh:
-            try:
-                doc = json.load(fh)
-            except json.JSONDecodeError as e:
-                print(f"report.py: skipping {path}: {e}", file=sys.stderr)
-                continue
+    for doc in load_docs(paths):
         context = context or doc.get("context", {})
         for b in doc.get("benchmarks", []):
             key = parse_name(b.get("run_name", b.get("name", "")))
