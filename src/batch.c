@@ -93,8 +93,8 @@ void wsched__batch_complete(struct wsched_batch *b)
  * for it, briefly, and drop the last reference ourselves: the block then
  * goes back to this thread's batch cache, where this thread's next submit
  * finds it (mem.c), not to the worker's. Bounded: a worker preempted in
- * between just frees it into its own. Acquire loads: a plain spin; the
- * RMW in batch_unref does the ordering. */
+ * between just frees it into its own. Relaxed loads: a plain spin; the
+ * ACQ_REL RMW in batch_unref does the ordering. */
 #define FREE_SPINS 128
 void wsched_batch_free(wsched_batch *b)
 {
