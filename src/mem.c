@@ -117,7 +117,20 @@ static void cache_release(void *unused)
     cache.state = 2; /* frees after this go straight to the allocator */
 }
 
-static void cache_key_init(void) { (void)pthread_key_create(&cache_key, cache_release); }
+static _Atomic int cache_key_made;
+static void cache_key_init(void)
+{
+    if (pthread_key_create(&cache_key, cache_release) == 0)
+        atomic_store_explicit(&cache_key_made, 1, memory_order_release);
+}
+
+/* Unloaded by dlclose: no thread may later run cache_release, which would
+ * be gone (their cached blocks are then left to the process). */
+__attribute__((destructor)) static void cache_key_drop(void)
+{
+    if (atomic_load_explicit(&cache_key_made, memory_order_acquire))
+        (void)pthread_key_delete(cache_key);
+}
 
 static bool cache_live(void)
 {
