@@ -1027,6 +1027,26 @@ static void run_nested(wsched_ctx *ctx, struct hb *parent, size_t i);
 static int wait_first(wsched_ctx *ctx, struct hb *h, size_t i, void *slot);
 static int wait_again(wsched_ctx *ctx, struct hb *h, size_t i, void *slot, int kind);
 
+/* A job's final return as the model expects it: its slot's pattern, its
+ * return value, the batch's failure flag. */
+static void record_result(struct hb *h, size_t i, void *slot, int r)
+{
+    if (slot)
+        for (size_t k = 0; k < h->slot_size; k++)
+            ((unsigned char *)slot)[k] = pattern(i, k);
+    h->ret[i] = r;
+    if (r != 0)
+        atomic_store(&h->failed_seen, 1);
+}
+
+/* A job call ends: the running counts it entered. */
+static void leave_running(struct hb *h)
+{
+    if (h->depth == 0 && R.max_jobs)
+        atomic_fetch_sub(&R.running_top, 1);
+    atomic_fetch_sub(&h->running, 1);
+}
+
 static int job_fn(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     struct hb *h = arg;
@@ -1128,15 +1148,8 @@ static int job_fn(wsched_ctx *ctx, void *arg, size_t i, void *slot)
         spin_for(5000u * (1 + kp % 4));
         break;
     }
-    if (slot)
-        for (size_t k = 0; k < h->slot_size; k++)
-            ((unsigned char *)slot)[k] = pattern(i, k);
-    h->ret[i] = r;
-    if (r != 0)
-        atomic_store(&h->failed_seen, 1);
-    if (h->depth == 0 && R.max_jobs)
-        atomic_fetch_sub(&R.running_top, 1);
-    atomic_fetch_sub(&h->running, 1);
+    record_result(h, i, slot, r);
+    leave_running(h);
     return r;
 }
 
@@ -1336,17 +1349,10 @@ static void arm_failed(struct hb *h, size_t i, const char *what, int r)
 static int wait_end(struct hb *h, size_t i, void *slot, int r, bool cleanup)
 {
     if (!cleanup) {
-        if (slot)
-            for (size_t k = 0; k < h->slot_size; k++)
-                ((unsigned char *)slot)[k] = pattern(i, k);
-        h->ret[i] = r;
-        if (r != 0)
-            atomic_store(&h->failed_seen, 1);
+        record_result(h, i, slot, r);
         h->finished[i] = 1;
     }
-    if (h->depth == 0 && R.max_jobs)
-        atomic_fetch_sub(&R.running_top, 1);
-    atomic_fetch_sub(&h->running, 1);
+    leave_running(h);
     return r;
 }
 
