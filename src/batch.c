@@ -177,7 +177,7 @@ int wsched_batch_outcome(const wsched_batch *cb, wsched_outcome *dst, size_t siz
                                                         : WSCHED_END_QUORUM_IMPOSSIBLE;
     else
         out->end = WSCHED_END_COMPLETED;
-    int32_t fe = ld(&b->first_error, RLX);
+    int32_t fe = ld(&b->first_error, ACQ); /* with its index (policy.c) */
     if (fe) { /* fail-fast or quorum: the first failure in time */
         out->first_error = fe;
         out->first_error_index = ld(&b->first_index, RLX);

@@ -56,13 +56,18 @@ void wsched__freeze(struct wsched_batch *b, int32_t code)
 }
 
 /* The first job error of a fail-fast or quorum batch, and its index
- * (wsched_batch_outcome). Relaxed: read after the batch completed (the
- * completion chain publishes them), or as a snapshot. */
+ * (wsched_batch_outcome). */
 void wsched__note_first_error(struct wsched_batch *b, size_t i, int32_t code)
 {
-    int32_t z = 0;
-    if (cas(&b->first_error, &z, code, RLX))
-        st(&b->first_index, i, RLX);
+    /* The index is claimed first (CAS from SIZE_MAX: one winner), then the
+     * code is published with RELEASE: a reader that sees the code
+     * (ACQUIRE, wsched_batch_outcome) sees its index. The other way round
+     * a second failing job's early completion (fail-fast, quorum) could
+     * release a waiter that read the code with the index not yet stored
+     * (fuzz_api: "first error ... at 0"). */
+    size_t none = SIZE_MAX;
+    if (cas(&b->first_index, &none, i, RLX))
+        st(&b->first_error, code, REL);
 }
 
 /* Quorum bookkeeping after a job of a QUORUM batch finished (per job:

@@ -195,7 +195,7 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     st(&b->queued, 0, RLX);
     st(&b->cancel, CANCEL_NONE, RLX);
     st(&b->first_error, 0, RLX);
-    st(&b->first_index, 0, RLX);
+    st(&b->first_index, SIZE_MAX, RLX); /* unclaimed (policy.c) */
     b->handle = h;
     b->pool = p;
     b->alloc = p->mem.a;
