@@ -115,6 +115,12 @@ WSCHED_API unsigned wsched_version(void);
  * and is to be called again when the wait completes (see "Jobs that
  * wait"). Returned without an armed wait it is recorded as WSCHED_EJOBCODE. */
 #define WSCHED_PENDING (WSCHED_ERRBASE - 6)
+/** Slot status: not run, its downstream's circuit breaker was open (or
+ * half-open with every trial permit taken, or ramping up after closing). */
+#define WSCHED_EBREAKER (WSCHED_ERRBASE - 7)
+/** Slot status: not run, its downstream's rate limit had no room (in
+ * delay mode: no room before the batch deadline). */
+#define WSCHED_ELIMITED (WSCHED_ERRBASE - 8)
 
 /** A static string for any code this library returns (and any errno). */
 WSCHED_API const char *wsched_strerror(int code);
@@ -206,9 +212,10 @@ typedef struct wsched_batch wsched_batch;
  * job writes its result to its slot and nothing else of the batch, and
  * returns 0 for success or an error code, which becomes the slot's status.
  * Codes in [WSCHED_ERRBASE - 64, WSCHED_ERRBASE] are reserved and recorded
- * as WSCHED_EJOBCODE, except WSCHED_EEXCEPTION (and WSCHED_PENDING, see
- * "Jobs that wait"). A job must not throw (C++)
- * or longjmp out.
+ * as WSCHED_EJOBCODE, except WSCHED_EEXCEPTION, WSCHED_EBREAKER and
+ * WSCHED_ELIMITED (a job may pass on what wsched_breaker_acquire or
+ * wsched_limit_acquire said) and WSCHED_PENDING (see "Jobs that wait").
+ * A job must not throw (C++) or longjmp out.
  */
 typedef int (*wsched_job_fn)(wsched_ctx *ctx, void *arg, size_t index, void *slot);
 
@@ -312,7 +319,12 @@ typedef struct wsched_batch_desc {
     /** With range_fn: the most jobs per call; 0 = the library's choice
      * (njobs / (8 * workers), between 1 and 4,096). */
     size_t grain;
-    void *reserved[2]; /**< must be NULL (-EINVAL otherwise) */
+    /** The downstream its jobs call (see "Resilience"): its retries,
+     * budget, breaker, rate limit and dead letters apply to every job of
+     * the batch. NULL = none. Implies WSCHED_BATCH_WAITS (a retry's
+     * backoff and a limiter's delay are timer waits); not with range_fn. */
+    struct wsched_downstream *downstream;
+    void *reserved[1]; /**< must be NULL (-EINVAL otherwise) */
 } wsched_batch_desc;
 
 /**
@@ -556,6 +568,8 @@ enum wsched_resume {
     WSCHED_RESUME_WOKEN = 4,     /**< the waker was completed: wsched_resume_value has its value */
     WSCHED_RESUME_FD = 5,        /**< the fd is ready: wsched_resume_value has WSCHED_FD_* bits */
     WSCHED_RESUME_TIMEDOUT = 6,  /**< the deadline of a waker or fd wait came first */
+    WSCHED_RESUME_RETRY = 7,     /**< a new attempt after a failed one (see "Resilience"):
+                                      start over; the slot holds what the last attempt left */
 };
 
 /** The value of the wait that completed, for the running call: the waker's
@@ -690,6 +704,252 @@ WSCHED_API int wsched_ctx_worker(const wsched_ctx *ctx);
 /** Index of the calling thread's worker in its pool, or -ESRCH when the
  * caller is not a worker of any pool. */
 WSCHED_API int wsched_current_worker(void);
+
+/* ------------------------------------------------------------ resilience */
+
+/**
+ * @defgroup resilience Resilience: downstreams and their policies
+ * A downstream (a service the side jobs call: "the user service") is a
+ * handle that many batches share, because retry budgets, circuit breakers
+ * and rate limits only make sense across requests. A batch names it in
+ * wsched_batch_desc.downstream; then every job of the batch goes through
+ * the downstream's policies, in one fixed order, outer to inner:
+ *
+ *   batch deadline > rate limit > breaker > retries (with their budget)
+ *   > the job's attempt
+ *
+ * so a job is limited and let through the breaker once, however many
+ * attempts it makes, and every attempt starts before the batch deadline.
+ * Failure policies see only a job's final outcome: fail-fast fires on a
+ * non-retryable error or exhausted attempts, never on an attempt that is
+ * retried; quorum counts final successes.
+ *
+ * Per downstream the state is a few words, changed by single CAS or RMW
+ * operations (no lock); per job, 16 bytes next to its wait record. A
+ * retry's backoff and a limiter's delay are timer waits: no thread sleeps.
+ * Every decision is counted (wsched_downstream_get_stats) and is a USDT
+ * probe. README, "Resilience", has each policy's semantics and an example.
+ * @{
+ */
+typedef struct wsched_downstream wsched_downstream;
+
+/** Backoff jitter (the AWS Architecture Blog's "Exponential Backoff And
+ * Jitter"): with t = min(cap, base * 2^(k-1)) after the k-th failed
+ * attempt, the delay is
+ *   FULL          uniform in [0, t]          (the default)
+ *   EQUAL         t/2 + uniform in [0, t/2]
+ *   DECORRELATED  min(cap, uniform in [base, 3 * previous delay]),
+ *                 the previous delay being base before the first retry
+ *   NONE          t
+ * Uniform draws come from splitmix64 (see wsched_backoff_ns). */
+enum wsched_jitter {
+    WSCHED_JITTER_FULL = 0,
+    WSCHED_JITTER_EQUAL = 1,
+    WSCHED_JITTER_DECORRELATED = 2,
+    WSCHED_JITTER_NONE = 3,
+};
+
+/** Retries of a failed job (wsched_downstream_config.retry). */
+typedef struct wsched_retry {
+    /** Attempts in all, the first included: 0 or 1 = no retries; at most
+     * 255. */
+    unsigned max_attempts;
+    unsigned jitter; /**< enum wsched_jitter */
+    uint64_t base_ns; /**< the backoff before jitter after the first failure (>= 1 with retries) */
+    uint64_t cap_ns;  /**< the largest backoff; 0 = 1000 * base_ns */
+    /** The codes that are retried, 0-terminated; all zero = any failure
+     * (every non-zero status but WSCHED_EEXCEPTION, WSCHED_EBREAKER and
+     * WSCHED_ELIMITED). */
+    int codes[8];
+} wsched_retry;
+
+/** A retry budget per downstream, gRPC's retry throttling: a bucket of
+ * max_tokens tokens, full at start; every failed attempt takes 1, every
+ * successful one gives back ratio_milli / 1000 (at most up to full). A
+ * retry is allowed only while more than half of max_tokens is left;
+ * otherwise the job ends at once with its last error (never waits). */
+typedef struct wsched_retry_budget {
+    unsigned max_tokens;  /**< 0 = no budget (retries limited by max_attempts only) */
+    unsigned ratio_milli; /**< tokens per success, in thousandths (100 = 0.1) */
+} wsched_retry_budget;
+
+/** A circuit breaker per downstream. Closed: outcomes are counted in a
+ * tumbling window (window_ns of time, or window_calls calls when
+ * window_ns is 0); it opens when, in one window, failures reach
+ * failure_count, or failures reach failure_rate_pct percent of at least
+ * min_calls calls. Open: jobs end with WSCHED_EBREAKER, unstarted; after
+ * open_ns the next job moves it to half-open. Half-open: at most
+ * trials jobs in flight at once; `trials` successes close it, one failure
+ * opens it again. After closing, for ramp_ns (0 = no ramp) the share of
+ * jobs let through grows linearly from 0 to all, so that a recovered
+ * downstream is not stampeded. A failure is any non-zero final status but
+ * the ignored codes; a job cancelled, timed out or ignored returns its
+ * permit without counting. Times have a resolution of 2^20 ns (~1 ms). */
+typedef struct wsched_breaker {
+    unsigned failure_rate_pct; /**< 1..100; 0 = no rate rule */
+    unsigned failure_count;    /**< 0 = no count rule (both 0: no breaker) */
+    unsigned min_calls;        /**< calls a window needs for the rate rule; 0 = 1 */
+    unsigned window_calls;     /**< a count window (window_ns 0), 1..2^23; 0 = 100 */
+    uint64_t window_ns;        /**< a time window; 0 = count window */
+    uint64_t open_ns;          /**< open -> half-open; >= 1 ms, <= 1 hour */
+    unsigned trials;           /**< half-open permits, 1..255; 0 = 1 */
+    unsigned reserved0;        /**< must be 0 */
+    uint64_t ramp_ns;          /**< after closing; <= 1 hour */
+    int ignore_codes[8];       /**< final statuses that count neither way, 0-terminated */
+} wsched_breaker;
+
+/** Rate-limit modes. */
+enum wsched_limit_mode {
+    WSCHED_LIMIT_REJECT = 0, /**< no room: the job ends with WSCHED_ELIMITED */
+    WSCHED_LIMIT_DELAY = 1,  /**< no room: the job waits (a timer) for its turn */
+};
+
+/** A rate limit per downstream: GCRA (the generic cell rate algorithm),
+ * one 64-bit theoretical-arrival-time word changed by one CAS. Jobs start
+ * at rate_per_s on average, with bursts of up to `burst` at once. */
+typedef struct wsched_rate_limit {
+    uint64_t rate_per_s; /**< 0 = no limit; at most 10^9 */
+    uint64_t burst;      /**< 0 = 1 */
+    unsigned mode;       /**< enum wsched_limit_mode */
+    unsigned reserved0;  /**< must be 0 */
+} wsched_rate_limit;
+
+/** Why a job was dead-lettered. */
+enum wsched_dead_reason {
+    WSCHED_DEAD_EXHAUSTED = 1, /**< its last allowed attempt failed with a retryable code */
+    WSCHED_DEAD_BUDGET = 2,    /**< a retry was denied by the retry budget */
+    WSCHED_DEAD_DEADLINE = 3,  /**< its next attempt could not begin before the batch deadline */
+    WSCHED_DEAD_BREAKER = 4,   /**< rejected by the breaker (WSCHED_EBREAKER) */
+    WSCHED_DEAD_LIMITED = 5,   /**< rejected by the rate limit (WSCHED_ELIMITED) */
+};
+
+/** A dead letter: a job the downstream's policies gave up on. */
+typedef struct wsched_dead_letter {
+    const wsched_batch *batch; /**< valid while the caller holds the batch */
+    size_t index;
+    int status;        /**< the job's final status */
+    unsigned attempts; /**< attempts made (0: rejected before the first) */
+    unsigned reason;   /**< enum wsched_dead_reason */
+    unsigned reserved0;
+    wsched_downstream *downstream;
+} wsched_dead_letter;
+
+/** Downstream configuration: zero-initialise, then set what you need. */
+typedef struct wsched_downstream_config {
+    const char *name; /**< copied; NULL = "" */
+    wsched_retry retry;
+    wsched_retry_budget budget;
+    wsched_breaker breaker;
+    wsched_rate_limit limit;
+    /** Called once per dead-lettered job, on the worker that decided it,
+     * before the job's slot is final: it must not block or call
+     * wsched_wait on that batch. NULL = the dead-letter ring. */
+    void (*dead_letter)(void *ctx, const wsched_dead_letter *dl);
+    void *dead_letter_ctx;
+    /** Entries of the ring kept without a hook (a power of two, 2..2^20;
+     * 0 = 1024): full, the newest letters are dropped and counted. */
+    unsigned ring_size;
+    unsigned reserved0;
+    /** Seed of the jitter draws; 0 = one from the clock. The draw for job
+     * i's k-th retry is the first splitmix64 output after state
+     * seed ^ (i * 0x9E3779B97F4A7C15) ^ (k << 56). */
+    uint64_t seed;
+    /** The clock of the breaker and the rate limit (a fake one in tests);
+     * NULL = wsched_now_ns. Timers (backoff, delay) and the deadline
+     * cut-off always use CLOCK_MONOTONIC, the batch deadline's clock. */
+    uint64_t (*clock)(void *ctx);
+    void *clock_ctx;
+    /** The downstream's memory (the handle and the ring); NULL = malloc. */
+    const wsched_allocator *allocator;
+    void *reserved[3]; /**< must be NULL */
+} wsched_downstream_config;
+
+/** Create a downstream. -EINVAL for a NULL out or cfg, a reserved field
+ * set or a value out of the documented ranges, -ENOMEM. */
+WSCHED_API int wsched_downstream_create(wsched_downstream **out,
+                                        const wsched_downstream_config *cfg);
+/** Free it: -EBUSY while a submitted batch that names it is not complete
+ * (every job returned), -EINVAL for NULL. Letters left in the ring are
+ * dropped. */
+WSCHED_API int wsched_downstream_destroy(wsched_downstream *ds);
+
+/** Breaker states (wsched_breaker_state). */
+enum wsched_breaker_state {
+    WSCHED_BREAKER_CLOSED = 0,
+    WSCHED_BREAKER_OPEN = 1,
+    WSCHED_BREAKER_HALF_OPEN = 2,
+};
+/** The breaker's state now (an open one whose open_ns passed stays OPEN
+ * until a job asks), or -EINVAL. */
+WSCHED_API int wsched_breaker_state(const wsched_downstream *ds);
+
+/** Counters of a downstream's decisions, since it was created. */
+typedef struct wsched_downstream_stats {
+    uint64_t jobs;            /**< jobs that reached the policies */
+    uint64_t attempts;        /**< attempts started */
+    uint64_t retries;         /**< attempts after a failure */
+    uint64_t budget_denied;   /**< retries refused by the budget */
+    uint64_t deadline_cut;    /**< retries refused: could not begin before the deadline */
+    uint64_t exhausted;       /**< jobs whose last allowed attempt failed, retryably */
+    uint64_t breaker_rejected;
+    uint64_t breaker_opened;    /**< transitions to open */
+    uint64_t breaker_half_opened;
+    uint64_t breaker_closed;
+    uint64_t limited;         /**< rejected by the rate limit */
+    uint64_t delayed;         /**< delayed by the rate limit */
+    uint64_t dead_letters;    /**< letters given to the hook or the ring */
+    uint64_t dead_dropped;    /**< letters dropped: the ring was full */
+    int64_t budget_milli;     /**< the budget's tokens now, in thousandths */
+} wsched_downstream_stats;
+
+/** Snapshot the counters (relaxed loads; pass sizeof *out). 0, -EINVAL. */
+WSCHED_API int wsched_downstream_get_stats(const wsched_downstream *ds,
+                                           wsched_downstream_stats *out, size_t size);
+
+/** Take up to n dead letters from the ring (none are kept with a hook),
+ * oldest first: returns how many were written, or -EINVAL. From any
+ * thread, lock-free. */
+WSCHED_API int wsched_dead_letters_drain(wsched_downstream *ds, wsched_dead_letter *out,
+                                         size_t n);
+
+/** Attempts job i made (0: rejected before its first, or not started),
+ * or -EINVAL (NULL, index out of range, a batch without downstream).
+ * Final once the batch is complete. */
+WSCHED_API int wsched_batch_attempts(const wsched_batch *batch, size_t i);
+
+/** The running call's attempt, 1 for the first; 1 in a job without a
+ * downstream; -EINVAL for a NULL ctx. */
+WSCHED_API int wsched_attempt(const wsched_ctx *ctx);
+
+/**
+ * The backoff after the k-th failed attempt (k >= 1), as the downstream
+ * computes it: jitter per r->jitter from one splitmix64 draw of *rng
+ * (advanced), prev_ns the previous delay (DECORRELATED; 0 before the first
+ * retry). A uniform draw in [lo, hi] is lo + ((x * (hi - lo + 1)) >> 64)
+ * for the 64-bit output x. 0 for a NULL r or rng.
+ */
+WSCHED_API uint64_t wsched_backoff_ns(const wsched_retry *r, unsigned k, uint64_t prev_ns,
+                                      uint64_t *rng);
+
+/**
+ * The policies by hand, for calls made outside batches (or to test them):
+ * wsched_breaker_acquire asks the breaker for a permit (0, or
+ * WSCHED_EBREAKER: then no permit is held); wsched_breaker_release returns
+ * it with the call's final status, exactly once per permit (a status in
+ * the ignored codes, WSCHED_ECANCELLED or WSCHED_EDEADLINE counts neither
+ * way). The permit word ties the outcome to the breaker's state when it
+ * was taken: an outcome of an older state changes nothing.
+ * wsched_limit_acquire takes a turn of the rate limit at `now_ns` (the
+ * downstream's clock when 0): 0 = go now; in DELAY mode, a positive number
+ * of ns to wait before going (the turn is taken); WSCHED_ELIMITED = no room
+ * (REJECT mode, or a delay past `max_delay_ns`, when not 0).
+ */
+typedef uint64_t wsched_permit;
+WSCHED_API int wsched_breaker_acquire(wsched_downstream *ds, wsched_permit *permit);
+WSCHED_API int wsched_breaker_release(wsched_downstream *ds, wsched_permit permit, int status);
+WSCHED_API int64_t wsched_limit_acquire(wsched_downstream *ds, uint64_t now_ns,
+                                        uint64_t max_delay_ns);
+/** @} */
 
 /* --------------------------------------------------------- observability */
 

@@ -52,6 +52,11 @@ void wsched__batch_complete(struct wsched_batch *b)
      * released by `done` (its ACQUIRE load reads this thread's later
      * RELEASE exchange) already sees `returned` set: wsched_wait returning is
      * the moment wsched_wait_idle answers 0 (header). */
+    /* The downstream's user count: RELEASE, after every job's last use of
+     * it (wsched_downstream_destroy's ACQUIRE), and before `returned`, so
+     * that a waiter that saw the batch complete may destroy it. */
+    if (b->ds)
+        fsub(&b->ds->users, 1, REL);
     wsched__word_signal(&b->returned);
     DEBUG_POINT("complete");
     /* D3: a deadline timer armed on some worker's wheel is withdrawn

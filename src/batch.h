@@ -18,6 +18,7 @@
 
 #include "debug.h"
 #include "futex.h"
+#include "downstream.h"
 #include "internal.h"
 #include "waitq.h"
 
@@ -47,7 +48,8 @@ WSCHED_INTERNAL void wsched__word_signal(_Atomic uint32_t *word);
 /* A job's return value as its slot status (reserved codes folded). */
 static inline int32_t job_status(int r)
 {
-    if (unlikely(r <= WSCHED_ERRBASE && r >= WSCHED_ERRBASE - 64) && r != WSCHED_EEXCEPTION)
+    if (unlikely(r <= WSCHED_ERRBASE && r >= WSCHED_ERRBASE - 64) && r != WSCHED_EEXCEPTION &&
+        r != WSCHED_EBREAKER && r != WSCHED_ELIMITED)
         return WSCHED_EJOBCODE;
     return r;
 }
@@ -124,7 +126,7 @@ static inline void ctx_implicit_sync(wsched_ctx *c)
  * a wait it then did not wait for came first: waitq.c). Else *ret is its
  * return value, and a wait it armed is dropped (its timer and fd are on
  * this worker: the job armed them in this call). */
-static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
+static inline bool call_job_attempt(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
                                     unsigned kind, uint64_t value, int *ret)
 {
     struct job_wait *jw = &b->waits[i];
@@ -161,6 +163,17 @@ static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, siz
     }
     *ret = r;
     return false;
+}
+
+/* The same, through the batch's downstream policies when it has one
+ * (resilient.c): *ret is then the job's final status, or a policy's
+ * (WSCHED_EBREAKER, WSCHED_ELIMITED), and a retry is a pending job. */
+static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
+                                    unsigned kind, uint64_t value, int *ret)
+{
+    if (unlikely(b->ds != NULL))
+        return wsched__ds_call(ctx, b, i, kind, value, ret);
+    return call_job_attempt(ctx, b, i, kind, value, ret);
 }
 
 /* run.c and range.c: a range's end, and its lazy split. */

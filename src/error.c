@@ -13,6 +13,9 @@ const char *wsched_strerror(int code)
     case WSCHED_ECANCELLED: return "job not run: batch cancelled (cancel, fail-fast or quorum decided)";
     case WSCHED_EDEADLINE: return "job not run (or not finished) by the batch deadline";
     case WSCHED_EEXCEPTION: return "job threw a C++ exception";
+    case WSCHED_EBREAKER: return "job not run: its downstream's circuit breaker was open";
+    case WSCHED_ELIMITED: return "job not run: its downstream's rate limit had no room";
+    case WSCHED_PENDING: return "job pending on a wait (a return value, not a status)";
     case -EINVAL: return "invalid argument (NULL, zero count, bad flag or index, reserved field set)";
     case -EOVERFLOW: return "size overflow (njobs times slot stride does not fit)";
     case -ENOMEM: return "out of memory";

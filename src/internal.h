@@ -278,8 +278,12 @@ struct wsched_batch {
     _Atomic size_t ring_tail;
     _Atomic uint32_t ring_word;
     size_t ring_head; /* the single consumer's */
-    /* Line 5: lanes' next index (max_parallel batches only). */
+    /* Line 5: lanes' next index (max_parallel batches only); the
+     * downstream (read-only) and its per-job state (resilient.c), NULL
+     * without one. */
     cacheline_aligned _Atomic size_t next;
+    struct wsched_downstream *ds;
+    struct job_pol *pol;
 };
 
 /* ---------------------------------------------------------------- jobs */

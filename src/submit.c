@@ -60,6 +60,9 @@ static int desc_check(const wsched_batch_desc *d)
         return -EINVAL;
     if (d->grain && !d->range_fn)
         return -EINVAL;
+    /* A downstream's jobs wait (backoff, delay): one call per job. */
+    if (d->downstream && (d->range_fn || d->downstream->magic != DS_MAGIC))
+        return -EINVAL;
     if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM | WSCHED_BATCH_WAITS) ||
         d->policy > WSCHED_POLICY_QUORUM || d->priority >= WSCHED_NPRIO)
         return -EINVAL;
@@ -80,7 +83,7 @@ static int desc_check(const wsched_batch_desc *d)
 /* Where everything lives in the batch's one allocation:
  * header | status[n] | pad to 64 | slots (when library-owned) | ring. */
 struct layout {
-    size_t stride, slot_bytes, status_off, slots_off, ring_off, waits_off, bytes;
+    size_t stride, slot_bytes, status_off, slots_off, ring_off, waits_off, pol_off, bytes;
 };
 
 /* Phase 2: the layout, every size checked for overflow. */
@@ -121,6 +124,11 @@ static int layout_of(const wsched_batch_desc *d, struct layout *l)
     if ((d->flags & WSCHED_BATCH_WAITS) &&
         (l->waits_off < l->bytes || records < n ||
          !size_mul_add(records, sizeof(struct job_wait), l->waits_off, &l->bytes)))
+        return -EOVERFLOW;
+    /* A downstream's per-job state after them (resilient.c). */
+    l->pol_off = (l->bytes + 15) & ~(size_t)15;
+    if (d->downstream && (l->pol_off < l->bytes ||
+                          !size_mul_add(n, sizeof(struct job_pol), l->pol_off, &l->bytes)))
         return -EOVERFLOW;
     return 0;
 }
@@ -174,6 +182,12 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
         }
         for (size_t i = 0; i < n; i++)
             wait_record_init(&b->waits[i], b, i, 0);
+    }
+    b->ds = d->downstream;
+    b->pol = NULL;
+    if (d->downstream) {
+        b->pol = (struct job_pol *)(void *)((char *)b + l->pol_off);
+        memset(b->pol, 0, n * sizeof *b->pol);
     }
     b->n = n;
     b->stride = l->stride;
@@ -238,6 +252,8 @@ int wsched_reserve(wsched_pool *h, const wsched_batch_desc *like, size_t count)
     if (!h || !like || count == 0)
         return -EINVAL;
     wsched_batch_desc d = *like;
+    if (d.downstream)
+        d.flags |= WSCHED_BATCH_WAITS; /* as submit does */
     if (!d.fn && !d.range_fn)
         d.fn = wsched__reserve_placeholder; /* only its shape matters */
     struct layout l;
@@ -268,6 +284,13 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
         *out = NULL;
     if (!h || !d || !out)
         return -EINVAL;
+    wsched_batch_desc with_waits;
+    if (d->downstream && !(d->flags & WSCHED_BATCH_WAITS)) {
+        /* A downstream's backoffs and delays are waits (wsched.h). */
+        with_waits = *d;
+        with_waits.flags |= WSCHED_BATCH_WAITS;
+        d = &with_waits;
+    }
     struct layout l;
     int r = desc_check(d);
     if (r || (r = layout_of(d, &l)) != 0)
@@ -308,6 +331,11 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
         goto fail;
     batch_init(b, d, &l, h, limited);
     b->bytes = got;
+    /* The downstream's user count, dropped when every job has returned
+     * (batch.c); relaxed: destroying a downstream while submitting to it
+     * is the caller's race. */
+    if (b->ds)
+        fadd(&b->ds->users, 1, RLX);
     PROBE2(batch_submit, b, n);
 
     struct task t = range_task(wsched__run_range, b, 0, n);
@@ -342,6 +370,8 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
     return 0;
 
 fail:
+    if (b && b->ds)
+        fsub(&b->ds->users, 1, RLX);
     if (b)
         mem_batch_free(&p->mem.a, b, b->bytes);
     if (reserved)

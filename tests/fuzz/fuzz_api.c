@@ -187,10 +187,10 @@ static const int resv_codes[] = {WSCHED_ERRBASE,      WSCHED_ERRBASE - 1,  WSCHE
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* The status a job's return value becomes (header: reserved range, except
- * WSCHED_EEXCEPTION). */
+ * WSCHED_EEXCEPTION and the policy codes WSCHED_EBREAKER, WSCHED_ELIMITED). */
 static int status_of(int r)
 {
-    if (r == WSCHED_EEXCEPTION)
+    if (r == WSCHED_EEXCEPTION || r == WSCHED_EBREAKER || r == WSCHED_ELIMITED)
         return r;
     return r <= WSCHED_ERRBASE && r >= WSCHED_ERRBASE - 64 ? WSCHED_EJOBCODE : r;
 }
@@ -2512,7 +2512,7 @@ static void op_bad(struct thr *t, const uint8_t *p)
         want = -EOVERFLOW;
         break;
     case 18:
-        d.reserved[p[1] % 2] = dummy;
+        d.reserved[p[1] % NELEM(d.reserved)] = dummy;
         break;
     case 19: /* a stride without slots */
         d.slot_stride = 1 + p[1];
@@ -2683,6 +2683,8 @@ static void op_query(struct thr *t, const uint8_t *p)
                                 WSCHED_EDEADLINE,
                                 WSCHED_EEXCEPTION,
                                 WSCHED_ERRBASE - 6,
+                                WSCHED_EBREAKER,
+                                WSCHED_ELIMITED,
                                 INT_MIN,
                                 INT_MAX,
                                 12345};

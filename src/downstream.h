@@ -1,0 +1,151 @@
+/*
+ * Downstreams (wsched.h, "Resilience"): the shared state of the policies
+ * of one service that side jobs call, and the per-job state that the
+ * job path (resilient.c) keeps beside each job's wait record. The
+ * policies themselves are in downstream.c; each is a word or two changed
+ * by CAS or RMW, argued where it is changed.
+ */
+#ifndef WSCHED_DOWNSTREAM_H
+#define WSCHED_DOWNSTREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "internal.h"
+#include "wsched.h"
+
+/* Counters, striped by worker (index % DS_STRIPES) so that the per-job
+ * ones (jobs, attempts) are not one line every worker writes. Relaxed
+ * RMWs: statistics, summed by wsched_downstream_get_stats. */
+#define DS_COUNTERS(X)                                                         \
+    X(jobs)                                                                    \
+    X(attempts)                                                                \
+    X(retries)                                                                 \
+    X(budget_denied)                                                           \
+    X(deadline_cut)                                                            \
+    X(exhausted)                                                               \
+    X(breaker_rejected)                                                        \
+    X(breaker_opened)                                                          \
+    X(breaker_half_opened)                                                     \
+    X(breaker_closed)                                                          \
+    X(limited)                                                                 \
+    X(delayed)                                                                 \
+    X(dead_letters)                                                            \
+    X(dead_dropped)
+#define DS_STRIPES 16
+
+struct ds_stripe {
+#define X(name) _Atomic uint64_t name;
+    DS_COUNTERS(X)
+#undef X
+} __attribute__((aligned(128)));
+
+/* A dead letter in the ring (Vyukov's bounded MPMC queue: a sequence
+ * number per cell says whose turn it is). */
+struct ds_cell {
+    _Atomic uint64_t seq;
+    wsched_dead_letter dl;
+};
+
+/* The breaker's word (downstream.c B1-B4):
+ *   bits 0-1   state (enum wsched_breaker_state)
+ *   bit  2     ramping up after closing
+ *   bits 3-15  epoch: + 1 at every transition (13 bits)
+ *   bits 16-23 half-open: trial permits out
+ *   bits 24-31 half-open: trial successes
+ *   bits 32-63 since: the last transition's time, (now - t0) >> 20 */
+#define BRK_STATE(w) ((unsigned)((w) & 3))
+#define BRK_RAMP 4ull
+#define BRK_EPOCH(w) ((unsigned)(((w) >> 3) & 0x1fff))
+#define BRK_OUT(w) ((unsigned)(((w) >> 16) & 0xff))
+#define BRK_SUCC(w) ((unsigned)(((w) >> 24) & 0xff))
+#define BRK_SINCE(w) ((uint32_t)((w) >> 32))
+#define BRK_TIME_SHIFT 20
+
+/* A permit (wsched_permit; internally 32 bits in a job's state): */
+#define PERMIT_VALID 0x80000000u
+#define PERMIT_TRIAL 0x40000000u /* a half-open trial's */
+#define PERMIT_EPOCH(p) ((unsigned)((p) & 0x1fff))
+
+struct wsched_downstream {
+    /* Read-only after create. */
+    uint64_t magic;
+    char name[48];
+    wsched_retry retry;
+    unsigned max_attempts; /* 1 = no retries */
+    bool retry_any;        /* codes[] empty: every failure is retried */
+    int64_t budget_max;    /* milli-tokens; 0 = no budget */
+    int64_t budget_ratio;  /* milli-tokens per success */
+    wsched_breaker brk_cfg;
+    bool has_breaker;
+    uint32_t open_u, ramp_u; /* open_ns, ramp_ns in 2^20 ns units */
+    uint64_t t0;             /* the clock at create: origin of `since` */
+    uint64_t gcra_t, gcra_tau; /* ns between cells; burst tolerance */
+    unsigned limit_mode;
+    void (*dead_letter)(void *ctx, const wsched_dead_letter *dl);
+    void *dead_letter_ctx;
+    uint64_t seed;
+    uint64_t (*clock)(void *ctx);
+    void *clock_ctx;
+    struct ds_cell *ring;
+    uint64_t ring_mask;
+
+    /* Each shared word on a line of its own. */
+    cacheline_aligned _Atomic uint64_t brk; /* the breaker (B1-B4) */
+    cacheline_aligned _Atomic uint64_t win; /* its window: tag 16 | calls 24 | fails 24 */
+    cacheline_aligned _Atomic int64_t tokens; /* the retry budget, milli-tokens */
+    cacheline_aligned _Atomic uint64_t tat;   /* GCRA's theoretical arrival time */
+    cacheline_aligned _Atomic uint64_t users; /* batches submitted and not complete */
+    cacheline_aligned _Atomic uint64_t ring_head; /* the ring's producers' position */
+    cacheline_aligned _Atomic uint64_t ring_tail; /* its consumers' */
+    struct ds_stripe stripe[DS_STRIPES];
+};
+#define DS_MAGIC 0x77736473747265ull /* "wsdstre" */
+
+/* A job's policy state, beside its wait record (the batch's `pol`):
+ * written only by whoever runs the job's current call, one at a time (the
+ * wait's join and the deque push order the calls, as for its slot). */
+enum { PH_NONE = 0, PH_LIMIT_WAIT = 1, PH_RETRY_WAIT = 2 };
+struct job_pol {
+    uint64_t prev_delay; /* the last backoff (DECORRELATED) */
+    uint32_t permit;     /* the breaker's permit while the job holds one */
+    uint8_t attempts;    /* attempts started */
+    uint8_t phase;       /* PH_*: what the current timer wait is for */
+    uint8_t pad[2];
+};
+
+static inline uint64_t ds_now(const struct wsched_downstream *ds)
+{
+    return ds->clock ? ds->clock(ds->clock_ctx) : wsched_now_ns();
+}
+
+static inline struct ds_stripe *ds_stripe_of(struct wsched_downstream *ds)
+{
+    struct worker *w = wsched__self;
+    return &ds->stripe[w ? w->index % DS_STRIPES : DS_STRIPES - 1];
+}
+#define DS_COUNT(ds, field) fadd(&ds_stripe_of(ds)->field, 1, RLX)
+
+/* downstream.c: the policies' steps, for the job path. */
+/* Retry budget: may a retry go? (one relaxed load) */
+static inline bool ds_budget_allows(struct wsched_downstream *ds)
+{
+    return !ds->budget_max || ld(&ds->tokens, RLX) * 2 > ds->budget_max;
+}
+WSCHED_INTERNAL void wsched__ds_budget_outcome(struct wsched_downstream *ds, bool ok);
+WSCHED_INTERNAL bool wsched__ds_retryable(const struct wsched_downstream *ds, int code);
+WSCHED_INTERNAL void wsched__ds_dead_letter(struct wsched_downstream *ds,
+                                            const wsched_dead_letter *dl);
+WSCHED_INTERNAL int wsched__breaker_acquire(struct wsched_downstream *ds, uint32_t *permit);
+WSCHED_INTERNAL void wsched__breaker_release(struct wsched_downstream *ds, uint32_t permit,
+                                             int status);
+WSCHED_INTERNAL int64_t wsched__limit_acquire(struct wsched_downstream *ds, uint64_t now,
+                                              uint64_t max_delay);
+
+/* resilient.c: a job of a batch with a downstream, in place of
+ * call_job_waiting (batch.h): its policies around each attempt. */
+WSCHED_INTERNAL bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
+                                     unsigned kind, uint64_t value, int *ret);
+
+#endif
