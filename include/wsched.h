@@ -887,7 +887,7 @@ WSCHED_API int wsched_breaker_state(const wsched_downstream *ds);
 typedef struct wsched_downstream_stats {
     uint64_t jobs;            /**< jobs that reached the policies */
     uint64_t attempts;        /**< attempts started */
-    uint64_t retries;         /**< attempts after a failure */
+    uint64_t retries;         /**< retries scheduled (a backoff begun) */
     uint64_t budget_denied;   /**< retries refused by the budget */
     uint64_t deadline_cut;    /**< retries refused: could not begin before the deadline */
     uint64_t exhausted;       /**< jobs whose last allowed attempt failed, retryably */

@@ -93,7 +93,6 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsigned
         value = 0;
         jp->attempts++;
         DS_COUNT(ds, attempts);
-        DS_COUNT(ds, retries);
         PROBE3(retry, b, i, jp->attempts);
         goto attempt;
     }
@@ -173,8 +172,11 @@ attempt:;
         dead(ds, b, i, code, jp->attempts, WSCHED_DEAD_DEADLINE);
         return finish(ds, jp, code, ret);
     }
-    /* The phase is set before the wait is armed: once J2' gave our unit
-     * of the join away, the resumption may run (and read it) elsewhere. */
+    /* Counted and the phase set before the wait is armed: once J2' gave
+     * our unit of the join away, the resumption may run (and read the
+     * phase) elsewhere, and complete the batch, after which the caller
+     * may destroy the downstream: nothing of ours is touched after. */
+    DS_COUNT(ds, retries);
     jp->phase = PH_RETRY_WAIT;
     if (arm_own_wait(w, jw, when))
         return true;

@@ -273,7 +273,7 @@ static void test_deadline_cutoff(wsched_pool *pool)
     /* A backoff of 200 ms never begins before a 50 ms deadline: the job
      * ends with its own error, not EDEADLINE, and well before it. */
     wsched_downstream_config c = {.retry = {.max_attempts = 5, .jitter = WSCHED_JITTER_NONE,
-                                            .base_ns = 200000000}};
+                                            .base_ns = 200000000ull * (uint64_t)check_slow()}};
     wsched_downstream *ds = make_ds(&c);
     enum { N = 4 };
     struct rec recs[N];
