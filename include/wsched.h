@@ -945,6 +945,23 @@ WSCHED_API uint64_t wsched_backoff_ns(const wsched_retry *r, unsigned k, uint64_
  * (REJECT mode, or a delay past `max_delay_ns`, when not 0).
  */
 typedef uint64_t wsched_permit;
+/**
+ * The retry decision by hand (the one the job path makes): attempt
+ * `attempt` (1 = the first) of a call with key `key` (a job's index in
+ * the job path: it seeds the jitter draw) ended with `status`. The budget
+ * learns the outcome; then 0 = retry after *delay_ns (counted in
+ * `retries`), or the reason not to: WSCHED_DEAD_EXHAUSTED, _BUDGET or
+ * _DEADLINE (now + delay would not be before deadline_ns; 0 = none), or
+ * -ENOENT when there is nothing to retry (a success, a code not retried).
+ * *prev_delay_ns is the caller's state between attempts (0 before the
+ * first retry). -EINVAL for NULL pointers or attempt 0. No dead letter
+ * is given: that is the caller's to do.
+ */
+WSCHED_API int wsched_retry_decide(wsched_downstream *ds, uint64_t key, unsigned attempt,
+                                   int status, uint64_t deadline_ns, uint64_t *prev_delay_ns,
+                                   uint64_t *delay_ns);
+/** Would the retry budget let a retry (or a hedge) go now: 1 or 0, -EINVAL. */
+WSCHED_API int wsched_budget_allows(const wsched_downstream *ds);
 WSCHED_API int wsched_breaker_acquire(wsched_downstream *ds, wsched_permit *permit);
 WSCHED_API int wsched_breaker_release(wsched_downstream *ds, wsched_permit permit, int status);
 WSCHED_API int64_t wsched_limit_acquire(wsched_downstream *ds, uint64_t now_ns,

@@ -259,6 +259,64 @@ bool wsched__ds_retryable(const struct wsched_downstream *ds, int code)
     return false;
 }
 
+/* The retry decision after attempt `attempt` of job (or key) `key` ended
+ * with `code` (wsched_retry_decide): the budget learns the outcome, then
+ * 0 = retry at *when (after *delay), a WSCHED_DEAD_* reason = give up,
+ * -ENOENT = nothing to retry (a success or a code not retried). The
+ * retry is counted here, before the caller arms its wait (resilient.c). */
+int wsched__retry_decide(struct wsched_downstream *ds, uint64_t key, unsigned attempt, int code,
+                         uint64_t deadline, uint64_t *prev_delay, uint64_t *delay,
+                         uint64_t *when)
+{
+    if (code == 0) {
+        wsched__ds_budget_outcome(ds, true);
+        return -ENOENT;
+    }
+    if (!wsched__ds_retryable(ds, code))
+        return -ENOENT; /* fatal: the budget is for retryable failures */
+    wsched__ds_budget_outcome(ds, false);
+    if (attempt >= ds->max_attempts) {
+        DS_COUNT(ds, exhausted);
+        return WSCHED_DEAD_EXHAUSTED;
+    }
+    if (!ds_budget_allows(ds)) {
+        DS_COUNT(ds, budget_denied);
+        PROBE2(budget_denied, ds, key);
+        return WSCHED_DEAD_BUDGET;
+    }
+    /* The draw for the key's attempt-th retry (wsched.h, `seed`). */
+    uint64_t rng = ds->seed ^ (key * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)attempt << 56);
+    uint64_t d = wsched_backoff_ns(&ds->retry, attempt, *prev_delay, &rng);
+    uint64_t t = wsched_now_ns() + d;
+    if (deadline && t >= deadline) {
+        /* No attempt is started that cannot begin before the deadline. */
+        DS_COUNT(ds, deadline_cut);
+        return WSCHED_DEAD_DEADLINE;
+    }
+    *prev_delay = d;
+    *delay = d;
+    *when = t;
+    DS_COUNT(ds, retries);
+    return 0;
+}
+
+int wsched_retry_decide(wsched_downstream *ds, uint64_t key, unsigned attempt, int status,
+                        uint64_t deadline_ns, uint64_t *prev_delay_ns, uint64_t *delay_ns)
+{
+    if (!ds || ds->magic != DS_MAGIC || !prev_delay_ns || !delay_ns || attempt == 0)
+        return -EINVAL;
+    uint64_t when;
+    return wsched__retry_decide(ds, key, attempt, status, deadline_ns, prev_delay_ns, delay_ns,
+                                &when);
+}
+
+int wsched_budget_allows(const wsched_downstream *ds)
+{
+    if (!ds || ds->magic != DS_MAGIC)
+        return -EINVAL;
+    return ds_budget_allows(ds);
+}
+
 /* The retry budget after an attempt: a failure takes a token, a success
  * gives back ratio. A CAS loop to stay within [0, max]; a full bucket
  * after a success is the common case and costs one load. */

@@ -129,11 +129,14 @@ static inline struct ds_stripe *ds_stripe_of(struct wsched_downstream *ds)
 
 /* downstream.c: the policies' steps, for the job path. */
 /* Retry budget: may a retry go? (one relaxed load) */
-static inline bool ds_budget_allows(struct wsched_downstream *ds)
+static inline bool ds_budget_allows(const struct wsched_downstream *ds)
 {
     return !ds->budget_max || ld(&ds->tokens, RLX) * 2 > ds->budget_max;
 }
 WSCHED_INTERNAL void wsched__ds_budget_outcome(struct wsched_downstream *ds, bool ok);
+WSCHED_INTERNAL int wsched__retry_decide(struct wsched_downstream *ds, uint64_t key,
+                                         unsigned attempt, int code, uint64_t deadline,
+                                         uint64_t *prev_delay, uint64_t *delay, uint64_t *when);
 WSCHED_INTERNAL bool wsched__ds_retryable(const struct wsched_downstream *ds, int code);
 WSCHED_INTERNAL void wsched__ds_dead_letter(struct wsched_downstream *ds,
                                             const wsched_dead_letter *dl);

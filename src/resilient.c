@@ -59,16 +59,6 @@ static bool finish(struct wsched_downstream *ds, struct job_pol *jp, int status,
     return false;
 }
 
-/* The draw for job i's k-th retry (wsched.h: wsched_downstream_config.seed). */
-static uint64_t backoff_of(const struct wsched_downstream *ds, struct job_pol *jp, size_t i,
-                           unsigned k)
-{
-    uint64_t rng = ds->seed ^ ((uint64_t)i * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)k << 56);
-    uint64_t d = wsched_backoff_ns(&ds->retry, k, jp->prev_delay, &rng);
-    jp->prev_delay = d;
-    return d;
-}
-
 bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsigned kind,
                      uint64_t value, int *ret)
 {
@@ -142,41 +132,25 @@ attempt:;
     if (cleanup)
         return finish(ds, jp, WSCHED_ECANCELLED, ret);
     int code = job_status(r);
-    if (code == 0) {
-        wsched__ds_budget_outcome(ds, true);
-        return finish(ds, jp, 0, ret);
-    }
-    if (!wsched__ds_retryable(ds, code))
-        return finish(ds, jp, code, ret); /* fatal: the budget is for retryable ones */
-    wsched__ds_budget_outcome(ds, false);
-    /* A retryable failure. */
-    if (jp->attempts >= ds->max_attempts) {
-        DS_COUNT(ds, exhausted);
-        dead(ds, b, i, code, jp->attempts, WSCHED_DEAD_EXHAUSTED);
-        return finish(ds, jp, code, ret);
-    }
     uint32_t reason = ld(&b->cancel, RLX);
-    if (reason != CANCEL_NONE && reason != CANCEL_CLOSED)
-        return finish(ds, jp, code, ret); /* the batch stops: no more attempts */
-    if (!ds_budget_allows(ds)) {
-        DS_COUNT(ds, budget_denied);
-        PROBE2(budget_denied, b, i);
-        dead(ds, b, i, code, jp->attempts, WSCHED_DEAD_BUDGET);
+    if (code != 0 && reason != CANCEL_NONE && reason != CANCEL_CLOSED) {
+        /* The batch stops: no more attempts (the budget still learns). */
+        if (wsched__ds_retryable(ds, code))
+            wsched__ds_budget_outcome(ds, false);
         return finish(ds, jp, code, ret);
     }
-    uint64_t delay = backoff_of(ds, jp, i, jp->attempts);
-    uint64_t when = wsched_now_ns() + delay;
-    if (b->deadline && when >= b->deadline) {
-        /* No attempt is started that cannot begin before the deadline. */
-        DS_COUNT(ds, deadline_cut);
-        dead(ds, b, i, code, jp->attempts, WSCHED_DEAD_DEADLINE);
+    uint64_t delay, when;
+    int why = wsched__retry_decide(ds, i, jp->attempts, code, b->deadline, &jp->prev_delay,
+                                   &delay, &when);
+    if (why != 0) {
+        if (why > 0)
+            dead(ds, b, i, code, jp->attempts, (unsigned)why);
         return finish(ds, jp, code, ret);
     }
-    /* Counted and the phase set before the wait is armed: once J2' gave
-     * our unit of the join away, the resumption may run (and read the
-     * phase) elsewhere, and complete the batch, after which the caller
-     * may destroy the downstream: nothing of ours is touched after. */
-    DS_COUNT(ds, retries);
+    /* Counted (the decision) and the phase set before the wait is armed:
+     * once J2' gave our unit of the join away, the resumption may run (and
+     * read the phase) elsewhere, and complete the batch, after which the
+     * caller may destroy the downstream: nothing of ours is touched after. */
     jp->phase = PH_RETRY_WAIT;
     if (arm_own_wait(w, jw, when))
         return true;

@@ -329,6 +329,44 @@ static void test_budget_exact(wsched_pool *pool)
     CHECK_OK(wsched_downstream_destroy(ds));
 }
 
+static void test_retry_by_hand(void)
+{
+    wsched_downstream_config c = {.retry = {.max_attempts = 3, .jitter = WSCHED_JITTER_NONE,
+                                            .base_ns = 1000, .codes = {-EIO}},
+                                  .budget = {.max_tokens = 6, .ratio_milli = 500}};
+    wsched_downstream *ds = make_ds(&c);
+    uint64_t prev = 0, delay = 0;
+    CHECK_EQ(wsched_budget_allows(ds), 1);
+    CHECK_EQ(wsched_retry_decide(ds, 7, 1, -EIO, 0, &prev, &delay), 0);
+    CHECK_EQ(delay, 1000); /* 6 -> 5 tokens: more than half */
+    CHECK_EQ(wsched_retry_decide(ds, 7, 2, -EIO, 0, &prev, &delay), 0);
+    CHECK_EQ(delay, 2000); /* 5 -> 4 */
+    CHECK_EQ(wsched_retry_decide(ds, 7, 3, -EIO, 0, &prev, &delay), WSCHED_DEAD_EXHAUSTED);
+    CHECK_EQ(wsched_budget_allows(ds), 0); /* 3: at half */
+    CHECK_EQ(wsched_retry_decide(ds, 8, 1, -EIO, 0, &prev, &delay), WSCHED_DEAD_BUDGET); /* 2 */
+    CHECK_EQ(wsched_retry_decide(ds, 8, 1, 0, 0, &prev, &delay), -ENOENT); /* 2.5 */
+    CHECK_EQ(wsched_retry_decide(ds, 8, 1, 0, 0, &prev, &delay), -ENOENT); /* 3 */
+    CHECK_EQ(wsched_budget_allows(ds), 0);
+    CHECK_EQ(wsched_retry_decide(ds, 8, 1, 0, 0, &prev, &delay), -ENOENT); /* 3.5 */
+    CHECK_EQ(wsched_budget_allows(ds), 1);
+    CHECK_EQ(wsched_retry_decide(ds, 8, 1, -ENOENT, 0, &prev, &delay), -ENOENT);
+    prev = 0;
+    c.budget.max_tokens = 0;
+    wsched_downstream *ds2 = make_ds(&c);
+    CHECK_EQ(wsched_retry_decide(ds2, 8, 1, -EIO, wsched_now_ns() + 500, &prev, &delay),
+             WSCHED_DEAD_DEADLINE);
+    CHECK_EQ(ds_stats(ds2).deadline_cut, 1);
+    CHECK_OK(wsched_downstream_destroy(ds2));
+    CHECK_EQ(wsched_retry_decide(ds, 8, 0, -EIO, 0, &prev, &delay), -EINVAL);
+    CHECK_EQ(wsched_retry_decide(NULL, 8, 1, -EIO, 0, &prev, &delay), -EINVAL);
+    CHECK_EQ(wsched_budget_allows(NULL), -EINVAL);
+    wsched_downstream_stats s = ds_stats(ds);
+    CHECK_EQ(s.retries, 2);
+    CHECK_EQ(s.exhausted, 1);
+    CHECK_EQ(s.budget_denied, 1);
+    CHECK_OK(wsched_downstream_destroy(ds));
+}
+
 /* ------------------------------------------------------------- breaker */
 
 static void test_breaker_transitions(wsched_pool *pool)
@@ -681,6 +719,7 @@ int main(void)
 {
     check_watchdog(120);
     test_backoff_exact();
+    test_retry_by_hand();
     test_breaker_rate_and_ramp();
     wsched_pool *pool = check_pool(2);
     test_retry_then_success(pool);
