@@ -1,0 +1,207 @@
+// The costs of the downstream policies (issue 11's targets), through the
+// public API: the breaker's acquire when closed, the retry budget's check,
+// the retry decision, GCRA; uncontended (1 thread) and contended (2+
+// threads on one downstream); and the per-job cost of a downstream in a
+// batch of empty jobs.
+//   build/bench_resilience --benchmark_repetitions=5
+// ns_per_op counters are wall time / operations of that thread.
+#include <benchmark/benchmark.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+
+#include "../tests/common.h"
+#include "wsched.h"
+
+namespace {
+
+wsched_downstream *make_ds(const wsched_downstream_config &c)
+{
+    wsched_downstream *ds = nullptr;
+    if (int r = wsched_downstream_create(&ds, &c)) {
+        std::fprintf(stderr, "downstream: %s\n", wsched_strerror(r));
+        std::abort();
+    }
+    return ds;
+}
+
+wsched_downstream_config breaker_cfg()
+{
+    wsched_downstream_config c{};
+    c.breaker.failure_rate_pct = 50;
+    c.breaker.min_calls = 20;
+    c.breaker.window_calls = 100;
+    c.breaker.open_ns = 1000000000ull;
+    return c;
+}
+
+// One downstream per benchmark, shared by its threads.
+wsched_downstream *shared_ds;
+
+void setup_breaker(const benchmark::State &) { shared_ds = make_ds(breaker_cfg()); }
+void teardown(const benchmark::State &) { wsched_downstream_destroy(shared_ds); }
+
+void BM_BreakerAcquireClosed(benchmark::State &state)
+{
+    wsched_permit p;
+    for (auto _ : state) {
+        int r = wsched_breaker_acquire(shared_ds, &p);
+        benchmark::DoNotOptimize(r);
+        benchmark::DoNotOptimize(p);
+    }
+    state.counters["ns_per_op"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate |
+                                                     benchmark::Counter::kInvert);
+}
+
+// Acquire and release with a success: the window's CAS per outcome.
+void BM_BreakerRoundClosed(benchmark::State &state)
+{
+    wsched_permit p;
+    for (auto _ : state) {
+        wsched_breaker_acquire(shared_ds, &p);
+        wsched_breaker_release(shared_ds, p, 0);
+    }
+    state.counters["ns_per_op"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate |
+                                                     benchmark::Counter::kInvert);
+}
+
+void setup_budget(const benchmark::State &)
+{
+    wsched_downstream_config c{};
+    c.retry.max_attempts = 3;
+    c.retry.base_ns = 1000;
+    c.budget.max_tokens = 100;
+    c.budget.ratio_milli = 100;
+    shared_ds = make_ds(c);
+}
+
+void BM_BudgetAllows(benchmark::State &state)
+{
+    for (auto _ : state) {
+        int r = wsched_budget_allows(shared_ds);
+        benchmark::DoNotOptimize(r);
+    }
+    state.counters["ns_per_op"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate |
+                                                     benchmark::Counter::kInvert);
+}
+
+// The whole decision after a retryable failure: the budget's update
+// (and, alternately, a success's refill, so it stays above half), the
+// retryable check, the jitter draw, the clock for the deadline check.
+void BM_RetryDecide(benchmark::State &state)
+{
+    uint64_t prev = 0, delay = 0, key = 0;
+    for (auto _ : state) {
+        int r = wsched_retry_decide(shared_ds, key++, 1, (key & 1) ? -EIO : 0,
+                                    UINT64_MAX - 1, &prev, &delay);
+        benchmark::DoNotOptimize(r);
+        benchmark::DoNotOptimize(delay);
+        prev = 0;
+    }
+    state.counters["ns_per_op"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate |
+                                                     benchmark::Counter::kInvert);
+}
+
+void setup_gcra(const benchmark::State &)
+{
+    wsched_downstream_config c{};
+    c.limit.rate_per_s = 1000000000ull; // one per ns: every call conforms
+    c.limit.burst = 1ull << 32;
+    shared_ds = make_ds(c);
+}
+
+// GCRA with the caller's clock reading (one CAS), and with its own.
+void BM_GcraNow(benchmark::State &state)
+{
+    uint64_t now = 1ull << 40;
+    for (auto _ : state) {
+        int64_t r = wsched_limit_acquire(shared_ds, now, 0);
+        benchmark::DoNotOptimize(r);
+        now += 2;
+    }
+    state.counters["ns_per_op"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate |
+                                                     benchmark::Counter::kInvert);
+}
+
+void BM_GcraClock(benchmark::State &state)
+{
+    for (auto _ : state) {
+        int64_t r = wsched_limit_acquire(shared_ds, 0, 0);
+        benchmark::DoNotOptimize(r);
+    }
+    state.counters["ns_per_op"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate |
+                                                     benchmark::Counter::kInvert);
+}
+
+void BM_Clock(benchmark::State &state)
+{
+    for (auto _ : state)
+        benchmark::DoNotOptimize(wsched_now_ns());
+    state.counters["ns_per_op"] = benchmark::Counter(
+        static_cast<double>(state.iterations()), benchmark::Counter::kIsRate |
+                                                     benchmark::Counter::kInvert);
+}
+
+// A batch of range(1) empty jobs on 2 workers: plain (mode 0), with
+// WSCHED_BATCH_WAITS (1), naming a downstream without policies (2), with
+// a closed breaker and a budget (3): ns per job.
+void BM_DownstreamBatch(benchmark::State &state)
+{
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = 2;
+    wsched_pool *pool = nullptr;
+    if (wsched_pool_create(&pool, &cfg))
+        std::abort();
+    wsched_downstream *ds = nullptr;
+    const int mode = static_cast<int>(state.range(0));
+    if (mode == 2)
+        ds = make_ds(wsched_downstream_config{});
+    if (mode == 3) {
+        wsched_downstream_config c = breaker_cfg();
+        c.retry.max_attempts = 3;
+        c.retry.base_ns = 1000;
+        c.budget.max_tokens = 100;
+        c.budget.ratio_milli = 100;
+        ds = make_ds(c);
+    }
+    const size_t n = static_cast<size_t>(state.range(1));
+    for (auto _ : state) {
+        wsched_batch_desc d{};
+        d.fn = common_nop_job;
+        d.njobs = n;
+        d.flags = mode == 1 ? WSCHED_BATCH_WAITS : 0;
+        d.downstream = ds;
+        wsched_batch *b = nullptr;
+        if (wsched_submit(pool, &d, &b) || wsched_wait(b, -1))
+            std::abort();
+        wsched_batch_free(b);
+    }
+    state.counters["ns_per_job"] = benchmark::Counter(
+        static_cast<double>(state.iterations() * static_cast<int64_t>(n)),
+        benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    wsched_pool_destroy(pool);
+    if (ds)
+        wsched_downstream_destroy(ds);
+}
+
+} // namespace
+
+BENCHMARK(BM_Clock);
+BENCHMARK(BM_BreakerAcquireClosed)->Setup(setup_breaker)->Teardown(teardown)->Threads(1)->Threads(2);
+BENCHMARK(BM_BreakerRoundClosed)->Setup(setup_breaker)->Teardown(teardown)->Threads(1)->Threads(2);
+BENCHMARK(BM_BudgetAllows)->Setup(setup_budget)->Teardown(teardown)->Threads(1)->Threads(2);
+BENCHMARK(BM_RetryDecide)->Setup(setup_budget)->Teardown(teardown)->Threads(1)->Threads(2);
+BENCHMARK(BM_GcraNow)->Setup(setup_gcra)->Teardown(teardown)->Threads(1)->Threads(2);
+BENCHMARK(BM_GcraClock)->Setup(setup_gcra)->Teardown(teardown)->Threads(1);
+BENCHMARK(BM_DownstreamBatch)->ArgsProduct({{0, 1, 2, 3}, {64, 4096}});
+
+BENCHMARK_MAIN();
