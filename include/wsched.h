@@ -570,6 +570,8 @@ enum wsched_resume {
     WSCHED_RESUME_TIMEDOUT = 6,  /**< the deadline of a waker or fd wait came first */
     WSCHED_RESUME_RETRY = 7,     /**< a new attempt after a failed one (see "Resilience"):
                                       start over; the slot holds what the last attempt left */
+    WSCHED_RESUME_HEDGE = 8,     /**< a hedge: a second attempt beside a slow one, in a
+                                      zeroed scratch slot of its own (see "Resilience") */
 };
 
 /** The value of the wait that completed, for the running call: the waker's
@@ -716,7 +718,7 @@ WSCHED_API int wsched_current_worker(void);
  * the downstream's policies, in one fixed order, outer to inner:
  *
  *   batch deadline > rate limit > breaker > retries (with their budget)
- *   > the job's attempt
+ *   > hedge > the job's attempt
  *
  * so a job is limited and let through the breaker once, however many
  * attempts it makes, and every attempt starts before the batch deadline.
@@ -814,6 +816,22 @@ typedef struct wsched_rate_limit {
     unsigned reserved0;  /**< must be 0 */
 } wsched_rate_limit;
 
+/** Hedged requests (wsched_downstream_config.hedge): "The Tail at
+ * Scale". When an attempt has not finished delay_ns after it began, a
+ * second attempt of the same job starts beside it (the job is called with
+ * WSCHED_RESUME_HEDGE, its slot a zeroed scratch slot of its own); the
+ * first to succeed wins: its slot becomes the job's (the hedge's scratch
+ * is copied into the job's slot once both have returned) and the other is
+ * cancelled (wsched_cancelled answers 1; a wait it is pending on ends at
+ * once with WSCHED_RESUME_CANCELLED, its return is discarded). If both
+ * fail, the later failure is the attempt's outcome (then retries apply).
+ * The job is complete when both have returned. A hedge is started only
+ * while the retry budget allows a retry, and takes one token. */
+typedef struct wsched_hedge {
+    uint64_t delay_ns;  /**< 0 = no hedging; else the delay before a hedge starts */
+    uint64_t reserved0; /**< must be 0 */
+} wsched_hedge;
+
 /** Why a job was dead-lettered. */
 enum wsched_dead_reason {
     WSCHED_DEAD_EXHAUSTED = 1, /**< its last allowed attempt failed with a retryable code */
@@ -841,6 +859,7 @@ typedef struct wsched_downstream_config {
     wsched_retry_budget budget;
     wsched_breaker breaker;
     wsched_rate_limit limit;
+    wsched_hedge hedge;
     /** Called once per dead-lettered job, on the worker that decided it,
      * before the job's slot is final: it must not block or call
      * wsched_wait on that batch. NULL = the dead-letter ring. */
@@ -899,6 +918,9 @@ typedef struct wsched_downstream_stats {
     uint64_t delayed;         /**< delayed by the rate limit */
     uint64_t dead_letters;    /**< letters given to the hook or the ring */
     uint64_t dead_dropped;    /**< letters dropped: the ring was full */
+    uint64_t hedges;          /**< hedges started */
+    uint64_t hedge_wins;      /**< jobs whose hedge succeeded first */
+    uint64_t hedges_denied;   /**< hedges not started: the budget said no */
     int64_t budget_milli;     /**< the budget's tokens now, in thousandths */
 } wsched_downstream_stats;
 

@@ -126,15 +126,15 @@ static inline void ctx_implicit_sync(wsched_ctx *c)
  * a wait it then did not wait for came first: waitq.c). Else *ret is its
  * return value, and a wait it armed is dropped (its timer and fd are on
  * this worker: the job armed them in this call). */
-static inline bool call_job_attempt(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
-                                    unsigned kind, uint64_t value, int *ret)
+static inline bool call_job_frame(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
+                                  struct job_wait *jw, void *slot, unsigned kind,
+                                  uint64_t value, int *ret)
 {
-    struct job_wait *jw = &b->waits[i];
     ctx->wait = jw;
     ctx->resume = kind;
     ctx->value = value;
     jw->armed = 0;
-    int r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);
+    int r = b->fn(ctx, b->arg, i, slot);
     ctx_implicit_sync(ctx);
     ctx->wait = NULL;
     ctx->resume = WSCHED_RESUME_FIRST;
@@ -165,14 +165,23 @@ static inline bool call_job_attempt(wsched_ctx *ctx, struct wsched_batch *b, siz
     return false;
 }
 
-/* The same, through the batch's downstream policies when it has one
- * (resilient.c): *ret is then the job's final status, or a policy's
- * (WSCHED_EBREAKER, WSCHED_ELIMITED), and a retry is a pending job. */
-static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
+/* Job i in its own record and slot. */
+static inline bool call_job_attempt(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
                                     unsigned kind, uint64_t value, int *ret)
 {
+    return call_job_frame(ctx, b, i, &b->waits[i], b->slots ? b->slots + i * b->stride : NULL,
+                          kind, value, ret);
+}
+
+/* The same, through the batch's downstream policies when it has one
+ * (resilient.c): *ret is then the job's final status, or a policy's
+ * (WSCHED_EBREAKER, WSCHED_ELIMITED), and a retry is a pending job.
+ * `hedge`: the call is for job i's hedge record (b->hwaits[i]). */
+static inline bool call_job_waiting(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
+                                    bool hedge, unsigned kind, uint64_t value, int *ret)
+{
     if (unlikely(b->ds != NULL))
-        return wsched__ds_call(ctx, b, i, kind, value, ret);
+        return wsched__ds_call(ctx, b, i, hedge, kind, value, ret);
     return call_job_attempt(ctx, b, i, kind, value, ret);
 }
 

@@ -100,6 +100,8 @@ static int config_check(const wsched_downstream_config *c)
     if (l->rate_per_s > 1000000000ull || l->mode > WSCHED_LIMIT_DELAY ||
         l->burst > (1ull << 32))
         return -EINVAL;
+    if (c->hedge.reserved0 || c->hedge.delay_ns > HOUR_NS)
+        return -EINVAL;
     unsigned ring = c->ring_size ? c->ring_size : 1024;
     if (ring < 2 || ring > (1u << 20) || (ring & (ring - 1)))
         return -EINVAL;
@@ -164,6 +166,7 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
         ds->gcra_tau = ds->gcra_t * (burst - 1);
         ds->limit_mode = c->limit.mode;
     }
+    ds->hedge_delay = c->hedge.delay_ns;
     ds->dead_letter = c->dead_letter;
     ds->dead_letter_ctx = c->dead_letter_ctx;
     ds->clock = c->clock;

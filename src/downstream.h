@@ -32,7 +32,10 @@
     X(limited)                                                                 \
     X(delayed)                                                                 \
     X(dead_letters)                                                            \
-    X(dead_dropped)
+    X(dead_dropped)                                                            \
+    X(hedges)                                                                  \
+    X(hedge_wins)                                                              \
+    X(hedges_denied)
 #define DS_STRIPES 16
 
 struct ds_stripe {
@@ -83,6 +86,7 @@ struct wsched_downstream {
     uint64_t t0;             /* the clock at create: origin of `since` */
     uint64_t gcra_t, gcra_tau; /* ns between cells; burst tolerance */
     unsigned limit_mode;
+    uint64_t hedge_delay; /* 0 = no hedging */
     void (*dead_letter)(void *ctx, const wsched_dead_letter *dl);
     void *dead_letter_ctx;
     uint64_t seed;
@@ -107,12 +111,24 @@ struct wsched_downstream {
  * written only by whoever runs the job's current call, one at a time (the
  * wait's join and the deque push order the calls, as for its slot). */
 enum { PH_NONE = 0, PH_LIMIT_WAIT = 1, PH_RETRY_WAIT = 2 };
+/* The hedge record's phase: its timer (the hedge's delay), or the hedge's
+ * attempt, whose own waits it then carries. */
+enum { HP_TIMER = 0, HP_ATTEMPT = 1 };
+/* hstate (resilient.c H1-H4): the attempts of a hedged round. */
+#define HS_LIVE 3u     /* parties left: the primary attempt, the hedge record */
+#define HS_PDONE 4u    /* the primary attempt returned */
+#define HS_HSTART 8u   /* the hedge's attempt started */
+#define HS_DECIDED 16u /* an attempt succeeded */
+#define HS_WINH 32u    /* ... and it was the hedge */
 struct job_pol {
     uint64_t prev_delay; /* the last backoff (DECORRELATED) */
     uint32_t permit;     /* the breaker's permit while the job holds one */
     uint8_t attempts;    /* attempts started */
-    uint8_t phase;       /* PH_*: what the current timer wait is for */
-    uint8_t pad[2];
+    uint8_t phase;       /* PH_*: what the primary record's own wait is for */
+    uint8_t hphase;      /* HP_*: the hedge record's (written by its calls only) */
+    uint8_t hedged;      /* this round has a hedge record armed */
+    _Atomic uint32_t hstate;
+    _Atomic int32_t hcode; /* a failed attempt's code in a hedged round */
 };
 
 static inline uint64_t ds_now(const struct wsched_downstream *ds)
@@ -149,6 +165,6 @@ WSCHED_INTERNAL int64_t wsched__limit_acquire(struct wsched_downstream *ds, uint
 /* resilient.c: a job of a batch with a downstream, in place of
  * call_job_waiting (batch.h): its policies around each attempt. */
 WSCHED_INTERNAL bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i,
-                                     unsigned kind, uint64_t value, int *ret);
+                                     bool hedge, unsigned kind, uint64_t value, int *ret);
 
 #endif

@@ -284,6 +284,11 @@ struct wsched_batch {
     cacheline_aligned _Atomic size_t next;
     struct wsched_downstream *ds;
     struct job_pol *pol;
+    /* A downstream with hedging: the hedges' wait records and scratch
+     * slots (resilient.c), and the slot size to copy a winner's. */
+    struct job_wait *hwaits;
+    char *hscratch;
+    size_t slot_size;
 };
 
 /* ---------------------------------------------------------------- jobs */
@@ -320,6 +325,10 @@ struct job_wait {
     uint8_t kind;   /* WSCHED_RESUME_TIMER, _BATCH, _WOKEN or _FD, while armed */
     uint8_t events; /* an fd wait: WSCHED_FD_* ready, set by the owner */
     uint8_t tflags; /* JW_TIMED, JW_LATE: where the timer is (owner-private) */
+    /* A hedged round's attempt that lost (resilient.c H3): its waits end
+     * as cancelled, wsched_cancelled answers 1. SEQ_CST: the Dekker pair
+     * of H3 with J2' (as the batch's cancel word is, C3). */
+    _Atomic uint8_t lost;
 };
 #define JW_TIMED 1u /* a timer was armed for this wait */
 #define JW_LATE 2u  /* ... and waits on the owner's `late` list (T3) */
@@ -424,11 +433,14 @@ static inline size_t range_lo(const struct task *t) { return t->b; }
 static inline size_t range_hi(const struct task *t) { return t->c; }
 
 /*   a resumption         run = wsched__run_resume: job `index` of a batch
- *                        whose wait fired, called again */
-static inline struct task resume_task(task_run_fn run, struct wsched_batch *b, size_t index)
+ *                        whose wait fired, called again; hedge: the wait
+ *                        was its hedge record's (b->hwaits) */
+static inline struct task resume_task(task_run_fn run, struct wsched_batch *b, size_t index,
+                                      bool hedge)
 {
-    return (struct task){run, (uintptr_t)b, index, 0};
+    return (struct task){run, (uintptr_t)b, index, hedge};
 }
+static inline bool resume_hedge(const struct task *t) { return t->c != 0; }
 
 static inline struct task spawn_task(task_run_fn run, wsched_task_fn fn, void *arg,
                                      wsched_ctx *parent)
@@ -488,12 +500,21 @@ WSCHED_INTERNAL void wsched__deadline_event(struct wsched_batch *b, bool fired);
 /* b->waiter once the batch's jobs have all returned. */
 #define WAITER_DONE ((struct job_wait *)(uintptr_t)1)
 
+/* The resumption of the job whose wait `jw` is (its own record or its
+ * hedge's). */
+static inline struct task resume_task_of(const struct job_wait *jw)
+{
+    struct wsched_batch *b = jw->b;
+    return resume_task(b->resume_fn, b, jw->index,
+                       b->hwaits && jw >= b->hwaits && jw < b->hwaits + b->n);
+}
+
 /* A job's wait completed: its resumption onto our own deque (stealable;
  * the push's P1 release carries the job's frame to a thief), or run here
  * when the deque cannot grow. */
 static inline void schedule_resume(struct worker *w, struct job_wait *jw)
 {
-    struct task r = resume_task(jw->b->resume_fn, jw->b, jw->index);
+    struct task r = resume_task_of(jw);
     bool was_empty;
     if (deque_push_owner(&w->dq, &r, &was_empty) == 0)
         pushed(w, was_empty);

@@ -129,7 +129,7 @@ bool wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i)
         return false; /* frozen before we started */
     int r;
     if (b->waits) {
-        if (call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, 0, &r))
+        if (call_job_waiting(ctx, b, i, false, WSCHED_RESUME_FIRST, 0, &r))
             return true;
     } else {
         r = b->fn(ctx, b->arg, i, b->slots ? b->slots + i * b->stride : NULL);
@@ -156,5 +156,6 @@ int wsched_cancelled(const wsched_ctx *c)
     struct wsched_batch *b = c->batch;
     uint32_t reason = ld(&b->cancel, RLX);
     return (reason != CANCEL_NONE && reason != CANCEL_CLOSED) ||
+           (c->wait && ld(&c->wait->lost, RLX)) || /* a hedged round's loser */
            (b->deadline && wsched_now_ns() >= b->deadline);
 }

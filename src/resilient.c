@@ -21,6 +21,7 @@
  * push (waitq.c C4, J2'), as the job's slot is.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "batch.h"
 #include "downstream.h"
@@ -59,9 +60,160 @@ static bool finish(struct wsched_downstream *ds, struct job_pol *jp, int status,
     return false;
 }
 
-bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsigned kind,
-                     uint64_t value, int *ret)
+/*
+ * Hedged rounds. With hedging, each attempt of the job is a round of up
+ * to two attempts: the primary, in the job's own record and slot, and the
+ * hedge, in its hedge record (b->hwaits[i]) and a scratch slot, started
+ * when the round's hedge timer fires while the primary still runs.
+ *  (H1) the round's start (the primary's context, nobody else live): the
+ *       lost flags and hcode cleared, hstate = 2 live parties (the primary
+ *       and the hedge record), the hedge timer armed on the hedge record.
+ *  (H2) the timer's resumption starts the hedge's attempt by CAS setting
+ *       HS_HSTART, unless the primary already returned (HS_PDONE) or won;
+ *       else it leaves at once.
+ *  (H3) an attempt's end: one CAS records the primary's return (HS_PDONE)
+ *       and, for a success while none was decided, the win (HS_DECIDED,
+ *       HS_WINH for the hedge); a failure's code goes to hcode. A winner,
+ *       or a primary ending before the hedge started, cancels the other
+ *       party: its lost flag (SEQ_CST), then a load of its cell (SEQ_CST)
+ *       and a claim, the Dekker pair with the other's J2' (waitq.c), which
+ *       reads lost after storing its cell: either we claim its wait, or it
+ *       sees lost and claims it itself. Its resumption is then a cleanup
+ *       call (a lost attempt is not a cancelled job: run.c).
+ *  (H4) then live -= 1 (ACQ_REL): whoever brings it to 0 ends the round,
+ *       seeing both attempts' writes: the winner's status (copying the
+ *       hedge's scratch into the slot when it won: both have returned,
+ *       nobody writes either any more), else the later failure, else
+ *       (both were cleanups) a cancellation. The round's end then goes on
+ *       as an unhedged attempt's would (retry, breaker, dead letter) and
+ *       the job's unit of `remaining` is given back by that caller only:
+ *       a party that is not last reports "pending" to its caller.
+ */
+
+/* H3 for attempt `hedge` of job i; true when we ended the round (H4). */
+static bool attempt_end(struct pool *p, struct wsched_batch *b, size_t i, struct job_pol *jp,
+                        bool hedge, bool cleanup, int code)
 {
+    if (!cleanup && code != 0)
+        st(&jp->hcode, code, RLX); /* published by the RMW below */
+    uint32_t s = ld(&jp->hstate, RLX), n;
+    bool won;
+    do {
+        won = !cleanup && code == 0 && !(s & HS_DECIDED);
+        n = s | (hedge ? 0 : HS_PDONE) | (won ? HS_DECIDED | (hedge ? HS_WINH : 0) : 0);
+    } while (!cas_weak(&jp->hstate, &s, n, AR)); /* H3 */
+    /* The other party: the winner's loser, or the hedge that did not start. */
+    if (won || (!hedge && !(n & HS_HSTART))) {
+        struct job_wait *other = hedge ? &b->waits[i] : &b->hwaits[i];
+        st(&other->lost, 1, SC); /* H3: against its J2' */
+        if (ld(&other->cell, SC) != WAIT_NO_CELL && wsched__wait_claim(p, other, CELL_CANCELLED))
+            wsched__wait_done_remote(p, other);
+    }
+    return (fsub(&jp->hstate, 1, AR) & HS_LIVE) == 1; /* H4 */
+}
+
+/* H4: the round's outcome. False when both attempts were cleanups. */
+static bool round_outcome(struct wsched_downstream *ds, struct wsched_batch *b, size_t i,
+                          struct job_pol *jp, int *code)
+{
+    uint32_t s = ld(&jp->hstate, RLX); /* our H4 RMW acquired both sides */
+    jp->hedged = 0;
+    if (s & HS_DECIDED) {
+        if ((s & HS_WINH) && b->hscratch)
+            memcpy(b->slots + i * b->stride, b->hscratch + i * b->stride, b->slot_size);
+        if (s & HS_WINH)
+            DS_COUNT(ds, hedge_wins);
+        *code = 0;
+        return true;
+    }
+    *code = ld(&jp->hcode, RLX);
+    return *code != 0;
+}
+
+/* H1: arm the round's hedge timer, if hedging is on and it can begin
+ * before the deadline. */
+static void round_begin(struct worker *w, struct wsched_downstream *ds, struct wsched_batch *b,
+                        size_t i, struct job_pol *jp)
+{
+    if (!ds->hedge_delay)
+        return;
+    uint64_t when = wsched_now_ns() + ds->hedge_delay;
+    if (b->deadline && when >= b->deadline)
+        return;
+    struct job_wait *hjw = &b->hwaits[i];
+    st(&b->waits[i].lost, 0, RLX); /* published by the arm's C1 RELEASE */
+    st(&hjw->lost, 0, RLX);
+    st(&jp->hcode, 0, RLX);
+    st(&jp->hstate, 2, RLX);
+    jp->hphase = HP_TIMER;
+    jp->hedged = 1; /* before the arm: from there the record may run elsewhere */
+    if (!arm_own_wait(w, hjw, when)) {
+        jp->hedged = 0; /* nobody saw it */
+        return;
+    }
+    /* T1 now, not at the job's end: the primary is about to run, maybe for
+     * long, and the hedge must be able to start beside it; another worker
+     * fires the timer once it is TIMER_STEAL_GRACE_NS overdue (T2). */
+    wsched__wheel_boundary(w);
+}
+
+static bool round_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cleanup,
+                      int code, int *ret);
+
+/* A call for job i's hedge record: its timer fired or was cancelled, or
+ * its attempt is called (first, or resumed from its own wait). */
+static bool hedge_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsigned kind,
+                       uint64_t value, int *ret)
+{
+    struct wsched_downstream *ds = b->ds;
+    struct job_pol *jp = &b->pol[i];
+    struct job_wait *hjw = &b->hwaits[i];
+    struct pool *p = ctx->w->pool;
+    bool cleanup = kind == WSCHED_RESUME_CANCELLED;
+    if (jp->hphase == HP_TIMER) {
+        hjw->armed = 0;
+        bool start = !cleanup;
+        if (start && !ds_budget_allows(ds)) {
+            DS_COUNT(ds, hedges_denied);
+            start = false;
+        }
+        uint32_t s = ld(&jp->hstate, RLX);
+        while (start && !(s & (HS_PDONE | HS_DECIDED)))
+            if (cas_weak(&jp->hstate, &s, s | HS_HSTART, AR)) /* H2 */
+                break;
+        if (!start || (s & (HS_PDONE | HS_DECIDED))) {
+            if (!attempt_end(p, b, i, jp, true, true, 0))
+                return true;
+            int code;
+            bool ran = round_outcome(ds, b, i, jp, &code);
+            return round_end(ctx, b, i, !ran, code, ret);
+        }
+        wsched__ds_budget_outcome(ds, false); /* a hedge takes a token */
+        DS_COUNT(ds, hedges);
+        DS_COUNT(ds, attempts);
+        PROBE3(hedge, b, i, jp->attempts);
+        jp->hphase = HP_ATTEMPT;
+        if (b->hscratch)
+            memset(b->hscratch + i * b->stride, 0, b->slot_size);
+        kind = WSCHED_RESUME_HEDGE;
+        value = 0;
+    }
+    int r;
+    if (call_job_frame(ctx, b, i, hjw, b->hscratch ? b->hscratch + i * b->stride : NULL, kind,
+                       value, &r))
+        return true; /* pending in a wait of its own */
+    if (!attempt_end(p, b, i, jp, true, cleanup, job_status(r)))
+        return true; /* the primary ends the round */
+    int code;
+    bool ran = round_outcome(ds, b, i, jp, &code);
+    return round_end(ctx, b, i, !ran, code, ret);
+}
+
+bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hedge,
+                     unsigned kind, uint64_t value, int *ret)
+{
+    if (hedge)
+        return hedge_call(ctx, b, i, kind, value, ret);
     struct wsched_downstream *ds = b->ds;
     struct job_pol *jp = &b->pol[i];
     struct worker *w = ctx->w;
@@ -84,6 +236,7 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsigned
         jp->attempts++;
         DS_COUNT(ds, attempts);
         PROBE3(retry, b, i, jp->attempts);
+        round_begin(w, ds, b, i, jp);
         goto attempt;
     }
     if (kind != WSCHED_RESUME_FIRST)
@@ -124,14 +277,30 @@ breaker:
     DS_COUNT(ds, attempts);
     kind = WSCHED_RESUME_FIRST;
     value = 0;
+    round_begin(w, ds, b, i, jp);
 
 attempt:;
     int r;
     if (call_job_attempt(ctx, b, i, kind, value, &r))
         return true; /* pending in a wait of its own */
+    int code = cleanup ? 0 : job_status(r);
+    if (jp->hedged) {
+        if (!attempt_end(w->pool, b, i, jp, false, cleanup, code))
+            return true; /* the hedge ends the round: we keep the unit meanwhile */
+        cleanup = !round_outcome(ds, b, i, jp, &code);
+    }
+    return round_end(ctx, b, i, cleanup, code, ret);
+}
+
+/* An attempt (or a hedged round) ended with `code`, or with nothing but
+ * cleanups: retry, or the job's end. */
+static bool round_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cleanup,
+                      int code, int *ret)
+{
+    struct wsched_downstream *ds = b->ds;
+    struct job_pol *jp = &b->pol[i];
     if (cleanup)
         return finish(ds, jp, WSCHED_ECANCELLED, ret);
-    int code = job_status(r);
     uint32_t reason = ld(&b->cancel, RLX);
     if (code != 0 && reason != CANCEL_NONE && reason != CANCEL_CLOSED) {
         /* The batch stops: no more attempts (the budget still learns). */
@@ -150,9 +319,11 @@ attempt:;
     /* Counted (the decision) and the phase set before the wait is armed:
      * once J2' gave our unit of the join away, the resumption may run (and
      * read the phase) elsewhere, and complete the batch, after which the
-     * caller may destroy the downstream: nothing of ours is touched after. */
+     * caller may destroy the downstream: nothing of ours is touched after.
+     * The wait is the job's own record's, whichever record we run for: its
+     * attempt has returned (H4). */
     jp->phase = PH_RETRY_WAIT;
-    if (arm_own_wait(w, jw, when))
+    if (arm_own_wait(ctx->w, &b->waits[i], when))
         return true;
     jp->phase = PH_NONE;
     return finish(ds, jp, code, ret);

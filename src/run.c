@@ -71,7 +71,7 @@ static __attribute__((noinline)) bool run_one_slow(wsched_ctx *ctx, struct wsche
         return false;
     }
     int r;
-    bool pending = call_job_waiting(ctx, b, i, WSCHED_RESUME_FIRST, 0, &r);
+    bool pending = call_job_waiting(ctx, b, i, false, WSCHED_RESUME_FIRST, 0, &r);
     if (!pending)
         finish_plain(b, i, job_status(r), true);
     /* T1 at a job's end inside a range: timers this job armed become
@@ -273,7 +273,8 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
     wsched_ctx ctx = {.w = w, .batch = b};
     uint32_t reason = ld(&b->cancel, RLX);
     bool cancelled = reason != CANCEL_NONE && reason != CANCEL_CLOSED;
-    struct job_wait *jw = &b->waits[i];
+    bool hedge = resume_hedge(t);
+    struct job_wait *jw = hedge ? &b->hwaits[i] : &b->waits[i];
     unsigned kind = jw->kind; /* a batch wait; else what the cell says */
     uint64_t value = 0;
     if (kind != WSCHED_RESUME_BATCH) {
@@ -285,7 +286,10 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
         unsigned res = wsched__wait_take(w, jw, &value);
         DEBUG_ASSERT(res >= CELL_TIMER && res <= CELL_CANCELLED);
         kind = kinds[res];
-        if (res == CELL_CANCELLED && !cancelled) { /* the pool's destroy (waitq.c) */
+        /* Cancelled with the batch not: the pool's destroy (waitq.c), or
+         * the attempt lost a hedged round (resilient.c H3), which is no
+         * cancellation of the job. */
+        if (res == CELL_CANCELLED && !cancelled && !ld(&jw->lost, SC)) {
             cancelled = true;
             reason = CANCEL_USER;
         }
@@ -301,13 +305,13 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
          * job only cleans up. */
         if (ld(&b->status[i], RLX) != STATUS_RUNNING)
             cancelled = true;
-        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind,
+        if (call_job_waiting(&ctx, b, i, hedge, cancelled ? WSCHED_RESUME_CANCELLED : kind,
                              cancelled ? 0 : value, &r))
             return; /* pending again */
         wsched__arbitrated_publish(b, i, cancelled ? cancel_status(reason) : job_status(r),
                                    !cancelled);
     } else {
-        if (call_job_waiting(&ctx, b, i, cancelled ? WSCHED_RESUME_CANCELLED : kind,
+        if (call_job_waiting(&ctx, b, i, hedge, cancelled ? WSCHED_RESUME_CANCELLED : kind,
                              cancelled ? 0 : value, &r))
             return;
         finish_plain(b, i, cancelled ? cancel_status(reason) : job_status(r), !cancelled);

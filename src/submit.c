@@ -83,7 +83,8 @@ static int desc_check(const wsched_batch_desc *d)
 /* Where everything lives in the batch's one allocation:
  * header | status[n] | pad to 64 | slots (when library-owned) | ring. */
 struct layout {
-    size_t stride, slot_bytes, status_off, slots_off, ring_off, waits_off, pol_off, bytes;
+    size_t stride, slot_bytes, status_off, slots_off, ring_off, waits_off, pol_off, hwaits_off,
+        hscratch_off, bytes;
 };
 
 /* Phase 2: the layout, every size checked for overflow. */
@@ -130,6 +131,17 @@ static int layout_of(const wsched_batch_desc *d, struct layout *l)
     if (d->downstream && (l->pol_off < l->bytes ||
                           !size_mul_add(n, sizeof(struct job_pol), l->pol_off, &l->bytes)))
         return -EOVERFLOW;
+    /* Hedging: a wait record per job for its hedge, and a scratch slot. */
+    if (d->downstream && d->downstream->hedge_delay) {
+        l->hwaits_off = (l->bytes + 63) & ~(size_t)63;
+        if (l->hwaits_off < l->bytes ||
+            !size_mul_add(n, sizeof(struct job_wait), l->hwaits_off, &l->bytes))
+            return -EOVERFLOW;
+        l->hscratch_off = (l->bytes + 63) & ~(size_t)63;
+        if (l->hscratch_off < l->bytes ||
+            !size_mul_add(1, l->slot_bytes, l->hscratch_off, &l->bytes))
+            return -EOVERFLOW;
+    }
     return 0;
 }
 
@@ -145,6 +157,7 @@ static void wait_record_init(struct job_wait *jw, struct wsched_batch *b, size_t
     jw->events = 0;
     jw->tflags = 0;
     jw->owner = 0;
+    st(&jw->lost, 0, RLX);
     st(&jw->join, 0, RLX);
     st(&jw->cell, WAIT_NO_CELL, RLX);
 }
@@ -185,9 +198,19 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
     }
     b->ds = d->downstream;
     b->pol = NULL;
+    b->hwaits = NULL;
+    b->hscratch = NULL;
+    b->slot_size = d->slot_size;
     if (d->downstream) {
         b->pol = (struct job_pol *)(void *)((char *)b + l->pol_off);
         memset(b->pol, 0, n * sizeof *b->pol);
+    }
+    if (d->downstream && d->downstream->hedge_delay) {
+        b->hwaits = (struct job_wait *)(void *)((char *)b + l->hwaits_off);
+        for (size_t i = 0; i < n; i++)
+            wait_record_init(&b->hwaits[i], b, i, 0);
+        if (d->slot_size)
+            b->hscratch = (char *)b + l->hscratch_off; /* zeroed by each hedge */
     }
     b->n = n;
     b->stride = l->stride;

@@ -317,7 +317,9 @@ void wsched__wait_finalize(struct worker *w, struct job_wait *jw)
 void wsched__wait_pending(struct worker *w, struct job_wait *jw)
 {
     uint32_t reason = ld(&jw->b->cancel, SC); /* J2': against C3, before our unit */
-    if (reason != CANCEL_NONE && reason != CANCEL_CLOSED &&
+    /* ... and against H3 (resilient.c): the attempt lost a hedged round. */
+    bool lost = jw->b->hwaits && ld(&jw->lost, SC);
+    if (((reason != CANCEL_NONE && reason != CANCEL_CLOSED) || lost) &&
         wsched__wait_claim(w->pool, jw, CELL_CANCELLED)) {
         wsched__wait_finalize(w, jw); /* both units are ours */
         return;
@@ -398,6 +400,10 @@ void wsched__wait_cancel_batch(struct wsched_batch *b)
     for (size_t i = 0; i < b->n; i++) {
         struct job_wait *jw = &b->waits[i];
         if (ld(&jw->cell, SC) != WAIT_NO_CELL && wsched__wait_claim(p, jw, CELL_CANCELLED))
+            wsched__wait_done_remote(p, jw); /* C3 */
+        /* A hedge's record (resilient.c): its timer, or its attempt's wait. */
+        jw = b->hwaits ? &b->hwaits[i] : NULL;
+        if (jw && ld(&jw->cell, SC) != WAIT_NO_CELL && wsched__wait_claim(p, jw, CELL_CANCELLED))
             wsched__wait_done_remote(p, jw); /* C3 */
     }
 }
@@ -599,7 +605,7 @@ static void fire_foreign(void *ctx, struct timer *t)
     if (fsub(&jw->join, 1, AR) != 1)
         return;
     if (jw->kind != WSCHED_RESUME_FD) {
-        struct task r = resume_task(jw->b->resume_fn, jw->b, jw->index);
+        struct task r = resume_task_of(jw);
         bool was_empty;
         if (deque_push_owner(&f->thief->dq, &r, &was_empty) == 0) {
             pushed(f->thief, was_empty);
