@@ -14,12 +14,13 @@
  *       result of an earlier state) finds another epoch and changes
  *       nothing (resilience4j #674).
  *  (B3) half-open: a trial permit is taken by CAS out + 1 while out + succ
- *       < trials, so at most `trials` are out at once (resilience4j
- *       #1432). Its release, exactly once on every exit path of the job
- *       that holds it (resilient.c), either closes (the trials-th success),
- *       opens (a failure) or gives the permit back (out - 1: cancelled,
- *       deadline, ignored code, destroy), so out never stays up (#903,
- *       #935, #544).
+ *       < trials. `out` counts every trial permit out, of this half-open
+ *       state or an earlier one (transitions carry it over), so at most
+ *       `trials` trial calls are ever out at once (resilience4j #1432).
+ *       Its release, exactly once on every exit path of the job that holds
+ *       it (resilient.c), gives the permit back (out - 1) and, in the
+ *       half-open state it was taken in, closes (the trials-th success) or
+ *       opens (a failure); so out never stays up (#903, #935, #544).
  *  (B4) the window: one CAS per counted outcome on a word tag | calls |
  *       fails; a stale tag (another time window, count window or epoch)
  *       starts a new window with this outcome.
@@ -405,10 +406,13 @@ int wsched__breaker_acquire(struct wsched_downstream *ds, uint32_t *permit)
             break;
         }
         if (state == WSCHED_BREAKER_OPEN) {
-            if (elapsed < ds->open_u)
+            /* Trials of an earlier half-open state still out count against
+             * this one's (B3): with `trials` of them out, stay open. */
+            if (elapsed < ds->open_u || BRK_OUT(w) >= ds->brk_cfg.trials)
                 break;
             /* B2: open -> half-open, taking the first trial permit. */
-            uint64_t to = brk_word(WSCHED_BREAKER_HALF_OPEN, 0, epoch + 1, 1, 0, now);
+            uint64_t to =
+                brk_word(WSCHED_BREAKER_HALF_OPEN, 0, epoch + 1, BRK_OUT(w) + 1, 0, now);
             if (brk_transition(ds, &w, to)) {
                 *permit = PERMIT_VALID | PERMIT_TRIAL | ((epoch + 1) & 0x1fff);
                 return 0;
@@ -492,28 +496,32 @@ void wsched__breaker_release(struct wsched_downstream *ds, uint32_t permit, int 
         if (!window_count(ds, epoch, cls < 0))
             return;
         while (BRK_EPOCH(w) == epoch && BRK_STATE(w) == WSCHED_BREAKER_CLOSED) {
-            uint64_t to = brk_word(WSCHED_BREAKER_OPEN, 0, epoch + 1, 0, 0,
+            uint64_t to = brk_word(WSCHED_BREAKER_OPEN, 0, epoch + 1, BRK_OUT(w), 0,
                                    time_u(ds, ds_now(ds)));
             if (brk_transition(ds, &w, to))
                 return;
         }
         return;
     }
-    /* B3: a trial's outcome. */
+    /* B3: a trial's outcome. Its permit always comes back (out - 1, in
+     * whatever state: out counts the trials out across states); it moves
+     * the breaker only in the half-open state it was taken in (B2). */
     for (;;) {
-        if (BRK_EPOCH(w) != epoch || BRK_STATE(w) != WSCHED_BREAKER_HALF_OPEN)
-            return; /* B2 */
+        unsigned out = BRK_OUT(w);
+        DEBUG_ASSERT(out > 0);
+        if (out == 0)
+            return;
         uint64_t to;
-        if (cls == 0) {
-            to = w - (1ull << 16); /* the permit back */
+        if (cls == 0 || BRK_EPOCH(w) != epoch || BRK_STATE(w) != WSCHED_BREAKER_HALF_OPEN) {
+            to = w - (1ull << 16); /* the permit back, nothing else */
             if (cas(&ds->brk, &w, to, RLX))
                 return;
             continue;
         }
         if (cls < 0) {
-            to = brk_word(WSCHED_BREAKER_OPEN, 0, epoch + 1, 0, 0, time_u(ds, ds_now(ds)));
+            to = brk_word(WSCHED_BREAKER_OPEN, 0, epoch + 1, out - 1, 0, time_u(ds, ds_now(ds)));
         } else if (BRK_SUCC(w) + 1 >= ds->brk_cfg.trials) {
-            to = brk_word(WSCHED_BREAKER_CLOSED, ds->ramp_u ? BRK_RAMP : 0, epoch + 1, 0, 0,
+            to = brk_word(WSCHED_BREAKER_CLOSED, ds->ramp_u ? BRK_RAMP : 0, epoch + 1, out - 1, 0,
                           time_u(ds, ds_now(ds)));
         } else {
             to = w - (1ull << 16) + (1ull << 24);
