@@ -103,7 +103,7 @@ static const char *const ex_name[EX_N] = {"cancel while pending", "cancel during
 
 struct job {
     enum exit_path ex;
-    _Atomic int calls, cleanup;
+    _Atomic int calls, cleanup, armed;
 };
 
 static int trial_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
@@ -125,6 +125,7 @@ static int trial_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     default: { /* pending on a waker nobody wakes */
         wsched_waker k;
         CHECK_OK(wsched_waker_arm(ctx, 0, &k));
+        atomic_store(&j->armed, 1); /* (destroy may come from here on) */
         return WSCHED_PENDING;
     }
     }
@@ -161,7 +162,8 @@ static void part_b(void)
         wsched_batch *b = NULL;
         CHECK_OK(wsched_submit(pool, &d, &b));
         /* The job holds the only trial permit: nobody else gets one. */
-        while (atomic_load(&j.calls) == 0)
+        bool waits = ex == EX_CANCEL_PENDING || ex == EX_DEADLINE || ex == EX_DESTROY;
+        while (atomic_load(waits ? &j.armed : &j.calls) == 0)
             sched_yield();
         if (ex == EX_CANCEL_BACKOFF) /* ... and its backoff has begun */
             for (wsched_downstream_stats s;
