@@ -777,7 +777,9 @@ typedef struct wsched_retry_budget {
 
 /** A circuit breaker per downstream. Closed: outcomes are counted in a
  * tumbling window (window_ns of time, or window_calls calls when
- * window_ns is 0); it opens when, in one window, failures reach
+ * window_ns is 0: a full count window is closed by the next failure, which
+ * starts the next one; counted per worker and summed on each failure, so
+ * a success writes no shared line); it opens when, in one window, failures reach
  * failure_count, or failures reach failure_rate_pct percent of at least
  * min_calls calls. Open: jobs end with WSCHED_EBREAKER, unstarted; after
  * open_ns the next job moves it to half-open. Half-open: at most

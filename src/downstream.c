@@ -21,9 +21,10 @@
  *       it (resilient.c), gives the permit back (out - 1) and, in the
  *       half-open state it was taken in, closes (the trials-th success) or
  *       opens (a failure); so out never stays up (#903, #935, #544).
- *  (B4) the window: one CAS per counted outcome on a word tag | calls |
- *       fails; a stale tag (another time window, count window or epoch)
- *       starts a new window with this outcome.
+ *  (B4) the window: one uncontended CAS per counted outcome on the
+ *       worker's stripe (tag | calls | fails), and on a failure a sum of
+ *       the stripes of the current tag; a stale tag (another time window,
+ *       count window or epoch) counts as an empty window.
  *  (G1) GCRA: tat = max(tat, now) + T by one CAS when the cell conforms
  *       (tat - now <= tau); in delay mode also when it does not, the caller
  *       then waits tat - tau - T - now.
@@ -445,39 +446,67 @@ static int brk_class(const struct wsched_downstream *ds, int status)
     return -1;
 }
 
-/* B4: count an outcome in the closed state's window; true when the
- * window now says open. */
+/* B4: the closed state's window, counted per stripe (so that a success
+ * writes only its worker's line) and summed when a failure may open it.
+ * A window is tagged with the epoch and the time window's number, or the
+ * count window's generation (ds->win_gen); a stripe of another tag counts
+ * as empty. A count window holds window_calls calls: the first failure
+ * that finds it fuller starts the next generation, with itself in it. */
+static uint64_t window_tag(const struct wsched_downstream *ds, unsigned epoch)
+{
+    uint64_t lo = ds->brk_cfg.window_ns ? time_since(ds) / ds->brk_cfg.window_ns
+                                        : ld(&ds->win_gen, RLX);
+    return ((uint64_t)(epoch & 0xff) << 8) | (lo & 0xff);
+}
+
+static void stripe_add(_Atomic uint64_t *sw, uint64_t tag, bool failed)
+{
+    uint64_t w = ld(sw, RLX), n;
+    do {
+        uint64_t calls = (w >> 24) & 0xffffff, fails = w & 0xffffff;
+        if (w >> 48 != tag)
+            calls = fails = 0;
+        if (calls == 0xffffff)
+            return; /* saturated (a count window is closed by a failure) */
+        n = (tag << 48) | ((calls + 1) << 24) | (fails + failed);
+    } while (!cas_weak(sw, &w, n, RLX));
+}
+
+static void window_sum(const struct wsched_downstream *ds, uint64_t tag, uint64_t *calls,
+                       uint64_t *fails)
+{
+    *calls = *fails = 0;
+    for (unsigned k = 0; k < DS_STRIPES; k++) {
+        uint64_t w = ld(&ds->stripe[k].win, RLX);
+        if (w >> 48 == tag) {
+            *calls += (w >> 24) & 0xffffff;
+            *fails += w & 0xffffff;
+        }
+    }
+}
+
+/* Count an outcome; true when the window now says open. */
 static bool window_count(struct wsched_downstream *ds, unsigned epoch, bool failed)
 {
     const wsched_breaker *c = &ds->brk_cfg;
-    uint64_t tag0, tag;
-    if (c->window_ns) /* low byte: the time window's number */
-        tag0 = ((uint64_t)(epoch & 0xff) << 8) |
-               ((time_since(ds) / c->window_ns) & 0xff);
-    else /* low byte: the count window's generation */
-        tag0 = (uint64_t)(epoch & 0xff) << 8;
-    uint64_t w = ld(&ds->win, RLX), n;
-    uint64_t calls, fails;
-    do {
-        uint64_t wtag = w >> 48;
-        tag = tag0;
-        calls = (w >> 24) & 0xffffff;
-        fails = w & 0xffffff;
-        bool fresh = c->window_ns ? wtag != tag : (wtag >> 8) != (tag >> 8);
-        if (!c->window_ns && !fresh && calls >= c->window_calls) { /* tumble */
-            fresh = true;
-            tag = (wtag & 0xff00) | ((wtag + 1) & 0xff);
-        } else if (!c->window_ns && !fresh) {
-            tag = wtag;
-        }
-        if (fresh)
-            calls = fails = 0;
-        calls++;
-        fails += failed;
-        n = (tag << 48) | (calls << 24) | fails;
-    } while (!cas_weak(&ds->win, &w, n, RLX));
+    _Atomic uint64_t *sw = &ds_stripe_of(ds)->win;
+    uint64_t tag = window_tag(ds, epoch);
+    stripe_add(sw, tag, failed);
     if (!failed)
         return false;
+    uint64_t calls, fails;
+    window_sum(ds, tag, &calls, &fails);
+    if (!c->window_ns && calls > c->window_calls) {
+        /* Full: the next generation (one CAS wins; a loser's is the same
+         * next one), and our failure counted there. */
+        uint32_t g = (uint32_t)(tag & 0xff);
+        uint32_t cur = ld(&ds->win_gen, RLX);
+        if ((cur & 0xff) == g)
+            cas(&ds->win_gen, &cur, cur + 1, RLX);
+        tag = window_tag(ds, epoch);
+        stripe_add(sw, tag, true);
+        window_sum(ds, tag, &calls, &fails);
+    }
     return (c->failure_count && fails >= c->failure_count) ||
            (c->failure_rate_pct && calls >= c->min_calls &&
             fails * 100 >= (uint64_t)c->failure_rate_pct * calls);

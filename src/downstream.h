@@ -42,6 +42,9 @@ struct ds_stripe {
 #define X(name) _Atomic uint64_t name;
     DS_COUNTERS(X)
 #undef X
+    /* The breaker's window, this stripe's part (downstream.c B4): tag 16 |
+     * calls 24 | fails 24. */
+    _Atomic uint64_t win;
 } __attribute__((aligned(128)));
 
 /* A dead letter in the ring (Vyukov's bounded MPMC queue: a sequence
@@ -97,7 +100,7 @@ struct wsched_downstream {
 
     /* Each shared word on a line of its own. */
     cacheline_aligned _Atomic uint64_t brk; /* the breaker (B1-B4) */
-    cacheline_aligned _Atomic uint64_t win; /* its window: tag 16 | calls 24 | fails 24 */
+    cacheline_aligned _Atomic uint32_t win_gen; /* its count window's generation (B4) */
     cacheline_aligned _Atomic int64_t tokens; /* the retry budget, milli-tokens */
     cacheline_aligned _Atomic uint64_t tat;   /* GCRA's theoretical arrival time */
     cacheline_aligned _Atomic uint64_t users; /* batches submitted and not complete */
