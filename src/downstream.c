@@ -45,6 +45,16 @@
 #include "downstream.h"
 #include "probes.h"
 
+/* A thread that is no worker: a stripe from a hash of its TLS block,
+ * chosen once. */
+unsigned wsched__ds_thread_stripe(void)
+{
+    static WSCHED_TLS unsigned mine; /* stripe + 1; 0 = not chosen yet */
+    if (!mine)
+        mine = (unsigned)((((uintptr_t)&mine >> 6) * 0x9E3779B97F4A7C15ull) >> 60) % DS_STRIPES + 1;
+    return mine - 1;
+}
+
 /* ----------------------------------------------------------------- memory */
 
 static void *ds_alloc(const wsched_allocator *a, size_t size)
@@ -697,6 +707,12 @@ int wsched_downstream_get_stats(const wsched_downstream *ds, wsched_downstream_s
         DS_COUNTERS(X)
 #undef X
     }
+    uint64_t rejected = 0, retried = 0;
+    for (unsigned k = 0; k < DS_STRIPES; k++) {
+        rejected += ld(&ds->stripe[k].job_rejected, RLX);
+        retried += ld(&ds->stripe[k].retry_attempts, RLX);
+    }
+    s.attempts = s.jobs - rejected + retried + s.hedges;
     s.budget_milli = ld(&ds->tokens, RLX);
     return wsched__copy_out(out, size, &s, sizeof s, sizeof s);
 }

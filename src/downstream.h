@@ -15,12 +15,14 @@
 #include "internal.h"
 #include "wsched.h"
 
-/* Counters, striped by worker (index % DS_STRIPES) so that the per-job
- * ones (jobs, attempts) are not one line every worker writes. Relaxed
- * RMWs: statistics, summed by wsched_downstream_get_stats. */
+/* Counters, striped by worker (index % DS_STRIPES; other threads by a
+ * hash of the thread) so that the per-job one (jobs) is not one line
+ * every worker writes. Relaxed RMWs: statistics, summed by
+ * wsched_downstream_get_stats, which derives `attempts` from rare events
+ * (jobs, less those the job path rejected, plus the retry attempts that
+ * began, plus hedges): one RMW per job, none more per attempt. */
 #define DS_COUNTERS(X)                                                         \
     X(jobs)                                                                    \
-    X(attempts)                                                                \
     X(retries)                                                                 \
     X(budget_denied)                                                           \
     X(deadline_cut)                                                            \
@@ -42,6 +44,9 @@ struct ds_stripe {
 #define X(name) _Atomic uint64_t name;
     DS_COUNTERS(X)
 #undef X
+    /* For `attempts`: jobs the job path rejected (limit, breaker), retry
+     * attempts begun (resilient.c). */
+    _Atomic uint64_t job_rejected, retry_attempts;
     /* The breaker's window, this stripe's part (downstream.c B4): tag 16 |
      * calls 24 | fails 24. */
     _Atomic uint64_t win;
@@ -139,10 +144,11 @@ static inline uint64_t ds_now(const struct wsched_downstream *ds)
     return ds->clock ? ds->clock(ds->clock_ctx) : wsched_now_ns();
 }
 
+WSCHED_INTERNAL unsigned wsched__ds_thread_stripe(void);
 static inline struct ds_stripe *ds_stripe_of(struct wsched_downstream *ds)
 {
     struct worker *w = wsched__self;
-    return &ds->stripe[w ? w->index % DS_STRIPES : DS_STRIPES - 1];
+    return &ds->stripe[w ? w->index % DS_STRIPES : wsched__ds_thread_stripe()];
 }
 #define DS_COUNT(ds, field) fadd(&ds_stripe_of(ds)->field, 1, RLX)
 

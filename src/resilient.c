@@ -190,7 +190,6 @@ static bool hedge_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsign
         }
         wsched__ds_budget_outcome(ds, false); /* a hedge takes a token */
         DS_COUNT(ds, hedges);
-        DS_COUNT(ds, attempts);
         PROBE3(hedge, b, i, jp->attempts);
         jp->hphase = HP_ATTEMPT;
         if (b->hscratch)
@@ -234,7 +233,7 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
         kind = WSCHED_RESUME_RETRY;
         value = 0;
         jp->attempts++;
-        DS_COUNT(ds, attempts);
+        DS_COUNT(ds, retry_attempts);
         PROBE3(retry, b, i, jp->attempts);
         round_begin(w, ds, b, i, jp);
         goto attempt;
@@ -251,6 +250,7 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
         int64_t d = wsched__limit_acquire(ds, now, max_delay);
         if (d == WSCHED_ELIMITED) {
             PROBE2(limited, b, i);
+            DS_COUNT(ds, job_rejected);
             dead(ds, b, i, WSCHED_ELIMITED, 0, WSCHED_DEAD_LIMITED);
             *ret = WSCHED_ELIMITED;
             return false;
@@ -267,6 +267,7 @@ breaker:
         uint32_t permit;
         if (wsched__breaker_acquire(ds, &permit) != 0) {
             PROBE2(breaker_rejected, b, i);
+            DS_COUNT(ds, job_rejected);
             dead(ds, b, i, WSCHED_EBREAKER, 0, WSCHED_DEAD_BREAKER);
             *ret = WSCHED_EBREAKER;
             return false;
@@ -274,7 +275,6 @@ breaker:
         jp->permit = permit;
     }
     jp->attempts = 1;
-    DS_COUNT(ds, attempts);
     kind = WSCHED_RESUME_FIRST;
     value = 0;
     round_begin(w, ds, b, i, jp);
