@@ -9,6 +9,7 @@
 #                         [--conns=100,1000] [--variants=wsched,threads,pool]
 #                         [--workers=N] [--pool-threads=N] [--delay-us=US]
 #                         [--backend-loops=N] [--wrk-threads=N] [--quiet=PCT]
+#                         [--fail-pct=P]
 #   --short        CI smoke: 2 s runs, one round, no warm-up (well under a minute)
 #   --build=DIR    the build directory holding tests/example_gateway
 #                  (default: $GATEWAY_BUILD, else build/)
@@ -16,7 +17,11 @@
 #   --rounds=N     rounds (default 1); the table gives every run, then the
 #                  median per variant and connection count when N > 1
 #   --conns=LIST   wrk connection counts (default 100,1000)
-#   --variants=    gateway variants (default wsched,threads,pool)
+#   --variants=    gateway variants (default wsched,threads,pool); also
+#                  wsched+policies: wsched with the backend's calls through a
+#                  downstream (retries, budget, breaker: gateway_wsched.c)
+#   --fail-pct=P   a degraded backend: each call attempt fails with P % chance
+#                  (issue 11's scenario; default 0)
 #   --workers=N    wsched workers (default 2)
 #   --pool-threads=N  threads of the pool variant (default 64)
 #   --delay-us=US  backend delay of every call (default 1000)
@@ -46,6 +51,7 @@ backend_loops=1
 wrk_threads=2
 warmup=1
 quiet=0
+fail_pct=0
 for arg in "$@"; do
     case $arg in
     --short) duration=2 warmup=0 rounds=1 ;;
@@ -60,6 +66,7 @@ for arg in "$@"; do
     --backend-loops=*) backend_loops=${arg#--backend-loops=} ;;
     --wrk-threads=*) wrk_threads=${arg#--wrk-threads=} ;;
     --quiet=*) quiet=${arg#--quiet=} ;;
+    --fail-pct=*) fail_pct=${arg#--fail-pct=} ;;
     -h | --help)
         sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
@@ -205,9 +212,11 @@ for ((round = 1; round <= rounds; round++)); do
             start_server "$tmp/backend.log" "$bin" backend --loops "$backend_loops" || { failed=1; continue; }
             be_pid=$started_pid
             be_port=$started_port
-            if ! start_server "$tmp/gw.log" "$bin" serve --variant "$v" --backend-port "$be_port" \
+            vargs=(--variant "$v")
+            [ "$v" = wsched+policies ] && vargs=(--variant wsched --policies)
+            if ! start_server "$tmp/gw.log" "$bin" serve "${vargs[@]}" --backend-port "$be_port" \
                 --workers "$workers" --pool-threads "$pool_threads" --delay-us "$delay_us" \
-                --deadline-ms 1000; then
+                --deadline-ms 1000 --fail-pct "$fail_pct"; then
                 failed=1
                 stop_server "$be_pid"
                 continue
@@ -232,7 +241,8 @@ for ((round = 1; round <= rounds; round++)); do
                 echo
                 echo "## round $round, $v, $c connections"
                 cat "$tmp/wrk.txt"
-                grep -e 'requests:' -e 'response' "$tmp/gw.log" || true
+                grep -e 'requests:' -e 'response' -e 'downstream' "$tmp/gw.log" || true
+                grep -e 'calls answered' "$tmp/backend.log" || true
             } >>"$out"
             rps=$(awk '/^Requests\/sec:/ {print $2}' "$tmp/wrk.txt")
             p50=$(awk '$1 == "50%" {print $2}' "$tmp/wrk.txt")
@@ -246,6 +256,10 @@ for ((round = 1; round <= rounds; round++)); do
                 continue
             fi
             errors=$((${sock:-0} + ${non2xx:-0}))
+            # Backend calls per request (warm-up included in both).
+            be_calls=$(awk '/calls answered/ {print $2}' "$tmp/backend.log")
+            reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk.txt")
+            cpr=$(awk -v c="${be_calls:-0}" -v r="${reqs:-0}" 'BEGIN {printf "%.1f", r > 0 ? c / r : 0}')
             gw_cpu=$(awk -v a="$gw0" -v b="$gw1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
             be_cpu=$(awk -v a="$be0" -v b="$be1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
             wrk_cpu=$(awk -v d="$duration" '{printf "%.0f", ($1 + $2) / d * 100}' "$tmp/wrk.time")
@@ -253,9 +267,9 @@ for ((round = 1; round <= rounds; round++)); do
             # Everything else the machine ran meanwhile (other users' work).
             other_cpu=$(awk -v a="$sys0" -v b="$sys1" -v t="$clk" -v d="$duration" -v g="$gw_cpu" \
                 -v e="$be_cpu" -v w="$wrk_cpu" -v q="$sirq_cpu" 'BEGIN {o = (b - a) / t / d * 100 - g - e - w - q; printf "%.0f", o < 0 ? 0 : o}')
-            row=$(printf '%-8s %6s %6s %10.0f %9s %9s %8s %6s%% %6s%% %6s%% %6s%% %6s%%' "$v" "$c" \
+            row=$(printf '%-8s %6s %6s %10.0f %9s %9s %8s %6s%% %6s%% %6s%% %6s%% %6s%% %9s' "$v" "$c" \
                 "$round" "$rps" "$(to_ms "$p50")" "$(to_ms "$p99")" "$errors" "$gw_cpu" "$be_cpu" \
-                "$wrk_cpu" "$sirq_cpu" "$other_cpu")
+                "$wrk_cpu" "$sirq_cpu" "$other_cpu" "$cpr")
             rows+=("$row")
             echo "$row"
         done
@@ -264,7 +278,7 @@ done
 
 {
     echo
-    echo "# variant   conns  round  requests/s  p50 (ms)  p99 (ms)   errors     gw     be    wrk   sirq  other"
+    echo "# variant   conns  round  requests/s  p50 (ms)  p99 (ms)   errors     gw     be    wrk   sirq  other calls/req"
     printf '%s\n' "${rows[@]}"
     if [ "$rounds" -gt 1 ]; then
         echo
@@ -276,6 +290,8 @@ done
     echo "# errors: wrk socket errors + non-2xx responses (502/504/503). gw, be, wrk: CPU of the gateway,"
     echo "# the backend and wrk, % of one CPU over the measured run; sirq: the machine's softirq time"
     echo "# (loopback TCP, charged to no process); other: the rest of its busy time (others' work)."
+    echo "# calls/req: backend calls answered per request sent (warm-up included)."
+    [ "$fail_pct" -gt 0 ] && echo "# a degraded backend: each call attempt failed with $fail_pct % chance."
     echo "# $(nproc) CPUs = $(($(nproc) * 100))%"
 } | tee -a "$out"
 echo "gateway.sh: raw output in $out"

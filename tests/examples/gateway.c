@@ -20,6 +20,7 @@
  *   gateway backend [--port P] [--loops K]
  *   gateway serve --backend-port P [--variant wsched|threads|pool] [--port P]
  *                 [--workers W] [--pool-threads T] [--delay-us US]
+ *                 [--fail-pct P] [--policies]
  *                 [--deadline-ms MS] [--seed S]
  * backend and serve print "listening on 127.0.0.1:PORT" on stdout and run
  * until SIGINT or SIGTERM; serve then prints its response counts.
@@ -59,6 +60,7 @@ static int usage(void)
             "       gateway backend [--port P] [--loops K]\n"
             "       gateway serve --backend-port P [--variant wsched|threads|pool] [--port P]\n"
             "                     [--workers W] [--pool-threads T] [--delay-us US]\n"
+            "                     [--fail-pct P] [--policies]\n"
             "                     [--deadline-ms MS] [--seed S]\n");
     return 2;
 }
@@ -145,6 +147,12 @@ static int run_serve(int argc, char **argv)
             if (opt_long(argc, argv, &k, 1, 600000, &v))
                 return 2;
             cfg.deadline_ms = (uint32_t)v;
+        } else if (!strcmp(a, "--fail-pct")) {
+            if (opt_long(argc, argv, &k, 0, 100, &v))
+                return 2;
+            cfg.fail_pct = (unsigned)v;
+        } else if (!strcmp(a, "--policies")) {
+            cfg.policies = true;
         } else if (!strcmp(a, "--seed")) {
             if (opt_long(argc, argv, &k, 0, (long)(~0ul >> 1), &v))
                 return 2;
@@ -533,6 +541,56 @@ static void test_backend_down(enum gw_variant v)
     close(s);
 }
 
+/* A degraded backend (issue 11): every call attempt fails with 30 %
+ * chance (decided by its id and attempt, so both runs see the same
+ * first-attempt failures). The same 60 requests of 10 calls, one after
+ * the other, without and with the backend's policies (wsched only):
+ * retries turn some 502s into 200s (every request that succeeded without
+ * them succeeds with them), and the budget bounds the calls made. */
+static void test_degraded(void)
+{
+    testing = "wsched degraded";
+    unsigned ok[2] = {0, 0};
+    struct gw_counters n[2];
+    for (int pol = 0; pol < 2; pol++) {
+        struct gw_config cfg;
+        gw_config_init(&cfg);
+        cfg.backend_port = test_backend_port;
+        cfg.deadline_ms = 10000;
+        cfg.fail_pct = 30;
+        cfg.policies = pol;
+        struct gateway *gw;
+        int r = gateway_start(&gw, &cfg, &gw_port);
+        struct http_client *c = malloc(sizeof *c);
+        char *body = malloc(GW_OUT_MAX);
+        if (r || !c || !body || client_connect(c, gw_port) != 0) {
+            FAIL("degraded: no gateway (%s)", r ? strerror(-r) : "connect");
+            if (!r)
+                gateway_stop(gw, NULL);
+            free(c);
+            free(body);
+            return;
+        }
+        for (int k = 0; k < 60; k++) {
+            char t[128];
+            snprintf(t, sizeof t, "/?id=%d&n=10&d=100", 7000000 + k);
+            int st = get(c, t, body, GW_OUT_MAX, NULL);
+            if (st != 200 && st != 502)
+                FAIL("degraded: status %d '%s'", st, body);
+            ok[pol] += st == 200;
+        }
+        client_close(c);
+        free(c);
+        free(body);
+        gateway_stop(gw, &n[pol]);
+    }
+    printf("  wsched  degraded backend (30 %% of attempts fail): %u of 60 ok without policies, "
+           "%u with\n",
+           ok[0], ok[1]);
+    if (ok[1] < ok[0] || ok[1] < ok[0] + 5)
+        FAIL("degraded: %u ok with the policies, %u without: retries did not help", ok[1], ok[0]);
+}
+
 /* One variant: start it, the special cases, the concurrent clients, stop
  * it; then its counts, its file descriptors and the backend's
  * connections must be back where they were. */
@@ -604,6 +662,7 @@ static int run_test(void)
     }
     for (int v = 0; v < 3; v++)
         run_variant(be, (enum gw_variant)v, (int)slow);
+    test_degraded();
     backend_stop(be);
     int fds1 = count_fds();
     if (fds1 != fds0)

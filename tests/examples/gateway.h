@@ -77,6 +77,14 @@ struct gw_config {
     uint32_t delay_us;      /* a call's delay when the request says none */
     uint32_t deadline_ms;   /* a request's deadline when it says none */
     uint64_t seed;          /* of the default fan-out */
+    /* A degraded backend: each call attempt fails (the backend answers
+     * ERR) with this probability in percent, decided by a hash of the
+     * call's id and attempt (issue 11's scenario). */
+    unsigned fail_pct;
+    /* wsched variant: the calls go through a downstream with retries (3
+     * attempts, full jitter from 1 ms), a retry budget (gRPC's: 100 tokens,
+     * 0.1 per success) and a breaker (50 % over 20 calls, open 1 s). */
+    bool policies;
 };
 void gw_config_init(struct gw_config *cfg);
 
@@ -104,6 +112,7 @@ struct fan_plan {
     int slow_index;          /* -1: none */
     uint32_t slow_delay_us;
     uint64_t deadline_ns;    /* absolute, wsched_now_ns clock */
+    unsigned fail_pct;       /* gw_config.fail_pct */
 };
 
 /* One parsed HTTP request head. */
@@ -139,12 +148,12 @@ int http_parse(const char *buf, size_t len, struct http_req *rq);
 int gw_plan(struct gateway *gw, const struct http_req *rq, struct fan_plan *p);
 unsigned gw_default_fanout(uint64_t seed, uint64_t req_id);
 /* Call i of plan p: its id, its request line into buf (cap bytes; the
- * length, or -1 if it does not fit). */
+ * length, or -1 if it does not fit) for attempt `attempt` (1, 2, ...). */
 static inline uint64_t gw_call_id(const struct fan_plan *p, unsigned i)
 {
     return p->req_id * GW_MAX_FANOUT + i;
 }
-int gw_call_line(const struct fan_plan *p, unsigned i, char *buf, size_t cap);
+int gw_call_line(const struct fan_plan *p, unsigned i, unsigned attempt, char *buf, size_t cap);
 /* A backend reply line buf[0, len) (its '\n' included) for call id: 0 with
  * *value set, -EREMOTEIO when the backend answered ERR, -EPROTO when it is
  * malformed or for another id. */

@@ -207,14 +207,18 @@ int gw_plan(struct gateway *gw, const struct http_req *rq, struct fan_plan *p)
     p->slow_index = s == UINT64_MAX ? -1 : (int)s;
     p->slow_delay_us = (uint32_t)sd;
     p->deadline_ns = common_now_ns() + ms * 1000000u;
+    p->fail_pct = gw->cfg.fail_pct;
     return 0;
 }
 
-int gw_call_line(const struct fan_plan *p, unsigned i, char *buf, size_t cap)
+int gw_call_line(const struct fan_plan *p, unsigned i, unsigned attempt, char *buf, size_t cap)
 {
     uint32_t delay = p->delay_us;
     int fail = (int)i == p->fail_index;
-    if (fail)
+    if (!fail && p->fail_pct &&
+        common_mix64(gw_call_id(p, i) * 0x9E3779B97F4A7C15ull + attempt) % 100 < p->fail_pct)
+        fail = 1; /* the degraded backend's failure, after the call's delay */
+    else if (fail)
         delay = p->fail_delay_us;
     else if ((int)i == p->slow_index)
         delay = p->slow_delay_us;

@@ -82,7 +82,7 @@ static int backend_call(struct gateway *gw, struct conn_stack *cs, const struct 
                         unsigned i, uint64_t *value)
 {
     char buf[64];
-    int len = gw_call_line(p, i, buf, sizeof buf);
+    int len = gw_call_line(p, i, 1, buf, sizeof buf);
     if (len < 0)
         return -EINVAL;
     int fd = stack_pop(cs), r;

@@ -72,6 +72,7 @@ struct wgw {
     unsigned nw;
     struct wpool *pools; /* nw of them */
     _Atomic long conns;  /* connection jobs alive */
+    wsched_downstream *ds; /* the backend's policies (gw_config.policies), else NULL */
 };
 
 /* A call's slot: its frame, then its result. */
@@ -206,11 +207,13 @@ static int call_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     struct wfan *f = arg;
     struct wcall *c = slot;
     switch (wsched_resume_kind(ctx)) {
+    case WSCHED_RESUME_RETRY: /* (--policies) a new attempt: the last one left no socket */
     case WSCHED_RESUME_FIRST: {
         c->fd = -1;
         c->value = 0;
         c->off = 0;
-        int len = gw_call_line(&f->p, (unsigned)i, c->buf, sizeof c->buf);
+        int len = gw_call_line(&f->p, (unsigned)i, (unsigned)wsched_attempt(ctx), c->buf,
+                               sizeof c->buf);
         if (len < 0)
             return -EINVAL;
         c->len = (uint16_t)len;
@@ -388,7 +391,8 @@ static int conn_serve(wsched_ctx *ctx, struct wconn *c, int st, const struct htt
                            .slot_size = sizeof(struct wcall),
                            .flags = WSCHED_BATCH_WAITS,
                            .policy = WSCHED_POLICY_FAIL_FAST,
-                           .deadline_ns = c->fan.p.deadline_ns};
+                           .deadline_ns = c->fan.p.deadline_ns,
+                           .downstream = c->w->ds};
     int r = wsched_submit(c->w->pool, &d, &c->child);
     if (r)
         return conn_error(ctx, c, 503, wsched_strerror(r));
@@ -509,7 +513,24 @@ static void wgw_free(struct wgw *w)
         free(w->pools[k].fds);
     }
     free(w->pools);
+    if (w->ds)
+        wsched_downstream_destroy(w->ds); /* every batch naming it is complete */
     free(w);
+}
+
+/* The backend's policies (gw_config.policies): what a gateway facing a
+ * failing backend would set. */
+static int policies_create(struct wgw *w)
+{
+    wsched_downstream_config c = {
+        .name = "backend",
+        .retry = {.max_attempts = 3, .jitter = WSCHED_JITTER_FULL, .base_ns = 1000000,
+                  .cap_ns = 20000000, .codes = {-EREMOTEIO}},
+        .budget = {.max_tokens = 100, .ratio_milli = 100},
+        .breaker = {.failure_rate_pct = 50, .min_calls = 20, .window_calls = 200,
+                    .open_ns = 1000000000, .trials = 5, .ramp_ns = 500000000},
+    };
+    return wsched_downstream_create(&w->ds, &c);
 }
 
 static int wsched_start(struct gateway *gw)
@@ -535,6 +556,11 @@ static int wsched_start(struct gateway *gw)
         return -ENOMEM;
     }
     memset(w->pools, 0, w->nw * sizeof *w->pools);
+    if (gw->cfg.policies && (r = policies_create(w)) != 0) {
+        wsched_pool_destroy(w->pool);
+        wgw_free(w);
+        return r;
+    }
     gw->impl = w;
     wsched_batch_desc d = {.fn = listen_job, .arg = w, .njobs = 1, .flags = WSCHED_BATCH_WAITS};
     r = wsched_submit(w->pool, &d, &w->listener);
@@ -559,6 +585,14 @@ static void wsched_stop(struct gateway *gw)
     long left = atomic_load(&w->conns);
     if (left)
         anomaly("connection jobs left after the pool's destroy", left);
+    wsched_downstream_stats s;
+    if (w->ds && wsched_downstream_get_stats(w->ds, &s, sizeof s) == 0)
+        printf("downstream backend: %llu jobs, %llu attempts, %llu retries, %llu budget denied, "
+               "%llu exhausted, breaker opened %llu, rejected %llu, %llu dead letters\n",
+               (unsigned long long)s.jobs, (unsigned long long)s.attempts,
+               (unsigned long long)s.retries, (unsigned long long)s.budget_denied,
+               (unsigned long long)s.exhausted, (unsigned long long)s.breaker_opened,
+               (unsigned long long)s.breaker_rejected, (unsigned long long)s.dead_letters);
     wgw_free(w);
 }
 
