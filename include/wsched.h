@@ -880,6 +880,20 @@ typedef struct wsched_downstream_config {
      * cut-off always use CLOCK_MONOTONIC, the batch deadline's clock. */
     uint64_t (*clock)(void *ctx);
     void *clock_ctx;
+    /** Keyed de-duplication (single-flight): job index of a batch (arg its
+     * batch's arg) carries key flight_key(flight_ctx, arg, index), 0 =
+     * none. A job whose key is in flight (another job of any batch naming
+     * this downstream runs it) joins that flight instead of running: it
+     * waits (no thread), and when the flight ends it gets a copy of the
+     * leader's slot (slot_size bytes: a job of another slot size runs on
+     * its own) and the leader's final status, attempts 0. A joiner's own
+     * cancellation or deadline detaches it alone. A leader whose own batch
+     * is cancelled (or reaches its deadline, or its pool is destroyed)
+     * hands the flight to a joiner still waiting, which then runs the job
+     * itself; the flight ends without a result only when no joiner is
+     * left. One execution per key at a time. NULL = no de-duplication. */
+    uint64_t (*flight_key)(void *ctx, void *arg, size_t index);
+    void *flight_ctx;
     /** The downstream's memory (the handle and the ring); NULL = malloc. */
     const wsched_allocator *allocator;
     void *reserved[3]; /**< must be NULL */
@@ -923,6 +937,9 @@ typedef struct wsched_downstream_stats {
     uint64_t hedges;          /**< hedges started */
     uint64_t hedge_wins;      /**< jobs whose hedge succeeded first */
     uint64_t hedges_denied;   /**< hedges not started: the budget said no */
+    uint64_t flights;         /**< flights led (single-flight) */
+    uint64_t joined;          /**< jobs that joined a flight instead of running */
+    uint64_t flight_handovers; /**< flights handed to a joiner: their leader was cancelled */
     int64_t budget_milli;     /**< the budget's tokens now, in thousandths */
 } wsched_downstream_stats;
 

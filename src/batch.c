@@ -14,13 +14,13 @@
 #include "probes.h"
 #include "tsan.h"
 
-static void batch_unref(struct wsched_batch *b)
+void wsched__batch_unref(struct wsched_batch *b)
 {
     /* ACQ_REL: the last reference sees all uses of the batch before freeing. */
     uint32_t old = fsub(&b->refs, 1, AR);
-    /* The caller's and the runtime's, and a deadline's timer and its
-     * withdrawal (D1, D3). */
-    DEBUG_ASSERT(old >= 1 && old <= 4);
+    /* The caller's and the runtime's, a deadline's timer and its
+     * withdrawal (D1, D3), and one per flight its jobs joined (flight.c). */
+    DEBUG_ASSERT(old >= 1 && (old <= 4 || b->ds));
     if (old == 1) {
         wsched_allocator a = b->alloc;
         mem_batch_free(&a, b, b->bytes); /* the freeing thread's cache */
@@ -87,7 +87,7 @@ void wsched__batch_complete(struct wsched_batch *b)
      * reused address gets at most a spurious wake, which every futex wait
      * here (and any correct one) re-checks. The pool is left last (the
      * handle is never freed; the pool lives until inflight reaches 0). */
-    batch_unref(b);
+    wsched__batch_unref(b);
     if (wake)
         futex_wake_all(done);
     wsched__pool_leave(h, 1);
@@ -108,7 +108,7 @@ void wsched_batch_free(wsched_batch *b)
     if (!b->dl && completion_done(&b->returned) && completion_done(&b->done))
         for (unsigned i = 0; i < FREE_SPINS && ld(&b->refs, RLX) > 1; i++)
             cpu_relax();
-    batch_unref(b);
+    wsched__batch_unref(b);
 }
 
 size_t wsched_batch_size(const wsched_batch *b) { return b ? b->n : 0; }

@@ -40,6 +40,8 @@ WSCHED_INTERNAL void wsched__freeze(struct wsched_batch *b, int32_t code);
 WSCHED_INTERNAL void wsched__note_first_error(struct wsched_batch *b, size_t i, int32_t code);
 WSCHED_INTERNAL bool wsched__run_arbitrated(wsched_ctx *ctx, struct wsched_batch *b, size_t i);
 
+/* batch.c: drop a reference (the last frees the batch). */
+WSCHED_INTERNAL void wsched__batch_unref(struct wsched_batch *b);
 /* batch.c: every job has returned (the last range ends). */
 WSCHED_INTERNAL void wsched__batch_complete(struct wsched_batch *b);
 /* batch.c: set a wait word (done, returned) and wake its sleepers. */

@@ -57,6 +57,23 @@ unsigned wsched__ds_thread_stripe(void)
 
 /* ----------------------------------------------------------------- memory */
 
+static void *ds_alloc(const wsched_allocator *a, size_t size);
+static void ds_free(const wsched_allocator *a, void *p, size_t size);
+
+/* The downstream's own allocator (flight.c's nodes). */
+struct ds_block;
+static const wsched_allocator *ds_allocator(struct wsched_downstream *ds);
+
+void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size)
+{
+    return ds_alloc(ds_allocator(ds), size);
+}
+
+void wsched__ds_free(struct wsched_downstream *ds, void *p, size_t size)
+{
+    ds_free(ds_allocator(ds), p, size);
+}
+
 static void *ds_alloc(const wsched_allocator *a, size_t size)
 {
     if (a)
@@ -80,6 +97,12 @@ struct ds_block {
     wsched_allocator alloc;
     bool has_alloc;
 };
+
+static const wsched_allocator *ds_allocator(struct wsched_downstream *ds)
+{
+    struct ds_block *blk = (struct ds_block *)(void *)ds;
+    return blk->has_alloc ? &blk->alloc : NULL;
+}
 
 #define HOUR_NS 3600000000000ull
 #define MS_NS 1000000ull
@@ -179,6 +202,14 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
         ds->limit_mode = c->limit.mode;
     }
     ds->hedge_delay = c->hedge.delay_ns;
+    ds->flight_key = c->flight_key;
+    ds->flight_ctx = c->flight_ctx;
+    if (c->flight_key && wsched__flight_init(ds) != 0) {
+        if (ds->ring)
+            ds_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
+        ds_free(c->allocator, blk, sizeof *blk);
+        return -ENOMEM;
+    }
     ds->dead_letter = c->dead_letter;
     ds->dead_letter_ctx = c->dead_letter_ctx;
     ds->clock = c->clock;
@@ -202,6 +233,7 @@ int wsched_downstream_destroy(wsched_downstream *ds)
     wsched_allocator copy = blk->alloc;
     if (a)
         a = &copy;
+    wsched__flight_fini(ds);
     ds->magic = 0;
     if (ds->ring)
         ds_free(a, ds->ring, sizeof *ds->ring * (ds->ring_mask + 1));
@@ -712,7 +744,7 @@ int wsched_downstream_get_stats(const wsched_downstream *ds, wsched_downstream_s
         rejected += ld(&ds->stripe[k].job_rejected, RLX);
         retried += ld(&ds->stripe[k].retry_attempts, RLX);
     }
-    s.attempts = s.jobs - rejected + retried + s.hedges;
+    s.attempts = s.jobs - rejected - s.joined + s.flight_handovers + retried + s.hedges;
     s.budget_milli = ld(&ds->tokens, RLX);
     return wsched__copy_out(out, size, &s, sizeof s, sizeof s);
 }

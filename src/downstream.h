@@ -37,7 +37,10 @@
     X(dead_dropped)                                                            \
     X(hedges)                                                                  \
     X(hedge_wins)                                                              \
-    X(hedges_denied)
+    X(hedges_denied)                                                           \
+    X(flights)                                                                 \
+    X(joined)                                                                  \
+    X(flight_handovers)
 #define DS_STRIPES 16
 
 struct ds_stripe {
@@ -95,6 +98,9 @@ struct wsched_downstream {
     uint64_t gcra_t, gcra_tau; /* ns between cells; burst tolerance */
     unsigned limit_mode;
     uint64_t hedge_delay; /* 0 = no hedging */
+    uint64_t (*flight_key)(void *ctx, void *arg, size_t index);
+    void *flight_ctx;
+    struct cds_lfht *flights; /* flight.c */
     void (*dead_letter)(void *ctx, const wsched_dead_letter *dl);
     void *dead_letter_ctx;
     uint64_t seed;
@@ -118,7 +124,7 @@ struct wsched_downstream {
 /* A job's policy state, beside its wait record (the batch's `pol`):
  * written only by whoever runs the job's current call, one at a time (the
  * wait's join and the deque push order the calls, as for its slot). */
-enum { PH_NONE = 0, PH_LIMIT_WAIT = 1, PH_RETRY_WAIT = 2 };
+enum { PH_NONE = 0, PH_LIMIT_WAIT = 1, PH_RETRY_WAIT = 2, PH_JOINED = 3 };
 /* The hedge record's phase: its timer (the hedge's delay), or the hedge's
  * attempt, whose own waits it then carries. */
 enum { HP_TIMER = 0, HP_ATTEMPT = 1 };
@@ -136,8 +142,24 @@ struct job_pol {
     uint8_t hphase;      /* HP_*: the hedge record's (written by its calls only) */
     uint8_t hedged;      /* this round has a hedge record armed */
     _Atomic uint32_t hstate;
-    _Atomic int32_t hcode; /* a failed attempt's code in a hedged round */
+    _Atomic int32_t hcode; /* a failed attempt's code in a hedged round; a joiner's status */
+    struct job_wait *fnext; /* a joiner: the next on its flight's stack (flight.c) */
+    struct flight *flight;  /* a leader: its flight */
 };
+
+/* flight.c: keyed de-duplication (F1-F4). */
+enum { FLIGHT_NONE = 0, FLIGHT_LEAD = 1, FLIGHT_JOINED = 2 };
+#define FLIGHT_VALUE_DONE 1 /* a joiner's cell value: the result is in */
+#define FLIGHT_VALUE_LEAD 2 /* ... it leads the flight now */
+WSCHED_INTERNAL int wsched__flight_init(struct wsched_downstream *ds);
+WSCHED_INTERNAL void wsched__flight_fini(struct wsched_downstream *ds);
+WSCHED_INTERNAL int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds,
+                                         struct wsched_batch *b, size_t i, uint64_t key);
+WSCHED_INTERNAL void wsched__flight_leave(struct wsched_batch *b, size_t i, int status,
+                                          bool result);
+WSCHED_INTERNAL void wsched__flight_thread_exit(void);
+WSCHED_INTERNAL void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size);
+WSCHED_INTERNAL void wsched__ds_free(struct wsched_downstream *ds, void *p, size_t size);
 
 static inline uint64_t ds_now(const struct wsched_downstream *ds)
 {

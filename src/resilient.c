@@ -50,15 +50,24 @@ static void dead(struct wsched_downstream *ds, struct wsched_batch *b, size_t i,
 }
 
 /* The job's end: the permit back with its final status. */
-static bool finish(struct wsched_downstream *ds, struct job_pol *jp, int status, int *ret)
+/* The job's end: the permit back with its final status; a flight it
+ * leads ends (flight.c F3, or F4 without a result: WSCHED_ECANCELLED or
+ * WSCHED_EDEADLINE, statuses no job returns itself). */
+static bool finish_job(struct wsched_downstream *ds, struct wsched_batch *b, size_t i,
+                       int status, int *ret)
 {
+    struct job_pol *jp = &b->pol[i];
     if (jp->permit) {
         wsched__breaker_release(ds, jp->permit, status);
         jp->permit = 0;
     }
+    if (unlikely(jp->flight != NULL))
+        wsched__flight_leave(b, i, status,
+                             status != WSCHED_ECANCELLED && status != WSCHED_EDEADLINE);
     *ret = status;
     return false;
 }
+#define finish(ds, jp, status, ret) finish_job(ds, b, i, status, ret)
 
 /*
  * Hedged rounds. With hedging, each attempt of the job is a round of up
@@ -226,6 +235,18 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
         unsigned phase = jp->phase;
         jp->phase = PH_NONE;
         jw->armed = 0;
+        if (phase == PH_JOINED) { /* flight.c: the flight's end reached us, or our own */
+            if (!cleanup && kind == WSCHED_RESUME_WOKEN && value == FLIGHT_VALUE_LEAD)
+                goto lead; /* handed over: we run the job now (F4) */
+            if (!cleanup && kind == WSCHED_RESUME_WOKEN) {
+                *ret = ld(&jp->hcode, RLX); /* the leader's status, its slot copied (F3) */
+                return false;
+            }
+            /* Detached by our own cancel or deadline (a flight handed to us
+             * meanwhile is handed on: finish). */
+            return finish(ds, jp, kind == WSCHED_RESUME_TIMEDOUT ? WSCHED_EDEADLINE
+                                                                  : WSCHED_ECANCELLED, ret);
+        }
         if (cleanup)
             return finish(ds, jp, WSCHED_ECANCELLED, ret); /* the caller's status stands */
         if (phase == PH_LIMIT_WAIT)
@@ -241,8 +262,14 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
     if (kind != WSCHED_RESUME_FIRST)
         goto attempt; /* a resumption of the job's own wait */
 
-    /* The job's first call: the rate limit, then the breaker. */
+    /* The job's first call: a flight to join, the rate limit, the breaker. */
     DS_COUNT(ds, jobs);
+    if (ds->flight_key) {
+        uint64_t key = ds->flight_key(ds->flight_ctx, b->arg, i);
+        if (key && wsched__flight_enter(w, ds, b, i, key) == FLIGHT_JOINED)
+            return true; /* pending on the flight: touch nothing more */
+    }
+lead:
     if (ds->gcra_t) {
         uint64_t now = ds_now(ds), mono = ds->clock ? wsched_now_ns() : now;
         /* Delay mode: a turn that comes after the deadline is no turn. */
@@ -252,8 +279,7 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
             PROBE2(limited, b, i);
             DS_COUNT(ds, job_rejected);
             dead(ds, b, i, WSCHED_ELIMITED, 0, WSCHED_DEAD_LIMITED);
-            *ret = WSCHED_ELIMITED;
-            return false;
+            return finish(ds, jp, WSCHED_ELIMITED, ret);
         }
         if (d > 0) {
             jp->phase = PH_LIMIT_WAIT; /* before J2' hands jw on (see the retry's) */
@@ -269,8 +295,7 @@ breaker:
             PROBE2(breaker_rejected, b, i);
             DS_COUNT(ds, job_rejected);
             dead(ds, b, i, WSCHED_EBREAKER, 0, WSCHED_DEAD_BREAKER);
-            *ret = WSCHED_EBREAKER;
-            return false;
+            return finish(ds, jp, WSCHED_EBREAKER, ret);
         }
         jp->permit = permit;
     }

@@ -214,6 +214,14 @@ bool wsched__wait_claim(struct pool *p, struct job_wait *jw, unsigned res)
     return cas(&c->word, &w0, (w0 & ~0xffull) | res, AR); /* C2 */
 }
 
+/* After a claim of jw (C2): the value its resumption reads (published by
+ * the C4 that follows). */
+void wsched__wait_set_value(struct pool *p, struct job_wait *jw, uint64_t value)
+{
+    struct wait_cell *c = cell_at(p, ld(&jw->cell, RLX));
+    st(&c->value, value, RLX);
+}
+
 /* C2 for a waker, which knows only the handle. */
 int wsched__wake_cell(struct pool *p, uint64_t id, uint64_t value)
 {

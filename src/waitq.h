@@ -59,6 +59,7 @@ WSCHED_INTERNAL int wsched__wait_arm(struct worker *w, struct job_wait *jw, unsi
 /* Decide jw's completion as `res` (CELL_*): true for the one caller that
  * wins (C2). Any thread; jw must be alive. */
 WSCHED_INTERNAL bool wsched__wait_claim(struct pool *p, struct job_wait *jw, unsigned res);
+WSCHED_INTERNAL void wsched__wait_set_value(struct pool *p, struct job_wait *jw, uint64_t value);
 /* wsched_wake: 0, -EALREADY or -EINVAL. The caller holds the pool (H1). */
 WSCHED_INTERNAL int wsched__wake_cell(struct pool *p, uint64_t id, uint64_t value);
 /* After a claim won away from the owner's loop: the completion's unit of

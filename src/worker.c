@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "downstream.h"
 #include "futex.h"
 #include "internal.h"
 #include "probes.h"
@@ -328,5 +329,6 @@ void *wsched__worker_main(void *arg)
         wsched__ready_run(w);
     busy_end(w);
     wsched__self = NULL;
+    wsched__flight_thread_exit(); /* an RCU reader since its first flight, if any */
     return NULL;
 }

@@ -1,0 +1,265 @@
+/*
+ * Keyed de-duplication (single-flight, wsched.h: flight_key): jobs that
+ * carry the key of a job in flight join it instead of running; when it
+ * ends, each joiner still waiting gets a copy of its slot and its status.
+ *
+ * The flights of a downstream are nodes of liburcu's lock-free hash table
+ * (rculfhash, memb flavour: a worker registers as a reader on its first
+ * flight; nodes are freed after a grace period by call_rcu). A node holds
+ * the joiners on a Treiber stack of their wait records, whose only
+ * consumer is the flight's leader.
+ *  (F1) lead: add_unique of a new node; the winner leads (it runs the job).
+ *  (F2) join: arm a waker-like cell wait on the joiner's own record (its
+ *       deadline timer too), take a reference on its batch (the leader
+ *       reads the record and its job state later, even after the joiner
+ *       was detached and its batch completed), then push the record by
+ *       CAS (RELEASE: the armed cell and the link before the push) unless
+ *       the stack is CLOSED: then undo (drop the wait; a cancellation that
+ *       won first makes it pending after all) and look the key up again.
+ *  (F3) the leader's end, with a result: CLOSE the stack (exchange,
+ *       ACQ_REL: every push before it is ours, none after), unlink the
+ *       node (del, then call_rcu), and for each joiner claim its cell
+ *       (WOKEN): winning, copy the slot and the status into the joiner,
+ *       then give the completion's unit (C4, whose RELEASE publishes the
+ *       copy to the joiner's resumption); losing, the joiner has detached
+ *       (its own cancel or deadline). Then drop its batch reference.
+ *  (F4) the leader's end without a result (its own batch cancelled, its
+ *       deadline, the pool's destroy): the flight is not cancelled while
+ *       a joiner waits: pop joiners until a claim wins, and that joiner
+ *       leads from then on (it is resumed to run the job itself); with
+ *       none left, F3 with nothing to deliver. Only the leader pops, so
+ *       the pops see no ABA: a record on the stack is pending until its
+ *       leader claimed it or it detached, and never pushed twice.
+ * A joiner's detach touches only its own cell: the flight and the other
+ * joiners never see it (janos/singleflight#4: a cancelled joiner removing
+ * the key; tailscale#18919: a caller's cancel reaching the others).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <urcu/urcu-memb.h>
+#include <urcu/rculfhash.h>
+
+#include "batch.h"
+#include "downstream.h"
+#include "probes.h"
+#include "tsan.h"
+#include "waitq.h"
+
+struct flight {
+    struct cds_lfht_node node;
+    uint64_t key;
+    size_t slot_size;
+    _Atomic(struct job_wait *) joiners; /* F2-F4; FLIGHT_CLOSED once ending */
+    struct wsched_downstream *ds;
+    struct rcu_head rcu;
+};
+#define FLIGHT_CLOSED ((struct job_wait *)(uintptr_t)1)
+
+/* This thread is a registered RCU reader (workers register on their
+ * first flight and unregister at exit: wsched__flight_thread_exit). */
+static WSCHED_TLS bool rcu_reader;
+
+static void reader(void)
+{
+    if (!rcu_reader) {
+        urcu_memb_register_thread();
+        rcu_reader = true;
+    }
+}
+
+void wsched__flight_thread_exit(void)
+{
+    if (rcu_reader) {
+        urcu_memb_unregister_thread();
+        rcu_reader = false;
+    }
+}
+
+int wsched__flight_init(struct wsched_downstream *ds)
+{
+    ds->flights = cds_lfht_new_flavor(64, 64, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
+    return ds->flights ? 0 : -ENOMEM;
+}
+
+void wsched__flight_fini(struct wsched_downstream *ds)
+{
+    if (!ds->flights)
+        return;
+    urcu_memb_barrier(); /* the nodes' call_rcu frees, before the table goes */
+    cds_lfht_destroy(ds->flights, NULL);
+    ds->flights = NULL;
+}
+
+static int match(struct cds_lfht_node *node, const void *key)
+{
+    const struct flight *f = caa_container_of(node, struct flight, node);
+    return f->key == *(const uint64_t *)key;
+}
+
+static void free_flight(struct rcu_head *h)
+{
+    struct flight *f = caa_container_of(h, struct flight, rcu);
+    wsched__ds_free(f->ds, f, sizeof *f);
+}
+
+static unsigned long hash_of(uint64_t key)
+{
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    return (unsigned long)key;
+}
+
+/* F2: join f with job i of b. False when f is closing (nothing armed). */
+static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, size_t i)
+{
+    struct job_wait *jw = &b->waits[i];
+    struct job_pol *jp = &b->pol[i];
+    if (wsched__wait_arm(w, jw, WSCHED_RESUME_WOKEN, 0, NULL) != 0)
+        return false;
+    if (b->deadline)
+        wsched__timer_arm(w, jw, b->deadline); /* our own deadline detaches us */
+    jp->phase = PH_JOINED;
+    fadd(&b->refs, 1, RLX); /* the flight's: dropped by the leader (F3) */
+    struct job_wait *head = ld(&f->joiners, RLX);
+    for (;;) {
+        if (head == FLIGHT_CLOSED)
+            break;
+        jp->fnext = head;
+        if (cas_weak(&f->joiners, &head, jw, REL)) { /* F2 */
+            /* Counted before J2': from there we may be resumed and our
+             * batch completed, and the downstream destroyed. */
+            DS_COUNT(f->ds, joined);
+            wsched__wait_pending(w, jw); /* J2': our last touch of jw */
+            return true;
+        }
+    }
+    /* Closed: undo. */
+    fsub(&b->refs, 1, RLX); /* ours again: the caller's job holds the batch */
+    jp->phase = PH_NONE;
+    if (!wsched__wait_drop(w, jw)) {
+        jp->phase = PH_JOINED; /* a cancellation won: pending after all (its resumption) */
+        DS_COUNT(f->ds, joined);
+        return true;
+    }
+    jw->armed = 0;
+    return false;
+}
+
+int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct wsched_batch *b,
+                         size_t i, uint64_t key)
+{
+    reader();
+    unsigned long h = hash_of(key);
+    struct flight *mine = NULL;
+    int r = FLIGHT_NONE;
+    urcu_memb_read_lock();
+    for (;;) {
+        struct cds_lfht_iter it;
+        cds_lfht_lookup(ds->flights, h, match, &key, &it);
+        struct cds_lfht_node *nd = cds_lfht_iter_get_node(&it);
+        if (!nd) {
+            if (!mine && !(mine = wsched__ds_alloc(ds, sizeof *mine)))
+                break; /* no memory: run unshared */
+            cds_lfht_node_init(&mine->node);
+            mine->key = key;
+            mine->slot_size = b->slot_size;
+            mine->ds = ds;
+            st(&mine->joiners, NULL, RLX);
+            nd = cds_lfht_add_unique(ds->flights, h, match, &key, &mine->node); /* F1 */
+            if (nd == &mine->node) {
+                b->pol[i].flight = mine;
+                mine = NULL;
+                r = FLIGHT_LEAD;
+                DS_COUNT(ds, flights);
+                break;
+            }
+            /* Another job's node came first (never published: free it now,
+             * while the downstream is surely alive). */
+            wsched__ds_free(ds, mine, sizeof *mine);
+            mine = NULL;
+        }
+        struct flight *f = caa_container_of(nd, struct flight, node);
+        if (f->slot_size != b->slot_size)
+            break; /* another shape of job: run unshared (wsched.h) */
+        DEBUG_ASSERT(!mine);
+        if (join(w, f, b, i)) {
+            r = FLIGHT_JOINED; /* nothing of b, i or ds is ours any more */
+            break;
+        }
+        /* Closing: its leader unlinks it in a moment. */
+        urcu_memb_read_unlock();
+        cpu_relax();
+        urcu_memb_read_lock();
+    }
+    urcu_memb_read_unlock();
+    return r;
+}
+
+/* F3 for one joiner: deliver (or skip a detached one), then drop the
+ * flight's reference on its batch. */
+static void deliver(struct job_wait *jw, const char *slot, size_t slot_size, int status)
+{
+    struct wsched_batch *jb = jw->b;
+    size_t j = jw->index;
+    struct job_pol *jp = &jb->pol[j];
+    if (wsched__wait_claim(jb->pool, jw, CELL_WOKEN)) {
+        if (slot_size && jb->slots)
+            memcpy(jb->slots + j * jb->stride, slot, slot_size);
+        st(&jp->hcode, status, RLX); /* published by C4 */
+        wsched__wait_set_value(jb->pool, jw, FLIGHT_VALUE_DONE);
+        wsched__wait_done_remote(jb->pool, jw); /* C4 */
+    }
+    wsched__batch_unref(jb);
+}
+
+void wsched__flight_leave(struct wsched_batch *b, size_t i, int status, bool result)
+{
+    struct job_pol *jp = &b->pol[i];
+    struct flight *f = jp->flight;
+    jp->flight = NULL;
+    struct wsched_downstream *ds = f->ds;
+    struct job_wait *list = NULL;
+    if (!result) {
+        /* F4: hand the flight over to a joiner still waiting. */
+        struct job_wait *head = ld(&f->joiners, ACQ);
+        for (;;) {
+            if (!head) {
+                if (cas_weak(&f->joiners, &head, FLIGHT_CLOSED, AR))
+                    break; /* none left: close with nothing to deliver */
+                continue; /* a push came */
+            }
+            struct job_wait *next = head->b->pol[head->index].fnext;
+            if (!cas_weak(&f->joiners, &head, next, AR))
+                continue; /* a push came: head reloaded */
+            struct wsched_batch *jb = head->b;
+            if (wsched__wait_claim(jb->pool, head, CELL_WOKEN)) {
+                /* Ours until C4 gives the unit: it leads from its resumption. */
+                jb->pol[head->index].flight = f;
+                wsched__wait_set_value(jb->pool, head, FLIGHT_VALUE_LEAD);
+                DS_COUNT(ds, flight_handovers);
+                wsched__wait_done_remote(jb->pool, head); /* C4 */
+                wsched__batch_unref(jb);
+                return;
+            }
+            wsched__batch_unref(jb); /* detached */
+            head = ld(&f->joiners, ACQ);
+        }
+    } else {
+        /* F3. */
+        list = xchg(&f->joiners, FLIGHT_CLOSED, AR);
+    }
+    reader();
+    urcu_memb_read_lock();
+    cds_lfht_del(ds->flights, &f->node);
+    urcu_memb_read_unlock();
+    urcu_memb_call_rcu(&f->rcu, free_flight);
+    const char *slot = b->slots ? b->slots + i * b->stride : NULL;
+    while (list) {
+        struct job_wait *next = list->b->pol[list->index].fnext;
+        deliver(list, slot, b->slot_size, status);
+        list = next;
+    }
+}
