@@ -92,15 +92,24 @@ void wsched__flight_fini(struct wsched_downstream *ds)
     ds->flights = NULL;
 }
 
+/* liburcu's publication (add_unique) and grace periods are inline asm
+ * and membarrier, which TSan cannot see, hence annotations (src/tsan.h):
+ * release before add_unique and acquire at a reader's first touch of a
+ * node; release after a reader's last touch and acquire in the call_rcu
+ * callback that frees it. */
 static int match(struct cds_lfht_node *node, const void *key)
 {
     const struct flight *f = caa_container_of(node, struct flight, node);
-    return f->key == *(const uint64_t *)key;
+    tsan_acquire(f);
+    bool same = f->key == *(const uint64_t *)key;
+    tsan_release(f);
+    return same;
 }
 
 static void free_flight(struct rcu_head *h)
 {
     struct flight *f = caa_container_of(h, struct flight, rcu);
+    tsan_acquire(f);
     wsched__ds_free(f->ds, f, sizeof *f);
 }
 
@@ -131,7 +140,7 @@ static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, siz
         if (cas_weak(&f->joiners, &head, jw, REL)) { /* F2 */
             /* Counted before J2': from there we may be resumed and our
              * batch completed, and the downstream destroyed. */
-            DS_COUNT(f->ds, joined);
+            DS_COUNT(b->ds, joined);
             wsched__wait_pending(w, jw); /* J2': our last touch of jw */
             return true;
         }
@@ -141,7 +150,7 @@ static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, siz
     jp->phase = PH_NONE;
     if (!wsched__wait_drop(w, jw)) {
         jp->phase = PH_JOINED; /* a cancellation won: pending after all (its resumption) */
-        DS_COUNT(f->ds, joined);
+        DS_COUNT(b->ds, joined);
         return true;
     }
     jw->armed = 0;
@@ -168,6 +177,7 @@ int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct 
             mine->slot_size = b->slot_size;
             mine->ds = ds;
             st(&mine->joiners, NULL, RLX);
+            tsan_release(mine);
             nd = cds_lfht_add_unique(ds->flights, h, match, &key, &mine->node); /* F1 */
             if (nd == &mine->node) {
                 b->pol[i].flight = mine;
@@ -182,7 +192,10 @@ int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct 
             mine = NULL;
         }
         struct flight *f = caa_container_of(nd, struct flight, node);
-        if (f->slot_size != b->slot_size)
+        tsan_acquire(f);
+        bool same = f->slot_size == b->slot_size;
+        tsan_release(f); /* (join's touches are atomics, and f->ds: see join) */
+        if (!same)
             break; /* another shape of job: run unshared (wsched.h) */
         DEBUG_ASSERT(!mine);
         if (join(w, f, b, i)) {
@@ -255,6 +268,7 @@ void wsched__flight_leave(struct wsched_batch *b, size_t i, int status, bool res
     urcu_memb_read_lock();
     cds_lfht_del(ds->flights, &f->node);
     urcu_memb_read_unlock();
+    tsan_release(f);
     urcu_memb_call_rcu(&f->rcu, free_flight);
     const char *slot = b->slots ? b->slots + i * b->stride : NULL;
     while (list) {
