@@ -193,6 +193,66 @@ void BM_DownstreamBatch(benchmark::State &state)
         wsched_downstream_destroy(ds);
 }
 
+// Single-flight: a batch of range(0) jobs of one key on 2 workers. The
+// leader's call is a 2 ms timer wait; every other job joins it and gets
+// its slot. ns_per_job = (wall time - 2 ms) / jobs: a join, the leader's
+// delivery (claim, copy, wake) and the joiner's resumption, all in.
+struct flight_slot {
+    uint64_t value;
+    int state;
+};
+
+uint64_t one_key(void *, void *, size_t) { return 1; }
+
+int flight_job(wsched_ctx *ctx, void *, size_t, void *slot)
+{
+    auto *s = static_cast<flight_slot *>(slot);
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_FIRST) {
+        s->state = 1;
+        if (wsched_sleep_until(ctx, wsched_now_ns() + 2000000) != 0)
+            std::abort();
+        return WSCHED_PENDING;
+    }
+    s->value = 42;
+    return 0;
+}
+
+void BM_FlightJoin(benchmark::State &state)
+{
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = 2;
+    wsched_pool *pool = nullptr;
+    if (wsched_pool_create(&pool, &cfg))
+        std::abort();
+    wsched_downstream_config c{};
+    c.flight_key = one_key;
+    wsched_downstream *ds = make_ds(c);
+    const size_t n = static_cast<size_t>(state.range(0));
+    double extra_ns = 0;
+    for (auto _ : state) {
+        wsched_batch_desc d{};
+        d.fn = flight_job;
+        d.njobs = n;
+        d.slot_size = sizeof(flight_slot);
+        d.downstream = ds;
+        wsched_batch *b = nullptr;
+        uint64_t t0 = wsched_now_ns();
+        if (wsched_submit(pool, &d, &b) || wsched_wait(b, -1))
+            std::abort();
+        extra_ns += static_cast<double>(wsched_now_ns() - t0) - 2e6;
+        wsched_batch_free(b);
+    }
+    wsched_downstream_stats s;
+    wsched_downstream_get_stats(ds, &s, sizeof s);
+    state.counters["ns_per_job"] =
+        extra_ns / static_cast<double>(state.iterations()) / static_cast<double>(n);
+    state.counters["executions_per_batch"] =
+        static_cast<double>(s.flights) / static_cast<double>(state.iterations());
+    wsched_pool_destroy(pool);
+    wsched_downstream_destroy(ds);
+}
+
 } // namespace
 
 BENCHMARK(BM_Clock);
@@ -203,5 +263,7 @@ BENCHMARK(BM_RetryDecide)->Setup(setup_budget)->Teardown(teardown)->Threads(1)->
 BENCHMARK(BM_GcraNow)->Setup(setup_gcra)->Teardown(teardown)->Threads(1)->Threads(2);
 BENCHMARK(BM_GcraClock)->Setup(setup_gcra)->Teardown(teardown)->Threads(1);
 BENCHMARK(BM_DownstreamBatch)->ArgsProduct({{0, 1, 2, 3}, {64, 4096}})->UseRealTime();
+
+BENCHMARK(BM_FlightJoin)->Arg(1000)->Arg(4096)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 BENCHMARK_MAIN();
