@@ -846,6 +846,7 @@ enum wsched_dead_reason {
 /** A dead letter: a job the downstream's policies gave up on. */
 typedef struct wsched_dead_letter {
     const wsched_batch *batch; /**< valid while the caller holds the batch */
+    void *arg;                 /**< the batch's arg */
     size_t index;
     int status;        /**< the job's final status */
     unsigned attempts; /**< attempts made (0: rejected before the first) */

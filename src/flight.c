@@ -138,6 +138,7 @@ static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, siz
             break;
         jp->fnext = head;
         if (cas_weak(&f->joiners, &head, jw, REL)) { /* F2 */
+            tsan_release(f); /* our last touch of the node (see match) */
             /* Counted before J2': from there we may be resumed and our
              * batch completed, and the downstream destroyed. */
             DS_COUNT(b->ds, joined);
@@ -146,6 +147,7 @@ static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, siz
         }
     }
     /* Closed: undo. */
+    tsan_release(f);
     fsub(&b->refs, 1, RLX); /* ours again: the caller's job holds the batch */
     jp->phase = PH_NONE;
     if (!wsched__wait_drop(w, jw)) {

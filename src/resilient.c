@@ -44,7 +44,7 @@ static bool arm_own_wait(struct worker *w, struct job_wait *jw, uint64_t when_ns
 static void dead(struct wsched_downstream *ds, struct wsched_batch *b, size_t i, int status,
                  unsigned attempts, unsigned reason)
 {
-    wsched_dead_letter dl = {.batch = b, .index = i, .status = status,
+    wsched_dead_letter dl = {.batch = b, .arg = b->arg, .index = i, .status = status,
                              .attempts = attempts, .reason = reason, .downstream = ds};
     wsched__ds_dead_letter(ds, &dl);
 }
@@ -247,8 +247,11 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
             return finish(ds, jp, kind == WSCHED_RESUME_TIMEDOUT ? WSCHED_EDEADLINE
                                                                   : WSCHED_ECANCELLED, ret);
         }
-        if (cleanup)
+        if (cleanup) {
+            if (phase == PH_LIMIT_WAIT)
+                DS_COUNT(ds, job_rejected); /* (for `attempts`: it made none) */
             return finish(ds, jp, WSCHED_ECANCELLED, ret); /* the caller's status stands */
+        }
         if (phase == PH_LIMIT_WAIT)
             goto breaker;
         kind = WSCHED_RESUME_RETRY;
