@@ -139,6 +139,7 @@ static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, siz
         jp->fnext = head;
         if (cas_weak(&f->joiners, &head, jw, REL)) { /* F2 */
             tsan_release(f); /* our last touch of the node (see match) */
+            PROBE2(joined, b, i);
             /* Counted before J2': from there we may be resumed and our
              * batch completed, and the downstream destroyed. */
             DS_COUNT(b->ds, joined);
@@ -255,6 +256,7 @@ void wsched__flight_leave(struct wsched_batch *b, size_t i, int status, bool res
                 jb->pol[head->index].flight = f;
                 wsched__wait_set_value(jb->pool, head, FLIGHT_VALUE_LEAD);
                 DS_COUNT(ds, flight_handovers);
+                PROBE2(flight_handover, jb, head->index);
                 wsched__wait_done_remote(jb->pool, head); /* C4 */
                 wsched__batch_unref(jb);
                 return;

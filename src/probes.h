@@ -7,6 +7,12 @@
  *   batch_submit(batch, njobs)     batch_complete(batch)
  *   job_start(batch, index)        job_end(batch, index, status)
  *   steal(thief, victim)           park(worker)          wake(worker)
+ * Downstream policies (resilient.c, downstream.c, flight.c):
+ *   retry(batch, index, attempt)   hedge(batch, index, attempt)
+ *   hedge_won(batch, index)        budget_denied(downstream, key)
+ *   breaker_state(downstream, state)  breaker_rejected(batch, index)
+ *   limited(batch, index)          dead_letter(batch, index, reason)
+ *   joined(batch, index)           flight_handover(batch, index)
  */
 #ifndef WSCHED_PROBES_H
 #define WSCHED_PROBES_H

@@ -130,8 +130,10 @@ static bool round_outcome(struct wsched_downstream *ds, struct wsched_batch *b, 
     if (s & HS_DECIDED) {
         if ((s & HS_WINH) && b->hscratch)
             memcpy(b->slots + i * b->stride, b->hscratch + i * b->stride, b->slot_size);
-        if (s & HS_WINH)
+        if (s & HS_WINH) {
             DS_COUNT(ds, hedge_wins);
+            PROBE2(hedge_won, b, i);
+        }
         *code = 0;
         return true;
     }
