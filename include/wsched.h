@@ -828,10 +828,18 @@ typedef struct wsched_rate_limit {
  * once with WSCHED_RESUME_CANCELLED, its return is discarded). If both
  * fail, the later failure is the attempt's outcome (then retries apply).
  * The job is complete when both have returned. A hedge is started only
- * while the retry budget allows a retry, and takes one token. */
+ * while the retry budget allows a retry, and takes one token.
+ * With `percentile` (1..99) the delay adapts: it is that percentile of
+ * the downstream's observed attempt latencies (the primary attempts of
+ * hedged rounds; one cut short by a winning hedge counts with the time it
+ * ran), from a histogram each worker fills (log2 buckets with 2 sub-steps:
+ * the delay is a bucket's upper bound, within +50 % of the percentile),
+ * recomputed every 256 attempts a worker observes, older ones halved at
+ * each 8,192; until 64 attempts were observed the delay is delay_ns. */
 typedef struct wsched_hedge {
-    uint64_t delay_ns;  /**< 0 = no hedging; else the delay before a hedge starts */
-    uint64_t reserved0; /**< must be 0 */
+    uint64_t delay_ns;   /**< 0 = no hedging; else the delay (or the first one) */
+    unsigned percentile; /**< 0 = a fixed delay; 1..99 = adaptive */
+    unsigned reserved0;  /**< must be 0 */
 } wsched_hedge;
 
 /** Why a job was dead-lettered. */
@@ -938,6 +946,7 @@ typedef struct wsched_downstream_stats {
     uint64_t hedges;          /**< hedges started */
     uint64_t hedge_wins;      /**< jobs whose hedge succeeded first */
     uint64_t hedges_denied;   /**< hedges not started: the budget said no */
+    uint64_t hedge_delay_ns;  /**< the hedge delay now (adaptive: the percentile observed) */
     uint64_t flights;         /**< flights led (single-flight) */
     uint64_t joined;          /**< jobs that joined a flight instead of running */
     uint64_t flight_handovers; /**< flights handed to a joiner: their leader was cancelled */

@@ -135,7 +135,8 @@ static int config_check(const wsched_downstream_config *c)
     if (l->rate_per_s > 1000000000ull || l->mode > WSCHED_LIMIT_DELAY ||
         l->burst > (1ull << 32))
         return -EINVAL;
-    if (c->hedge.reserved0 || c->hedge.delay_ns > HOUR_NS)
+    if (c->hedge.reserved0 || c->hedge.delay_ns > HOUR_NS || c->hedge.percentile > 99 ||
+        (c->hedge.percentile && !c->hedge.delay_ns))
         return -EINVAL;
     unsigned ring = c->ring_size ? c->ring_size : 1024;
     if (ring < 2 || ring > (1u << 20) || (ring & (ring - 1)))
@@ -202,9 +203,25 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
         ds->limit_mode = c->limit.mode;
     }
     ds->hedge_delay = c->hedge.delay_ns;
+    ds->hedge_pct = c->hedge.percentile;
+    st(&ds->hedge_cur, c->hedge.delay_ns, RLX);
+    if (ds->hedge_pct) {
+        ds->hist = ds_alloc(c->allocator, sizeof *ds->hist * DS_STRIPES);
+        if (!ds->hist) {
+            if (ds->ring)
+                ds_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
+            ds_free(c->allocator, blk, sizeof *blk);
+            return -ENOMEM;
+        }
+        for (unsigned k = 0; k < DS_STRIPES; k++)
+            for (unsigned j = 0; j < DS_HIST; j++)
+                st(&ds->hist[k][j], 0, RLX);
+    }
     ds->flight_key = c->flight_key;
     ds->flight_ctx = c->flight_ctx;
     if (c->flight_key && wsched__flight_init(ds) != 0) {
+        if (ds->hist)
+            ds_free(c->allocator, ds->hist, sizeof *ds->hist * DS_STRIPES);
         if (ds->ring)
             ds_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
         ds_free(c->allocator, blk, sizeof *blk);
@@ -234,6 +251,8 @@ int wsched_downstream_destroy(wsched_downstream *ds)
     if (a)
         a = &copy;
     wsched__flight_fini(ds);
+    if (ds->hist)
+        ds_free(a, ds->hist, sizeof *ds->hist * DS_STRIPES);
     ds->magic = 0;
     if (ds->ring)
         ds_free(a, ds->ring, sizeof *ds->ring * (ds->ring_mask + 1));
@@ -636,6 +655,63 @@ int wsched_breaker_release(wsched_downstream *ds, wsched_permit permit, int stat
     return 0;
 }
 
+/* ---------------------------------------------------- adaptive hedging */
+
+/*
+ * (A1) a sample goes to its worker's stripe of the histogram: bucket 0 for
+ *      under 1024 ns, then 2 per power of two (relaxed RMWs: statistics).
+ * (A2) every 256 samples on a stripe, whoever took the 256th sums every
+ *      stripe and stores the bucket holding the percentile's upper bound
+ *      in hedge_cur (relaxed: a delay, read per round; a stale one only
+ *      hedges a little early or late); past 8,192 samples in all it
+ *      halves every bucket (RMWs, so concurrent samples are not lost).
+ */
+static unsigned hist_bucket(uint64_t ns)
+{
+    if (ns < 1024)
+        return 0;
+    unsigned e = 63u - (unsigned)__builtin_clzll(ns); /* >= 10 */
+    unsigned k = (e - 10) * 2 + (unsigned)((ns >> (e - 1)) & 1) + 1;
+    return k < DS_HIST ? k : DS_HIST - 1;
+}
+
+static uint64_t hist_upper(unsigned k)
+{
+    if (k == 0)
+        return 1024;
+    unsigned e = (k - 1) / 2 + 10, sub = (k - 1) % 2;
+    return (1ull << e) + ((uint64_t)(sub + 1) << (e - 1));
+}
+
+void wsched__hedge_sample(struct wsched_downstream *ds, uint64_t ns)
+{
+    unsigned s = (unsigned)(ds_stripe_of(ds) - ds->stripe);
+    fadd(&ds->hist[s][hist_bucket(ns)], 1, RLX); /* A1 */
+    if ((fadd(&ds->stripe[s].samples, 1, RLX) & 255) != 255)
+        return;
+    uint64_t sum[DS_HIST] = {0}, total = 0;
+    for (unsigned k = 0; k < DS_STRIPES; k++)
+        for (unsigned j = 0; j < DS_HIST; j++)
+            sum[j] += ld(&ds->hist[k][j], RLX);
+    for (unsigned j = 0; j < DS_HIST; j++)
+        total += sum[j];
+    if (total < 64)
+        return;
+    uint64_t want = (total * ds->hedge_pct + 99) / 100, acc = 0;
+    unsigned j = 0;
+    for (; j < DS_HIST - 1; j++)
+        if ((acc += sum[j]) >= want)
+            break;
+    st(&ds->hedge_cur, hist_upper(j), RLX); /* A2 */
+    if (total > 8192)
+        for (unsigned k = 0; k < DS_STRIPES; k++)
+            for (unsigned b = 0; b < DS_HIST; b++) {
+                uint32_t v = ld(&ds->hist[k][b], RLX);
+                if (v > 1)
+                    fsub(&ds->hist[k][b], v / 2, RLX);
+            }
+}
+
 /* ---------------------------------------------------------- rate limit */
 
 int64_t wsched__limit_acquire(struct wsched_downstream *ds, uint64_t now, uint64_t max_delay)
@@ -746,5 +822,6 @@ int wsched_downstream_get_stats(const wsched_downstream *ds, wsched_downstream_s
     }
     s.attempts = s.jobs - rejected - s.joined + s.flight_handovers + retried + s.hedges;
     s.budget_milli = ld(&ds->tokens, RLX);
+    s.hedge_delay_ns = ds_hedge_delay((struct wsched_downstream *)(uintptr_t)ds);
     return wsched__copy_out(out, size, &s, sizeof s, sizeof s);
 }

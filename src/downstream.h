@@ -42,14 +42,16 @@
     X(joined)                                                                  \
     X(flight_handovers)
 #define DS_STRIPES 16
+#define DS_HIST 128 /* adaptive hedging's latency buckets (downstream.c A1) */
 
 struct ds_stripe {
 #define X(name) _Atomic uint64_t name;
     DS_COUNTERS(X)
 #undef X
     /* For `attempts`: jobs the job path rejected (limit, breaker), retry
-     * attempts begun (resilient.c). */
-    _Atomic uint64_t job_rejected, retry_attempts;
+     * attempts begun (resilient.c). Attempt latencies sampled (adaptive
+     * hedging). */
+    _Atomic uint64_t job_rejected, retry_attempts, samples;
     /* The breaker's window, this stripe's part (downstream.c B4): tag 16 |
      * calls 24 | fails 24. */
     _Atomic uint64_t win;
@@ -97,7 +99,9 @@ struct wsched_downstream {
     uint64_t t0;             /* the clock at create: origin of `since` */
     uint64_t gcra_t, gcra_tau; /* ns between cells; burst tolerance */
     unsigned limit_mode;
-    uint64_t hedge_delay; /* 0 = no hedging */
+    uint64_t hedge_delay; /* 0 = no hedging; adaptive: the first delay */
+    unsigned hedge_pct;   /* 0 = fixed; else adaptive (downstream.c A1-A2) */
+    _Atomic uint32_t (*hist)[DS_HIST]; /* adaptive: per stripe, attempt latencies */
     uint64_t (*flight_key)(void *ctx, void *arg, size_t index);
     void *flight_ctx;
     struct cds_lfht *flights; /* flight.c */
@@ -114,6 +118,7 @@ struct wsched_downstream {
     cacheline_aligned _Atomic uint32_t win_gen; /* its count window's generation (B4) */
     cacheline_aligned _Atomic int64_t tokens; /* the retry budget, milli-tokens */
     cacheline_aligned _Atomic uint64_t tat;   /* GCRA's theoretical arrival time */
+    cacheline_aligned _Atomic uint64_t hedge_cur; /* the hedge delay now (A2) */
     cacheline_aligned _Atomic uint64_t users; /* batches submitted and not complete */
     cacheline_aligned _Atomic uint64_t ring_head; /* the ring's producers' position */
     cacheline_aligned _Atomic uint64_t ring_tail; /* its consumers' */
@@ -136,6 +141,7 @@ enum { HP_TIMER = 0, HP_ATTEMPT = 1 };
 #define HS_WINH 32u    /* ... and it was the hedge */
 struct job_pol {
     uint64_t prev_delay; /* the last backoff (DECORRELATED) */
+    uint64_t t_start;    /* adaptive hedging: when the round's primary began */
     uint32_t permit;     /* the breaker's permit while the job holds one */
     uint8_t attempts;    /* attempts started */
     uint8_t phase;       /* PH_*: what the primary record's own wait is for */
@@ -159,6 +165,12 @@ WSCHED_INTERNAL void wsched__flight_leave(struct wsched_batch *b, size_t i, int 
                                           bool result);
 WSCHED_INTERNAL void wsched__flight_thread_exit(void);
 WSCHED_INTERNAL void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size);
+/* downstream.c: adaptive hedging (A1-A2): a primary attempt's latency. */
+WSCHED_INTERNAL void wsched__hedge_sample(struct wsched_downstream *ds, uint64_t ns);
+static inline uint64_t ds_hedge_delay(struct wsched_downstream *ds)
+{
+    return ds->hedge_pct ? ld(&ds->hedge_cur, RLX) : ds->hedge_delay;
+}
 WSCHED_INTERNAL void wsched__ds_free(struct wsched_downstream *ds, void *p, size_t size);
 
 static inline uint64_t ds_now(const struct wsched_downstream *ds)

@@ -148,7 +148,8 @@ static void round_begin(struct worker *w, struct wsched_downstream *ds, struct w
 {
     if (!ds->hedge_delay)
         return;
-    uint64_t when = wsched_now_ns() + ds->hedge_delay;
+    uint64_t now = wsched_now_ns(), when = now + ds_hedge_delay(ds);
+    jp->t_start = now;
     if (b->deadline && when >= b->deadline)
         return;
     struct job_wait *hjw = &b->hwaits[i];
@@ -314,6 +315,8 @@ attempt:;
     if (call_job_attempt(ctx, b, i, kind, value, &r))
         return true; /* pending in a wait of its own */
     int code = cleanup ? 0 : job_status(r);
+    if (jp->hedged && ds->hedge_pct)
+        wsched__hedge_sample(ds, wsched_now_ns() - jp->t_start); /* A1 */
     if (jp->hedged) {
         if (!attempt_end(w->pool, b, i, jp, false, cleanup, code))
             return true; /* the hedge ends the round: we keep the unit meanwhile */

@@ -20,7 +20,7 @@ struct slot {
     uint64_t pad[6];
 };
 
-enum mode { M_HEDGE_WINS, M_PRIMARY_WINS, M_FAST, M_BOTH_FAIL, M_SPIN_LOSER, M_RACE };
+enum mode { M_HEDGE_WINS, M_PRIMARY_WINS, M_FAST, M_BOTH_FAIL, M_SPIN_LOSER, M_RACE, M_STEADY };
 struct ctx {
     enum mode mode;
     _Atomic int cleanups, primaries, hedges;
@@ -60,6 +60,7 @@ static int job(wsched_ctx *c, void *arg, size_t i, void *slotp)
             return -EIO; /* discarded */
         }
         break;
+    case M_STEADY: nap = hedge ? 0 : x->ms / 5; break; /* 200 us calls */
     case M_RACE: {
         uint64_t h = common_mix64(i * 2 + hedge + 1);
         nap = (h % 3) * x->ms / 2;
@@ -193,6 +194,37 @@ static void basic(wsched_pool *pool, uint64_t ms)
     CHECK_OK(wsched_downstream_destroy(ds));
 }
 
+/* Adaptive delay: 200 us calls teach the downstream its p90 (the bucket
+ * [196, 262) us: delay 262 us), so a slow call is hedged after ~0.26 ms,
+ * not after the 20 ms it started with. */
+static void adaptive(wsched_pool *pool, uint64_t ms)
+{
+    wsched_downstream_config c = {.hedge = {.delay_ns = 20 * ms, .percentile = 90}};
+    wsched_downstream *ds = NULL;
+    CHECK_OK(wsched_downstream_create(&ds, &c));
+    CHECK_EQ(stats(ds).hedge_delay_ns, 20 * ms);
+    for (int k = 0; k < 12; k++) {
+        struct ctx x = {.mode = M_STEADY, .ms = ms};
+        wsched_batch_free(run(pool, ds, &x, 50, WSCHED_POLICY_BEST_EFFORT));
+    }
+    uint64_t d = stats(ds).hedge_delay_ns;
+    printf("  adaptive hedge delay after 600 calls of 200 us: %llu us\n",
+           (unsigned long long)(d / 1000));
+    CHECK(d >= 196608 && d <= 786432 * (uint64_t)check_slow());
+    struct ctx x = {.mode = M_HEDGE_WINS, .ms = ms};
+    uint64_t t0 = wsched_now_ns();
+    wsched_batch *b = run(pool, ds, &x, 1, WSCHED_POLICY_BEST_EFFORT);
+    CHECK(wsched_now_ns() - t0 < 10 * ms); /* hedged long before the first 20 ms */
+    CHECK_EQ(((struct slot *)wsched_batch_slot(b, 0))->value, 2);
+    wsched_batch_free(b);
+    CHECK_OK(wsched_downstream_destroy(ds));
+    wsched_downstream *bad = NULL;
+    wsched_downstream_config no = {.hedge = {.percentile = 90}}; /* no first delay */
+    CHECK_EQ(wsched_downstream_create(&bad, &no), -EINVAL);
+    no.hedge = (wsched_hedge){.delay_ns = 1, .percentile = 100};
+    CHECK_EQ(wsched_downstream_create(&bad, &no), -EINVAL);
+}
+
 static void race(wsched_pool *pool, uint64_t ms)
 {
     wsched_downstream *ds = ds_make(ms / 2, 0);
@@ -235,6 +267,7 @@ int main(void)
     uint64_t ms = 1000000ull * (uint64_t)check_slow();
     wsched_pool *pool = check_pool(2);
     basic(pool, ms);
+    adaptive(pool, ms);
     race(pool, ms);
     CHECK_OK(wsched_pool_destroy(pool));
     puts("test_hedge: ok");
