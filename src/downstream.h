@@ -147,6 +147,13 @@ struct job_pol {
     uint8_t phase;       /* PH_*: what the primary record's own wait is for */
     uint8_t hphase;      /* HP_*: the hedge record's (written by its calls only) */
     uint8_t hedged;      /* this round has a hedge record armed */
+    /* The job holds a half-open trial permit: its batch stopping because
+     * of other jobs (fail-fast, quorum) does not cut it short, so that the
+     * breaker learns the trial's outcome (resilient.c; read by C3 and J2'
+     * in waitq.c, SEQ_CST as the cancel word they pair with). A cancel or
+     * the deadline still cut it (the deadline then counts as a failure:
+     * shielded_from). */
+    _Atomic uint8_t shield;
     _Atomic uint32_t hstate;
     _Atomic int32_t hcode; /* a failed attempt's code in a hedged round; a joiner's status */
     struct job_wait *fnext; /* a joiner: the next on its flight's stack (flight.c) */
@@ -172,6 +179,14 @@ static inline uint64_t ds_hedge_delay(struct wsched_downstream *ds)
     return ds->hedge_pct ? ld(&ds->hedge_cur, RLX) : ds->hedge_delay;
 }
 WSCHED_INTERNAL void wsched__ds_free(struct wsched_downstream *ds, void *p, size_t size);
+
+/* Is job i a breaker's trial that the batch's stop `reason` (CANCEL_*)
+ * does not cut short? */
+static inline bool shielded_from(const struct wsched_batch *b, size_t i, uint32_t reason)
+{
+    return b->pol && (reason == CANCEL_FAILFAST || reason == CANCEL_QUORUM) &&
+           ld(&b->pol[i].shield, SC);
+}
 
 static inline uint64_t ds_now(const struct wsched_downstream *ds)
 {

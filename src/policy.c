@@ -154,8 +154,12 @@ int wsched_cancelled(const wsched_ctx *c)
     if (!c->batch)
         return 0;
     struct wsched_batch *b = c->batch;
+    if (c->wait && ld(&c->wait->lost, RLX))
+        return 1; /* a hedged round's loser */
     uint32_t reason = ld(&b->cancel, RLX);
+    if (c->wait && shielded_from(b, c->wait->index, reason) &&
+        !(b->deadline && wsched_now_ns() >= b->deadline))
+        return 0; /* a breaker's trial runs to its outcome (resilient.c) */
     return (reason != CANCEL_NONE && reason != CANCEL_CLOSED) ||
-           (c->wait && ld(&c->wait->lost, RLX)) || /* a hedged round's loser */
            (b->deadline && wsched_now_ns() >= b->deadline);
 }

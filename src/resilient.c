@@ -58,8 +58,17 @@ static bool finish_job(struct wsched_downstream *ds, struct wsched_batch *b, siz
 {
     struct job_pol *jp = &b->pol[i];
     if (jp->permit) {
-        wsched__breaker_release(ds, jp->permit, status);
+        /* A trial cut short by the batch deadline was too slow: a failure
+         * (else a hung call would hold the permit until it ends; with the
+         * deadline it ends, and the breaker opens again). */
+        int seen = status;
+        if ((jp->permit & PERMIT_TRIAL) && (status == WSCHED_ECANCELLED || status == WSCHED_EDEADLINE) &&
+            (ld(&b->cancel, RLX) == CANCEL_DEADLINE ||
+             (b->deadline && wsched_now_ns() >= b->deadline)))
+            seen = -ETIMEDOUT;
+        wsched__breaker_release(ds, jp->permit, seen);
         jp->permit = 0;
+        st(&jp->shield, 0, RLX);
     }
     if (unlikely(jp->flight != NULL))
         wsched__flight_leave(b, i, status,
@@ -304,6 +313,8 @@ breaker:
             return finish(ds, jp, WSCHED_EBREAKER, ret);
         }
         jp->permit = permit;
+        if (permit & PERMIT_TRIAL)
+            st(&jp->shield, 1, SC); /* before any wait of ours is armed (C1) */
     }
     jp->attempts = 1;
     kind = WSCHED_RESUME_FIRST;

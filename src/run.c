@@ -294,8 +294,20 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
             reason = CANCEL_USER;
         }
     }
+    /* A breaker's trial runs to its outcome whatever its batch does (its
+     * waits were not cancelled either: resilient.c); a frozen slot drops
+     * the result, the breaker still learns it. The pool's destroy still
+     * cancels it (the cell says CANCELLED). */
+    bool shielded = kind != WSCHED_RESUME_CANCELLED && shielded_from(b, i, reason);
     int r = 0; /* (a cleanup call has no wait result, whatever won: value 0) */
-    if (b->arbitrate) {
+    if (shielded) {
+        if (call_job_waiting(&ctx, b, i, hedge, kind, value, &r))
+            return;
+        if (b->arbitrate)
+            wsched__arbitrated_publish(b, i, job_status(r), true);
+        else
+            finish_plain(b, i, job_status(r), true);
+    } else if (b->arbitrate) {
         if (!cancelled && b->deadline && wsched_now_ns() >= b->deadline) {
             wsched__cancel_set(b, CANCEL_DEADLINE);
             reason = ld(&b->cancel, RLX);

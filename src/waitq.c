@@ -112,6 +112,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "downstream.h"
 #include "idle.h"
 #include "tsan.h"
 #include "waitq.h"
@@ -327,7 +328,8 @@ void wsched__wait_pending(struct worker *w, struct job_wait *jw)
     uint32_t reason = ld(&jw->b->cancel, SC); /* J2': against C3, before our unit */
     /* ... and against H3 (resilient.c): the attempt lost a hedged round. */
     bool lost = jw->b->hwaits && ld(&jw->lost, SC);
-    if (((reason != CANCEL_NONE && reason != CANCEL_CLOSED) || lost) &&
+    bool shield = shielded_from(jw->b, jw->index, reason); /* a trial: not cut */
+    if (((reason != CANCEL_NONE && reason != CANCEL_CLOSED && !shield) || lost) &&
         wsched__wait_claim(w->pool, jw, CELL_CANCELLED)) {
         wsched__wait_finalize(w, jw); /* both units are ours */
         return;
@@ -407,11 +409,17 @@ void wsched__wait_cancel_batch(struct wsched_batch *b)
     struct pool *p = b->pool;
     for (size_t i = 0; i < b->n; i++) {
         struct job_wait *jw = &b->waits[i];
-        if (ld(&jw->cell, SC) != WAIT_NO_CELL && wsched__wait_claim(p, jw, CELL_CANCELLED))
+        /* A breaker's trial is not cut short (resilient.c): the shield is
+         * set before the job arms its first wait, so reading the armed
+         * cell (SEQ_CST) we see it. */
+        uint32_t reason = ld(&b->cancel, RLX); /* (ours: set before C3) */
+        if (ld(&jw->cell, SC) != WAIT_NO_CELL && !shielded_from(b, i, reason) &&
+            wsched__wait_claim(p, jw, CELL_CANCELLED))
             wsched__wait_done_remote(p, jw); /* C3 */
         /* A hedge's record (resilient.c): its timer, or its attempt's wait. */
         jw = b->hwaits ? &b->hwaits[i] : NULL;
-        if (jw && ld(&jw->cell, SC) != WAIT_NO_CELL && wsched__wait_claim(p, jw, CELL_CANCELLED))
+        if (jw && ld(&jw->cell, SC) != WAIT_NO_CELL && !shielded_from(b, i, reason) &&
+            wsched__wait_claim(p, jw, CELL_CANCELLED))
             wsched__wait_done_remote(p, jw); /* C3 */
     }
 }

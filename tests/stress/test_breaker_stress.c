@@ -183,6 +183,9 @@ static void part_b(void)
         if (ex == EX_SUCCESS) {
             CHECK_EQ(st, 0);
             CHECK_EQ(wsched_breaker_state(ds), WSCHED_BREAKER_CLOSED);
+        } else if (ex == EX_DEADLINE) {
+            /* A trial cut by its deadline was too slow: a failure, open again. */
+            CHECK_EQ(wsched_breaker_state(ds), WSCHED_BREAKER_OPEN);
         } else {
             CHECK_EQ(wsched_breaker_state(ds), WSCHED_BREAKER_HALF_OPEN);
             /* The permit is back: the next trial gets it. */

@@ -452,6 +452,80 @@ static void test_breaker_transitions(wsched_pool *pool)
     CHECK_OK(wsched_downstream_destroy(ds));
 }
 
+/* A half-open trial in a fail-fast batch whose other jobs the breaker
+ * rejects: the rejections cancel the batch, but not the trial, which runs
+ * to its outcome, so the breaker learns it and closes (found by the
+ * degraded gateway: trials cut short by their siblings' EBREAKER kept the
+ * breaker half-open for ever). */
+struct sleeper {
+    int state;
+    int done;
+};
+static int sleepy_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)arg, (void)i;
+    struct sleeper *s = slot;
+    int kind = wsched_resume_kind(ctx);
+    if (kind == WSCHED_RESUME_CANCELLED)
+        return 0;
+    if (kind == WSCHED_RESUME_FIRST) {
+        CHECK_EQ(wsched_cancelled(ctx), 0);
+        CHECK_OK(wsched_sleep_until(ctx, wsched_now_ns() + 5000000));
+        return WSCHED_PENDING;
+    }
+    CHECK_EQ(wsched_cancelled(ctx), 0); /* a trial is not told to stop */
+    s->done = 1;
+    return 0;
+}
+
+static void test_trial_shield(wsched_pool *pool)
+{
+    wsched_downstream_config c = {
+        .breaker = {.failure_count = 1, .window_calls = 10, .open_ns = 1000000000ull,
+                    .trials = 1},
+        .clock = fake_clock};
+    wsched_downstream *ds = make_ds(&c);
+    wsched_permit p;
+    CHECK_OK(wsched_breaker_acquire(ds, &p));
+    CHECK_OK(wsched_breaker_release(ds, p, -EIO));
+    CHECK_EQ(wsched_breaker_state(ds), WSCHED_BREAKER_OPEN);
+    fake_advance(1100000000ull);
+    for (int arbitrated = 0; arbitrated < 2; arbitrated++) {
+        enum { N = 6 };
+        struct sleeper sl[N] = {{0}};
+        wsched_batch_desc d = {.fn = sleepy_job, .njobs = N, .slots = sl, .slot_size = sizeof sl[0],
+                               .policy = WSCHED_POLICY_FAIL_FAST, .downstream = ds};
+        if (arbitrated)
+            d.deadline_ns = wsched_now_ns() + 2000000000ull;
+        wsched_batch *b = NULL;
+        CHECK_OK(wsched_submit(pool, &d, &b));
+        CHECK_OK(wsched_wait_idle(b, -1));
+        size_t trials = 0, rejected = 0;
+        for (size_t i = 0; i < N; i++) {
+            int st = check_status(b, i);
+            rejected += st == WSCHED_EBREAKER;
+            if (sl[i].done) {
+                trials++;
+                CHECK(st == 0 || st == WSCHED_ECANCELLED); /* (quorum-free: its result) */
+            }
+        }
+        wsched_batch_free(b);
+        if (!arbitrated) {
+            CHECK_EQ(trials, 1);
+            CHECK(rejected >= 1); /* the first rejection fails the batch fast */
+            CHECK_EQ(wsched_breaker_state(ds), WSCHED_BREAKER_CLOSED); /* it learned */
+            /* Open it again for the arbitrated round. */
+            CHECK_OK(wsched_breaker_acquire(ds, &p));
+            CHECK_OK(wsched_breaker_release(ds, p, -EIO));
+            fake_advance(1100000000ull);
+        } else {
+            CHECK_EQ(trials, 1);
+            CHECK_EQ(wsched_breaker_state(ds), WSCHED_BREAKER_CLOSED);
+        }
+    }
+    CHECK_OK(wsched_downstream_destroy(ds));
+}
+
 static void test_breaker_rate_and_ramp(void)
 {
     /* The rate rule over a time window, then a ramp after closing. */
@@ -727,6 +801,7 @@ int main(void)
     test_deadline_cutoff(pool);
     test_budget_exact(pool);
     test_breaker_transitions(pool);
+    test_trial_shield(pool);
     test_gcra(pool);
     test_dead_letter_hook(pool);
     test_ring_full(pool);
