@@ -259,7 +259,7 @@ for ((round = 1; round <= rounds; round++)); do
             # Backend calls per request (warm-up included in both).
             be_calls=$(awk '/calls answered/ {print $2}' "$tmp/backend.log")
             reqs=$(awk '/requests in/ {print $1}' "$tmp/wrk.txt")
-            cpr=$(awk -v c="${be_calls:-0}" -v r="${reqs:-0}" 'BEGIN {printf "%.1f", r > 0 ? c / r : 0}')
+            cpr=$(awk -v c="${be_calls:-0}" -v r="${reqs:-0}" 'BEGIN {printf "%.1f", (r > 0 ? c / r : 0)}')
             gw_cpu=$(awk -v a="$gw0" -v b="$gw1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
             be_cpu=$(awk -v a="$be0" -v b="$be1" -v t="$clk" -v d="$duration" 'BEGIN {printf "%.0f", (b - a) / t / d * 100}')
             wrk_cpu=$(awk -v d="$duration" '{printf "%.0f", ($1 + $2) / d * 100}' "$tmp/wrk.time")
