@@ -717,8 +717,8 @@ WSCHED_API int wsched_current_worker(void);
  * wsched_batch_desc.downstream; then every job of the batch goes through
  * the downstream's policies, in one fixed order, outer to inner:
  *
- *   batch deadline > rate limit > breaker > retries (with their budget)
- *   > hedge > the job's attempt
+ *   batch deadline > single-flight > concurrency limit > rate limit
+ *   > breaker > retries (with their budget) > hedge > the job's attempt
  *
  * so a job is limited and let through the breaker once, however many
  * attempts it makes, and every attempt starts before the batch deadline.
@@ -842,6 +842,23 @@ typedef struct wsched_hedge {
     unsigned reserved0;  /**< must be 0 */
 } wsched_hedge;
 
+/** An adaptive concurrency limit per downstream (the shared form of
+ * max_parallel, across batches): at most `limit` of its jobs are in
+ * flight at once, from their first attempt to their end (waits, retries
+ * and hedges included); a job that finds it full ends at once with
+ * WSCHED_ELIMITED (dead letter WSCHED_DEAD_SHED). The limit adapts by
+ * AIMD, as TCP's window: each job that succeeds within latency_ns adds
+ * 1/limit to it (so one per limit jobs: additive), each that fails or is
+ * slower multiplies it by 0.9 (multiplicative), within [min_limit,
+ * max_limit]. A cancelled job changes nothing. */
+typedef struct wsched_concurrency {
+    unsigned initial;    /**< 0 = no limit; else the first limit */
+    unsigned min_limit;  /**< 0 = 1 */
+    unsigned max_limit;  /**< 0 = 1,000,000; >= initial */
+    unsigned reserved0;  /**< must be 0 */
+    uint64_t latency_ns; /**< slower than this counts as congestion; 0 = failures only */
+} wsched_concurrency;
+
 /** Why a job was dead-lettered. */
 enum wsched_dead_reason {
     WSCHED_DEAD_EXHAUSTED = 1, /**< its last allowed attempt failed with a retryable code */
@@ -849,6 +866,7 @@ enum wsched_dead_reason {
     WSCHED_DEAD_DEADLINE = 3,  /**< its next attempt could not begin before the batch deadline */
     WSCHED_DEAD_BREAKER = 4,   /**< rejected by the breaker (WSCHED_EBREAKER) */
     WSCHED_DEAD_LIMITED = 5,   /**< rejected by the rate limit (WSCHED_ELIMITED) */
+    WSCHED_DEAD_SHED = 6,      /**< the concurrency limit was full (WSCHED_ELIMITED) */
 };
 
 /** A dead letter: a job the downstream's policies gave up on. */
@@ -870,6 +888,7 @@ typedef struct wsched_downstream_config {
     wsched_retry_budget budget;
     wsched_breaker breaker;
     wsched_rate_limit limit;
+    wsched_concurrency concurrency;
     wsched_hedge hedge;
     /** Called once per dead-lettered job, on the worker that decided it,
      * before the job's slot is final: it must not block or call
@@ -947,6 +966,9 @@ typedef struct wsched_downstream_stats {
     uint64_t hedge_wins;      /**< jobs whose hedge succeeded first */
     uint64_t hedges_denied;   /**< hedges not started: the budget said no */
     uint64_t hedge_delay_ns;  /**< the hedge delay now (adaptive: the percentile observed) */
+    uint64_t shed;            /**< jobs the concurrency limit turned away */
+    uint64_t concurrency_limit; /**< the adaptive limit now (0: none) */
+    uint64_t in_flight;       /**< its jobs in flight now */
     uint64_t flights;         /**< flights led (single-flight) */
     uint64_t joined;          /**< jobs that joined a flight instead of running */
     uint64_t flight_handovers; /**< flights handed to a joiner: their leader was cancelled */

@@ -135,6 +135,11 @@ static int config_check(const wsched_downstream_config *c)
     if (l->rate_per_s > 1000000000ull || l->mode > WSCHED_LIMIT_DELAY ||
         l->burst > (1ull << 32))
         return -EINVAL;
+    const wsched_concurrency *cc = &c->concurrency;
+    if (cc->reserved0 || cc->max_limit > 1000000 || cc->latency_ns > HOUR_NS ||
+        (cc->initial && ((cc->max_limit && cc->initial > cc->max_limit) ||
+                         cc->min_limit > cc->initial)))
+        return -EINVAL;
     if (c->hedge.reserved0 || c->hedge.delay_ns > HOUR_NS || c->hedge.percentile > 99 ||
         (c->hedge.percentile && !c->hedge.delay_ns))
         return -EINVAL;
@@ -201,6 +206,13 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
         uint64_t burst = c->limit.burst ? c->limit.burst : 1;
         ds->gcra_tau = ds->gcra_t * (burst - 1);
         ds->limit_mode = c->limit.mode;
+    }
+    if (c->concurrency.initial) {
+        ds->cc_min = (uint64_t)(c->concurrency.min_limit ? c->concurrency.min_limit : 1) << 10;
+        ds->cc_max = (uint64_t)(c->concurrency.max_limit ? c->concurrency.max_limit : 1000000)
+                     << 10;
+        ds->cc_latency = c->concurrency.latency_ns;
+        st(&ds->cc_limit, (uint64_t)c->concurrency.initial << 10, RLX);
     }
     ds->hedge_delay = c->hedge.delay_ns;
     ds->hedge_pct = c->hedge.percentile;
@@ -655,6 +667,46 @@ int wsched_breaker_release(wsched_downstream *ds, wsched_permit permit, int stat
     return 0;
 }
 
+/* ------------------------------------------------- concurrency limit */
+
+/*
+ * (L1) enter: CAS inflight + 1 while below the limit's whole part; a full
+ *      limit turns the job away (never waits).
+ * (L2) leave: inflight - 1 (RMW), then the AIMD step on the limit by CAS:
+ *      + 1/limit for a success within latency, x 0.9 for a failure or a
+ *      slow one, clamped. Relaxed: the two words publish nothing but
+ *      themselves; a job may see a limit a step old.
+ */
+bool wsched__cc_enter(struct wsched_downstream *ds)
+{
+    uint64_t n = ld(&ds->cc_inflight, RLX);
+    for (;;) {
+        if (n >= ld(&ds->cc_limit, RLX) >> 10)
+            return false;
+        if (cas_weak(&ds->cc_inflight, &n, n + 1, RLX)) /* L1 */
+            return true;
+    }
+}
+
+void wsched__cc_leave(struct wsched_downstream *ds, int status, uint64_t ns)
+{
+    fsub(&ds->cc_inflight, 1, RLX); /* L2 */
+    if (status == WSCHED_ECANCELLED || status == WSCHED_EDEADLINE ||
+        status == WSCHED_EBREAKER || status == WSCHED_ELIMITED)
+        return; /* neither way: cancelled, or never called */
+    bool ok = status == 0 && (!ds->cc_latency || ns <= ds->cc_latency);
+    uint64_t l = ld(&ds->cc_limit, RLX), n;
+    do {
+        if (ok)
+            n = l + ((uint64_t)1 << 20) / l; /* + 1/limit, in 1/1024ths */
+        else
+            n = l * 9 / 10;
+        n = n < ds->cc_min ? ds->cc_min : n > ds->cc_max ? ds->cc_max : n;
+        if (n == l)
+            return;
+    } while (!cas_weak(&ds->cc_limit, &l, n, RLX));
+}
+
 /* ---------------------------------------------------- adaptive hedging */
 
 /*
@@ -822,6 +874,8 @@ int wsched_downstream_get_stats(const wsched_downstream *ds, wsched_downstream_s
     }
     s.attempts = s.jobs - rejected - s.joined + s.flight_handovers + retried + s.hedges;
     s.budget_milli = ld(&ds->tokens, RLX);
+    s.concurrency_limit = ld(&ds->cc_limit, RLX) >> 10;
+    s.in_flight = ld(&ds->cc_inflight, RLX);
     s.hedge_delay_ns = ds_hedge_delay((struct wsched_downstream *)(uintptr_t)ds);
     return wsched__copy_out(out, size, &s, sizeof s, sizeof s);
 }

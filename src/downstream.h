@@ -40,7 +40,8 @@
     X(hedges_denied)                                                           \
     X(flights)                                                                 \
     X(joined)                                                                  \
-    X(flight_handovers)
+    X(flight_handovers)                                                        \
+    X(shed)
 #define DS_STRIPES 16
 #define DS_HIST 128 /* adaptive hedging's latency buckets (downstream.c A1) */
 
@@ -119,6 +120,11 @@ struct wsched_downstream {
     cacheline_aligned _Atomic int64_t tokens; /* the retry budget, milli-tokens */
     cacheline_aligned _Atomic uint64_t tat;   /* GCRA's theoretical arrival time */
     cacheline_aligned _Atomic uint64_t hedge_cur; /* the hedge delay now (A2) */
+    /* The adaptive concurrency limit (downstream.c L1-L2): jobs in flight,
+     * and the limit in 1/1024ths, on one line (both change per job). */
+    cacheline_aligned _Atomic uint64_t cc_inflight;
+    _Atomic uint64_t cc_limit;
+    uint64_t cc_min, cc_max, cc_latency; /* (read-only; the limits in 1/1024ths) */
     cacheline_aligned _Atomic uint64_t users; /* batches submitted and not complete */
     cacheline_aligned _Atomic uint64_t ring_head; /* the ring's producers' position */
     cacheline_aligned _Atomic uint64_t ring_tail; /* its consumers' */
@@ -142,6 +148,7 @@ enum { HP_TIMER = 0, HP_ATTEMPT = 1 };
 struct job_pol {
     uint64_t prev_delay; /* the last backoff (DECORRELATED) */
     uint64_t t_start;    /* adaptive hedging: when the round's primary began */
+    uint64_t c_start;    /* the concurrency limit: when the job took its place; 0 = none */
     uint32_t permit;     /* the breaker's permit while the job holds one */
     uint8_t attempts;    /* attempts started */
     uint8_t phase;       /* PH_*: what the primary record's own wait is for */
@@ -172,6 +179,10 @@ WSCHED_INTERNAL void wsched__flight_leave(struct wsched_batch *b, size_t i, int 
                                           bool result);
 WSCHED_INTERNAL void wsched__flight_thread_exit(void);
 WSCHED_INTERNAL void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size);
+/* downstream.c: the concurrency limit (L1-L2): take a place (false: full),
+ * give it back with the job's outcome. */
+WSCHED_INTERNAL bool wsched__cc_enter(struct wsched_downstream *ds);
+WSCHED_INTERNAL void wsched__cc_leave(struct wsched_downstream *ds, int status, uint64_t ns);
 /* downstream.c: adaptive hedging (A1-A2): a primary attempt's latency. */
 WSCHED_INTERNAL void wsched__hedge_sample(struct wsched_downstream *ds, uint64_t ns);
 static inline uint64_t ds_hedge_delay(struct wsched_downstream *ds)

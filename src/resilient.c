@@ -57,6 +57,10 @@ static bool finish_job(struct wsched_downstream *ds, struct wsched_batch *b, siz
                        int status, int *ret)
 {
     struct job_pol *jp = &b->pol[i];
+    if (jp->c_start) {
+        wsched__cc_leave(ds, status, wsched_now_ns() - jp->c_start); /* L2 */
+        jp->c_start = 0;
+    }
     if (jp->permit) {
         /* A trial cut short by the batch deadline was too slow: a failure
          * (else a hung call would hold the permit until it ends; with the
@@ -285,6 +289,15 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
             return true; /* pending on the flight: touch nothing more */
     }
 lead:
+    if (ds->cc_max) { /* the concurrency limit (L1) */
+        if (!wsched__cc_enter(ds)) {
+            DS_COUNT(ds, shed);
+            DS_COUNT(ds, job_rejected);
+            dead(ds, b, i, WSCHED_ELIMITED, 0, WSCHED_DEAD_SHED);
+            return finish(ds, jp, WSCHED_ELIMITED, ret);
+        }
+        jp->c_start = wsched_now_ns();
+    }
     if (ds->gcra_t) {
         uint64_t now = ds_now(ds), mono = ds->clock ? wsched_now_ns() : now;
         /* Delay mode: a turn that comes after the deadline is no turn. */

@@ -633,6 +633,60 @@ static void test_gcra(wsched_pool *pool)
     CHECK_OK(wsched_downstream_destroy(ds));
 }
 
+/* ------------------------------------------------- concurrency limit */
+
+static void test_concurrency(wsched_pool *pool)
+{
+    wsched_downstream_config c = {.concurrency = {.initial = 4, .min_limit = 2, .max_limit = 16}};
+    wsched_downstream *ds = make_ds(&c);
+    /* 20 calls of 2 ms at once: 4 in flight, the other 16 shed at once. */
+    enum { N = 20 };
+    struct sleeper sl[N];
+    memset(sl, 0, sizeof sl);
+    wsched_batch_desc d = {.fn = sleepy_job, .njobs = N, .slots = sl, .slot_size = sizeof sl[0],
+                           .downstream = ds};
+    wsched_batch *b = NULL;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait_idle(b, -1));
+    size_t ok = 0, shed = 0;
+    for (size_t i = 0; i < N; i++) {
+        int st = check_status(b, i);
+        ok += st == 0;
+        shed += st == WSCHED_ELIMITED;
+    }
+    CHECK_EQ(ok, 4);
+    CHECK_EQ(shed, N - 4);
+    wsched_batch_free(b);
+    wsched_downstream_stats s = ds_stats(ds);
+    CHECK_EQ(s.shed, N - 4);
+    CHECK_EQ(s.in_flight, 0);
+    CHECK_EQ(s.concurrency_limit, 4); /* + 4 x 1/4: 5, in 1/1024ths not quite */
+    wsched_dead_letter dl[N];
+    CHECK_EQ(wsched_dead_letters_drain(ds, dl, N), N - 4);
+    CHECK_EQ(dl[0].reason, WSCHED_DEAD_SHED);
+    /* AIMD: successes one at a time grow it (+1/limit each), failures cut
+     * it by a tenth each, down to min_limit. */
+    struct flaky f = {.fail_times = 0};
+    struct rec rec;
+    for (int k = 0; k < 60; k++)
+        wsched_batch_free(run_batch(pool, ds, &f, &rec, 1, WSCHED_POLICY_BEST_EFFORT, 0, 0));
+    uint64_t grown = ds_stats(ds).concurrency_limit;
+    CHECK(grown >= 10 && grown <= 12); /* sqrt(16 + 2 x 64) ~ 12 */
+    f.fail_times = -1;
+    f.code = -EIO;
+    for (int k = 0; k < 5; k++)
+        wsched_batch_free(run_batch(pool, ds, &f, &rec, 1, WSCHED_POLICY_BEST_EFFORT, 0, 0));
+    uint64_t cut = ds_stats(ds).concurrency_limit;
+    CHECK(cut >= grown * 5 / 10 && cut <= grown * 6 / 10 + 1); /* 0.9^5 = 0.59 */
+    for (int k = 0; k < 40; k++)
+        wsched_batch_free(run_batch(pool, ds, &f, &rec, 1, WSCHED_POLICY_BEST_EFFORT, 0, 0));
+    CHECK_EQ(ds_stats(ds).concurrency_limit, 2); /* the floor */
+    CHECK_OK(wsched_downstream_destroy(ds));
+    wsched_downstream *bad = NULL;
+    wsched_downstream_config no = {.concurrency = {.initial = 8, .max_limit = 4}};
+    CHECK_EQ(wsched_downstream_create(&bad, &no), -EINVAL);
+}
+
 /* -------------------------------------------------- dead letters: hook */
 
 static _Atomic int hook_seen[64];
@@ -802,6 +856,7 @@ int main(void)
     test_budget_exact(pool);
     test_breaker_transitions(pool);
     test_trial_shield(pool);
+    test_concurrency(pool);
     test_gcra(pool);
     test_dead_letter_hook(pool);
     test_ring_full(pool);
