@@ -45,34 +45,7 @@
 #include "downstream.h"
 #include "probes.h"
 
-/* A thread that is no worker: a stripe from a hash of its TLS block,
- * chosen once. */
-unsigned wsched__ds_thread_stripe(void)
-{
-    static WSCHED_TLS unsigned mine; /* stripe + 1; 0 = not chosen yet */
-    if (!mine)
-        mine = (unsigned)((((uintptr_t)&mine >> 6) * 0x9E3779B97F4A7C15ull) >> 60) % DS_STRIPES + 1;
-    return mine - 1;
-}
-
 /* ----------------------------------------------------------------- memory */
-
-static void *ds_alloc(const wsched_allocator *a, size_t size);
-static void ds_free(const wsched_allocator *a, void *p, size_t size);
-
-/* The downstream's own allocator (flight.c's nodes). */
-struct ds_block;
-static const wsched_allocator *ds_allocator(struct wsched_downstream *ds);
-
-void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size)
-{
-    return ds_alloc(ds_allocator(ds), size);
-}
-
-void wsched__ds_free(struct wsched_downstream *ds, void *p, size_t size)
-{
-    ds_free(ds_allocator(ds), p, size);
-}
 
 static void *ds_alloc(const wsched_allocator *a, size_t size)
 {
@@ -98,11 +71,7 @@ struct ds_block {
     bool has_alloc;
 };
 
-static const wsched_allocator *ds_allocator(struct wsched_downstream *ds)
-{
-    struct ds_block *blk = (struct ds_block *)(void *)ds;
-    return blk->has_alloc ? &blk->alloc : NULL;
-}
+
 
 #define HOUR_NS 3600000000000ull
 #define MS_NS 1000000ull
@@ -167,6 +136,10 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
         blk->has_alloc = true;
     }
     struct wsched_downstream *ds = &blk->ds;
+    if (c->allocator) {
+        ds->alloc = *c->allocator;
+        ds->has_alloc = true;
+    }
     unsigned ring = c->ring_size ? c->ring_size : 1024;
     if (!c->dead_letter) {
         ds->ring = ds_alloc(c->allocator, sizeof *ds->ring * ring);

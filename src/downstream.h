@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "atomics.h"
 #include "internal.h"
@@ -113,6 +114,8 @@ struct wsched_downstream {
     void *clock_ctx;
     struct ds_cell *ring;
     uint64_t ring_mask;
+    wsched_allocator alloc; /* the config's, when it had one (has_alloc) */
+    bool has_alloc;
 
     /* Each shared word on a line of its own. */
     cacheline_aligned _Atomic uint64_t brk; /* the breaker (B1-B4) */
@@ -177,8 +180,6 @@ WSCHED_INTERNAL int wsched__flight_enter(struct worker *w, struct wsched_downstr
                                          struct wsched_batch *b, size_t i, uint64_t key);
 WSCHED_INTERNAL void wsched__flight_leave(struct wsched_batch *b, size_t i, int status,
                                           bool result);
-WSCHED_INTERNAL void wsched__flight_thread_exit(void);
-WSCHED_INTERNAL void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size);
 /* downstream.c: the concurrency limit (L1-L2): take a place (false: full),
  * give it back with the job's outcome. */
 WSCHED_INTERNAL bool wsched__cc_enter(struct wsched_downstream *ds);
@@ -189,7 +190,22 @@ static inline uint64_t ds_hedge_delay(struct wsched_downstream *ds)
 {
     return ds->hedge_pct ? ld(&ds->hedge_cur, RLX) : ds->hedge_delay;
 }
-WSCHED_INTERNAL void wsched__ds_free(struct wsched_downstream *ds, void *p, size_t size);
+
+/* Memory of the downstream's own (flight nodes): its allocator's. */
+static inline void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size)
+{
+    if (ds->has_alloc)
+        return ds->alloc.alloc(ds->alloc.ctx, size, CACHELINE);
+    void *p = NULL;
+    return posix_memalign(&p, CACHELINE, size) == 0 ? p : NULL;
+}
+static inline void wsched__ds_free(struct wsched_downstream *ds, void *p, size_t size)
+{
+    if (ds->has_alloc)
+        ds->alloc.free(ds->alloc.ctx, p, size, CACHELINE);
+    else
+        free(p);
+}
 
 /* Is job i a breaker's trial that the batch's stop `reason` (CANCEL_*)
  * does not cut short? */

@@ -35,6 +35,7 @@
  * the key; tailscale#18919: a caller's cancel reaching the others).
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,24 +58,45 @@ struct flight {
 };
 #define FLIGHT_CLOSED ((struct job_wait *)(uintptr_t)1)
 
-/* This thread is a registered RCU reader (workers register on their
- * first flight and unregister at exit: wsched__flight_thread_exit). */
+/* This thread is a registered RCU reader: a worker registers on its first
+ * flight, and a pthread key's destructor unregisters it when the thread
+ * exits (liburcu must not keep a dead reader). The key is deleted when the
+ * library is unloaded (as the batch cache's, mem.c), so a thread exiting
+ * after dlclose runs no destructor that is gone. */
 static WSCHED_TLS bool rcu_reader;
+static pthread_key_t reader_key;
+static pthread_once_t reader_once = PTHREAD_ONCE_INIT;
+static bool reader_key_made;
 
-static void reader(void)
+static void reader_exit(void *unused)
 {
-    if (!rcu_reader) {
-        urcu_memb_register_thread();
-        rcu_reader = true;
-    }
-}
-
-void wsched__flight_thread_exit(void)
-{
+    (void)unused;
     if (rcu_reader) {
         urcu_memb_unregister_thread();
         rcu_reader = false;
     }
+}
+
+static void reader_key_make(void)
+{
+    reader_key_made = pthread_key_create(&reader_key, reader_exit) == 0;
+}
+
+__attribute__((destructor)) static void reader_key_drop(void)
+{
+    if (reader_key_made)
+        (void)pthread_key_delete(reader_key);
+}
+
+static void reader(void)
+{
+    if (rcu_reader)
+        return;
+    pthread_once(&reader_once, reader_key_make);
+    urcu_memb_register_thread();
+    rcu_reader = true;
+    if (reader_key_made)
+        (void)pthread_setspecific(reader_key, &rcu_reader); /* non-NULL: the destructor runs */
 }
 
 int wsched__flight_init(struct wsched_downstream *ds)

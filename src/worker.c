@@ -11,7 +11,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "downstream.h"
 #include "futex.h"
 #include "internal.h"
 #include "probes.h"
@@ -329,6 +328,5 @@ void *wsched__worker_main(void *arg)
         wsched__ready_run(w);
     busy_end(w);
     wsched__self = NULL;
-    wsched__flight_thread_exit(); /* an RCU reader since its first flight, if any */
     return NULL;
 }
