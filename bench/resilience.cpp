@@ -37,6 +37,18 @@ wsched_downstream_config breaker_cfg()
     return c;
 }
 
+// The batch benchmarks' pool: 2 workers.
+wsched_pool *make_pool2()
+{
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = 2;
+    wsched_pool *pool = nullptr;
+    if (wsched_pool_create(&pool, &cfg))
+        std::abort();
+    return pool;
+}
+
 // One downstream per benchmark, shared by its threads.
 wsched_downstream *shared_ds;
 
@@ -155,12 +167,7 @@ void BM_Clock(benchmark::State &state)
 // a closed breaker and a budget (3): ns per job.
 void BM_DownstreamBatch(benchmark::State &state)
 {
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 2;
-    wsched_pool *pool = nullptr;
-    if (wsched_pool_create(&pool, &cfg))
-        std::abort();
+    wsched_pool *pool = make_pool2();
     wsched_downstream *ds = nullptr;
     const int mode = static_cast<int>(state.range(0));
     if (mode == 2)
@@ -219,12 +226,7 @@ int flight_job(wsched_ctx *ctx, void *, size_t, void *slot)
 
 void BM_FlightJoin(benchmark::State &state)
 {
-    wsched_config cfg;
-    wsched_config_init(&cfg);
-    cfg.nworkers = 2;
-    wsched_pool *pool = nullptr;
-    if (wsched_pool_create(&pool, &cfg))
-        std::abort();
+    wsched_pool *pool = make_pool2();
     wsched_downstream_config c{};
     c.flight_key = one_key;
     wsched_downstream *ds = make_ds(c);

@@ -922,7 +922,9 @@ typedef struct wsched_downstream_config {
      * left. One execution per key at a time. NULL = no de-duplication. */
     uint64_t (*flight_key)(void *ctx, void *arg, size_t index);
     void *flight_ctx;
-    /** The downstream's memory (the handle and the ring); NULL = malloc. */
+    /** The downstream's memory (the handle, the ring, the latency
+     * histogram, flight nodes; liburcu allocates the flight table itself);
+     * NULL = malloc. */
     const wsched_allocator *allocator;
     void *reserved[3]; /**< must be NULL */
 } wsched_downstream_config;

@@ -111,6 +111,39 @@ static inline size_t check_not_ok(const wsched_batch *b)
         CHECK_EQ(o_.first_error, (first_));                                    \
     } while (0)
 
+/* An allocator for failure injection (wsched_allocator, ctx = a struct
+ * check_failing): call k (counted from 0 in `count`) and every later one
+ * fails when fail_at is k >= 0, as does every request over `fail_over`
+ * bytes when that is set; `live` counts the blocks not freed. */
+struct check_failing {
+    _Atomic long fail_at, count, live, fail_over;
+};
+static void *check_failing_alloc(void *ctx, size_t size, size_t align)
+{
+    struct check_failing *f = ctx;
+    long k = atomic_fetch_add(&f->count, 1), at = atomic_load(&f->fail_at);
+    long over = atomic_load(&f->fail_over);
+    if ((at >= 0 && k >= at) || (over && size > (size_t)over))
+        return NULL;
+    void *p = NULL;
+    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size))
+        return NULL;
+    atomic_fetch_add(&f->live, 1);
+    return p;
+}
+static void check_failing_free(void *ctx, void *p, size_t size, size_t align)
+{
+    (void)size, (void)align;
+    struct check_failing *f = ctx;
+    atomic_fetch_sub(&f->live, 1);
+    free(p);
+}
+#define CHECK_FAILING_INIT {-1, 0, 0, 0}
+static inline wsched_allocator check_failing_allocator(struct check_failing *f)
+{
+    return (wsched_allocator){check_failing_alloc, check_failing_free, f};
+}
+
 /* A pool of `workers` workers (default configuration otherwise). */
 static inline wsched_pool *check_pool(unsigned workers)
 {

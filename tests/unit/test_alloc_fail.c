@@ -11,33 +11,11 @@
 
 #include "check.h"
 
-static _Atomic long fail_at = -1; /* index of the allocation that fails */
-static _Atomic long count;
-static _Atomic long live;
-static _Atomic int fail_big; /* allocations over 40 KB fail (deque growth) */
-
-static void *t_alloc(void *ctx, size_t size, size_t align)
-{
-    (void)ctx;
-    long k = atomic_fetch_add(&count, 1);
-    long f = atomic_load(&fail_at);
-    if ((f >= 0 && k >= f) || (atomic_load(&fail_big) && size > 40000))
-        return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, align < sizeof(void *) ? sizeof(void *) : align, size))
-        return NULL;
-    atomic_fetch_add(&live, 1);
-    return p;
-}
-
-static void t_free(void *ctx, void *p, size_t size, size_t align)
-{
-    (void)ctx, (void)size, (void)align;
-    atomic_fetch_sub(&live, 1);
-    free(p);
-}
-
-static const wsched_allocator failing = {t_alloc, t_free, NULL};
+static struct check_failing inj = CHECK_FAILING_INIT;
+#define fail_at inj.fail_at /* index of the allocation that fails */
+#define count inj.count
+#define live inj.live
+static wsched_allocator failing;
 
 static int index_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
@@ -68,6 +46,7 @@ static int deep_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 int main(void)
 {
     check_watchdog(120);
+    failing = check_failing_allocator(&inj);
     wsched_config cfg;
     wsched_config_init(&cfg);
     cfg.nworkers = 2;
@@ -113,11 +92,11 @@ int main(void)
 
     /* Deque growth failing inside a job: children run inline, result right. */
     d = (wsched_batch_desc){.fn = deep_job, .njobs = 1, .slot_size = sizeof(long)};
-    atomic_store(&fail_big, 1); /* the 64 KiB grown array cannot be had */
+    atomic_store(&inj.fail_over, 40000); /* the 64 KiB grown array cannot be had */
     CHECK_OK(wsched_submit(pool, &d, &b));
     CHECK_OK(wsched_wait(b, -1));
     CHECK_EQ(*(long *)wsched_batch_slot(b, 0), 3000L * 55);
-    atomic_store(&fail_big, 0);
+    atomic_store(&inj.fail_over, 0);
     wsched_batch_free(b);
     CHECK_OK(wsched_pool_destroy(pool));
     CHECK_EQ(atomic_load(&live), 0);

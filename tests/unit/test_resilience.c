@@ -738,24 +738,12 @@ static void test_ring_full(wsched_pool *pool)
 
 /* ---------------------------------------------------------- bad input */
 
-static _Atomic long live, count, fail_at = -1;
-static void *t_alloc(void *ctx, size_t size, size_t align)
+static struct check_failing inj = CHECK_FAILING_INIT;
+
+static uint64_t flight_key_of_test(void *ctx, void *arg, size_t i)
 {
-    (void)ctx;
-    long k = atomic_fetch_add(&count, 1), f = atomic_load(&fail_at);
-    if (f >= 0 && k >= f)
-        return NULL;
-    void *p = NULL;
-    if (posix_memalign(&p, align, size))
-        return NULL;
-    atomic_fetch_add(&live, 1);
-    return p;
-}
-static void t_free(void *ctx, void *p, size_t size, size_t align)
-{
-    (void)ctx, (void)size, (void)align;
-    atomic_fetch_sub(&live, 1);
-    free(p);
+    (void)ctx, (void)arg;
+    return i + 1;
 }
 
 static int nop_range(wsched_ctx *ctx, void *arg, size_t lo, size_t hi, void *slots)
@@ -825,22 +813,26 @@ static void test_bad_input(wsched_pool *pool)
     CHECK_OK(wsched_downstream_destroy(ds));
 
     /* Allocation failure: -ENOMEM with nothing leaked, at every step. */
-    wsched_allocator a = {t_alloc, t_free, NULL};
-    c = (wsched_downstream_config){.allocator = &a};
+    wsched_allocator a = check_failing_allocator(&inj);
+    /* Every allocation of a downstream with every part (ring, histogram,
+     * flight table): -ENOMEM with nothing leaked at each. */
+    c = (wsched_downstream_config){.allocator = &a, .hedge = {.delay_ns = 1000, .percentile = 50},
+                                   .flight_key = flight_key_of_test};
     for (long k = 0;; k++) {
-        atomic_store(&count, 0);
-        atomic_store(&fail_at, k);
+        atomic_store(&inj.count, 0);
+        atomic_store(&inj.fail_at, k);
         int r = wsched_downstream_create(&ds, &c);
         if (r == 0) {
             CHECK_OK(wsched_downstream_destroy(ds));
-            CHECK_EQ(atomic_load(&live), 0);
+            CHECK_EQ(atomic_load(&inj.live), 0);
+            CHECK(k >= 3); /* the handle, the ring, the histogram */
             break;
         }
         CHECK_EQ(r, -ENOMEM);
         CHECK(ds == NULL);
-        CHECK_EQ(atomic_load(&live), 0);
+        CHECK_EQ(atomic_load(&inj.live), 0);
     }
-    atomic_store(&fail_at, -1);
+    atomic_store(&inj.fail_at, -1);
 }
 
 int main(void)
