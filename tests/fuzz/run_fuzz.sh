@@ -26,8 +26,8 @@ if [ -z "${CC:-}" ]; then
     if command -v clang-14 >/dev/null 2>&1; then CC=clang-14; else CC=clang; fi
 fi
 command -v pkg-config >/dev/null 2>&1 || { echo "run_fuzz.sh: pkg-config not found" >&2; exit 2; }
-urcu_cflags=$(pkg-config --cflags liburcu-cds)
-urcu_libs=$(pkg-config --libs liburcu-cds)
+urcu_cflags=$(pkg-config --cflags liburcu-memb liburcu-cds)
+urcu_libs=$(pkg-config --libs liburcu-memb liburcu-cds)
 
 mkdir -p "$out/obj" "$out/artifacts"
 san="-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all"
