@@ -919,7 +919,9 @@ typedef struct wsched_downstream_config {
      * is cancelled (or reaches its deadline, or its pool is destroyed)
      * hands the flight to a joiner still waiting, which then runs the job
      * itself; the flight ends without a result only when no joiner is
-     * left. One execution per key at a time. NULL = no de-duplication. */
+     * left. One execution per key at a time, except that a job runs
+     * unshared when it cannot wait (the pool is being destroyed, or no
+     * memory for its wait). NULL = no de-duplication. */
     uint64_t (*flight_key)(void *ctx, void *arg, size_t index);
     void *flight_ctx;
     /** The downstream's memory (the handle, the ring, the latency

@@ -36,6 +36,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -143,13 +144,17 @@ static unsigned long hash_of(uint64_t key)
     return (unsigned long)key;
 }
 
-/* F2: join f with job i of b. False when f is closing (nothing armed). */
-static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, size_t i)
+/* F2: join f with job i of b: JOIN_OK (pending now), JOIN_CLOSED (f is
+ * closing; nothing armed), JOIN_NO (no wait can be armed: the pool is
+ * being destroyed, or no memory for a cell; the job runs unshared). */
+enum { JOIN_OK, JOIN_CLOSED, JOIN_NO };
+static int join(struct worker *w, struct flight *f, struct wsched_batch *b, size_t i)
 {
     struct job_wait *jw = &b->waits[i];
     struct job_pol *jp = &b->pol[i];
-    if (wsched__wait_arm(w, jw, WSCHED_RESUME_WOKEN, 0, NULL) != 0)
-        return false;
+    if (ld(&w->pool->handle->state, RLX) != POOL_ALIVE ||
+        wsched__wait_arm(w, jw, WSCHED_RESUME_WOKEN, 0, NULL) != 0)
+        return JOIN_NO;
     if (b->deadline)
         wsched__timer_arm(w, jw, b->deadline); /* our own deadline detaches us */
     jp->phase = PH_JOINED;
@@ -166,7 +171,7 @@ static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, siz
              * batch completed, and the downstream destroyed. */
             DS_COUNT(b->ds, joined);
             wsched__wait_pending(w, jw); /* J2': our last touch of jw */
-            return true;
+            return JOIN_OK;
         }
     }
     /* Closed: undo. */
@@ -176,10 +181,10 @@ static bool join(struct worker *w, struct flight *f, struct wsched_batch *b, siz
     if (!wsched__wait_drop(w, jw)) {
         jp->phase = PH_JOINED; /* a cancellation won: pending after all (its resumption) */
         DS_COUNT(b->ds, joined);
-        return true;
+        return JOIN_OK;
     }
     jw->armed = 0;
-    return false;
+    return JOIN_CLOSED;
 }
 
 int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct wsched_batch *b,
@@ -189,6 +194,7 @@ int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct 
     unsigned long h = hash_of(key);
     struct flight *mine = NULL;
     int r = FLIGHT_NONE;
+    unsigned spins = 0;
     urcu_memb_read_lock();
     for (;;) {
         struct cds_lfht_iter it;
@@ -223,13 +229,20 @@ int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct 
         if (!same)
             break; /* another shape of job: run unshared (wsched.h) */
         DEBUG_ASSERT(!mine);
-        if (join(w, f, b, i)) {
+        int j = join(w, f, b, i);
+        if (j == JOIN_OK) {
             r = FLIGHT_JOINED; /* nothing of b, i or ds is ours any more */
             break;
         }
-        /* Closing: its leader unlinks it in a moment. */
+        if (j == JOIN_NO)
+            break; /* run unshared (wsched.h) */
+        /* Closing: its leader unlinks it in a moment (between two of its
+         * instructions; yield if it was preempted there). */
         urcu_memb_read_unlock();
-        cpu_relax();
+        if (++spins % 64 == 0)
+            sched_yield();
+        else
+            cpu_relax();
         urcu_memb_read_lock();
     }
     urcu_memb_read_unlock();
