@@ -111,6 +111,7 @@ void wsched__flight_fini(struct wsched_downstream *ds)
     if (!ds->flights)
         return;
     urcu_memb_barrier(); /* the nodes' call_rcu frees, before the table goes */
+    tsan_acquire(ds);    /* (the barrier's wait, which TSan cannot see) */
     cds_lfht_destroy(ds->flights, NULL);
     ds->flights = NULL;
 }
@@ -133,7 +134,9 @@ static void free_flight(struct rcu_head *h)
 {
     struct flight *f = caa_container_of(h, struct flight, rcu);
     tsan_acquire(f);
-    wsched__ds_free(f->ds, f, sizeof *f);
+    struct wsched_downstream *ds = f->ds;
+    wsched__ds_free(ds, f, sizeof *f);
+    tsan_release(ds); /* our last touch of the downstream: before its free (fini) */
 }
 
 static unsigned long hash_of(uint64_t key)
