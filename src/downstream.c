@@ -24,32 +24,6 @@
 
 /* ----------------------------------------------------------------- memory */
 
-static void *ds_alloc(const wsched_allocator *a, size_t size)
-{
-    if (a)
-        return a->alloc(a->ctx, size, CACHELINE);
-    void *p = NULL;
-    return posix_memalign(&p, CACHELINE, size) == 0 ? p : NULL;
-}
-
-static void ds_free(const wsched_allocator *a, void *p, size_t size)
-{
-    if (a)
-        a->free(a->ctx, p, size, CACHELINE);
-    else
-        free(p);
-}
-
-/* The allocator is kept after the handle's struct (the handle is freed
- * with it). */
-struct ds_block {
-    struct wsched_downstream ds;
-    wsched_allocator alloc;
-    bool has_alloc;
-};
-
-
-
 #define HOUR_NS 3600000000000ull
 #define MS_NS 1000000ull
 
@@ -104,24 +78,19 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     int r = config_check(c);
     if (r)
         return r;
-    struct ds_block *blk = ds_alloc(c->allocator, sizeof *blk);
-    if (!blk)
+    struct wsched_downstream *ds = ds_mem_alloc(c->allocator, sizeof *ds);
+    if (!ds)
         return -ENOMEM;
-    memset(blk, 0, sizeof *blk);
-    if (c->allocator) {
-        blk->alloc = *c->allocator;
-        blk->has_alloc = true;
-    }
-    struct wsched_downstream *ds = &blk->ds;
+    memset(ds, 0, sizeof *ds);
     if (c->allocator) {
         ds->alloc = *c->allocator;
         ds->has_alloc = true;
     }
     unsigned ring = c->ring_size ? c->ring_size : 1024;
     if (!c->dead_letter) {
-        ds->ring = ds_alloc(c->allocator, sizeof *ds->ring * ring);
+        ds->ring = ds_mem_alloc(c->allocator, sizeof *ds->ring * ring);
         if (!ds->ring) {
-            ds_free(c->allocator, blk, sizeof *blk);
+            ds_mem_free(c->allocator, ds, sizeof *ds);
             return -ENOMEM;
         }
         for (unsigned i = 0; i < ring; i++)
@@ -168,11 +137,11 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     ds->hedge_pct = c->hedge.percentile;
     st(&ds->hedge_cur, c->hedge.delay_ns, RLX);
     if (ds->hedge_pct) {
-        ds->hist = ds_alloc(c->allocator, sizeof *ds->hist * DS_STRIPES);
+        ds->hist = ds_mem_alloc(c->allocator, sizeof *ds->hist * DS_STRIPES);
         if (!ds->hist) {
             if (ds->ring)
-                ds_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
-            ds_free(c->allocator, blk, sizeof *blk);
+                ds_mem_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
+            ds_mem_free(c->allocator, ds, sizeof *ds);
             return -ENOMEM;
         }
         for (unsigned k = 0; k < DS_STRIPES; k++)
@@ -183,10 +152,10 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     ds->flight_ctx = c->flight_ctx;
     if (c->flight_key && wsched__flight_init(ds) != 0) {
         if (ds->hist)
-            ds_free(c->allocator, ds->hist, sizeof *ds->hist * DS_STRIPES);
+            ds_mem_free(c->allocator, ds->hist, sizeof *ds->hist * DS_STRIPES);
         if (ds->ring)
-            ds_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
-        ds_free(c->allocator, blk, sizeof *blk);
+            ds_mem_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
+        ds_mem_free(c->allocator, ds, sizeof *ds);
         return -ENOMEM;
     }
     ds->dead_letter = c->dead_letter;
@@ -207,18 +176,16 @@ int wsched_downstream_destroy(wsched_downstream *ds)
      * its jobs' last use of us. */
     if (ld(&ds->users, ACQ) != 0)
         return -EBUSY;
-    struct ds_block *blk = (struct ds_block *)(void *)ds;
-    const wsched_allocator *a = blk->has_alloc ? &blk->alloc : NULL;
-    wsched_allocator copy = blk->alloc;
-    if (a)
-        a = &copy;
+    /* A copy: the allocator lives in the handle, freed last. */
+    wsched_allocator copy = ds->alloc;
+    const wsched_allocator *a = ds->has_alloc ? &copy : NULL;
     wsched__flight_fini(ds);
     if (ds->hist)
-        ds_free(a, ds->hist, sizeof *ds->hist * DS_STRIPES);
+        ds_mem_free(a, ds->hist, sizeof *ds->hist * DS_STRIPES);
     ds->magic = 0;
     if (ds->ring)
-        ds_free(a, ds->ring, sizeof *ds->ring * (ds->ring_mask + 1));
-    ds_free(a, blk, sizeof *blk);
+        ds_mem_free(a, ds->ring, sizeof *ds->ring * (ds->ring_mask + 1));
+    ds_mem_free(a, ds, sizeof *ds);
     return 0;
 }
 

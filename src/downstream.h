@@ -213,20 +213,25 @@ static inline uint64_t ds_uniform(uint64_t *rng, uint64_t lo, uint64_t hi)
     return lo + (uint64_t)(((ds_u128)x * (span + 1)) >> 64);
 }
 
-/* Memory of the downstream's own (flight nodes): its allocator's. */
-static inline void *wsched__ds_alloc(struct wsched_downstream *ds, size_t size)
+/* A downstream's memory (the handle, its ring and histogram, flight
+ * nodes): through allocator `a`, or malloc when NULL. */
+static inline void *ds_mem_alloc(const wsched_allocator *a, size_t size)
 {
-    if (ds->has_alloc)
-        return ds->alloc.alloc(ds->alloc.ctx, size, CACHELINE);
+    if (a)
+        return a->alloc(a->ctx, size, CACHELINE);
     void *p = NULL;
     return posix_memalign(&p, CACHELINE, size) == 0 ? p : NULL;
 }
-static inline void wsched__ds_free(struct wsched_downstream *ds, void *p, size_t size)
+static inline void ds_mem_free(const wsched_allocator *a, void *p, size_t size)
 {
-    if (ds->has_alloc)
-        ds->alloc.free(ds->alloc.ctx, p, size, CACHELINE);
+    if (a)
+        a->free(a->ctx, p, size, CACHELINE);
     else
         free(p);
+}
+static inline const wsched_allocator *ds_allocator(const struct wsched_downstream *ds)
+{
+    return ds->has_alloc ? &ds->alloc : NULL;
 }
 
 /* Is job i a breaker's trial that the batch's stop `reason` (CANCEL_*)

@@ -135,7 +135,7 @@ static void free_flight(struct rcu_head *h)
     struct flight *f = caa_container_of(h, struct flight, rcu);
     tsan_acquire(f);
     struct wsched_downstream *ds = f->ds;
-    wsched__ds_free(ds, f, sizeof *f);
+    ds_mem_free(ds_allocator(ds), f, sizeof *f);
     tsan_release(ds); /* our last touch of the downstream: before its free (fini) */
 }
 
@@ -204,7 +204,7 @@ int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct 
         cds_lfht_lookup(ds->flights, h, match, &key, &it);
         struct cds_lfht_node *nd = cds_lfht_iter_get_node(&it);
         if (!nd) {
-            if (!mine && !(mine = wsched__ds_alloc(ds, sizeof *mine)))
+            if (!mine && !(mine = ds_mem_alloc(ds_allocator(ds), sizeof *mine)))
                 break; /* no memory: run unshared */
             cds_lfht_node_init(&mine->node);
             mine->key = key;
@@ -222,7 +222,7 @@ int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct 
             }
             /* Another job's node came first (never published: free it now,
              * while the downstream is surely alive). */
-            wsched__ds_free(ds, mine, sizeof *mine);
+            ds_mem_free(ds_allocator(ds), mine, sizeof *mine);
             mine = NULL;
         }
         struct flight *f = caa_container_of(nd, struct flight, node);

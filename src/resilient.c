@@ -80,7 +80,6 @@ static bool finish_job(struct wsched_downstream *ds, struct wsched_batch *b, siz
     *ret = status;
     return false;
 }
-#define finish(ds, jp, status, ret) finish_job(ds, b, i, status, ret)
 
 /*
  * Hedged rounds. With hedging, each attempt of the job is a round of up
@@ -260,13 +259,13 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
             }
             /* Detached by our own cancel or deadline (a flight handed to us
              * meanwhile is handed on: finish). */
-            return finish(ds, jp, kind == WSCHED_RESUME_TIMEDOUT ? WSCHED_EDEADLINE
+            return finish_job(ds, b, i, kind == WSCHED_RESUME_TIMEDOUT ? WSCHED_EDEADLINE
                                                                   : WSCHED_ECANCELLED, ret);
         }
         if (cleanup) {
             if (phase == PH_LIMIT_WAIT)
                 DS_COUNT(ds, job_rejected); /* (for `attempts`: it made none) */
-            return finish(ds, jp, WSCHED_ECANCELLED, ret); /* the caller's status stands */
+            return finish_job(ds, b, i, WSCHED_ECANCELLED, ret); /* the caller's status stands */
         }
         if (phase == PH_LIMIT_WAIT)
             goto breaker;
@@ -294,7 +293,7 @@ lead:
             DS_COUNT(ds, shed);
             DS_COUNT(ds, job_rejected);
             dead(ds, b, i, WSCHED_ELIMITED, 0, WSCHED_DEAD_SHED);
-            return finish(ds, jp, WSCHED_ELIMITED, ret);
+            return finish_job(ds, b, i, WSCHED_ELIMITED, ret);
         }
         jp->c_start = wsched_now_ns();
     }
@@ -307,7 +306,7 @@ lead:
             PROBE2(limited, b, i);
             DS_COUNT(ds, job_rejected);
             dead(ds, b, i, WSCHED_ELIMITED, 0, WSCHED_DEAD_LIMITED);
-            return finish(ds, jp, WSCHED_ELIMITED, ret);
+            return finish_job(ds, b, i, WSCHED_ELIMITED, ret);
         }
         if (d > 0) {
             jp->phase = PH_LIMIT_WAIT; /* before J2' hands jw on (see the retry's) */
@@ -323,7 +322,7 @@ breaker:
             PROBE2(breaker_rejected, b, i);
             DS_COUNT(ds, job_rejected);
             dead(ds, b, i, WSCHED_EBREAKER, 0, WSCHED_DEAD_BREAKER);
-            return finish(ds, jp, WSCHED_EBREAKER, ret);
+            return finish_job(ds, b, i, WSCHED_EBREAKER, ret);
         }
         jp->permit = permit;
         if (permit & PERMIT_TRIAL)
@@ -357,13 +356,13 @@ static bool round_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cl
     struct wsched_downstream *ds = b->ds;
     struct job_pol *jp = &b->pol[i];
     if (cleanup)
-        return finish(ds, jp, WSCHED_ECANCELLED, ret);
+        return finish_job(ds, b, i, WSCHED_ECANCELLED, ret);
     uint32_t reason = ld(&b->cancel, RLX);
     if (code != 0 && reason != CANCEL_NONE && reason != CANCEL_CLOSED) {
         /* The batch stops: no more attempts (the budget still learns). */
         if (wsched__ds_retryable(ds, code))
             wsched__ds_budget_outcome(ds, false);
-        return finish(ds, jp, code, ret);
+        return finish_job(ds, b, i, code, ret);
     }
     uint64_t delay, when;
     int why = wsched__retry_decide(ds, i, jp->attempts, code, b->deadline, &jp->prev_delay,
@@ -371,7 +370,7 @@ static bool round_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cl
     if (why != 0) {
         if (why > 0)
             dead(ds, b, i, code, jp->attempts, (unsigned)why);
-        return finish(ds, jp, code, ret);
+        return finish_job(ds, b, i, code, ret);
     }
     /* Counted (the decision) and the phase set before the wait is armed:
      * once J2' gave our unit of the join away, the resumption may run (and
@@ -383,7 +382,7 @@ static bool round_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cl
     if (arm_own_wait(ctx->w, &b->waits[i], when))
         return true;
     jp->phase = PH_NONE;
-    return finish(ds, jp, code, ret);
+    return finish_job(ds, b, i, code, ret);
 }
 
 int wsched_batch_attempts(const wsched_batch *b, size_t i)
