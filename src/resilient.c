@@ -257,8 +257,12 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
                 *ret = ld(&jp->hcode, RLX); /* the leader's status, its slot copied (F3) */
                 return false;
             }
-            /* Detached by our own cancel or deadline (a flight handed to us
-             * meanwhile is handed on: finish). */
+            /* Detached by our own cancel or deadline; or handed the flight
+             * (F4) and then cancelled before this resumption ran: it is
+             * handed on (finish), and, as we make no attempt, counted as
+             * one that made none, or `attempts` would count the handover. */
+            if (jp->flight)
+                DS_COUNT(ds, job_rejected);
             return finish_job(ds, b, i, kind == WSCHED_RESUME_TIMEDOUT ? WSCHED_EDEADLINE
                                                                   : WSCHED_ECANCELLED, ret);
         }
