@@ -1058,6 +1058,34 @@ typedef struct wsched_worker_stats {
     uint64_t busy_ns;     /**< time between finding work and searching/parking again */
 } wsched_worker_stats;
 
+/** The downstream decisions (see wsched_downstream_stats, whose counters
+ * these are) made on a pool's workers, summed over every downstream: the
+ * job path of its batches, and by-hand calls (wsched_breaker_acquire, ...)
+ * made from its jobs. */
+typedef struct wsched_resilience_stats {
+    uint64_t jobs;             /**< jobs that reached a downstream's policies */
+    uint64_t retries;          /**< retries scheduled */
+    uint64_t budget_denied;    /**< retries refused by a budget */
+    uint64_t deadline_cut;     /**< retries refused by the deadline */
+    uint64_t exhausted;        /**< jobs whose last allowed attempt failed */
+    uint64_t breaker_rejected; /**< jobs rejected by an open breaker */
+    uint64_t breaker_opened;   /**< breaker transitions, by the new state */
+    uint64_t breaker_half_opened;
+    uint64_t breaker_closed;
+    uint64_t limited;          /**< rejected by a rate limit */
+    uint64_t delayed;          /**< delayed by a rate limit */
+    uint64_t dead_letters;     /**< letters given to a hook or a ring */
+    uint64_t dead_dropped;     /**< letters dropped: a ring was full */
+    uint64_t hedges;           /**< hedges started */
+    uint64_t hedge_wins;       /**< jobs whose hedge succeeded first */
+    uint64_t hedges_denied;    /**< hedges the budget refused */
+    uint64_t flights;          /**< flights led */
+    uint64_t joined;           /**< jobs that joined a flight */
+    uint64_t flight_handovers; /**< flights handed to a joiner */
+    uint64_t shed;             /**< jobs a concurrency limit turned away */
+    uint64_t attempts;         /**< attempts started */
+} wsched_resilience_stats;
+
 /** A pool's gauges now, and its workers' counters summed. */
 typedef struct wsched_pool_stats {
     unsigned nworkers;
@@ -1076,6 +1104,10 @@ typedef struct wsched_pool_stats {
      * memory, deque growth, wait cells, start-up): in steady state a
      * request should add none (the batch cache serves it). */
     uint64_t allocs;
+    /** The downstream decisions made on the pool's workers. Added after
+     * the first version of this struct: a caller built against that one
+     * passes its smaller size and gets the fields before this one. */
+    wsched_resilience_stats resilience;
 } wsched_pool_stats;
 
 /**

@@ -22,27 +22,8 @@
  * wsched_downstream_get_stats, which derives `attempts` from rare events
  * (jobs, less those the job path rejected, plus the retry attempts that
  * began, plus hedges): one RMW per job, none more per attempt. */
-#define DS_COUNTERS(X)                                                         \
-    X(jobs)                                                                    \
-    X(retries)                                                                 \
-    X(budget_denied)                                                           \
-    X(deadline_cut)                                                            \
-    X(exhausted)                                                               \
-    X(breaker_rejected)                                                        \
-    X(breaker_opened)                                                          \
-    X(breaker_half_opened)                                                     \
-    X(breaker_closed)                                                          \
-    X(limited)                                                                 \
-    X(delayed)                                                                 \
-    X(dead_letters)                                                            \
-    X(dead_dropped)                                                            \
-    X(hedges)                                                                  \
-    X(hedge_wins)                                                              \
-    X(hedges_denied)                                                           \
-    X(flights)                                                                 \
-    X(joined)                                                                  \
-    X(flight_handovers)                                                        \
-    X(shed)
+/* (DS_COUNTERS, the list of counters: internal.h, where each worker
+ * keeps its pool's copy.) */
 #define DS_STRIPES 16
 #define DS_HIST 128 /* adaptive hedging's latency buckets (downstream.c A1) */
 
@@ -253,7 +234,19 @@ static inline struct ds_stripe *ds_stripe_of(struct wsched_downstream *ds)
     struct worker *w = wsched__self;
     return &ds->stripe[w ? w->index % DS_STRIPES : wsched__ds_thread_stripe()];
 }
-#define DS_COUNT(ds, field) fadd(&ds_stripe_of(ds)->field, 1, RLX)
+/* Counted twice: on the downstream's stripe (an RMW: workers of several
+ * pools and other threads share it), and, on a worker, in its pool's
+ * per-worker copy (owner-written, load + store, as STAT_ADD). */
+#define DS_COUNT(ds, field)                                                    \
+    do {                                                                       \
+        struct worker *dsw_ = wsched__self;                                    \
+        if (dsw_) {                                                            \
+            fadd(&(ds)->stripe[dsw_->index % DS_STRIPES].field, 1, RLX);       \
+            STAT_ADD_DS(dsw_, field);                                          \
+        } else {                                                               \
+            fadd(&(ds)->stripe[wsched__ds_thread_stripe()].field, 1, RLX);     \
+        }                                                                      \
+    } while (0)
 
 /* downstream.c: the policies' steps, for the job path. */
 /* Retry budget: may a retry go? (one relaxed load) */

@@ -54,6 +54,43 @@ struct wait_cell; /* waitq.h */
     X(wakeups)                                                                 \
     X(busy_ns)
 
+/* A downstream's decisions (downstream.h), counted per downstream and,
+ * on a worker, in its pool's copy (wsched_pool_stats.resilience). The
+ * last two are for the derived `attempts`: jobs the job path rejected
+ * (limit, breaker) and retry attempts begun (resilient.c). */
+#define DS_COUNTERS(X)                                                         \
+    X(jobs)                                                                    \
+    X(retries)                                                                 \
+    X(budget_denied)                                                           \
+    X(deadline_cut)                                                            \
+    X(exhausted)                                                               \
+    X(breaker_rejected)                                                        \
+    X(breaker_opened)                                                          \
+    X(breaker_half_opened)                                                     \
+    X(breaker_closed)                                                          \
+    X(limited)                                                                 \
+    X(delayed)                                                                 \
+    X(dead_letters)                                                            \
+    X(dead_dropped)                                                            \
+    X(hedges)                                                                  \
+    X(hedge_wins)                                                              \
+    X(hedges_denied)                                                           \
+    X(flights)                                                                 \
+    X(joined)                                                                  \
+    X(flight_handovers)                                                        \
+    X(shed)
+struct ds_counts {
+#define X(name) _Atomic uint64_t name;
+    DS_COUNTERS(X)
+#undef X
+    _Atomic uint64_t job_rejected, retry_attempts;
+};
+#ifndef WSCHED_NO_STATS
+#define STAT_ADD_DS(w, field) st(&(w)->ds_stats.field, ld(&(w)->ds_stats.field, RLX) + 1, RLX)
+#else
+#define STAT_ADD_DS(w, field) ((void)(w))
+#endif
+
 struct worker_stats {
 #define X(name) _Atomic uint64_t name;
     WSCHED_COUNTERS(X)
@@ -92,6 +129,9 @@ struct worker {
 
     /* Counters: owner-written, read by snapshots (own line). */
     cacheline_aligned struct worker_stats stats;
+    /* Downstream decisions made on this worker (own lines, written only by
+     * jobs with a downstream). */
+    cacheline_aligned struct ds_counts ds_stats;
 
     /* Owner-private. */
     cacheline_aligned struct pool *pool;

@@ -17,6 +17,12 @@
 WSCHED_COUNTERS(X)
 #undef X
 static_assert(sizeof(wsched_worker_stats) == sizeof(struct worker_stats), "layout");
+#define X(name)                                                                \
+    static_assert(offsetof(wsched_resilience_stats, name) ==                 \
+                      offsetof(struct ds_counts, name),                        \
+                  "wsched_resilience_stats out of step with DS_COUNTERS");
+DS_COUNTERS(X)
+#undef X
 
 static void counters_of(struct worker *w, wsched_worker_stats *out)
 {
@@ -60,8 +66,17 @@ int wsched_pool_get_stats(wsched_pool *h, wsched_pool_stats *dst, size_t size)
 #define X(name) out->total.name += ws.name;
         WSCHED_COUNTERS(X)
 #undef X
+        wsched_resilience_stats *rs = &out->resilience;
+#define X(name) rs->name += ld(&w->ds_stats.name, RLX);
+        DS_COUNTERS(X)
+#undef X
+        /* As wsched_downstream_get_stats derives it (downstream.c). */
+        rs->attempts += ld(&w->ds_stats.retry_attempts, RLX) -
+                        ld(&w->ds_stats.job_rejected, RLX);
     }
-    return wsched__copy_out(dst, size, &o, sizeof o, sizeof o);
+    wsched_resilience_stats *rs = &out->resilience;
+    rs->attempts += rs->jobs - rs->joined + rs->flight_handovers + rs->hedges;
+    return wsched__copy_out(dst, size, &o, sizeof o, offsetof(wsched_pool_stats, resilience));
 }
 
 int wsched_worker_get_stats(wsched_pool *h, wsched_worker_stats *out, unsigned n, size_t size)

@@ -15,7 +15,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 
@@ -158,6 +160,26 @@ int main(void)
     CHECK_OK(wsched_downstream_get_stats(ds, &s, sizeof s));
     CHECK_EQ(s.dead_letters, (uint64_t)atomic_load(&hook_calls));
     CHECK_EQ(s.attempts, (uint64_t)atomic_load(&calls_seen)); /* every attempt was a call */
+    /* Every decision was made on the pool's workers (the submitters only
+     * submit, cancel and wait): the pool's counters are the downstream's. */
+    wsched_pool_stats ps;
+    CHECK_OK(wsched_pool_get_stats(pool, &ps, sizeof ps));
+    const wsched_resilience_stats *rs = &ps.resilience;
+#define SAME(f) CHECK_EQ(rs->f, s.f)
+    SAME(jobs); SAME(attempts); SAME(retries); SAME(budget_denied); SAME(deadline_cut);
+    SAME(exhausted); SAME(breaker_rejected); SAME(breaker_opened); SAME(breaker_half_opened);
+    SAME(breaker_closed); SAME(limited); SAME(delayed); SAME(dead_letters); SAME(dead_dropped);
+    SAME(hedges); SAME(hedge_wins); SAME(hedges_denied); SAME(flights); SAME(joined);
+    SAME(flight_handovers); SAME(shed);
+#undef SAME
+    /* A caller built against the first wsched_pool_stats gets its fields. */
+    wsched_pool_stats old;
+    memset(&old, 0xff, sizeof old);
+    CHECK_OK(wsched_pool_get_stats(pool, &old, offsetof(wsched_pool_stats, resilience)));
+    CHECK_EQ(old.nworkers, ps.nworkers);
+    CHECK_EQ(old.resilience.jobs, UINT64_MAX); /* not written */
+    CHECK_EQ(wsched_pool_get_stats(pool, &old, offsetof(wsched_pool_stats, resilience) - 1),
+             -EINVAL);
     printf("%ld requests, %ld jobs ok; %llu attempts, %llu retries, %llu hedges (%llu won), "
            "%llu joined, %llu budget denied, %llu breaker rejections (opened %llu), "
            "%llu delayed, %llu dead letters\n",
