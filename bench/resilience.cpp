@@ -8,6 +8,8 @@
 #include <benchmark/benchmark.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -255,6 +257,92 @@ void BM_FlightJoin(benchmark::State &state)
     wsched_downstream_destroy(ds);
 }
 
+// The join alone: a leader of key 1 is pending on a waker, then a batch
+// of range(1) jobs of key 1 is submitted to a pool of range(0) workers and
+// timed until the downstream counts all of them joined (the bench thread
+// polls the counters every 20 us, an error of < 0.1 us per job at 65,536
+// jobs; a busy poll would steal the counters' lines from the joins):
+// join_ns is that time per job, which includes the
+// batch's submit and each job's start as a job of a downstream batch (the
+// same batch without flights: BM_DownstreamBatch/2). Then the leader is
+// woken and deliver_ns is the time until the joiners' batch is complete,
+// per job: the leader's claim, copy and wake of each, and its resumption.
+wsched_waker leader_waker; // published by leader_armed
+std::atomic<bool> leader_armed;
+
+int waker_leader(wsched_ctx *ctx, void *, size_t, void *slot)
+{
+    auto *s = static_cast<flight_slot *>(slot);
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_FIRST) {
+        wsched_waker wk;
+        if (wsched_waker_arm(ctx, 0, &wk) != 0)
+            std::abort();
+        leader_waker = wk;
+        leader_armed.store(true, std::memory_order_release); // the handle before the flag
+        return WSCHED_PENDING;
+    }
+    s->value = 42;
+    return 0;
+}
+
+uint64_t joined_of(wsched_downstream *ds)
+{
+    wsched_downstream_stats s;
+    wsched_downstream_get_stats(ds, &s, sizeof s);
+    return s.joined;
+}
+
+void BM_FlightJoinAlone(benchmark::State &state)
+{
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = static_cast<unsigned>(state.range(0));
+    wsched_pool *pool = nullptr;
+    if (wsched_pool_create(&pool, &cfg))
+        std::abort();
+    wsched_downstream_config c{};
+    c.flight_key = one_key;
+    wsched_downstream *ds = make_ds(c);
+    const size_t n = static_cast<size_t>(state.range(1));
+    double join_ns = 0, deliver_ns = 0;
+    for (auto _ : state) {
+        leader_armed.store(false, std::memory_order_relaxed);
+        wsched_batch_desc d{};
+        d.fn = waker_leader;
+        d.njobs = 1;
+        d.slot_size = sizeof(flight_slot);
+        d.downstream = ds;
+        wsched_batch *lb = nullptr;
+        if (wsched_submit(pool, &d, &lb))
+            std::abort();
+        while (!leader_armed.load(std::memory_order_acquire))
+            ;
+        uint64_t before = joined_of(ds);
+        d.njobs = n;
+        wsched_batch *jb = nullptr;
+        uint64_t t0 = wsched_now_ns();
+        if (wsched_submit(pool, &d, &jb))
+            std::abort();
+        while (joined_of(ds) - before < n) // (rarely: a poll's loads would
+            std::this_thread::sleep_for(std::chrono::microseconds(20)); // slow the RMWs it reads)
+        uint64_t t1 = wsched_now_ns();
+        if (wsched_wake(leader_waker, 1) || wsched_wait(jb, -1))
+            std::abort();
+        uint64_t t2 = wsched_now_ns();
+        join_ns += static_cast<double>(t1 - t0);
+        deliver_ns += static_cast<double>(t2 - t1);
+        if (wsched_wait(lb, -1))
+            std::abort();
+        wsched_batch_free(jb);
+        wsched_batch_free(lb);
+    }
+    double per = static_cast<double>(state.iterations()) * static_cast<double>(n);
+    state.counters["join_ns"] = join_ns / per;
+    state.counters["deliver_ns"] = deliver_ns / per;
+    wsched_pool_destroy(pool);
+    wsched_downstream_destroy(ds);
+}
+
 } // namespace
 
 BENCHMARK(BM_Clock);
@@ -267,5 +355,6 @@ BENCHMARK(BM_GcraClock)->Setup(setup_gcra)->Teardown(teardown)->Threads(1);
 BENCHMARK(BM_DownstreamBatch)->ArgsProduct({{0, 1, 2, 3}, {64, 4096}})->UseRealTime();
 
 BENCHMARK(BM_FlightJoin)->Arg(1000)->Arg(4096)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FlightJoinAlone)->ArgsProduct({{1, 2}, {4096, 65536}})->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
