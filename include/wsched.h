@@ -928,7 +928,18 @@ typedef struct wsched_downstream_config {
      * histogram, flight nodes; liburcu allocates the flight table itself);
      * NULL = malloc. */
     const wsched_allocator *allocator;
-    void *reserved[3]; /**< must be NULL */
+    /** Per-attempt timeout (0 = none; at most 1 hour): an attempt, the
+     * primary or a hedge, that has not ended attempt_timeout_ns after it
+     * began is cut: a wait it is pending on, or the next one it arms, ends
+     * then with WSCHED_RESUME_CANCELLED (its cleanup call, whose return is
+     * discarded), wsched_cancelled answers 1 from then on, and the attempt
+     * fails with -ETIMEDOUT, which retries then treat as any code (retried
+     * if `retry.codes` lists it or is all zero). The cut acts through the
+     * attempt's sleeps, waker and fd waits: an attempt that computes
+     * without waiting ends with its own result. Its own waits' deadlines
+     * earlier than the cut work as before (WSCHED_RESUME_TIMEDOUT). */
+    uint64_t attempt_timeout_ns;
+    void *reserved[2]; /**< must be NULL */
 } wsched_downstream_config;
 
 /** Create a downstream. -EINVAL for a NULL out or cfg, a reserved field
@@ -977,6 +988,7 @@ typedef struct wsched_downstream_stats {
     uint64_t joined;          /**< jobs that joined a flight instead of running */
     uint64_t flight_handovers; /**< flights handed to a joiner: their leader was cancelled */
     int64_t budget_milli;     /**< the budget's tokens now, in thousandths */
+    uint64_t attempt_timeouts; /**< attempts cut by attempt_timeout_ns */
 } wsched_downstream_stats;
 
 /** Snapshot the counters (relaxed loads; pass sizeof *out). 0, -EINVAL. */
@@ -1083,6 +1095,7 @@ typedef struct wsched_resilience_stats {
     uint64_t joined;           /**< jobs that joined a flight */
     uint64_t flight_handovers; /**< flights handed to a joiner */
     uint64_t shed;             /**< jobs a concurrency limit turned away */
+    uint64_t attempt_timeouts; /**< attempts cut by their downstream's attempt_timeout_ns */
     uint64_t attempts;         /**< attempts started */
 } wsched_resilience_stats;
 

@@ -63,6 +63,8 @@ static int config_check(const wsched_downstream_config *c)
     if (c->hedge.reserved0 || c->hedge.delay_ns > HOUR_NS || c->hedge.percentile > 99 ||
         (c->hedge.percentile && !c->hedge.delay_ns))
         return -EINVAL;
+    if (c->attempt_timeout_ns > HOUR_NS)
+        return -EINVAL;
     unsigned ring = c->ring_size ? c->ring_size : 1024;
     if (ring < 2 || ring > (1u << 20) || (ring & (ring - 1)))
         return -EINVAL;
@@ -103,6 +105,7 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
         ds->name[sizeof ds->name - 1] = 0;
     }
     ds->retry = c->retry;
+    ds->attempt_timeout = c->attempt_timeout_ns;
     ds->max_attempts = c->retry.max_attempts > 1 ? c->retry.max_attempts : 1;
     if (ds->max_attempts > 1 && !ds->retry.cap_ns)
         ds->retry.cap_ns = ds->retry.base_ns * 1000;

@@ -82,6 +82,7 @@ struct wsched_downstream {
     uint64_t t0;             /* the clock at create: origin of `since` */
     uint64_t gcra_t, gcra_tau; /* ns between cells; burst tolerance */
     unsigned limit_mode;
+    uint64_t attempt_timeout; /* 0 = none (resilient.c, "attempt timeout") */
     uint64_t hedge_delay; /* 0 = no hedging; adaptive: the first delay */
     unsigned hedge_pct;   /* 0 = fixed; else adaptive (downstream.c A1-A2) */
     _Atomic uint32_t (*hist)[DS_HIST]; /* adaptive: per stripe, attempt latencies */
@@ -147,6 +148,10 @@ struct job_pol {
     _Atomic uint8_t shield;
     _Atomic uint32_t hstate;
     _Atomic int32_t hcode; /* a failed attempt's code in a hedged round; a joiner's status */
+    /* The attempt timeout: when the running attempt of the primary [0]
+     * and of the hedge record [1] is cut (0 = none); each written and read
+     * only by its own record's calls (resilient.c, run.c). */
+    uint64_t cut[2];
     struct job_wait *fnext; /* a joiner: the next on its flight's stack (flight.c) */
     struct flight *flight;  /* a leader: its flight */
 };
@@ -221,6 +226,24 @@ static inline bool shielded_from(const struct wsched_batch *b, size_t i, uint32_
 {
     return b->pol && (reason == CANCEL_FAILFAST || reason == CANCEL_QUORUM) &&
            ld(&b->pol[i].shield, SC);
+}
+
+/* run.c's resumption of a wait cut by its attempt's timeout (CELL_ATIMEOUT)
+ * passes this kind to wsched__ds_call, which calls the job with
+ * WSCHED_RESUME_CANCELLED: no job sees it. */
+#define RESUME_ATIMEOUT 0x40u
+
+/* The cut of the attempt that the call of ctx runs, or 0 (run.c: its
+ * waits end no later; wsched_cancelled). Only a job's own record of a
+ * batch with a downstream has one. */
+static inline uint64_t ds_attempt_cut(const wsched_ctx *c)
+{
+    const struct wsched_batch *b = c->batch;
+    const struct job_wait *jw = c->wait;
+    if (likely(!b || !b->ds || !jw || jw->b != b || !b->ds->attempt_timeout))
+        return 0;
+    size_t i = jw->index;
+    return b->pol[i].cut[b->hwaits && jw == &b->hwaits[i]];
 }
 
 static inline uint64_t ds_now(const struct wsched_downstream *ds)

@@ -78,7 +78,8 @@ struct wait_cell; /* waitq.h */
     X(flights)                                                                 \
     X(joined)                                                                  \
     X(flight_handovers)                                                        \
-    X(shed)
+    X(shed)                                                                    \
+    X(attempt_timeouts)
 struct ds_counts {
 #define X(name) _Atomic uint64_t name;
     DS_COUNTERS(X)
@@ -372,6 +373,7 @@ struct job_wait {
 };
 #define JW_TIMED 1u /* a timer was armed for this wait */
 #define JW_LATE 2u  /* ... and waits on the owner's `late` list (T3) */
+#define JW_ATTEMPT 4u /* ... at its attempt's timeout, not its own time (resilient.c) */
 static_assert(sizeof(struct job_wait) <= 64, "a waiting job's record is one cache line");
 static_assert(MAX_WORKERS <= 65536, "job_wait.owner");
 #define WAIT_NO_CELL UINT32_MAX

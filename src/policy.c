@@ -156,6 +156,9 @@ int wsched_cancelled(const wsched_ctx *c)
     struct wsched_batch *b = c->batch;
     if (c->wait && ld(&c->wait->lost, RLX))
         return 1; /* a hedged round's loser */
+    uint64_t cut = ds_attempt_cut(c);
+    if (unlikely(cut != 0) && wsched_now_ns() >= cut)
+        return 1; /* its attempt's timeout passed */
     uint32_t reason = ld(&b->cancel, RLX);
     if (c->wait && shielded_from(b, c->wait->index, reason) &&
         !(b->deadline && wsched_now_ns() >= b->deadline))

@@ -13,6 +13,7 @@
  *   breaker_state(downstream, state)  breaker_rejected(batch, index)
  *   limited(batch, index)          dead_letter(batch, index, reason)
  *   joined(batch, index)           flight_handover(batch, index)
+ *   attempt_timeout(batch, index)
  */
 #ifndef WSCHED_PROBES_H
 #define WSCHED_PROBES_H

@@ -1,7 +1,8 @@
 /*
  * The job path of a batch with a downstream (wsched.h, "Resilience"):
  * around each job, in the one fixed order, outer to inner,
- *   batch deadline > rate limit > breaker > retries (budget) > attempt.
+ *   batch deadline > single-flight > concurrency limit > rate limit >
+ *   breaker > retries (budget) > hedge > attempt timeout > attempt.
  * A job is rate-limited and let through the breaker once; its attempts
  * follow one another, each after a backoff that is a timer wait on the
  * job's own wait record (as wsched_sleep_until), so no worker is held
@@ -16,6 +17,14 @@
  *    backoff, the pool's destroy (a cancelled call);
  *  - a dead letter is given once, on the call that makes the job final,
  *    before the caller publishes the status.
+ * The attempt timeout: each attempt (the primary's, in the job's record,
+ * and the hedge's, in its hedge record) gets its cut, now + the timeout,
+ * when it begins (pol.cut[0], [1]); the waits its job arms end no later
+ * (run.c, arm_wait_timer, flagging the timer), and a wait that ends by
+ * the cut is resumed here as RESUME_ATIMEOUT: the job's cleanup call,
+ * then the attempt fails with -ETIMEDOUT. Nothing is shared: the cut is
+ * the record's own timer, fired and claimed as any timer (waitq.c), so a
+ * cancellation or a wake that claims the wait first wins as before.
  * The per-job state (struct job_pol) is written by the job's current call
  * only; consecutive calls are ordered by the wait's join and the deque
  * push (waitq.c C4, J2'), as the job's slot is.
@@ -39,6 +48,30 @@ static bool arm_own_wait(struct worker *w, struct job_wait *jw, uint64_t when_ns
     wsched__timer_arm(w, jw, when_ns);
     wsched__wait_pending(w, jw); /* J2': from here jw may be resumed elsewhere */
     return true;
+}
+
+/* An attempt begins in record k (0 the primary, 1 the hedge): its cut. */
+static inline void attempt_begins(struct wsched_downstream *ds, struct job_pol *jp, unsigned k)
+{
+    if (unlikely(ds->attempt_timeout != 0))
+        jp->cut[k] = wsched_now_ns() + ds->attempt_timeout;
+}
+
+/* A call of an attempt, resumed from a wait its cut ended (kind
+ * RESUME_ATIMEOUT): the job's cleanup call, and the attempt's -ETIMEDOUT.
+ * Else as call_job_frame. */
+static bool call_attempt(wsched_ctx *ctx, struct wsched_batch *b, size_t i, struct job_wait *jw,
+                         void *slot, unsigned kind, uint64_t value, int *ret)
+{
+    if (unlikely(kind == RESUME_ATIMEOUT)) {
+        struct wsched_downstream *ds = b->ds;
+        DS_COUNT(ds, attempt_timeouts);
+        PROBE2(attempt_timeout, b, i);
+        (void)call_job_frame(ctx, b, i, jw, slot, WSCHED_RESUME_CANCELLED, 0, ret);
+        *ret = -ETIMEDOUT; /* (a cleanup call is never pending: call_job_frame) */
+        return false;
+    }
+    return call_job_frame(ctx, b, i, jw, slot, kind, value, ret);
 }
 
 static void dead(struct wsched_downstream *ds, struct wsched_batch *b, size_t i, int status,
@@ -216,14 +249,15 @@ static bool hedge_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsign
         DS_COUNT(ds, hedges);
         PROBE3(hedge, b, i, jp->attempts);
         jp->hphase = HP_ATTEMPT;
+        attempt_begins(ds, jp, 1);
         if (b->hscratch)
             memset(b->hscratch + i * b->stride, 0, b->slot_size);
         kind = WSCHED_RESUME_HEDGE;
         value = 0;
     }
     int r;
-    if (call_job_frame(ctx, b, i, hjw, b->hscratch ? b->hscratch + i * b->stride : NULL, kind,
-                       value, &r))
+    if (call_attempt(ctx, b, i, hjw, b->hscratch ? b->hscratch + i * b->stride : NULL, kind,
+                     value, &r))
         return true; /* pending in a wait of its own */
     if (!attempt_end(p, b, i, jp, true, cleanup, job_status(r)))
         return true; /* the primary ends the round */
@@ -278,6 +312,7 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
         jp->attempts++;
         DS_COUNT(ds, retry_attempts);
         PROBE3(retry, b, i, jp->attempts);
+        attempt_begins(ds, jp, 0);
         round_begin(w, ds, b, i, jp);
         goto attempt;
     }
@@ -335,11 +370,12 @@ breaker:
     jp->attempts = 1;
     kind = WSCHED_RESUME_FIRST;
     value = 0;
+    attempt_begins(ds, jp, 0);
     round_begin(w, ds, b, i, jp);
 
 attempt:;
     int r;
-    if (call_job_attempt(ctx, b, i, kind, value, &r))
+    if (call_attempt(ctx, b, i, jw, b->slots ? b->slots + i * b->stride : NULL, kind, value, &r))
         return true; /* pending in a wait of its own */
     int code = cleanup ? 0 : job_status(r);
     if (jp->hedged && ds->hedge_pct)

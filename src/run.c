@@ -281,10 +281,10 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
         static const uint8_t kinds[] = {
             [CELL_TIMER] = WSCHED_RESUME_TIMER,       [CELL_WOKEN] = WSCHED_RESUME_WOKEN,
             [CELL_FD] = WSCHED_RESUME_FD,             [CELL_TIMEDOUT] = WSCHED_RESUME_TIMEDOUT,
-            [CELL_CANCELLED] = WSCHED_RESUME_CANCELLED,
+            [CELL_CANCELLED] = WSCHED_RESUME_CANCELLED, [CELL_ATIMEOUT] = RESUME_ATIMEOUT,
         };
         unsigned res = wsched__wait_take(w, jw, &value);
-        DEBUG_ASSERT(res >= CELL_TIMER && res <= CELL_CANCELLED);
+        DEBUG_ASSERT(res >= CELL_TIMER && res <= CELL_ATIMEOUT);
         kind = kinds[res];
         /* Cancelled with the batch not: the pool's destroy (waitq.c), or
          * the attempt lost a hedged round (resilient.c H3), which is no
@@ -358,11 +358,29 @@ static int wait_check(wsched_ctx *c)
 
 #define arm_timer wsched__timer_arm /* waitq.c: the wheel, or T3's late list */
 
+/* Arm the wait's timer for its own time (a sleep's; a deadline, 0 =
+ * none), or for its attempt's cut when that comes first (a downstream's
+ * attempt_timeout_ns, downstream.h): the timer then fires as the cut
+ * (waitq.c timer_result). The flag is set after the arm, which clears
+ * the flags: nobody fires the timer before this call of the job returns
+ * (a wheel held by its owner is not fired by others, and a free one is
+ * not armed into: T3's late list is the owner's). */
+static void arm_wait_timer(wsched_ctx *c, uint64_t when_ns, bool sleep)
+{
+    uint64_t cut = ds_attempt_cut(c);
+    if (unlikely(cut != 0) && ((!sleep && !when_ns) || cut < when_ns)) {
+        arm_timer(c->w, c->wait, cut);
+        c->wait->tflags |= JW_ATTEMPT;
+    } else if (sleep || when_ns) {
+        arm_timer(c->w, c->wait, when_ns);
+    }
+}
+
 int wsched_sleep_until(wsched_ctx *c, uint64_t when_ns)
 {
     int r = wait_check(c);
     if (r == 0 && (r = wsched__wait_arm(c->w, c->wait, WSCHED_RESUME_TIMER, 0, NULL)) == 0)
-        arm_timer(c->w, c->wait, when_ns);
+        arm_wait_timer(c, when_ns, true);
     return r;
 }
 
@@ -373,8 +391,7 @@ int wsched_waker_arm(wsched_ctx *c, uint64_t deadline_ns, wsched_waker *out)
     int r = out ? wait_check(c) : -EINVAL;
     uint64_t id;
     if (r == 0 && (r = wsched__wait_arm(c->w, c->wait, WSCHED_RESUME_WOKEN, 0, &id)) == 0) {
-        if (deadline_ns)
-            arm_timer(c->w, c->wait, deadline_ns);
+        arm_wait_timer(c, deadline_ns, false);
         *out = (wsched_waker){c->w->pool->handle, id};
     }
     return r;
@@ -412,8 +429,7 @@ int wsched_wait_fd(wsched_ctx *c, int fd, unsigned events, uint64_t deadline_ns)
         wsched__fd_unregister_raw(c->w, fd);
         return r;
     }
-    if (deadline_ns)
-        arm_timer(c->w, c->wait, deadline_ns);
+    arm_wait_timer(c, deadline_ns, false);
     return 0;
 }
 

@@ -374,6 +374,8 @@ unsigned wsched__wait_take(struct worker *w, struct job_wait *jw, uint64_t *valu
 /* What a wait's timer firing means: a sleep's time, or a deadline. */
 static inline unsigned timer_result(const struct job_wait *jw)
 {
+    if (unlikely(jw->tflags & JW_ATTEMPT))
+        return CELL_ATIMEOUT; /* armed at the attempt's cut (run.c) */
     return jw->kind == WSCHED_RESUME_TIMER ? CELL_TIMER : CELL_TIMEDOUT;
 }
 
@@ -565,7 +567,9 @@ bool wsched__wheel_take(struct worker *w)
             w->late->pprev = &w->late;
         t->next = NULL;
         t->pprev = NULL;
+        uint8_t cut = jw->tflags & JW_ATTEMPT; /* (the arm sets the flags afresh) */
         wsched__timer_arm(w, jw, t->due_ns);
+        jw->tflags |= cut;
     }
     while (w->deferred) { /* T3: finalize what waited for the token */
         struct job_wait *jw = w->deferred;

@@ -31,6 +31,7 @@ enum {
     CELL_FD,        /* the fd is ready */
     CELL_TIMEDOUT,  /* a waker's or fd wait's deadline */
     CELL_CANCELLED, /* its batch was cancelled, or the pool destroyed */
+    CELL_ATIMEOUT,  /* its attempt's timeout (a downstream's attempt_timeout_ns) */
 };
 
 #define CELL_CHUNK_SHIFT 10 /* 1024 cells, 32 KiB, per chunk */

@@ -7,6 +7,8 @@
 
 #include <string.h>
 
+#include <stddef.h>
+
 #include "check.h"
 
 static void leaf(wsched_ctx *ctx, void *arg)
@@ -76,7 +78,7 @@ int main(void)
     CHECK(st.total.parks >= 1);
     CHECK(st.total.busy_ns > 0);
     CHECK_EQ(wsched_pool_get_stats(pool, NULL, sizeof st), -EINVAL);
-    CHECK_EQ(wsched_pool_get_stats(pool, &st, sizeof st - 1), -EINVAL);
+    CHECK_EQ(wsched_pool_get_stats(pool, &st, offsetof(wsched_pool_stats, resilience) - 1), -EINVAL);
     CHECK_EQ(wsched_worker_get_stats(pool, NULL, 2, sizeof ws[0]), -EINVAL);
     CHECK_EQ(wsched_worker_get_stats(pool, ws, 2, sizeof ws[0] - 8), -EINVAL);
     /* Fewer entries than workers: that many. */
