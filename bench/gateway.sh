@@ -9,7 +9,8 @@
 #                         [--conns=100,1000] [--variants=wsched,threads,pool]
 #                         [--workers=N] [--pool-threads=N] [--delay-us=US]
 #                         [--backend-loops=N] [--wrk-threads=N] [--quiet=PCT]
-#                         [--fail-pct=P]
+#                         [--fail-pct=P] [--stall-pct=P] [--stall-ms=MS]
+#                         [--attempt-timeout-ms=MS] [--hedge-ms=MS] [--hedge-pct=P]
 #   --short        CI smoke: 2 s runs, one round, no warm-up (well under a minute)
 #   --build=DIR    the build directory holding tests/example_gateway
 #                  (default: $GATEWAY_BUILD, else build/)
@@ -22,6 +23,11 @@
 #                  downstream (retries, budget, breaker: gateway_wsched.c)
 #   --fail-pct=P   a degraded backend: each call attempt fails with P % chance
 #                  (issue 11's scenario; default 0)
+#   --stall-pct=P  a stalling backend: each call attempt that does not fail
+#                  takes --stall-ms (default 2000) instead, with P % chance
+#   --attempt-timeout-ms=MS, --hedge-ms=MS, --hedge-pct=P  wsched+policies:
+#                  the per-attempt timeout (default 100), the hedge delay
+#                  (default 0: none), adaptive at percentile P (default 0: fixed)
 #   --workers=N    wsched workers (default 2)
 #   --pool-threads=N  threads of the pool variant (default 64)
 #   --delay-us=US  backend delay of every call (default 1000)
@@ -52,6 +58,11 @@ wrk_threads=2
 warmup=1
 quiet=0
 fail_pct=0
+stall_pct=0
+stall_ms=2000
+attempt_timeout_ms=100
+hedge_ms=0
+hedge_pct=0
 for arg in "$@"; do
     case $arg in
     --short) duration=2 warmup=0 rounds=1 ;;
@@ -67,8 +78,13 @@ for arg in "$@"; do
     --wrk-threads=*) wrk_threads=${arg#--wrk-threads=} ;;
     --quiet=*) quiet=${arg#--quiet=} ;;
     --fail-pct=*) fail_pct=${arg#--fail-pct=} ;;
+    --stall-pct=*) stall_pct=${arg#--stall-pct=} ;;
+    --stall-ms=*) stall_ms=${arg#--stall-ms=} ;;
+    --attempt-timeout-ms=*) attempt_timeout_ms=${arg#--attempt-timeout-ms=} ;;
+    --hedge-ms=*) hedge_ms=${arg#--hedge-ms=} ;;
+    --hedge-pct=*) hedge_pct=${arg#--hedge-pct=} ;;
     -h | --help)
-        sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,38p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *)
@@ -213,10 +229,13 @@ for ((round = 1; round <= rounds; round++)); do
             be_pid=$started_pid
             be_port=$started_port
             vargs=(--variant "$v")
-            [ "$v" = wsched+policies ] && vargs=(--variant wsched --policies)
+            [ "$v" = wsched+policies ] && vargs=(--variant wsched --policies \
+                --attempt-timeout-ms "$attempt_timeout_ms" --hedge-ms "$hedge_ms" \
+                --hedge-pct "$hedge_pct")
             if ! start_server "$tmp/gw.log" "$bin" serve "${vargs[@]}" --backend-port "$be_port" \
                 --workers "$workers" --pool-threads "$pool_threads" --delay-us "$delay_us" \
-                --deadline-ms 1000 --fail-pct "$fail_pct"; then
+                --deadline-ms 1000 --fail-pct "$fail_pct" --stall-pct "$stall_pct" \
+                --stall-ms "$stall_ms"; then
                 failed=1
                 stop_server "$be_pid"
                 continue
@@ -292,6 +311,9 @@ done
     echo "# (loopback TCP, charged to no process); other: the rest of its busy time (others' work)."
     echo "# calls/req: backend calls answered per request sent (warm-up included)."
     [ "$fail_pct" -gt 0 ] && echo "# a degraded backend: each call attempt failed with $fail_pct % chance."
+    [ "$stall_pct" -gt 0 ] && echo "# a stalling backend: each call attempt took $stall_ms ms with $stall_pct % chance."
+    echo "# wsched+policies: attempt timeout $attempt_timeout_ms ms, hedge after $hedge_ms ms (0: none)," \
+        "percentile $hedge_pct (0: fixed)."
     echo "# $(nproc) CPUs = $(($(nproc) * 100))%"
 } | tee -a "$out"
 echo "gateway.sh: raw output in $out"

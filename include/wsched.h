@@ -766,8 +766,9 @@ typedef struct wsched_retry {
 } wsched_retry;
 
 /** A retry budget per downstream, gRPC's retry throttling: a bucket of
- * max_tokens tokens, full at start; every failed attempt takes 1, every
- * successful one gives back ratio_milli / 1000 (at most up to full). A
+ * max_tokens tokens, full at start; every attempt that fails with a
+ * retried code (wsched_retry.codes) takes 1, and every hedge; every
+ * successful attempt gives back ratio_milli / 1000 (at most up to full). A
  * retry is allowed only while more than half of max_tokens is left;
  * otherwise the job ends at once with its last error (never waits). */
 typedef struct wsched_retry_budget {
@@ -780,8 +781,11 @@ typedef struct wsched_retry_budget {
  * window_ns is 0: a full count window is closed by the next failure, which
  * starts the next one; counted per worker and summed on each failure, so
  * a success writes no shared line); it opens when, in one window, failures reach
- * failure_count, or failures reach failure_rate_pct percent of at least
- * min_calls calls. Open: jobs end with WSCHED_EBREAKER, unstarted; after
+ * failure_count, or when failures reach failure_rate_pct percent of at
+ * least min_calls calls of a sliding window of the same length (the
+ * current window plus the share of the one before that the sliding window
+ * still holds: a window that has just begun does not decide on its first
+ * few calls alone). Open: jobs end with WSCHED_EBREAKER, unstarted; after
  * open_ns the next job moves it to half-open. Half-open: at most
  * trials jobs in flight at once; `trials` successes close it, one failure
  * opens it again. After closing, for ramp_ns (0 = no ramp) the share of
@@ -821,7 +825,10 @@ typedef struct wsched_rate_limit {
 /** Hedged requests (wsched_downstream_config.hedge): "The Tail at
  * Scale". When an attempt has not finished delay_ns after it began, a
  * second attempt of the same job starts beside it (the job is called with
- * WSCHED_RESUME_HEDGE, its slot a zeroed scratch slot of its own); the
+ * WSCHED_RESUME_HEDGE, its slot a zeroed scratch slot of its own; the
+ * hedge's later resumptions, from the waits it arms, come with the waits'
+ * kinds, as the primary's do: a job that needs to tell them apart keeps
+ * that in its slot); the
  * first to succeed wins: its slot becomes the job's (the hedge's scratch
  * is copied into the job's slot once both have returned) and the other is
  * cancelled (wsched_cancelled answers 1; a wait it is pending on ends at

@@ -20,7 +20,10 @@
  *  (B4) the window: one uncontended CAS per counted outcome on the
  *       worker's stripe (tag | calls | fails), and on a failure a sum of
  *       the stripes of the current tag; a stale tag (another time window,
- *       count window or epoch) counts as an empty window.
+ *       count window or epoch) counts as an empty window. The rate rule
+ *       weighs in the window before, by the share of it that a sliding
+ *       window of the same length would still hold: each stripe keeps two
+ *       windows, by the tag's parity.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -143,8 +146,9 @@ static uint64_t window_tag(const struct wsched_downstream *ds, unsigned epoch)
     return ((uint64_t)(epoch & 0xff) << 8) | (lo & 0xff);
 }
 
-static void stripe_add(_Atomic uint64_t *sw, uint64_t tag, bool failed)
+static void stripe_add(struct ds_stripe *st_, uint64_t tag, bool failed)
 {
+    _Atomic uint64_t *sw = &st_->win[tag & 1];
     uint64_t w = ld(sw, RLX), n;
     do {
         uint64_t calls = (w >> 24) & 0xffffff, fails = w & 0xffffff;
@@ -161,7 +165,7 @@ static void window_sum(const struct wsched_downstream *ds, uint64_t tag, uint64_
 {
     *calls = *fails = 0;
     for (unsigned k = 0; k < DS_STRIPES; k++) {
-        uint64_t w = ld(&ds->stripe[k].win, RLX);
+        uint64_t w = ld(&ds->stripe[k].win[tag & 1], RLX);
         if (w >> 48 == tag) {
             *calls += (w >> 24) & 0xffffff;
             *fails += w & 0xffffff;
@@ -169,11 +173,30 @@ static void window_sum(const struct wsched_downstream *ds, uint64_t tag, uint64_
     }
 }
 
+/* The window before tag's, in the same epoch (the tag's low byte wraps). */
+static uint64_t prev_tag(uint64_t tag)
+{
+    return (tag & 0xff00) | ((tag - 1) & 0xff);
+}
+
+/* The part of the window before the current one that a sliding window
+ * ending now still holds, in 1/1024ths: the current window's remaining
+ * share of its calls or of its time. */
+static uint64_t prev_share(const struct wsched_downstream *ds, uint64_t calls)
+{
+    const wsched_breaker *c = &ds->brk_cfg;
+    if (c->window_ns) {
+        uint64_t into = time_since(ds) % c->window_ns;
+        return (uint64_t)(((ds_u128)(c->window_ns - into) << 10) / c->window_ns);
+    }
+    return calls >= c->window_calls ? 0 : ((c->window_calls - calls) << 10) / c->window_calls;
+}
+
 /* Count an outcome; true when the window now says open. */
 static bool window_count(struct wsched_downstream *ds, unsigned epoch, bool failed)
 {
     const wsched_breaker *c = &ds->brk_cfg;
-    _Atomic uint64_t *sw = &ds_stripe_of(ds)->win;
+    struct ds_stripe *sw = ds_stripe_of(ds);
     uint64_t tag = window_tag(ds, epoch);
     stripe_add(sw, tag, failed);
     if (!failed)
@@ -191,9 +214,18 @@ static bool window_count(struct wsched_downstream *ds, unsigned epoch, bool fail
         stripe_add(sw, tag, true);
         window_sum(ds, tag, &calls, &fails);
     }
-    return (c->failure_count && fails >= c->failure_count) ||
-           (c->failure_rate_pct && calls >= c->min_calls &&
-            fails * 100 >= (uint64_t)c->failure_rate_pct * calls);
+    if (c->failure_count && fails >= c->failure_count)
+        return true;
+    if (!c->failure_rate_pct)
+        return false;
+    /* The rate over the sliding window: ours, and the share of the one
+     * before (a window whose start alone would otherwise decide on its
+     * first min_calls calls, a sample that small). */
+    uint64_t pc, pf, share = prev_share(ds, calls);
+    window_sum(ds, prev_tag(tag), &pc, &pf);
+    uint64_t calls_w = (calls << 10) + pc * share, fails_w = (fails << 10) + pf * share;
+    return calls_w >= ((uint64_t)c->min_calls << 10) &&
+           fails_w * 100 >= (uint64_t)c->failure_rate_pct * calls_w;
 }
 
 void wsched__breaker_release(struct wsched_downstream *ds, uint32_t permit, int status)

@@ -35,9 +35,10 @@ struct ds_stripe {
      * attempts begun (resilient.c). Attempt latencies sampled (adaptive
      * hedging). */
     _Atomic uint64_t job_rejected, retry_attempts, samples;
-    /* The breaker's window, this stripe's part (downstream.c B4): tag 16 |
-     * calls 24 | fails 24. */
-    _Atomic uint64_t win;
+    /* The breaker's windows, this stripe's part (breaker.c B4): tag 16 |
+     * calls 24 | fails 24, the window of tag t in win[t & 1] (the current
+     * one and the one before it). */
+    _Atomic uint64_t win[2];
 } __attribute__((aligned(128)));
 
 /* A dead letter in the ring (Vyukov's bounded MPMC queue: a sequence

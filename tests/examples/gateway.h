@@ -81,10 +81,20 @@ struct gw_config {
      * ERR) with this probability in percent, decided by a hash of the
      * call's id and attempt (issue 11's scenario). */
     unsigned fail_pct;
+    /* A stalling backend: each call attempt that does not fail takes
+     * stall_ms instead of its delay with this probability in percent (a
+     * hash of the call's id and attempt, another than fail_pct's). */
+    unsigned stall_pct;
+    uint32_t stall_ms;
     /* wsched variant: the calls go through a downstream with retries (3
-     * attempts, full jitter from 1 ms), a retry budget (gRPC's: 100 tokens,
-     * 0.1 per success) and a breaker (50 % over 20 calls, open 1 s). */
+     * attempts, full jitter from 1 ms, of -EREMOTEIO and -ETIMEDOUT), a
+     * retry budget (gRPC's: 100 tokens, 0.1 per success), a breaker (50 %
+     * over 20 calls, open 1 s), a per-attempt timeout of
+     * attempt_timeout_ms (0 = none) and hedging after hedge_ms (0 = none). */
     bool policies;
+    uint32_t attempt_timeout_ms;
+    uint32_t hedge_ms;
+    unsigned hedge_pct; /* 0: a fixed hedge delay; 1..99 adaptive */
 };
 void gw_config_init(struct gw_config *cfg);
 
@@ -113,6 +123,8 @@ struct fan_plan {
     uint32_t slow_delay_us;
     uint64_t deadline_ns;    /* absolute, wsched_now_ns clock */
     unsigned fail_pct;       /* gw_config.fail_pct */
+    unsigned stall_pct;      /* gw_config.stall_pct, stall_ms */
+    uint32_t stall_us;
 };
 
 /* One parsed HTTP request head. */
@@ -148,7 +160,8 @@ int http_parse(const char *buf, size_t len, struct http_req *rq);
 int gw_plan(struct gateway *gw, const struct http_req *rq, struct fan_plan *p);
 unsigned gw_default_fanout(uint64_t seed, uint64_t req_id);
 /* Call i of plan p: its id, its request line into buf (cap bytes; the
- * length, or -1 if it does not fit) for attempt `attempt` (1, 2, ...). */
+ * length, or -1 if it does not fit) for attempt `attempt` (1, 2, ...; a
+ * hedge of attempt k: k | 0x100, another draw of fail_pct and stall_pct). */
 static inline uint64_t gw_call_id(const struct fan_plan *p, unsigned i)
 {
     return p->req_id * GW_MAX_FANOUT + i;

@@ -35,6 +35,8 @@ void gw_config_init(struct gw_config *cfg)
     cfg->delay_us = 1000;
     cfg->deadline_ms = 1000;
     cfg->seed = 42;
+    cfg->stall_ms = 2000;
+    cfg->attempt_timeout_ms = 100;
 }
 
 /* ---------------------------------------------------------------- HTTP */
@@ -208,6 +210,8 @@ int gw_plan(struct gateway *gw, const struct http_req *rq, struct fan_plan *p)
     p->slow_delay_us = (uint32_t)sd;
     p->deadline_ns = common_now_ns() + ms * 1000000u;
     p->fail_pct = gw->cfg.fail_pct;
+    p->stall_pct = gw->cfg.stall_pct;
+    p->stall_us = gw->cfg.stall_ms * 1000u;
     return 0;
 }
 
@@ -222,6 +226,9 @@ int gw_call_line(const struct fan_plan *p, unsigned i, unsigned attempt, char *b
         delay = p->fail_delay_us;
     else if ((int)i == p->slow_index)
         delay = p->slow_delay_us;
+    if (!fail && p->stall_pct &&
+        common_mix64(gw_call_id(p, i) * 0xC2B2AE3D27D4EB4Full + attempt) % 100 < p->stall_pct)
+        delay = p->stall_us; /* the stalling backend's */
     int n = snprintf(buf, cap, "%llu %u %d\n", (unsigned long long)gw_call_id(p, i), delay, fail);
     return n < 0 || (size_t)n >= cap ? -1 : n;
 }

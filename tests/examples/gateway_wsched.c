@@ -208,11 +208,16 @@ static int call_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     struct wcall *c = slot;
     switch (wsched_resume_kind(ctx)) {
     case WSCHED_RESUME_RETRY: /* (--policies) a new attempt: the last one left no socket */
+    case WSCHED_RESUME_HEDGE: /* (--hedge-ms) beside a slow one, in a zeroed slot of its own */
     case WSCHED_RESUME_FIRST: {
         c->fd = -1;
         c->value = 0;
         c->off = 0;
-        int len = gw_call_line(&f->p, (unsigned)i, (unsigned)wsched_attempt(ctx), c->buf,
+        /* A hedge is another replica's answer: its own draw of the
+         * degraded backend's failures and stalls (attempt | 0x100). */
+        unsigned draw = (unsigned)wsched_attempt(ctx) |
+                        (wsched_resume_kind(ctx) == WSCHED_RESUME_HEDGE ? 0x100u : 0);
+        int len = gw_call_line(&f->p, (unsigned)i, draw, c->buf,
                                sizeof c->buf);
         if (len < 0)
             return -EINVAL;
@@ -525,10 +530,15 @@ static int policies_create(struct wgw *w)
     wsched_downstream_config c = {
         .name = "backend",
         .retry = {.max_attempts = 3, .jitter = WSCHED_JITTER_FULL, .base_ns = 1000000,
-                  .cap_ns = 20000000, .codes = {-EREMOTEIO}},
+                  .cap_ns = 20000000, .codes = {-EREMOTEIO, -ETIMEDOUT}},
         .budget = {.max_tokens = 100, .ratio_milli = 100},
         .breaker = {.failure_rate_pct = 50, .min_calls = 20, .window_calls = 200,
                     .open_ns = 1000000000, .trials = 5, .ramp_ns = 500000000},
+        .attempt_timeout_ns = (uint64_t)w->gw->cfg.attempt_timeout_ms * 1000000u,
+        /* Hedging, when on: after hedge_ms, or the observed hedge_pct
+         * percentile of the attempts (hedge_ms until 64 were seen). */
+        .hedge = {.delay_ns = (uint64_t)w->gw->cfg.hedge_ms * 1000000u,
+                  .percentile = w->gw->cfg.hedge_ms ? w->gw->cfg.hedge_pct : 0},
     };
     return wsched_downstream_create(&w->ds, &c);
 }
@@ -588,11 +598,15 @@ static void wsched_stop(struct gateway *gw)
     wsched_downstream_stats s;
     if (w->ds && wsched_downstream_get_stats(w->ds, &s, sizeof s) == 0)
         printf("downstream backend: %llu jobs, %llu attempts, %llu retries, %llu budget denied, "
-               "%llu exhausted, breaker opened %llu, rejected %llu, %llu dead letters\n",
+               "%llu exhausted, breaker opened %llu, rejected %llu, %llu dead letters, "
+               "%llu attempts cut, %llu hedges (%llu won, %llu denied, delay %.1f ms)\n",
                (unsigned long long)s.jobs, (unsigned long long)s.attempts,
                (unsigned long long)s.retries, (unsigned long long)s.budget_denied,
                (unsigned long long)s.exhausted, (unsigned long long)s.breaker_opened,
-               (unsigned long long)s.breaker_rejected, (unsigned long long)s.dead_letters);
+               (unsigned long long)s.breaker_rejected, (unsigned long long)s.dead_letters,
+               (unsigned long long)s.attempt_timeouts, (unsigned long long)s.hedges,
+               (unsigned long long)s.hedge_wins, (unsigned long long)s.hedges_denied,
+               (double)s.hedge_delay_ns / 1e6);
     wgw_free(w);
 }
 
