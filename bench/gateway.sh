@@ -26,7 +26,7 @@
 #   --stall-pct=P  a stalling backend: each call attempt that does not fail
 #                  takes --stall-ms (default 2000) instead, with P % chance
 #   --attempt-timeout-ms=MS, --hedge-ms=MS, --hedge-pct=P  wsched+policies:
-#                  the per-attempt timeout (default 100), the hedge delay
+#                  the per-attempt timeout (default 300), the hedge delay
 #                  (default 0: none), adaptive at percentile P (default 0: fixed)
 #   --workers=N    wsched workers (default 2)
 #   --pool-threads=N  threads of the pool variant (default 64)
@@ -60,7 +60,7 @@ quiet=0
 fail_pct=0
 stall_pct=0
 stall_ms=2000
-attempt_timeout_ms=100
+attempt_timeout_ms=300
 hedge_ms=0
 hedge_pct=0
 for arg in "$@"; do

@@ -36,7 +36,7 @@ void gw_config_init(struct gw_config *cfg)
     cfg->deadline_ms = 1000;
     cfg->seed = 42;
     cfg->stall_ms = 2000;
-    cfg->attempt_timeout_ms = 100;
+    cfg->attempt_timeout_ms = 300;
 }
 
 /* ---------------------------------------------------------------- HTTP */
