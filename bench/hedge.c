@@ -6,9 +6,13 @@
  * replica: its own draw). THREADS clients each send requests one after
  * the other. Without hedging, then with a hedge after DELAY_US; reported:
  * request latency p50, p99, p99.9, max, and the extra calls the hedges
- * made (hedges / jobs).
+ * made (hedges / jobs). With CUT_US, a third run adds a per-attempt
+ * timeout of CUT_US and one retry (backoff 1 us): a call whose primary and
+ * hedge are both slow is cut and retried instead of waited for; "extra"
+ * then counts the retries too ((attempts - jobs) / jobs).
  *
  *   build/bench_hedge [JOBS=10] [REQUESTS=20000] [THREADS=4] [DELAY_US=300] [WORKERS=2]
+ *                     [CUT_US=0]
  */
 #include <math.h>
 #include <pthread.h>
@@ -90,9 +94,14 @@ static int cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void run(const char *name, uint64_t hedge_ns)
+static void run(const char *name, uint64_t hedge_ns, uint64_t cut_ns)
 {
-    wsched_downstream_config c = {.hedge = {.delay_ns = hedge_ns}};
+    wsched_downstream_config c = {.hedge = {.delay_ns = hedge_ns}, .attempt_timeout_ns = cut_ns};
+    if (cut_ns) {
+        c.retry.max_attempts = 2;
+        c.retry.base_ns = 1000;
+        c.retry.jitter = WSCHED_JITTER_NONE;
+    }
     if (wsched_downstream_create(&ds, &c) != 0)
         abort();
     atomic_store(&next_req, 0);
@@ -108,13 +117,15 @@ static void run(const char *name, uint64_t hedge_ns)
     printf("| %-22s | %8.0f | %8.0f | %8.0f | %8.0f | %6.2f %% | %6.2f %% |\n", name,
            (double)lat[requests / 2] * us, (double)lat[requests * 99 / 100] * us,
            (double)lat[requests * 999 / 1000] * us, (double)lat[requests - 1] * us,
-           100.0 * (double)s.hedges / (double)s.jobs, 100.0 * (double)s.hedge_wins / (double)s.jobs);
+           100.0 * (double)(s.attempts - s.jobs) / (double)s.jobs,
+           100.0 * (double)s.hedge_wins / (double)s.jobs);
     wsched_downstream_destroy(ds);
 }
 
 int main(int argc, char **argv)
 {
     size_t workers = 2;
+    uint64_t cut_us = 0;
     if (argc > 1)
         jobs = strtoul(argv[1], NULL, 10);
     if (argc > 2)
@@ -125,6 +136,8 @@ int main(int argc, char **argv)
         delay_us = strtoul(argv[4], NULL, 10);
     if (argc > 5)
         workers = strtoul(argv[5], NULL, 10);
+    if (argc > 6)
+        cut_us = strtoul(argv[6], NULL, 10);
     if (!jobs || !requests || !threads || threads > 64)
         return 2;
     wsched_config cfg;
@@ -137,12 +150,16 @@ int main(int argc, char **argv)
            " 1 %% take 10 ms\n\n",
            requests, jobs, threads, workers);
     printf("| %-22s | %8s | %8s | %8s | %8s | %8s | %8s |\n", "", "p50 us", "p99 us", "p99.9 us",
-           "max us", "hedges", "won");
+           "max us", "extra", "won");
     printf("|---|---:|---:|---:|---:|---:|---:|\n");
     char name[64];
-    run("no hedging", 0);
+    run("no hedging", 0, 0);
     snprintf(name, sizeof name, "hedge after %llu us", (unsigned long long)delay_us);
-    run(name, delay_us * 1000);
+    run(name, delay_us * 1000, 0);
+    if (cut_us) {
+        snprintf(name, sizeof name, "+ cut at %llu us, 1 retry", (unsigned long long)cut_us);
+        run(name, delay_us * 1000, cut_us * 1000);
+    }
     free(lat);
     wsched_pool_destroy(pool);
     return 0;
