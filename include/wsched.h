@@ -955,7 +955,10 @@ WSCHED_API int wsched_downstream_create(wsched_downstream **out,
                                         const wsched_downstream_config *cfg);
 /** Free it: -EBUSY while a submitted batch that names it is not complete
  * (every job returned), -EINVAL for NULL. Letters left in the ring are
- * dropped. */
+ * dropped. The handle itself stays behind as a tombstone (a few words, as
+ * a pool's): every call that takes it from then on, wsched_submit and
+ * wsched_reserve of a batch naming it included, answers -EBADF; a pointer
+ * that was never a downstream's handle answers -EINVAL. */
 WSCHED_API int wsched_downstream_destroy(wsched_downstream *ds);
 
 /** Breaker states (wsched_breaker_state). */

@@ -32,12 +32,12 @@
 #include "downstream.h"
 #include "probes.h"
 
-static uint32_t time_u(const struct wsched_downstream *ds, uint64_t now)
+static uint32_t time_u(const struct downstream *ds, uint64_t now)
 {
     return now > ds->t0 ? (uint32_t)((now - ds->t0) >> BRK_TIME_SHIFT) : 0;
 }
 
-static uint64_t time_since(const struct wsched_downstream *ds)
+static uint64_t time_since(const struct downstream *ds)
 {
     uint64_t now = ds_now(ds);
     return now > ds->t0 ? now - ds->t0 : 0;
@@ -53,7 +53,7 @@ static uint64_t brk_word(unsigned state, uint64_t ramp, unsigned epoch, unsigned
 /* Per-thread draws for the ramp (not reproducible: a share, not a delay). */
 static WSCHED_TLS uint64_t ramp_rng;
 
-static bool brk_transition(struct wsched_downstream *ds, uint64_t *w, uint64_t to)
+static bool brk_transition(struct downstream *ds, uint64_t *w, uint64_t to)
 {
     if (!cas(&ds->brk, w, to, RLX)) /* B2 */
         return false;
@@ -66,7 +66,7 @@ static bool brk_transition(struct wsched_downstream *ds, uint64_t *w, uint64_t t
     return true;
 }
 
-int wsched__breaker_acquire(struct wsched_downstream *ds, uint32_t *permit)
+int wsched__breaker_acquire(struct downstream *ds, uint32_t *permit)
 {
     uint64_t w = ld(&ds->brk, RLX);
     for (;;) {
@@ -120,7 +120,7 @@ int wsched__breaker_acquire(struct wsched_downstream *ds, uint32_t *permit)
 }
 
 /* How a final status counts: 1 success, -1 failure, 0 neither. */
-static int brk_class(const struct wsched_downstream *ds, int status)
+static int brk_class(const struct downstream *ds, int status)
 {
     if (status == 0)
         return 1;
@@ -139,7 +139,7 @@ static int brk_class(const struct wsched_downstream *ds, int status)
  * count window's generation (ds->win_gen); a stripe of another tag counts
  * as empty. A count window holds window_calls calls: the first failure
  * that finds it fuller starts the next generation, with itself in it. */
-static uint64_t window_tag(const struct wsched_downstream *ds, unsigned epoch)
+static uint64_t window_tag(const struct downstream *ds, unsigned epoch)
 {
     uint64_t lo = ds->brk_cfg.window_ns ? time_since(ds) / ds->brk_cfg.window_ns
                                         : ld(&ds->win_gen, RLX);
@@ -160,7 +160,7 @@ static void stripe_add(struct ds_stripe *st_, uint64_t tag, bool failed)
     } while (!cas_weak(sw, &w, n, RLX));
 }
 
-static void window_sum(const struct wsched_downstream *ds, uint64_t tag, uint64_t *calls,
+static void window_sum(const struct downstream *ds, uint64_t tag, uint64_t *calls,
                        uint64_t *fails)
 {
     *calls = *fails = 0;
@@ -182,7 +182,7 @@ static uint64_t prev_tag(uint64_t tag)
 /* The part of the window before the current one that a sliding window
  * ending now still holds, in 1/1024ths: the current window's remaining
  * share of its calls or of its time. */
-static uint64_t prev_share(const struct wsched_downstream *ds, uint64_t calls)
+static uint64_t prev_share(const struct downstream *ds, uint64_t calls)
 {
     const wsched_breaker *c = &ds->brk_cfg;
     if (c->window_ns) {
@@ -193,7 +193,7 @@ static uint64_t prev_share(const struct wsched_downstream *ds, uint64_t calls)
 }
 
 /* Count an outcome; true when the window now says open. */
-static bool window_count(struct wsched_downstream *ds, unsigned epoch, bool failed)
+static bool window_count(struct downstream *ds, unsigned epoch, bool failed)
 {
     const wsched_breaker *c = &ds->brk_cfg;
     struct ds_stripe *sw = ds_stripe_of(ds);
@@ -228,7 +228,7 @@ static bool window_count(struct wsched_downstream *ds, unsigned epoch, bool fail
            fails_w * 100 >= (uint64_t)c->failure_rate_pct * calls_w;
 }
 
-void wsched__breaker_release(struct wsched_downstream *ds, uint32_t permit, int status)
+void wsched__breaker_release(struct downstream *ds, uint32_t permit, int status)
 {
     if (!(permit & PERMIT_VALID) || !ds->has_breaker)
         return;
@@ -279,16 +279,22 @@ void wsched__breaker_release(struct wsched_downstream *ds, uint32_t permit, int 
     }
 }
 
-int wsched_breaker_state(const wsched_downstream *ds)
+int wsched_breaker_state(const wsched_downstream *h)
 {
-    if (!ds || ds->magic != DS_MAGIC)
-        return -EINVAL;
+    struct downstream *ds;
+    int r = ds_of(h, &ds);
+    if (r)
+        return r;
     return (int)BRK_STATE(ld(&ds->brk, RLX));
 }
 
-int wsched_breaker_acquire(wsched_downstream *ds, wsched_permit *permit)
+int wsched_breaker_acquire(wsched_downstream *h, wsched_permit *permit)
 {
-    if (!ds || !permit || ds->magic != DS_MAGIC)
+    struct downstream *ds;
+    int e = ds_of(h, &ds);
+    if (e)
+        return e;
+    if (!permit)
         return -EINVAL;
     *permit = 0;
     if (!ds->has_breaker) {
@@ -302,9 +308,13 @@ int wsched_breaker_acquire(wsched_downstream *ds, wsched_permit *permit)
     return r;
 }
 
-int wsched_breaker_release(wsched_downstream *ds, wsched_permit permit, int status)
+int wsched_breaker_release(wsched_downstream *h, wsched_permit permit, int status)
 {
-    if (!ds || ds->magic != DS_MAGIC || !(permit & PERMIT_VALID) || permit > UINT32_MAX)
+    struct downstream *ds;
+    int e = ds_of(h, &ds);
+    if (e)
+        return e;
+    if (!(permit & PERMIT_VALID) || permit > UINT32_MAX)
         return -EINVAL;
     wsched__breaker_release(ds, (uint32_t)permit, status);
     return 0;

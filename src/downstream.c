@@ -71,6 +71,24 @@ static int config_check(const wsched_downstream_config *c)
     return 0;
 }
 
+/* The tombstones of destroyed downstreams, kept reachable (no leak report;
+ * a stale handle is safe to check). A Treiber push; nobody pops. */
+static _Atomic(struct wsched_downstream *) dead_handles;
+
+/* Free what create allocated (its ring, histogram and flight table, then
+ * the downstream), through a copy of its allocator: it lives in ds. */
+static void ds_free(struct downstream *ds)
+{
+    wsched_allocator copy = ds->alloc;
+    const wsched_allocator *a = ds->has_alloc ? &copy : NULL;
+    wsched__flight_fini(ds);
+    if (ds->hist)
+        ds_mem_free(a, ds->hist, sizeof *ds->hist * DS_STRIPES);
+    if (ds->ring)
+        ds_mem_free(a, ds->ring, sizeof *ds->ring * (ds->ring_mask + 1));
+    ds_mem_free(a, ds, sizeof *ds);
+}
+
 int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_config *c)
 {
     if (out)
@@ -80,10 +98,17 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     int r = config_check(c);
     if (r)
         return r;
-    struct wsched_downstream *ds = ds_mem_alloc(c->allocator, sizeof *ds);
-    if (!ds)
+    /* The handle is plain calloc, as a pool's: never freed (a tombstone). */
+    struct wsched_downstream *h = calloc(1, sizeof *h);
+    if (!h)
         return -ENOMEM;
+    struct downstream *ds = ds_mem_alloc(c->allocator, sizeof *ds);
+    if (!ds) {
+        free(h);
+        return -ENOMEM;
+    }
     memset(ds, 0, sizeof *ds);
+    ds->handle = h;
     if (c->allocator) {
         ds->alloc = *c->allocator;
         ds->has_alloc = true;
@@ -92,14 +117,14 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     if (!c->dead_letter) {
         ds->ring = ds_mem_alloc(c->allocator, sizeof *ds->ring * ring);
         if (!ds->ring) {
-            ds_mem_free(c->allocator, ds, sizeof *ds);
+            ds_free(ds);
+            free(h);
             return -ENOMEM;
         }
         for (unsigned i = 0; i < ring; i++)
             st(&ds->ring[i].seq, i, RLX);
         ds->ring_mask = ring - 1;
     }
-    ds->magic = DS_MAGIC;
     if (c->name) {
         strncpy(ds->name, c->name, sizeof ds->name - 1);
         ds->name[sizeof ds->name - 1] = 0;
@@ -142,9 +167,8 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     if (ds->hedge_pct) {
         ds->hist = ds_mem_alloc(c->allocator, sizeof *ds->hist * DS_STRIPES);
         if (!ds->hist) {
-            if (ds->ring)
-                ds_mem_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
-            ds_mem_free(c->allocator, ds, sizeof *ds);
+            ds_free(ds);
+            free(h);
             return -ENOMEM;
         }
         for (unsigned k = 0; k < DS_STRIPES; k++)
@@ -154,11 +178,8 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     ds->flight_key = c->flight_key;
     ds->flight_ctx = c->flight_ctx;
     if (c->flight_key && wsched__flight_init(ds) != 0) {
-        if (ds->hist)
-            ds_mem_free(c->allocator, ds->hist, sizeof *ds->hist * DS_STRIPES);
-        if (ds->ring)
-            ds_mem_free(c->allocator, ds->ring, sizeof *ds->ring * ring);
-        ds_mem_free(c->allocator, ds, sizeof *ds);
+        ds_free(ds);
+        free(h);
         return -ENOMEM;
     }
     ds->dead_letter = c->dead_letter;
@@ -167,34 +188,39 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     ds->clock_ctx = c->clock_ctx;
     ds->seed = c->seed ? c->seed : wsched_now_ns() * 0x9E3779B97F4A7C15ull + 1;
     ds->t0 = ds_now(ds);
-    *out = ds;
+    h->d = ds;
+    h->magic = DS_MAGIC;
+    *out = h;
     return 0;
 }
 
-int wsched_downstream_destroy(wsched_downstream *ds)
+int wsched_downstream_destroy(wsched_downstream *h)
 {
-    if (!ds || ds->magic != DS_MAGIC)
-        return -EINVAL;
+    struct downstream *ds;
+    int e = ds_of(h, &ds);
+    if (e)
+        return e;
     /* ACQUIRE: pairs with the batch's RELEASE decrement (batch.c), after
      * its jobs' last use of us. */
     if (ld(&ds->users, ACQ) != 0)
         return -EBUSY;
-    /* A copy: the allocator lives in the handle, freed last. */
-    wsched_allocator copy = ds->alloc;
-    const wsched_allocator *a = ds->has_alloc ? &copy : NULL;
-    wsched__flight_fini(ds);
-    if (ds->hist)
-        ds_mem_free(a, ds->hist, sizeof *ds->hist * DS_STRIPES);
-    ds->magic = 0;
-    if (ds->ring)
-        ds_mem_free(a, ds->ring, sizeof *ds->ring * (ds->ring_mask + 1));
-    ds_mem_free(a, ds, sizeof *ds);
+    /* The tombstone first: a call from now on finds it dead. (A call
+     * racing with destroy is the caller's race, as for any free.) */
+    h->magic = DS_DEAD;
+    h->d = NULL;
+    ds_free(ds);
+    /* RELAXED: the list only keeps the handles reachable; nobody reads
+     * through it. */
+    struct wsched_downstream *head = ld(&dead_handles, RLX);
+    do
+        h->next_dead = head;
+    while (!cas_weak(&dead_handles, &head, h, RLX));
     return 0;
 }
 
 /* --------------------------------------------------------- dead letters */
 
-void wsched__ds_dead_letter(struct wsched_downstream *ds, const wsched_dead_letter *dl)
+void wsched__ds_dead_letter(struct downstream *ds, const wsched_dead_letter *dl)
 {
     PROBE3(dead_letter, dl->batch, dl->index, dl->reason);
     if (ds->dead_letter) {
@@ -223,9 +249,13 @@ void wsched__ds_dead_letter(struct wsched_downstream *ds, const wsched_dead_lett
     }
 }
 
-int wsched_dead_letters_drain(wsched_downstream *ds, wsched_dead_letter *out, size_t n)
+int wsched_dead_letters_drain(wsched_downstream *h, wsched_dead_letter *out, size_t n)
 {
-    if (!ds || ds->magic != DS_MAGIC || (!out && n))
+    struct downstream *ds;
+    int e = ds_of(h, &ds);
+    if (e)
+        return e;
+    if (!out && n)
         return -EINVAL;
     if (!ds->ring)
         return 0;
@@ -252,10 +282,14 @@ int wsched_dead_letters_drain(wsched_downstream *ds, wsched_dead_letter *out, si
 
 /* ---------------------------------------------------------------- stats */
 
-int wsched_downstream_get_stats(const wsched_downstream *ds, wsched_downstream_stats *out,
+int wsched_downstream_get_stats(const wsched_downstream *h, wsched_downstream_stats *out,
                                 size_t size)
 {
-    if (!ds || !out || ds->magic != DS_MAGIC)
+    struct downstream *ds;
+    int e = ds_of(h, &ds);
+    if (e)
+        return e;
+    if (!out)
         return -EINVAL;
     wsched_downstream_stats s;
     memset(&s, 0, sizeof s);
@@ -273,6 +307,6 @@ int wsched_downstream_get_stats(const wsched_downstream *ds, wsched_downstream_s
     s.budget_milli = ld(&ds->tokens, RLX);
     s.concurrency_limit = ld(&ds->cc_limit, RLX) >> 10;
     s.in_flight = ld(&ds->cc_inflight, RLX);
-    s.hedge_delay_ns = ds_hedge_delay((struct wsched_downstream *)(uintptr_t)ds);
+    s.hedge_delay_ns = ds_hedge_delay((struct downstream *)(uintptr_t)ds);
     return wsched__copy_out(out, size, &s, sizeof s, sizeof s);
 }

@@ -8,6 +8,7 @@
 #ifndef WSCHED_DOWNSTREAM_H
 #define WSCHED_DOWNSTREAM_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,9 +69,9 @@ struct ds_cell {
 #define PERMIT_TRIAL 0x40000000u /* a half-open trial's */
 #define PERMIT_EPOCH(p) ((unsigned)((p) & 0x1fff))
 
-struct wsched_downstream {
+struct downstream {
     /* Read-only after create. */
-    uint64_t magic;
+    struct wsched_downstream *handle; /* ours (dead letters name it) */
     char name[48];
     wsched_retry retry;
     unsigned max_attempts; /* 1 = no retries */
@@ -117,6 +118,31 @@ struct wsched_downstream {
     struct ds_stripe stripe[DS_STRIPES];
 };
 #define DS_MAGIC 0x77736473747265ull /* "wsdstre" */
+#define DS_DEAD 0x64656164647374ull  /* "deaddst": destroyed */
+
+/* The public handle (wsched.h's wsched_downstream): a tombstone that
+ * outlives its downstream (plain calloc, never freed, kept reachable on a
+ * list: downstream.c), so that a call after destroy finds DS_DEAD, not
+ * freed memory, as a pool's handle does (pool.c). */
+struct wsched_downstream {
+    uint64_t magic;            /* DS_MAGIC; DS_DEAD once destroyed */
+    struct downstream *d;      /* NULL once destroyed */
+    struct wsched_downstream *next_dead;
+};
+
+/* The downstream of handle h: 0 and *out, or -EINVAL (NULL, not a
+ * downstream's handle) or -EBADF (destroyed). */
+static inline int ds_of(const struct wsched_downstream *h, struct downstream **out)
+{
+    if (!h)
+        return -EINVAL;
+    if (h->magic == DS_DEAD)
+        return -EBADF;
+    if (h->magic != DS_MAGIC || !h->d)
+        return -EINVAL;
+    *out = h->d;
+    return 0;
+}
 
 /* A job's policy state, beside its wait record (the batch's `pol`):
  * written only by whoever runs the job's current call, one at a time (the
@@ -161,19 +187,19 @@ struct job_pol {
 enum { FLIGHT_NONE = 0, FLIGHT_LEAD = 1, FLIGHT_JOINED = 2 };
 #define FLIGHT_VALUE_DONE 1 /* a joiner's cell value: the result is in */
 #define FLIGHT_VALUE_LEAD 2 /* ... it leads the flight now */
-WSCHED_INTERNAL int wsched__flight_init(struct wsched_downstream *ds);
-WSCHED_INTERNAL void wsched__flight_fini(struct wsched_downstream *ds);
-WSCHED_INTERNAL int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds,
+WSCHED_INTERNAL int wsched__flight_init(struct downstream *ds);
+WSCHED_INTERNAL void wsched__flight_fini(struct downstream *ds);
+WSCHED_INTERNAL int wsched__flight_enter(struct worker *w, struct downstream *ds,
                                          struct wsched_batch *b, size_t i, uint64_t key);
 WSCHED_INTERNAL void wsched__flight_leave(struct wsched_batch *b, size_t i, int status,
                                           bool result);
 /* downstream.c: the concurrency limit (L1-L2): take a place (false: full),
  * give it back with the job's outcome. */
-WSCHED_INTERNAL bool wsched__cc_enter(struct wsched_downstream *ds);
-WSCHED_INTERNAL void wsched__cc_leave(struct wsched_downstream *ds, int status, uint64_t ns);
+WSCHED_INTERNAL bool wsched__cc_enter(struct downstream *ds);
+WSCHED_INTERNAL void wsched__cc_leave(struct downstream *ds, int status, uint64_t ns);
 /* downstream.c: adaptive hedging (A1-A2): a primary attempt's latency. */
-WSCHED_INTERNAL void wsched__hedge_sample(struct wsched_downstream *ds, uint64_t ns);
-static inline uint64_t ds_hedge_delay(struct wsched_downstream *ds)
+WSCHED_INTERNAL void wsched__hedge_sample(struct downstream *ds, uint64_t ns);
+static inline uint64_t ds_hedge_delay(struct downstream *ds)
 {
     return ds->hedge_pct ? ld(&ds->hedge_cur, RLX) : ds->hedge_delay;
 }
@@ -216,7 +242,7 @@ static inline void ds_mem_free(const wsched_allocator *a, void *p, size_t size)
     else
         free(p);
 }
-static inline const wsched_allocator *ds_allocator(const struct wsched_downstream *ds)
+static inline const wsched_allocator *ds_allocator(const struct downstream *ds)
 {
     return ds->has_alloc ? &ds->alloc : NULL;
 }
@@ -247,13 +273,13 @@ static inline uint64_t ds_attempt_cut(const wsched_ctx *c)
     return b->pol[i].cut[b->hwaits && jw == &b->hwaits[i]];
 }
 
-static inline uint64_t ds_now(const struct wsched_downstream *ds)
+static inline uint64_t ds_now(const struct downstream *ds)
 {
     return ds->clock ? ds->clock(ds->clock_ctx) : wsched_now_ns();
 }
 
 WSCHED_INTERNAL unsigned wsched__ds_thread_stripe(void);
-static inline struct ds_stripe *ds_stripe_of(struct wsched_downstream *ds)
+static inline struct ds_stripe *ds_stripe_of(struct downstream *ds)
 {
     struct worker *w = wsched__self;
     return &ds->stripe[w ? w->index % DS_STRIPES : wsched__ds_thread_stripe()];
@@ -274,21 +300,21 @@ static inline struct ds_stripe *ds_stripe_of(struct wsched_downstream *ds)
 
 /* downstream.c: the policies' steps, for the job path. */
 /* Retry budget: may a retry go? (one relaxed load) */
-static inline bool ds_budget_allows(const struct wsched_downstream *ds)
+static inline bool ds_budget_allows(const struct downstream *ds)
 {
     return !ds->budget_max || ld(&ds->tokens, RLX) * 2 > ds->budget_max;
 }
-WSCHED_INTERNAL void wsched__ds_budget_outcome(struct wsched_downstream *ds, bool ok);
-WSCHED_INTERNAL int wsched__retry_decide(struct wsched_downstream *ds, uint64_t key,
+WSCHED_INTERNAL void wsched__ds_budget_outcome(struct downstream *ds, bool ok);
+WSCHED_INTERNAL int wsched__retry_decide(struct downstream *ds, uint64_t key,
                                          unsigned attempt, int code, uint64_t deadline,
                                          uint64_t *prev_delay, uint64_t *delay, uint64_t *when);
-WSCHED_INTERNAL bool wsched__ds_retryable(const struct wsched_downstream *ds, int code);
-WSCHED_INTERNAL void wsched__ds_dead_letter(struct wsched_downstream *ds,
+WSCHED_INTERNAL bool wsched__ds_retryable(const struct downstream *ds, int code);
+WSCHED_INTERNAL void wsched__ds_dead_letter(struct downstream *ds,
                                             const wsched_dead_letter *dl);
-WSCHED_INTERNAL int wsched__breaker_acquire(struct wsched_downstream *ds, uint32_t *permit);
-WSCHED_INTERNAL void wsched__breaker_release(struct wsched_downstream *ds, uint32_t permit,
+WSCHED_INTERNAL int wsched__breaker_acquire(struct downstream *ds, uint32_t *permit);
+WSCHED_INTERNAL void wsched__breaker_release(struct downstream *ds, uint32_t permit,
                                              int status);
-WSCHED_INTERNAL int64_t wsched__limit_acquire(struct wsched_downstream *ds, uint64_t now,
+WSCHED_INTERNAL int64_t wsched__limit_acquire(struct downstream *ds, uint64_t now,
                                               uint64_t max_delay);
 
 /* resilient.c: a job of a batch with a downstream, in place of

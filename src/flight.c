@@ -54,7 +54,7 @@ struct flight {
     uint64_t key;
     size_t slot_size;
     _Atomic(struct job_wait *) joiners; /* F2-F4; FLIGHT_CLOSED once ending */
-    struct wsched_downstream *ds;
+    struct downstream *ds;
     struct rcu_head rcu;
 };
 #define FLIGHT_CLOSED ((struct job_wait *)(uintptr_t)1)
@@ -100,13 +100,13 @@ static void reader(void)
         (void)pthread_setspecific(reader_key, &rcu_reader); /* non-NULL: the destructor runs */
 }
 
-int wsched__flight_init(struct wsched_downstream *ds)
+int wsched__flight_init(struct downstream *ds)
 {
     ds->flights = cds_lfht_new_flavor(64, 64, 0, CDS_LFHT_AUTO_RESIZE, &urcu_memb_flavor, NULL);
     return ds->flights ? 0 : -ENOMEM;
 }
 
-void wsched__flight_fini(struct wsched_downstream *ds)
+void wsched__flight_fini(struct downstream *ds)
 {
     if (!ds->flights)
         return;
@@ -134,7 +134,7 @@ static void free_flight(struct rcu_head *h)
 {
     struct flight *f = caa_container_of(h, struct flight, rcu);
     tsan_acquire(f);
-    struct wsched_downstream *ds = f->ds;
+    struct downstream *ds = f->ds;
     ds_mem_free(ds_allocator(ds), f, sizeof *f);
     tsan_release(ds); /* our last touch of the downstream: before its free (fini) */
 }
@@ -190,7 +190,7 @@ static int join(struct worker *w, struct flight *f, struct wsched_batch *b, size
     return JOIN_CLOSED;
 }
 
-int wsched__flight_enter(struct worker *w, struct wsched_downstream *ds, struct wsched_batch *b,
+int wsched__flight_enter(struct worker *w, struct downstream *ds, struct wsched_batch *b,
                          size_t i, uint64_t key)
 {
     reader();
@@ -274,7 +274,7 @@ void wsched__flight_leave(struct wsched_batch *b, size_t i, int status, bool res
     struct job_pol *jp = &b->pol[i];
     struct flight *f = jp->flight;
     jp->flight = NULL;
-    struct wsched_downstream *ds = f->ds;
+    struct downstream *ds = f->ds;
     struct job_wait *list = NULL;
     if (!result) {
         /* F4: hand the flight over to a joiner still waiting. */

@@ -323,7 +323,7 @@ struct wsched_batch {
      * downstream (read-only) and its per-job state (resilient.c), NULL
      * without one. */
     cacheline_aligned _Atomic size_t next;
-    struct wsched_downstream *ds;
+    struct downstream *ds;
     struct job_pol *pol;
     /* A downstream with hedging: the hedges' wait records and scratch
      * slots (resilient.c), and the slot size to copy a winner's. */

@@ -16,7 +16,7 @@
 
 /* ---------------------------------------------------------- rate limit */
 
-int64_t wsched__limit_acquire(struct wsched_downstream *ds, uint64_t now, uint64_t max_delay)
+int64_t wsched__limit_acquire(struct downstream *ds, uint64_t now, uint64_t max_delay)
 {
     if (!ds->gcra_t)
         return 0;
@@ -38,10 +38,12 @@ int64_t wsched__limit_acquire(struct wsched_downstream *ds, uint64_t now, uint64
     }
 }
 
-int64_t wsched_limit_acquire(wsched_downstream *ds, uint64_t now_ns, uint64_t max_delay_ns)
+int64_t wsched_limit_acquire(wsched_downstream *h, uint64_t now_ns, uint64_t max_delay_ns)
 {
-    if (!ds || ds->magic != DS_MAGIC)
-        return -EINVAL;
+    struct downstream *ds;
+    int e = ds_of(h, &ds);
+    if (e)
+        return e;
     return wsched__limit_acquire(ds, now_ns ? now_ns : ds_now(ds), max_delay_ns);
 }
 
@@ -55,7 +57,7 @@ int64_t wsched_limit_acquire(wsched_downstream *ds, uint64_t now_ns, uint64_t ma
  *      slow one, clamped. Relaxed: the two words publish nothing but
  *      themselves; a job may see a limit a step old.
  */
-bool wsched__cc_enter(struct wsched_downstream *ds)
+bool wsched__cc_enter(struct downstream *ds)
 {
     uint64_t n = ld(&ds->cc_inflight, RLX);
     for (;;) {
@@ -66,7 +68,7 @@ bool wsched__cc_enter(struct wsched_downstream *ds)
     }
 }
 
-void wsched__cc_leave(struct wsched_downstream *ds, int status, uint64_t ns)
+void wsched__cc_leave(struct downstream *ds, int status, uint64_t ns)
 {
     fsub(&ds->cc_inflight, 1, RLX); /* L2 */
     if (status == WSCHED_ECANCELLED || status == WSCHED_EDEADLINE ||
@@ -113,7 +115,7 @@ static uint64_t hist_upper(unsigned k)
     return (1ull << e) + ((uint64_t)(sub + 1) << (e - 1));
 }
 
-void wsched__hedge_sample(struct wsched_downstream *ds, uint64_t ns)
+void wsched__hedge_sample(struct downstream *ds, uint64_t ns)
 {
     unsigned s = (unsigned)(ds_stripe_of(ds) - ds->stripe);
     fadd(&ds->hist[s][hist_bucket(ns)], 1, RLX); /* A1 */

@@ -51,7 +51,7 @@ static bool arm_own_wait(struct worker *w, struct job_wait *jw, uint64_t when_ns
 }
 
 /* An attempt begins in record k (0 the primary, 1 the hedge): its cut. */
-static inline void attempt_begins(struct wsched_downstream *ds, struct job_pol *jp, unsigned k)
+static inline void attempt_begins(struct downstream *ds, struct job_pol *jp, unsigned k)
 {
     if (unlikely(ds->attempt_timeout != 0))
         jp->cut[k] = wsched_now_ns() + ds->attempt_timeout;
@@ -64,7 +64,7 @@ static bool call_attempt(wsched_ctx *ctx, struct wsched_batch *b, size_t i, stru
                          void *slot, unsigned kind, uint64_t value, int *ret)
 {
     if (unlikely(kind == RESUME_ATIMEOUT)) {
-        struct wsched_downstream *ds = b->ds;
+        struct downstream *ds = b->ds;
         DS_COUNT(ds, attempt_timeouts);
         PROBE2(attempt_timeout, b, i);
         (void)call_job_frame(ctx, b, i, jw, slot, WSCHED_RESUME_CANCELLED, 0, ret);
@@ -74,11 +74,11 @@ static bool call_attempt(wsched_ctx *ctx, struct wsched_batch *b, size_t i, stru
     return call_job_frame(ctx, b, i, jw, slot, kind, value, ret);
 }
 
-static void dead(struct wsched_downstream *ds, struct wsched_batch *b, size_t i, int status,
+static void dead(struct downstream *ds, struct wsched_batch *b, size_t i, int status,
                  unsigned attempts, unsigned reason)
 {
     wsched_dead_letter dl = {.batch = b, .arg = b->arg, .index = i, .status = status,
-                             .attempts = attempts, .reason = reason, .downstream = ds};
+                             .attempts = attempts, .reason = reason, .downstream = ds->handle};
     wsched__ds_dead_letter(ds, &dl);
 }
 
@@ -86,7 +86,7 @@ static void dead(struct wsched_downstream *ds, struct wsched_batch *b, size_t i,
 /* The job's end: the permit back with its final status; a flight it
  * leads ends (flight.c F3, or F4 without a result: WSCHED_ECANCELLED or
  * WSCHED_EDEADLINE, statuses no job returns itself). */
-static bool finish_job(struct wsched_downstream *ds, struct wsched_batch *b, size_t i,
+static bool finish_job(struct downstream *ds, struct wsched_batch *b, size_t i,
                        int status, int *ret)
 {
     struct job_pol *jp = &b->pol[i];
@@ -167,7 +167,7 @@ static bool attempt_end(struct pool *p, struct wsched_batch *b, size_t i, struct
 }
 
 /* H4: the round's outcome. False when both attempts were cleanups. */
-static bool round_outcome(struct wsched_downstream *ds, struct wsched_batch *b, size_t i,
+static bool round_outcome(struct downstream *ds, struct wsched_batch *b, size_t i,
                           struct job_pol *jp, int *code)
 {
     uint32_t s = ld(&jp->hstate, RLX); /* our H4 RMW acquired both sides */
@@ -188,7 +188,7 @@ static bool round_outcome(struct wsched_downstream *ds, struct wsched_batch *b, 
 
 /* H1: arm the round's hedge timer, if hedging is on and it can begin
  * before the deadline. */
-static void round_begin(struct worker *w, struct wsched_downstream *ds, struct wsched_batch *b,
+static void round_begin(struct worker *w, struct downstream *ds, struct wsched_batch *b,
                         size_t i, struct job_pol *jp)
 {
     if (!ds->hedge_delay)
@@ -222,7 +222,7 @@ static bool round_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cl
 static bool hedge_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsigned kind,
                        uint64_t value, int *ret)
 {
-    struct wsched_downstream *ds = b->ds;
+    struct downstream *ds = b->ds;
     struct job_pol *jp = &b->pol[i];
     struct job_wait *hjw = &b->hwaits[i];
     struct pool *p = ctx->w->pool;
@@ -271,7 +271,7 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
 {
     if (hedge)
         return hedge_call(ctx, b, i, kind, value, ret);
-    struct wsched_downstream *ds = b->ds;
+    struct downstream *ds = b->ds;
     struct job_pol *jp = &b->pol[i];
     struct worker *w = ctx->w;
     struct job_wait *jw = &b->waits[i];
@@ -393,7 +393,7 @@ attempt:;
 static bool round_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cleanup,
                       int code, int *ret)
 {
-    struct wsched_downstream *ds = b->ds;
+    struct downstream *ds = b->ds;
     struct job_pol *jp = &b->pol[i];
     if (cleanup)
         return finish_job(ds, b, i, WSCHED_ECANCELLED, ret);

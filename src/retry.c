@@ -40,7 +40,7 @@ uint64_t wsched_backoff_ns(const wsched_retry *r, unsigned k, uint64_t prev_ns, 
     }
 }
 
-bool wsched__ds_retryable(const struct wsched_downstream *ds, int code)
+bool wsched__ds_retryable(const struct downstream *ds, int code)
 {
     if (code == 0 || ds->max_attempts <= 1)
         return false;
@@ -58,7 +58,7 @@ bool wsched__ds_retryable(const struct wsched_downstream *ds, int code)
  * 0 = retry at *when (after *delay), a WSCHED_DEAD_* reason = give up,
  * -ENOENT = nothing to retry (a success or a code not retried). The
  * retry is counted here, before the caller arms its wait (resilient.c). */
-int wsched__retry_decide(struct wsched_downstream *ds, uint64_t key, unsigned attempt, int code,
+int wsched__retry_decide(struct downstream *ds, uint64_t key, unsigned attempt, int code,
                          uint64_t deadline, uint64_t *prev_delay, uint64_t *delay,
                          uint64_t *when)
 {
@@ -94,27 +94,33 @@ int wsched__retry_decide(struct wsched_downstream *ds, uint64_t key, unsigned at
     return 0;
 }
 
-int wsched_retry_decide(wsched_downstream *ds, uint64_t key, unsigned attempt, int status,
+int wsched_retry_decide(wsched_downstream *h, uint64_t key, unsigned attempt, int status,
                         uint64_t deadline_ns, uint64_t *prev_delay_ns, uint64_t *delay_ns)
 {
-    if (!ds || ds->magic != DS_MAGIC || !prev_delay_ns || !delay_ns || attempt == 0)
+    struct downstream *ds;
+    int e = ds_of(h, &ds);
+    if (e)
+        return e;
+    if (!prev_delay_ns || !delay_ns || attempt == 0)
         return -EINVAL;
     uint64_t when;
     return wsched__retry_decide(ds, key, attempt, status, deadline_ns, prev_delay_ns, delay_ns,
                                 &when);
 }
 
-int wsched_budget_allows(const wsched_downstream *ds)
+int wsched_budget_allows(const wsched_downstream *h)
 {
-    if (!ds || ds->magic != DS_MAGIC)
-        return -EINVAL;
+    struct downstream *ds;
+    int e = ds_of(h, &ds);
+    if (e)
+        return e;
     return ds_budget_allows(ds);
 }
 
 /* The retry budget after an attempt: a failure takes a token, a success
  * gives back ratio. A CAS loop to stay within [0, max]; a full bucket
  * after a success is the common case and costs one load. */
-void wsched__ds_budget_outcome(struct wsched_downstream *ds, bool ok)
+void wsched__ds_budget_outcome(struct downstream *ds, bool ok)
 {
     if (!ds->budget_max)
         return;

@@ -61,8 +61,14 @@ static int desc_check(const wsched_batch_desc *d)
     if (d->grain && !d->range_fn)
         return -EINVAL;
     /* A downstream's jobs wait (backoff, delay): one call per job. */
-    if (d->downstream && (d->range_fn || d->downstream->magic != DS_MAGIC))
-        return -EINVAL;
+    if (d->downstream) {
+        struct downstream *ds;
+        int e = ds_of(d->downstream, &ds); /* -EBADF: destroyed */
+        if (e)
+            return e;
+        if (d->range_fn)
+            return -EINVAL;
+    }
     if (d->flags & ~(WSCHED_BATCH_PAD_SLOTS | WSCHED_BATCH_STREAM | WSCHED_BATCH_WAITS) ||
         d->policy > WSCHED_POLICY_QUORUM || d->priority >= WSCHED_NPRIO)
         return -EINVAL;
@@ -132,7 +138,7 @@ static int layout_of(const wsched_batch_desc *d, struct layout *l)
                           !size_mul_add(n, sizeof(struct job_pol), l->pol_off, &l->bytes)))
         return -EOVERFLOW;
     /* Hedging: a wait record per job for its hedge, and a scratch slot. */
-    if (d->downstream && d->downstream->hedge_delay) {
+    if (d->downstream && d->downstream->d->hedge_delay) { /* (checked above) */
         l->hwaits_off = (l->bytes + 63) & ~(size_t)63;
         if (l->hwaits_off < l->bytes ||
             !size_mul_add(n, sizeof(struct job_wait), l->hwaits_off, &l->bytes))
@@ -196,7 +202,7 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
         for (size_t i = 0; i < n; i++)
             wait_record_init(&b->waits[i], b, i, 0);
     }
-    b->ds = d->downstream;
+    b->ds = d->downstream ? d->downstream->d : NULL;
     b->pol = NULL;
     b->hwaits = NULL;
     b->hscratch = NULL;
@@ -205,7 +211,7 @@ static void batch_init(struct wsched_batch *b, const wsched_batch_desc *d,
         b->pol = (struct job_pol *)(void *)((char *)b + l->pol_off);
         memset(b->pol, 0, n * sizeof *b->pol);
     }
-    if (d->downstream && d->downstream->hedge_delay) {
+    if (b->ds && b->ds->hedge_delay) {
         b->hwaits = (struct job_wait *)(void *)((char *)b + l->hwaits_off);
         for (size_t i = 0; i < n; i++)
             wait_record_init(&b->hwaits[i], b, i, 0);

@@ -52,7 +52,7 @@ static void *hammer(void *arg)
             atomic_fetch_add_explicit(&trials_issued, 1, memory_order_relaxed);
             int n = atomic_fetch_add(held, 1) + 1;
             CHECK(n <= TRIALS);
-            CHECK(BRK_OUT(atomic_load(&ds->brk)) <= TRIALS);
+            CHECK(BRK_OUT(atomic_load(&ds->d->brk)) <= TRIALS);
         }
         int st = exits[common_splitmix64(&rng) % (sizeof exits / sizeof exits[0])];
         if (trial)
@@ -80,7 +80,7 @@ static void part_a(void)
         CHECK_OK(pthread_create(&th[i], NULL, hammer, (void *)(i + 1)));
     for (int i = 0; i < T; i++)
         CHECK_OK(pthread_join(th[i], NULL));
-    uint64_t w = atomic_load(&ds->brk);
+    uint64_t w = atomic_load(&ds->d->brk);
     CHECK_EQ(BRK_OUT(w), 0); /* nothing stuck */
     wsched_downstream_stats s;
     CHECK_OK(wsched_downstream_get_stats(ds, &s, sizeof s));
