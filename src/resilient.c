@@ -67,8 +67,10 @@ static bool call_attempt(wsched_ctx *ctx, struct wsched_batch *b, size_t i, stru
         struct downstream *ds = b->ds;
         DS_COUNT(ds, attempt_timeouts);
         PROBE2(attempt_timeout, b, i);
-        (void)call_job_frame(ctx, b, i, jw, slot, WSCHED_RESUME_CANCELLED, 0, ret);
-        *ret = -ETIMEDOUT; /* (a cleanup call is never pending: call_job_frame) */
+        if (call_job_frame(ctx, b, i, jw, slot, WSCHED_RESUME_CANCELLED, 0, ret))
+            return true; /* (it armed a wait in its cleanup call and a canceller
+                          * claimed it before the drop: that resumption cleans up) */
+        *ret = -ETIMEDOUT;
         return false;
     }
     return call_job_frame(ctx, b, i, jw, slot, kind, value, ret);
