@@ -56,9 +56,11 @@ static int config_check(const wsched_downstream_config *c)
         l->burst > (1ull << 32))
         return -EINVAL;
     const wsched_concurrency *cc = &c->concurrency;
+    /* (the maximum in effect: 0 = 1,000,000; fuzz_downstream found an
+     * initial limit above it accepted) */
+    unsigned cc_max = cc->max_limit ? cc->max_limit : 1000000;
     if (cc->reserved0 || cc->max_limit > 1000000 || cc->latency_ns > HOUR_NS ||
-        (cc->initial && ((cc->max_limit && cc->initial > cc->max_limit) ||
-                         cc->min_limit > cc->initial)))
+        (cc->initial && (cc->initial > cc_max || cc->min_limit > cc->initial)))
         return -EINVAL;
     if (c->hedge.reserved0 || c->hedge.delay_ns > HOUR_NS || c->hedge.percentile > 99 ||
         (c->hedge.percentile && !c->hedge.delay_ns))
@@ -86,7 +88,7 @@ static void ds_free(struct downstream *ds)
         ds_mem_free(a, ds->hist, sizeof *ds->hist * DS_STRIPES);
     if (ds->ring)
         ds_mem_free(a, ds->ring, sizeof *ds->ring * (ds->ring_mask + 1));
-    ds_mem_free(a, ds, sizeof *ds);
+    ds_mem_free(a, ds->raw, sizeof *ds + DS_ALIGN_SLACK);
 }
 
 int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_config *c)
@@ -102,12 +104,19 @@ int wsched_downstream_create(wsched_downstream **out, const wsched_downstream_co
     struct wsched_downstream *h = calloc(1, sizeof *h);
     if (!h)
         return -ENOMEM;
-    struct downstream *ds = ds_mem_alloc(c->allocator, sizeof *ds);
-    if (!ds) {
+    /* struct downstream is 128-aligned (its stripes are), and the
+     * allocator promises 64: over-allocate and round up (fuzz_downstream
+     * found it misaligned under an allocator that gives exactly 64). */
+    void *raw = ds_mem_alloc(c->allocator, sizeof(struct downstream) + DS_ALIGN_SLACK);
+    if (!raw) {
         free(h);
         return -ENOMEM;
     }
+    struct downstream *ds =
+        (struct downstream *)(((uintptr_t)raw + _Alignof(struct downstream) - 1) &
+                              ~(uintptr_t)(_Alignof(struct downstream) - 1));
     memset(ds, 0, sizeof *ds);
+    ds->raw = raw;
     ds->handle = h;
     if (c->allocator) {
         ds->alloc = *c->allocator;

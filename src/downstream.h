@@ -72,6 +72,7 @@ struct ds_cell {
 struct downstream {
     /* Read-only after create. */
     struct wsched_downstream *handle; /* ours (dead letters name it) */
+    void *raw;                        /* what the allocator gave (create) */
     char name[48];
     wsched_retry retry;
     unsigned max_attempts; /* 1 = no retries */
@@ -118,6 +119,7 @@ struct downstream {
     struct ds_stripe stripe[DS_STRIPES];
 };
 #define DS_MAGIC 0x77736473747265ull /* "wsdstre" */
+static_assert(_Alignof(struct downstream) <= 128, "create's rounding (DS_ALIGN_SLACK) covers 128");
 #define DS_DEAD 0x64656164647374ull  /* "deaddst": destroyed */
 
 /* The public handle (wsched.h's wsched_downstream): a tombstone that
@@ -228,6 +230,8 @@ static inline uint64_t ds_uniform(uint64_t *rng, uint64_t lo, uint64_t hi)
 
 /* A downstream's memory (the handle, its ring and histogram, flight
  * nodes): through allocator `a`, or malloc when NULL. */
+/* struct downstream needs 128 (its stripes), allocations give 64. */
+#define DS_ALIGN_SLACK 64u
 static inline void *ds_mem_alloc(const wsched_allocator *a, size_t size)
 {
     if (a)

@@ -752,6 +752,25 @@ static int nop_range(wsched_ctx *ctx, void *arg, size_t lo, size_t hi, void *slo
     return 0;
 }
 
+/* 64-aligned and never 128-aligned (an odd multiple of 64). */
+static _Atomic long odd64_live;
+static void *odd64_alloc(void *ctx, size_t size, size_t align)
+{
+    (void)ctx;
+    CHECK(align <= 64);
+    void *p = NULL;
+    if (posix_memalign(&p, 128, size + 128) != 0)
+        return NULL;
+    atomic_fetch_add(&odd64_live, 1);
+    return (char *)p + 64;
+}
+static void odd64_free(void *ctx, void *p, size_t size, size_t align)
+{
+    (void)ctx, (void)size, (void)align;
+    atomic_fetch_sub(&odd64_live, 1);
+    free((char *)p - 64);
+}
+
 static void test_bad_input(wsched_pool *pool)
 {
     wsched_downstream *ds = (wsched_downstream *)(uintptr_t)1;
@@ -774,6 +793,9 @@ static void test_bad_input(wsched_pool *pool)
         {.breaker = {.reserved0 = 1}},
         {.reserved = {&c}},
         {.allocator = &(wsched_allocator){NULL, NULL, NULL}},
+        {.concurrency = {.initial = 1000001}}, /* above the default max (fuzz_downstream) */
+        {.concurrency = {.initial = 8, .max_limit = 4}},
+        {.attempt_timeout_ns = 3600000000001ull},
     };
     for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
         CHECK_EQ(wsched_downstream_create(&ds, &bad[k]), -EINVAL);
@@ -833,6 +855,23 @@ static void test_bad_input(wsched_pool *pool)
         CHECK_EQ(atomic_load(&inj.live), 0);
     }
     atomic_store(&inj.fail_at, -1);
+
+    /* An allocator that gives exactly the 64-byte alignment it promises,
+     * never 128 (fuzz_downstream: the downstream, whose stripes are
+     * 128-aligned, was used misaligned; UBSan reports it). */
+    wsched_allocator a64 = {odd64_alloc, odd64_free, NULL};
+    c = (wsched_downstream_config){.allocator = &a64, .retry = {.max_attempts = 2, .base_ns = 1000}};
+    CHECK_OK(wsched_downstream_create(&ds, &c));
+    d = (wsched_batch_desc){.fn = common_nop_job, .njobs = 64, .downstream = ds};
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait_idle(b, -1));
+    CHECK_EQ(check_status(b, 63), 0);
+    wsched_batch_free(b);
+    wsched_downstream_stats s;
+    CHECK_OK(wsched_downstream_get_stats(ds, &s, sizeof s));
+    CHECK_EQ(s.jobs, 64);
+    CHECK_OK(wsched_downstream_destroy(ds));
+    CHECK_EQ(atomic_load(&odd64_live), 0);
 }
 
 int main(void)
