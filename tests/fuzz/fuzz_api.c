@@ -2582,7 +2582,10 @@ static void op_bad(struct thr *t, const uint8_t *p)
             wsched_worker_stats ws[4];
             unsigned char raw[4 * sizeof(wsched_worker_stats)];
         } u;
-        const size_t psz = sizeof(wsched_pool_stats), wsz = sizeof(wsched_worker_stats);
+        /* The pool's struct grew (resilience, issue 11): the smallest size
+         * it takes is its first version's. */
+        const size_t psz = offsetof(wsched_pool_stats, resilience),
+                     wsz = sizeof(wsched_worker_stats);
         size_t small_p = (p[1] >> 2) % psz, small_w = (p[1] >> 2) % wsz;
         unsigned n = 1 + p[1] % 4;
         memset(&u, 0xCD, sizeof u);
@@ -2609,6 +2612,13 @@ static void op_bad(struct thr *t, const uint8_t *p)
         CHECK(r == 0, "worker_get_stats(n 0) returned %d", r);
         for (size_t k = 0; k < sizeof u.raw; k++)
             CHECK(u.raw[k] == 0xCD, "worker_get_stats(n 0) wrote byte %zu", k);
+        /* A caller of the first version: its fields, nothing past them. */
+        memset(&u, 0xCD, sizeof u);
+        CHECK(wsched_pool_get_stats(R.pool, &u.st, psz) == 0, "pool_get_stats(first size %zu)",
+              psz);
+        for (size_t k = psz; k < sizeof(wsched_pool_stats); k++)
+            CHECK(((unsigned char *)&u.st)[k] == 0xCD, "pool_get_stats(first size) wrote byte %zu",
+                  k);
         CHECK(wsched_pool_workers(NULL) == -EINVAL, "pool_workers(NULL)");
         CHECK(wsched_pool_destroy(NULL) == -EINVAL, "pool_destroy(NULL)");
         return;
