@@ -146,7 +146,10 @@
  *    answers -EINVAL. The harness frees all it allocates (LeakSanitizer).
  *
  * tests/fuzz/make_corpus_downstream.py writes the seeds in
- * tests/fuzz/corpus-fuzz_downstream/ in this format.
+ * tests/fuzz/corpus-fuzz_downstream/ in this format. FUZZ_DS_VERBOSE=1 in
+ * the environment prints one line per input (the downstream's counters),
+ * to see what an input does. The reproducers of its findings (fixed) are
+ * in crashes-fuzz_downstream/ (README.md there).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -303,7 +306,7 @@ struct fbatch {
     size_t njobs;
     unsigned policy;
     size_t quorum;
-    bool has_deadline, cancel, safety_cancel, used, free_early;
+    bool has_deadline, cancel, safety_cancel, free_early;
     uint64_t deadline_ns; /* relative to the submit */
     uint64_t advance;     /* of the fake clock, before the submit */
     uint8_t beh[MAXJ], wdur[MAXJ], wcode[MAXJ], key[MAXJ];
@@ -1086,7 +1089,6 @@ static void submit_batch(struct fbatch *fb)
     CHECK(r == 0, "wsched_submit of batch %u: %d (%s)", fb->idx, r, wsched_strerror(r));
     CHECK(b != NULL, "wsched_submit: 0 and no batch");
     fb->b = b;
-    fb->used = true;
     if (fb->cancel)
         CHECK((r = wsched_cancel(b)) == 0, "wsched_cancel: %d", r);
 }
@@ -1108,7 +1110,6 @@ static void finish_batch(struct fbatch *fb)
     CHECK(r == 0, "batch %u: wsched_wait_idle: %d", fb->idx, r);
     drain_all();
 
-    const int *allowed;
     int set[16];
     size_t nset = 0;
     set[nset++] = 0;
@@ -1126,14 +1127,13 @@ static void finish_batch(struct fbatch *fb)
         set[nset++] = WSCHED_ECANCELLED;
     if (fb->has_deadline)
         set[nset++] = WSCHED_EDEADLINE;
-    allowed = set;
 
     size_t ok = 0, cancelled = 0, timed_out = 0;
     for (size_t i = 0; i < fb->njobs; i++) {
         int st = 12345;
         r = wsched_batch_status(b, i, &st);
         CHECK(r == 0, "wsched_batch_status(%zu): %d", i, r);
-        CHECK(is_member(st, allowed, nset),
+        CHECK(is_member(st, set, nset),
               "batch %u job %zu: status %d (%s) not one this batch can end with (policy %u, "
               "deadline %d, cancel %d/%d)",
               fb->idx, i, st, wsched_strerror(st), fb->policy, fb->has_deadline, fb->cancel,
@@ -1279,7 +1279,7 @@ static void reset(void)
         fb->idx = (unsigned)k;
         fb->njobs = 0;
         fb->b = NULL;
-        fb->used = fb->cancel = fb->safety_cancel = fb->has_deadline = false;
+        fb->cancel = fb->safety_cancel = fb->has_deadline = fb->free_early = false;
         for (size_t i = 0; i < MAXJ; i++) {
             atomic_store(&fb->primary_calls[i], 0);
             atomic_store(&fb->hedge_calls[i], 0);
