@@ -757,8 +757,11 @@ typedef struct wsched_retry {
      * 255. */
     unsigned max_attempts;
     unsigned jitter; /**< enum wsched_jitter */
-    uint64_t base_ns; /**< the backoff before jitter after the first failure (>= 1 with retries) */
-    uint64_t cap_ns;  /**< the largest backoff; 0 = 1000 * base_ns */
+    /** The backoff before jitter after the first failure: with retries,
+     * 1 ns .. 1 hour. */
+    uint64_t base_ns;
+    /** The largest backoff; 0 = 1000 * base_ns; else base_ns .. 24 hours. */
+    uint64_t cap_ns;
     /** The codes that are retried, 0-terminated; all zero = any failure
      * (every non-zero status but WSCHED_EEXCEPTION, WSCHED_EBREAKER and
      * WSCHED_ELIMITED). */
@@ -772,8 +775,8 @@ typedef struct wsched_retry {
  * retry is allowed only while more than half of max_tokens is left;
  * otherwise the job ends at once with its last error (never waits). */
 typedef struct wsched_retry_budget {
-    unsigned max_tokens;  /**< 0 = no budget (retries limited by max_attempts only) */
-    unsigned ratio_milli; /**< tokens per success, in thousandths (100 = 0.1) */
+    unsigned max_tokens;  /**< 0 = no budget (retries limited by max_attempts only); <= 10^6 */
+    unsigned ratio_milli; /**< tokens per success, in thousandths (100 = 0.1); <= 10^6 */
 } wsched_retry_budget;
 
 /** A circuit breaker per downstream. Closed: outcomes are counted in a
@@ -795,10 +798,10 @@ typedef struct wsched_retry_budget {
  * permit without counting. Times have a resolution of 2^20 ns (~1 ms). */
 typedef struct wsched_breaker {
     unsigned failure_rate_pct; /**< 1..100; 0 = no rate rule */
-    unsigned failure_count;    /**< 0 = no count rule (both 0: no breaker) */
+    unsigned failure_count;    /**< 0 = no count rule (both 0: no breaker); <= 2^23 */
     unsigned min_calls;        /**< calls a window needs for the rate rule; 0 = 1 */
     unsigned window_calls;     /**< a count window (window_ns 0), 1..2^23; 0 = 100 */
-    uint64_t window_ns;        /**< a time window; 0 = count window */
+    uint64_t window_ns;        /**< a time window, <= 1 hour; 0 = count window */
     uint64_t open_ns;          /**< open -> half-open; >= 1 ms, <= 1 hour */
     unsigned trials;           /**< half-open permits, 1..255; 0 = 1 */
     unsigned reserved0;        /**< must be 0 */
@@ -817,7 +820,7 @@ enum wsched_limit_mode {
  * at rate_per_s on average, with bursts of up to `burst` at once. */
 typedef struct wsched_rate_limit {
     uint64_t rate_per_s; /**< 0 = no limit; at most 10^9 */
-    uint64_t burst;      /**< 0 = 1 */
+    uint64_t burst;      /**< 0 = 1; <= 2^32 */
     unsigned mode;       /**< enum wsched_limit_mode */
     unsigned reserved0;  /**< must be 0 */
 } wsched_rate_limit;
@@ -844,8 +847,8 @@ typedef struct wsched_rate_limit {
  * recomputed every 256 attempts a worker observes, older ones halved at
  * each 8,192; until 64 attempts were observed the delay is delay_ns. */
 typedef struct wsched_hedge {
-    uint64_t delay_ns;   /**< 0 = no hedging; else the delay (or the first one) */
-    unsigned percentile; /**< 0 = a fixed delay; 1..99 = adaptive */
+    uint64_t delay_ns;   /**< 0 = no hedging; else the delay (or the first one), <= 1 hour */
+    unsigned percentile; /**< 0 = a fixed delay; 1..99 = adaptive (needs delay_ns) */
     unsigned reserved0;  /**< must be 0 */
 } wsched_hedge;
 
@@ -860,10 +863,10 @@ typedef struct wsched_hedge {
  * max_limit]. A cancelled job changes nothing. */
 typedef struct wsched_concurrency {
     unsigned initial;    /**< 0 = no limit; else the first limit */
-    unsigned min_limit;  /**< 0 = 1 */
-    unsigned max_limit;  /**< 0 = 1,000,000; >= initial */
+    unsigned min_limit;  /**< 0 = 1; <= initial */
+    unsigned max_limit;  /**< 0 = 1,000,000; >= initial, <= 1,000,000 */
     unsigned reserved0;  /**< must be 0 */
-    uint64_t latency_ns; /**< slower than this counts as congestion; 0 = failures only */
+    uint64_t latency_ns; /**< slower than this counts as congestion; 0 = failures only; <= 1 hour */
 } wsched_concurrency;
 
 /** Why a job was dead-lettered. */
@@ -903,7 +906,8 @@ typedef struct wsched_downstream_config {
     void (*dead_letter)(void *ctx, const wsched_dead_letter *dl);
     void *dead_letter_ctx;
     /** Entries of the ring kept without a hook (a power of two, 2..2^20;
-     * 0 = 1024): full, the newest letters are dropped and counted. */
+     * 0 = 1024; checked with a hook too): full, the newest letters are
+     * dropped and counted. */
     unsigned ring_size;
     unsigned reserved0;
     /** Seed of the jitter draws; 0 = one from the clock. The draw for job
