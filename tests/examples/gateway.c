@@ -565,6 +565,36 @@ static void test_backend_down(enum gw_variant v)
     close(s);
 }
 
+/* A gateway of cfg and one client connected to it, for the degraded and
+ * stalled tests; false (reported as `what`) when either could not start. */
+struct session {
+    struct gateway *gw;
+    struct http_client *c;
+    char *body;
+};
+static bool session_open(struct session *ss, const struct gw_config *cfg, const char *what)
+{
+    int r = gateway_start(&ss->gw, cfg, &gw_port);
+    ss->c = malloc(sizeof *ss->c);
+    ss->body = malloc(GW_OUT_MAX);
+    if (r || !ss->c || !ss->body || client_connect(ss->c, gw_port) != 0) {
+        FAIL("%s: no gateway (%s)", what, r ? strerror(-r) : "connect");
+        if (!r)
+            gateway_stop(ss->gw, NULL);
+        free(ss->c);
+        free(ss->body);
+        return false;
+    }
+    return true;
+}
+static void session_close(struct session *ss, struct gw_counters *final)
+{
+    client_close(ss->c);
+    free(ss->c);
+    free(ss->body);
+    gateway_stop(ss->gw, final);
+}
+
 /* A degraded backend (issue 11): every call attempt fails with 30 %
  * chance (decided by its id and attempt, so both runs see the same
  * first-attempt failures). The same 60 requests of 10 calls, one after
@@ -583,18 +613,11 @@ static void test_degraded(void)
         cfg.deadline_ms = 10000;
         cfg.fail_pct = 30;
         cfg.policies = pol;
-        struct gateway *gw;
-        int r = gateway_start(&gw, &cfg, &gw_port);
-        struct http_client *c = malloc(sizeof *c);
-        char *body = malloc(GW_OUT_MAX);
-        if (r || !c || !body || client_connect(c, gw_port) != 0) {
-            FAIL("degraded: no gateway (%s)", r ? strerror(-r) : "connect");
-            if (!r)
-                gateway_stop(gw, NULL);
-            free(c);
-            free(body);
+        struct session ss;
+        if (!session_open(&ss, &cfg, "degraded"))
             return;
-        }
+        struct http_client *c = ss.c;
+        char *body = ss.body;
         for (int k = 0; k < 60; k++) {
             char t[128];
             snprintf(t, sizeof t, "/?id=%d&n=10&d=100", 7000000 + k);
@@ -603,10 +626,7 @@ static void test_degraded(void)
                 FAIL("degraded: status %d '%s'", st, body);
             ok[pol] += st == 200;
         }
-        client_close(c);
-        free(c);
-        free(body);
-        gateway_stop(gw, &n[pol]);
+        session_close(&ss, &n[pol]);
     }
     printf("  wsched  degraded backend (30 %% of attempts fail): %u of 60 ok without policies, "
            "%u with\n",
@@ -636,18 +656,11 @@ static void test_stalled(void)
         cfg.policies = pol;
         cfg.attempt_timeout_ms = 50;
         cfg.hedge_ms = 10;
-        struct gateway *gw;
-        int r = gateway_start(&gw, &cfg, &gw_port);
-        struct http_client *c = malloc(sizeof *c);
-        char *body = malloc(GW_OUT_MAX);
-        if (r || !c || !body || client_connect(c, gw_port) != 0) {
-            FAIL("stalled: no gateway (%s)", r ? strerror(-r) : "connect");
-            if (!r)
-                gateway_stop(gw, NULL);
-            free(c);
-            free(body);
+        struct session ss;
+        if (!session_open(&ss, &cfg, "stalled"))
             return;
-        }
+        struct http_client *c = ss.c;
+        char *body = ss.body;
         for (unsigned k = 0; k < sent[pol]; k++) {
             char t[128];
             snprintf(t, sizeof t, "/?id=%u&n=10&d=100", 8000000 + k);
@@ -661,10 +674,7 @@ static void test_stalled(void)
             if (st == 200 && dt > worst[pol])
                 worst[pol] = dt;
         }
-        client_close(c);
-        free(c);
-        free(body);
-        gateway_stop(gw, NULL);
+        session_close(&ss, NULL);
     }
     printf("  wsched  stalling backend (10 %% of attempts take 5 s, deadline 300 ms): "
            "%u of %u ok without policies (%u timed out), %u of %u with (slowest ok %.1f ms)\n",
