@@ -149,7 +149,7 @@ static inline int ds_of(const struct wsched_downstream *h, struct downstream **o
 /* A job's policy state, beside its wait record (the batch's `pol`):
  * written only by whoever runs the job's current call, one at a time (the
  * wait's join and the deque push order the calls, as for its slot). */
-enum { PH_NONE = 0, PH_LIMIT_WAIT = 1, PH_RETRY_WAIT = 2, PH_JOINED = 3 };
+enum { PH_NONE = 0, PH_LIMIT_WAIT = 1, PH_RETRY_WAIT = 2, PH_JOINED = 3, PH_LANE_WAIT = 4 };
 /* The hedge record's phase: its timer (the hedge's delay), or the hedge's
  * attempt, whose own waits it then carries. */
 enum { HP_TIMER = 0, HP_ATTEMPT = 1 };
@@ -168,6 +168,7 @@ struct job_pol {
     uint8_t phase;       /* PH_*: what the primary record's own wait is for */
     uint8_t hphase;      /* HP_*: the hedge record's (written by its calls only) */
     uint8_t hedged;      /* this round has a hedge record armed */
+    uint8_t hattempt;    /* the hedge's attempt (wsched_attempt), by its record's calls */
     /* The job holds a half-open trial permit: its batch stopping because
      * of other jobs (fail-fast, quorum) does not cut it short, so that the
      * breaker learns the trial's outcome (resilient.c; read by C3 and J2'
@@ -312,6 +313,9 @@ WSCHED_INTERNAL void wsched__ds_budget_outcome(struct downstream *ds, bool ok);
 WSCHED_INTERNAL int wsched__retry_decide(struct downstream *ds, uint64_t key,
                                          unsigned attempt, int code, uint64_t deadline,
                                          uint64_t *prev_delay, uint64_t *delay, uint64_t *when);
+WSCHED_INTERNAL int wsched__retry_lane(struct downstream *ds, uint64_t key, unsigned attempt,
+                                       int code, uint64_t deadline, uint64_t *prev_delay,
+                                       uint64_t *when);
 WSCHED_INTERNAL bool wsched__ds_retryable(const struct downstream *ds, int code);
 WSCHED_INTERNAL void wsched__ds_dead_letter(struct downstream *ds,
                                             const wsched_dead_letter *dl);

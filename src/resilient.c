@@ -144,6 +144,17 @@ static bool finish_job(struct downstream *ds, struct wsched_batch *b, size_t i,
  *       as an unhedged attempt's would (retry, breaker, dead letter) and
  *       the job's unit of `remaining` is given back by that caller only:
  *       a party that is not last reports "pending" to its caller.
+ *  (H5) a primary that fails while the round's hedge runs (HS_HSTART,
+ *       nothing decided, both parties live) retries at once in its own
+ *       record, after its backoff (lane_retry), instead of waiting for
+ *       the hedge to end, as gRPC's hedging sends the next attempt when
+ *       one fails: a slow hedge would otherwise hold the job until its
+ *       own cut. It skips H3 and stays a live party, so nobody ends the
+ *       round meanwhile; a hedge that wins cancels its backoff wait or
+ *       its new attempt through `lost` (H3, J2'), as the first attempt's.
+ *       Only the primary's record retries: the round-wide fields it writes
+ *       (attempts, prev_delay, cut[0], phase) are read by the hedge's
+ *       record only once it is last, after H4's RMW.
  */
 
 /* H3 for attempt `hedge` of job i; true when we ended the round (H4). */
@@ -218,6 +229,8 @@ static void round_begin(struct worker *w, struct downstream *ds, struct wsched_b
 
 static bool round_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cleanup,
                       int code, int *ret);
+static bool primary_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cleanup,
+                        int code, int *ret);
 
 /* A call for job i's hedge record: its timer fired or was cancelled, or
  * its attempt is called (first, or resumed from its own wait). */
@@ -236,6 +249,9 @@ static bool hedge_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsign
             DS_COUNT(ds, hedges_denied);
             start = false;
         }
+        /* Read before H2: the primary counts a retry (H5) only once it
+         * sees HS_HSTART (ACQUIRE), so this read precedes that write. */
+        jp->hattempt = jp->attempts;
         uint32_t s = ld(&jp->hstate, RLX);
         while (start && !(s & (HS_PDONE | HS_DECIDED)))
             if (cas_weak(&jp->hstate, &s, s | HS_HSTART, AR)) /* H2 */
@@ -249,7 +265,7 @@ static bool hedge_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, unsign
         }
         wsched__ds_budget_outcome(ds, false); /* a hedge takes a token */
         DS_COUNT(ds, hedges);
-        PROBE3(hedge, b, i, jp->attempts);
+        PROBE3(hedge, b, i, jp->hattempt);
         jp->hphase = HP_ATTEMPT;
         attempt_begins(ds, jp, 1);
         if (b->hscratch)
@@ -301,6 +317,17 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
                 DS_COUNT(ds, job_rejected);
             return finish_job(ds, b, i, kind == WSCHED_RESUME_TIMEDOUT ? WSCHED_EDEADLINE
                                                                   : WSCHED_ECANCELLED, ret);
+        }
+        if (phase == PH_LANE_WAIT) { /* H5: the backoff of a retry beside the hedge */
+            if (cleanup)
+                return primary_end(ctx, b, i, true, 0, ret); /* the hedge won, or a cancel */
+            kind = WSCHED_RESUME_RETRY;
+            value = 0;
+            jp->attempts++;
+            DS_COUNT(ds, retry_attempts);
+            PROBE3(retry, b, i, jp->attempts);
+            attempt_begins(ds, jp, 0);
+            goto attempt;
         }
         if (cleanup) {
             if (phase == PH_LIMIT_WAIT)
@@ -379,10 +406,44 @@ attempt:;
     int r;
     if (call_attempt(ctx, b, i, jw, b->slots ? b->slots + i * b->stride : NULL, kind, value, &r))
         return true; /* pending in a wait of its own */
-    int code = cleanup ? 0 : job_status(r);
-    if (jp->hedged && ds->hedge_pct)
-        wsched__hedge_sample(ds, wsched_now_ns() - jp->t_start); /* A1 */
+    return primary_end(ctx, b, i, cleanup, cleanup ? 0 : job_status(r), ret);
+}
+
+/* H5: the primary failed with `code` in a hedged round; true when it
+ * retries beside the hedge (pending on its backoff wait). */
+static bool lane_retry(struct worker *w, struct downstream *ds, struct wsched_batch *b, size_t i,
+                       struct job_pol *jp, int code)
+{
+    /* ACQUIRE: pairs with H2's CAS, after the hedge's read of `attempts`. */
+    uint32_t s = ld(&jp->hstate, ACQ);
+    if ((s & (HS_HSTART | HS_DECIDED)) != HS_HSTART || (s & HS_LIVE) != 2)
+        return false; /* no hedge running (H3 cancels one not started), or decided */
+    uint32_t reason = ld(&b->cancel, RLX);
+    uint64_t when;
+    if ((reason != CANCEL_NONE && reason != CANCEL_CLOSED) ||
+        wsched__retry_lane(ds, i, jp->attempts, code, b->deadline, &jp->prev_delay, &when) != 0)
+        return false;
+    jp->phase = PH_LANE_WAIT; /* before J2' hands the record on (see round_end) */
+    if (arm_own_wait(w, &b->waits[i], when))
+        return true;
+    jp->phase = PH_NONE;
+    return false;
+}
+
+/* The primary's attempt (or its H5 backoff, as a cleanup) ended. */
+static bool primary_end(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool cleanup,
+                        int code, int *ret)
+{
+    struct downstream *ds = b->ds;
+    struct job_pol *jp = &b->pol[i];
+    struct worker *w = ctx->w;
+    if (jp->hedged && ds->hedge_pct && jp->t_start) {
+        wsched__hedge_sample(ds, wsched_now_ns() - jp->t_start); /* A1: the round's first */
+        jp->t_start = 0;
+    }
     if (jp->hedged) {
+        if (!cleanup && code != 0 && lane_retry(w, ds, b, i, jp, code))
+            return true; /* H5: we stay a live party, pending on the backoff */
         if (!attempt_end(w->pool, b, i, jp, false, cleanup, code))
             return true; /* the hedge ends the round: we keep the unit meanwhile */
         cleanup = !round_outcome(ds, b, i, jp, &code);
@@ -440,5 +501,9 @@ int wsched_attempt(const wsched_ctx *c)
         return -EINVAL;
     if (!c->wait || !c->batch || !c->batch->pol || c->wait->b != c->batch)
         return 1;
-    return c->batch->pol[c->wait->index].attempts;
+    const struct wsched_batch *b = c->batch;
+    size_t i = c->wait->index;
+    if (b->hwaits && c->wait == &b->hwaits[i])
+        return b->pol[i].hattempt; /* the hedge's: the primary may be counting another (H5) */
+    return b->pol[i].attempts;
 }

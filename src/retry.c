@@ -53,6 +53,18 @@ bool wsched__ds_retryable(const struct downstream *ds, int code)
     return false;
 }
 
+/* When the key's attempt-th retry may begin (the draw: wsched.h, `seed`),
+ * and its delay; 0 when that is at or after the deadline: no attempt is
+ * started that cannot begin before it. */
+static uint64_t retry_when(struct downstream *ds, uint64_t key, unsigned attempt,
+                           uint64_t deadline, uint64_t prev_delay, uint64_t *delay)
+{
+    uint64_t rng = ds->seed ^ (key * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)attempt << 56);
+    *delay = wsched_backoff_ns(&ds->retry, attempt, prev_delay, &rng);
+    uint64_t t = wsched_now_ns() + *delay;
+    return deadline && t >= deadline ? 0 : t;
+}
+
 /* The retry decision after attempt `attempt` of job (or key) `key` ended
  * with `code` (wsched_retry_decide): the budget learns the outcome, then
  * 0 = retry at *when (after *delay), a WSCHED_DEAD_* reason = give up,
@@ -78,17 +90,35 @@ int wsched__retry_decide(struct downstream *ds, uint64_t key, unsigned attempt, 
         PROBE2(budget_denied, ds, key);
         return WSCHED_DEAD_BUDGET;
     }
-    /* The draw for the key's attempt-th retry (wsched.h, `seed`). */
-    uint64_t rng = ds->seed ^ (key * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)attempt << 56);
-    uint64_t d = wsched_backoff_ns(&ds->retry, attempt, *prev_delay, &rng);
-    uint64_t t = wsched_now_ns() + d;
-    if (deadline && t >= deadline) {
-        /* No attempt is started that cannot begin before the deadline. */
+    uint64_t d, t = retry_when(ds, key, attempt, deadline, *prev_delay, &d);
+    if (!t) {
         DS_COUNT(ds, deadline_cut);
         return WSCHED_DEAD_DEADLINE;
     }
     *prev_delay = d;
     *delay = d;
+    *when = t;
+    DS_COUNT(ds, retries);
+    return 0;
+}
+
+/* A retry in place of a hedged round's failed primary while its hedge
+ * still runs (resilient.c H5): 0 = retry at *when, counted as a retry and
+ * the failure learned by the budget, as wsched__retry_decide would; else
+ * (not retryable, no attempt left, the budget low, past the deadline)
+ * nothing is counted or learned: the round's end decides then, once. The
+ * budget is read before the failure is learned here, not after as there:
+ * one token's difference, on the side of letting the retry go. */
+int wsched__retry_lane(struct downstream *ds, uint64_t key, unsigned attempt, int code,
+                       uint64_t deadline, uint64_t *prev_delay, uint64_t *when)
+{
+    if (!wsched__ds_retryable(ds, code) || attempt >= ds->max_attempts || !ds_budget_allows(ds))
+        return -ENOENT;
+    uint64_t d, t = retry_when(ds, key, attempt, deadline, *prev_delay, &d);
+    if (!t)
+        return -ENOENT;
+    wsched__ds_budget_outcome(ds, false);
+    *prev_delay = d;
     *when = t;
     DS_COUNT(ds, retries);
     return 0;
