@@ -157,6 +157,9 @@ typedef struct wsched_pool wsched_pool;
 /** Largest wsched_config.spin_us: one second. */
 #define WSCHED_SPIN_US_MAX 1000000u
 
+/** Largest wsched_config.timer_slack_ns: one second. */
+#define WSCHED_TIMER_SLACK_NS_MAX 1000000000u
+
 /** Pool configuration: wsched_config_init(), then set fields. */
 typedef struct wsched_config {
     /** Workers to start; 0 = one per CPU of the process affinity mask,
@@ -177,7 +180,15 @@ typedef struct wsched_config {
      * batch is admitted whole or not at all; see wsched_submit_timed for
      * what happens when it does not fit. */
     uint64_t max_jobs;
-    void *reserved[4]; /**< must be NULL (-EINVAL otherwise): room to grow */
+    /** The workers' timer slack (Linux PR_SET_TIMERSLACK), in ns: how much
+     * later than asked the kernel may end a worker's timed sleep, which is
+     * how a parked worker waits for its next timer (job waits, backoffs,
+     * hedges). 0 = the default, 1,000 (about one tick of the timer wheel);
+     * else 1..WSCHED_TIMER_SLACK_NS_MAX. A thread's own default is the
+     * kernel's 50 us, which then adds up to 50 us to every such timer;
+     * a larger slack lets the kernel batch the wake-ups (less power). */
+    uint64_t timer_slack_ns;
+    void *reserved[3]; /**< must be NULL (-EINVAL otherwise): room to grow */
 } wsched_config;
 
 /** Fill *cfg with the defaults (a NULL cfg is ignored). Always call this

@@ -1170,6 +1170,8 @@ struct pool_config {
     unsigned spin_us = 0;
     /** Pool-wide admission limit in jobs; 0 = none. */
     std::uint64_t max_jobs = 0;
+    /** The workers' timer slack in ns; 0 = the default (1 us). */
+    std::uint64_t timer_slack_ns = 0;
     /** NULL = the default allocator; must outlive the pool. */
     const wsched_allocator *allocator = nullptr;
 
@@ -1181,6 +1183,7 @@ struct pool_config {
         c.flags = pin ? 0u : WSCHED_POOL_NO_PIN;
         c.spin_us = spin_us;
         c.max_jobs = max_jobs;
+        c.timer_slack_ns = timer_slack_ns;
         c.allocator = allocator;
         return c;
     }

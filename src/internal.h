@@ -184,6 +184,7 @@ struct pool {
     unsigned n;
     unsigned nmask; /* words of parked[] in use */
     uint64_t spin_ns; /* wide: spin_us up to WSCHED_SPIN_US_MAX */
+    uint64_t timer_slack_ns; /* each worker's, set by itself (worker.c) */
     struct worker *workers;
     struct wsched_pool *handle;
 

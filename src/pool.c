@@ -127,6 +127,7 @@ static int config_check(const wsched_config *cfg)
     if (cfg->flags & ~WSCHED_POOL_NO_PIN)
         return -EINVAL;
     if (cfg->spin_us > WSCHED_SPIN_US_MAX || cfg->max_jobs > (uint64_t)INT64_MAX ||
+        cfg->timer_slack_ns > WSCHED_TIMER_SLACK_NS_MAX ||
         (!cfg->cpus && cfg->ncpus))
         return -EINVAL;
     if (cfg->allocator && (!cfg->allocator->alloc || !cfg->allocator->free))
@@ -214,6 +215,7 @@ int wsched_pool_create(wsched_pool **out, const wsched_config *cfg_in)
     if ((r = pick_cpus(cfg, &n, &cpus, &ncpus, &p->mem)) != 0)
         goto fail;
     p->spin_ns = (uint64_t)(cfg->spin_us ? cfg->spin_us : 10) * 1000u;
+    p->timer_slack_ns = cfg->timer_slack_ns ? cfg->timer_slack_ns : 1000u;
     p->max_jobs = cfg->max_jobs;
     p->nmask = (n + 63) / 64;
     r = -ENOMEM;

@@ -4,6 +4,7 @@
  * finding that in-worker waits use (wsched__find_work).
  */
 #include <errno.h>
+#include <sys/prctl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
@@ -267,6 +268,10 @@ void *wsched__worker_main(void *arg)
     char name[16];
     snprintf(name, sizeof name, "wsched/%u", w->index);
     pthread_setname_np(pthread_self(), name);
+    /* Our timed parks wait for our timers: a slack of about a tick, not the
+     * thread's 50 us default (wsched.h, timer_slack_ns). A refusal (a
+     * seccomp filter, say) leaves the default: timers are only later. */
+    (void)prctl(PR_SET_TIMERSLACK, (unsigned long)p->timer_slack_ns, 0, 0, 0);
     wsched__self = w;
 
     struct task t;

@@ -2634,7 +2634,7 @@ static void op_bad(struct thr *t, const uint8_t *p)
             cfg.flags = 2u << (p[1] % 31);
             break;
         case 4:
-            cfg.reserved[p[1] % 4] = &cfg;
+            cfg.reserved[p[1] % NELEM(cfg.reserved)] = &cfg;
             break;
         case 5:
             cfg.allocator = &half;

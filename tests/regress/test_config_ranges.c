@@ -4,11 +4,12 @@
  * 4294968 used to become ~704 ns: 32-bit nanoseconds), a half-set allocator
  * is refused instead of silently replaced by malloc, and non-zero reserved
  * fields are refused (so they can gain a meaning later without breaking
- * callers).
+ * callers). timer_slack_ns: its range, and the workers' slack it sets.
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 
 #include "check.h"
 
@@ -22,6 +23,33 @@ static void my_free(void *ctx, void *p, size_t size, size_t align)
 {
     (void)ctx, (void)size, (void)align;
     free(p);
+}
+
+/* A job: its worker's timer slack, into its slot. */
+static int slack_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)arg, (void)i;
+    *(long *)slot = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    return 0;
+}
+
+/* Every worker's slack (each job of a batch of 64 reports its worker's). */
+static void check_slack(uint64_t asked, long expect)
+{
+    wsched_config cfg;
+    wsched_config_init(&cfg);
+    cfg.nworkers = 2;
+    cfg.timer_slack_ns = asked;
+    wsched_pool *pool;
+    CHECK_OK(wsched_pool_create(&pool, &cfg));
+    wsched_batch_desc d = {.fn = slack_job, .njobs = 64, .slot_size = sizeof(long)};
+    wsched_batch *b;
+    CHECK_OK(wsched_submit(pool, &d, &b));
+    CHECK_OK(wsched_wait(b, -1));
+    for (size_t i = 0; i < 64; i++)
+        CHECK_EQ(*(const long *)wsched_batch_slot(b, i), expect);
+    wsched_batch_free(b);
+    CHECK_OK(wsched_pool_destroy(pool));
 }
 
 static int create(const wsched_config *cfg)
@@ -60,6 +88,19 @@ int main(void)
     cfg.max_jobs = (uint64_t)INT64_MAX;
     CHECK_EQ(create(&cfg), 0);
     cfg.max_jobs = 0;
+
+    /* timer_slack_ns: 0 (default: 1 us) .. WSCHED_TIMER_SLACK_NS_MAX, and
+     * the workers have it (the caller's own stays as it was). */
+    cfg.timer_slack_ns = WSCHED_TIMER_SLACK_NS_MAX + 1;
+    CHECK_EQ(create(&cfg), -EINVAL);
+    cfg.timer_slack_ns = UINT64_MAX;
+    CHECK_EQ(create(&cfg), -EINVAL);
+    cfg.timer_slack_ns = 0;
+    long mine = prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0);
+    check_slack(0, 1000);
+    check_slack(1, 1);
+    check_slack(WSCHED_TIMER_SLACK_NS_MAX, WSCHED_TIMER_SLACK_NS_MAX);
+    CHECK_EQ(prctl(PR_GET_TIMERSLACK, 0, 0, 0, 0), mine);
 
     /* A CPU count without a CPU list. */
     cfg.ncpus = 3;
