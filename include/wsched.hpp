@@ -1170,10 +1170,10 @@ struct pool_config {
     unsigned spin_us = 0;
     /** Pool-wide admission limit in jobs; 0 = none. */
     std::uint64_t max_jobs = 0;
-    /** The workers' timer slack in ns; 0 = the default (1 us). */
-    std::uint64_t timer_slack_ns = 0;
     /** NULL = the default allocator; must outlive the pool. */
     const wsched_allocator *allocator = nullptr;
+    /** The workers' timer slack in ns; 0 = the default (1 us). */
+    std::uint64_t timer_slack_ns = 0;
 
     wsched_config to_c() const noexcept
     {
