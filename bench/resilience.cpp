@@ -267,6 +267,10 @@ void BM_FlightJoin(benchmark::State &state)
 // same batch without flights: BM_DownstreamBatch/2). Then the leader is
 // woken and deliver_ns is the time until the joiners' batch is complete,
 // per job: the leader's claim, copy and wake of each, and its resumption.
+// plain_ns: the same batch of empty jobs on a downstream without policies,
+// submitted to the same pool right after, until complete, per job: its
+// submit, start, run and completion; join_extra_ns = join_ns - plain_ns,
+// the join's own cost (it makes no run and no completion of its own).
 wsched_waker leader_waker; // published by leader_armed
 std::atomic<bool> leader_armed;
 
@@ -303,8 +307,9 @@ void BM_FlightJoinAlone(benchmark::State &state)
     wsched_downstream_config c{};
     c.flight_key = one_key;
     wsched_downstream *ds = make_ds(c);
+    wsched_downstream *plain = make_ds(wsched_downstream_config{});
     const size_t n = static_cast<size_t>(state.range(1));
-    double join_ns = 0, deliver_ns = 0;
+    double join_ns = 0, deliver_ns = 0, plain_ns = 0;
     for (auto _ : state) {
         leader_armed.store(false, std::memory_order_relaxed);
         wsched_batch_desc d{};
@@ -335,12 +340,26 @@ void BM_FlightJoinAlone(benchmark::State &state)
             std::abort();
         wsched_batch_free(jb);
         wsched_batch_free(lb);
+        wsched_batch_desc pd{};
+        pd.fn = common_nop_job;
+        pd.njobs = n;
+        pd.slot_size = sizeof(flight_slot);
+        pd.downstream = plain;
+        wsched_batch *pb = nullptr;
+        uint64_t t3 = wsched_now_ns();
+        if (wsched_submit(pool, &pd, &pb) || wsched_wait(pb, -1))
+            std::abort();
+        plain_ns += static_cast<double>(wsched_now_ns() - t3);
+        wsched_batch_free(pb);
     }
     double per = static_cast<double>(state.iterations()) * static_cast<double>(n);
     state.counters["join_ns"] = join_ns / per;
     state.counters["deliver_ns"] = deliver_ns / per;
+    state.counters["plain_ns"] = plain_ns / per;
+    state.counters["join_extra_ns"] = (join_ns - plain_ns) / per;
     wsched_pool_destroy(pool);
     wsched_downstream_destroy(ds);
+    wsched_downstream_destroy(plain);
 }
 
 } // namespace

@@ -4,7 +4,8 @@
  * all get its slot and status; a failing leader's joiners get its error,
  * not ok; cancelled joiners detach alone (the flight goes on, the key is
  * not released early, a later job joins it); a cancelled leader hands the
- * flight to a joiner; a joiner's own deadline detaches it; key 0 and
+ * flight to a joiner, on whichever of the flight's stacks one is still
+ * waiting, or closes it when none is; a joiner's own deadline detaches it; key 0 and
  * another slot size run unshared; a key is free again once its flight
  * ended.
  */
@@ -230,6 +231,64 @@ static void cancelled_leader(wsched_pool *pool, uint64_t ms)
     CHECK_OK(wsched_downstream_destroy(ds));
 }
 
+/* On 4 workers the joiners spread over the flight's stacks (one per
+ * worker, flight.c): a cancelled leader whose first joiners have all
+ * detached hands over to a live one on whichever stack it is; with every
+ * joiner detached, the flight closes and the key is free again. */
+static void cancelled_leader_stacks(wsched_pool *pool, uint64_t ms)
+{
+    enum { GONE = 3, PER = 16, LIVE = 4 };
+    wsched_downstream *ds = make();
+    for (int round = 0; round < 2; round++) {
+        struct ctx x = {.nap_ns = 50 * ms, .key = 12 + (uint64_t)round, .wrote = 99};
+        uint64_t joined0 = stats(ds).joined;
+        wsched_batch *a = submit(pool, ds, &x, 1, 0, sizeof(struct slot));
+        while (atomic_load(&x.executions) == 0)
+            sched_yield();
+        wsched_batch *gone[GONE], *j = NULL;
+        for (int k = 0; k < GONE; k++)
+            gone[k] = submit(pool, ds, &x, PER, 0, sizeof(struct slot));
+        if (round == 0)
+            j = submit(pool, ds, &x, LIVE, 0, sizeof(struct slot));
+        await_joined(ds, joined0 + GONE * PER + (round == 0 ? LIVE : 0));
+        for (int k = 0; k < GONE; k++) {
+            CHECK_OK(wsched_cancel(gone[k]));
+            done(gone[k]);
+            for (size_t i = 0; i < PER; i++)
+                CHECK_EQ(check_status(gone[k], i), WSCHED_ECANCELLED);
+            wsched_batch_free(gone[k]);
+        }
+        uint64_t handovers0 = stats(ds).flight_handovers;
+        CHECK_OK(wsched_cancel(a));
+        done(a);
+        CHECK_EQ(check_status(a, 0), WSCHED_ECANCELLED);
+        wsched_batch_free(a);
+        if (round == 0) {
+            done(j);
+            size_t ran = 0;
+            for (size_t i = 0; i < LIVE; i++) {
+                CHECK_EQ(check_status(j, i), 0);
+                CHECK_EQ(((struct slot *)wsched_batch_slot(j, i))->value, 99);
+                ran += wsched_batch_attempts(j, i) == 1;
+            }
+            CHECK_EQ(ran, 1);
+            CHECK_EQ(atomic_load(&x.executions), 2);
+            CHECK_EQ(stats(ds).flight_handovers - handovers0, 1);
+            wsched_batch_free(j);
+        } else {
+            /* Nobody to hand over to: closed, and the key leads anew. */
+            CHECK_EQ(stats(ds).flight_handovers - handovers0, 0);
+            x.nap_ns = ms;
+            wsched_batch *b = submit(pool, ds, &x, 1, 0, sizeof(struct slot));
+            done(b);
+            CHECK_EQ(check_status(b, 0), 0);
+            CHECK_EQ(atomic_load(&x.executions), 2);
+            wsched_batch_free(b);
+        }
+    }
+    CHECK_OK(wsched_downstream_destroy(ds));
+}
+
 static void unshared(wsched_pool *pool, uint64_t ms)
 {
     wsched_downstream *ds = make();
@@ -262,6 +321,9 @@ int main(void)
     cancelled_joiners(pool, ms);
     cancelled_leader(pool, ms);
     unshared(pool, ms);
+    CHECK_OK(wsched_pool_destroy(pool));
+    pool = check_pool(4);
+    cancelled_leader_stacks(pool, ms);
     CHECK_OK(wsched_pool_destroy(pool));
     puts("test_flight: ok");
     return 0;
