@@ -846,8 +846,14 @@ typedef struct wsched_rate_limit {
  * first to succeed wins: its slot becomes the job's (the hedge's scratch
  * is copied into the job's slot once both have returned) and the other is
  * cancelled (wsched_cancelled answers 1; a wait it is pending on ends at
- * once with WSCHED_RESUME_CANCELLED, its return is discarded). If both
- * fail, the later failure is the attempt's outcome (then retries apply).
+ * once with WSCHED_RESUME_CANCELLED, its return is discarded). A primary
+ * that fails while its hedge runs is retried at once beside it, after its
+ * backoff, when retries allow (a retryable code, an attempt left, the
+ * budget, the deadline): the hedge may still win, and cancels the retry
+ * then; the retry's success cancels the hedge (gRPC's hedging sends its
+ * next attempt when one fails). wsched_attempt answers the round's attempt
+ * in the hedge. If both fail, the later failure is the attempt's outcome
+ * (then retries apply, to a new round).
  * The job is complete when both have returned. A hedge is started only
  * while the retry budget allows a retry, and takes one token.
  * With `percentile` (1..99) the delay adapts: it is that percentile of
