@@ -318,17 +318,8 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
             return finish_job(ds, b, i, kind == WSCHED_RESUME_TIMEDOUT ? WSCHED_EDEADLINE
                                                                   : WSCHED_ECANCELLED, ret);
         }
-        if (phase == PH_LANE_WAIT) { /* H5: the backoff of a retry beside the hedge */
-            if (cleanup)
-                return primary_end(ctx, b, i, true, 0, ret); /* the hedge won, or a cancel */
-            kind = WSCHED_RESUME_RETRY;
-            value = 0;
-            jp->attempts++;
-            DS_COUNT(ds, retry_attempts);
-            PROBE3(retry, b, i, jp->attempts);
-            attempt_begins(ds, jp, 0);
-            goto attempt;
-        }
+        if (phase == PH_LANE_WAIT && cleanup) /* H5's backoff: the hedge won, or a cancel */
+            return primary_end(ctx, b, i, true, 0, ret);
         if (cleanup) {
             if (phase == PH_LIMIT_WAIT)
                 DS_COUNT(ds, job_rejected); /* (for `attempts`: it made none) */
@@ -342,7 +333,8 @@ bool wsched__ds_call(wsched_ctx *ctx, struct wsched_batch *b, size_t i, bool hed
         DS_COUNT(ds, retry_attempts);
         PROBE3(retry, b, i, jp->attempts);
         attempt_begins(ds, jp, 0);
-        round_begin(w, ds, b, i, jp);
+        if (phase == PH_RETRY_WAIT) /* (H5's retry goes on in the round it began in) */
+            round_begin(w, ds, b, i, jp);
         goto attempt;
     }
     if (kind != WSCHED_RESUME_FIRST)
