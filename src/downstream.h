@@ -148,7 +148,11 @@ static inline int ds_of(const struct wsched_downstream *h, struct downstream **o
 
 /* A job's policy state, beside its wait record (the batch's `pol`):
  * written only by whoever runs the job's current call, one at a time (the
- * wait's join and the deque push order the calls, as for its slot). */
+ * wait's join and the deque push order the calls, as for its slot). In a
+ * hedged round the primary's and the hedge's records run at once: the
+ * hedge writes only hphase, hattempt and cut[1]; the round-wide fields
+ * (attempts, prev_delay, phase) are the primary's until H4 (resilient.c
+ * H1-H5); hstate and hcode are atomics. */
 enum { PH_NONE = 0, PH_LIMIT_WAIT = 1, PH_RETRY_WAIT = 2, PH_JOINED = 3, PH_LANE_WAIT = 4 };
 /* The hedge record's phase: its timer (the hedge's delay), or the hedge's
  * attempt, whose own waits it then carries. */
