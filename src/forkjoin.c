@@ -53,19 +53,51 @@ static void sync_nap(struct worker *w, wsched_ctx *c)
     st(&w->sync_nap, 0, RLX);
 }
 
-int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
+/* The deque is full and could not grow: run the child now; it is joined
+ * already. Out of line, as every rare path here, so that the hot path of
+ * wsched_spawn needs no stack frame beyond the frame pointer's. */
+static __attribute__((noinline, cold)) int spawn_inline(wsched_ctx *c, wsched_task_fn fn,
+                                                        void *arg)
 {
-    if (!c || !fn)
-        return -EINVAL;
+    wsched_ctx child = {.w = c->w, .batch = c->batch};
+    fn(&child, arg);
+    ctx_implicit_sync(&child);
+    return 0;
+}
+
+static __attribute__((noinline)) int spawn_grow(wsched_ctx *c, wsched_task_fn fn, void *arg)
+{
     struct task t = spawn_task(run_spawned, fn, arg, c);
     bool was_empty;
-    if (unlikely(deque_push_owner(&c->w->dq, &t, &was_empty) != 0)) {
-        /* Deque cannot grow: run the child now; it is joined already. */
-        wsched_ctx child = {.w = c->w, .batch = c->batch};
-        fn(&child, arg);
-        ctx_implicit_sync(&child);
-        return 0;
-    }
+    if (deque_push_owner(&c->w->dq, &t, &was_empty) != 0)
+        return spawn_inline(c, fn, arg);
+    c->spawned++;
+    pushed(c->w, was_empty);
+    return 0;
+}
+
+static __attribute__((noinline)) void spawn_pushed(struct worker *w, bool was_empty)
+{
+    pushed(w, was_empty);
+}
+
+int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
+{
+    if (unlikely(!c || !fn))
+        return -EINVAL;
+    struct worker *w = c->w;
+    struct deque *d = &w->dq;
+    /* deque_push_owner, open-coded so that its rare paths (grow, a wake)
+     * stay out of line: the same loads, stores and orderings (P1, P2). */
+    int64_t b = ld(&d->bottom, RLX); /* only the owner writes bottom */
+    int64_t top = ld(&d->top, ACQ);  /* P2 */
+    struct deque_array *a = ld(&d->array, RLX);
+    if (unlikely(b - top > a->mask))
+        return spawn_grow(c, fn, arg);
+    struct task t = spawn_task(run_spawned, fn, arg, c);
+    task_store(a->slot[b & a->mask], &t);
+    DEBUG_POINT("P1");
+    st(&d->bottom, b + 1, REL); /* P1 */
     c->spawned++;
 #ifdef WSCHED_DEBUG
     /* The job's own frames lie between ours and its ctx (which lives in
@@ -75,7 +107,11 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
     if ((char *)arg > here && (char *)arg < (char *)c)
         c->stack_args++;
 #endif
-    pushed(c->w, was_empty);
+    /* A pool of one worker has nobody to wake (pushed's loads are for
+     * thieves). Else the common case, a non-empty deque with no worker
+     * parked, costs one load of the parked mask's first word inline. */
+    if (!d->solo && (b <= top || ld(&w->pool->parked[0], RLX) != 0 || w->pool->nmask > 1))
+        spawn_pushed(w, b <= top);
     return 0;
 }
 
@@ -94,14 +130,27 @@ void wsched__ctx_sync_slow(wsched_ctx *c)
     st(&c->joined_stolen, 0, RLX);
 }
 
+/* Out of line and by value, so that wsched_sync keeps the popped record in
+ * registers instead of on its stack. */
+static __attribute__((noinline)) void run_other(struct worker *w, task_run_fn run, uintptr_t a,
+                                                uintptr_t b, uintptr_t tc)
+{
+    struct task t = {run, a, b, tc};
+    run_task(w, &t, false);
+}
+
 int wsched_sync(wsched_ctx *c)
 {
-    if (!c)
+    if (unlikely(!c))
         return -EINVAL;
     /* Fast path: pop our own children back, newest first, and call them
      * directly. A popped record that is not our child (only possible once
      * ours were all stolen) is run like any other task. */
     struct worker *w = c->w;
+    unsigned ran = 0; /* for the stats, once per sync */
+    /* c->joined_inline is re-read, never cached: a child we run may pop and
+     * run our other children itself (its own sync or an in-job wait reaches
+     * below its children), counting them there (run_spawned). */
     while (c->spawned != c->joined_inline + ld(&c->joined_stolen, RLX)) {
         struct task t;
         if (!deque_pop_owner(&w->dq, &t))
@@ -110,16 +159,17 @@ int wsched_sync(wsched_ctx *c)
             wsched_ctx child = {.w = w, .batch = c->batch};
             spawn_fn(&t)(&child, spawn_arg(&t));
             ctx_implicit_sync(&child);
-            STAT_ADD(w, tasks, 1);
+            ran++;
             c->joined_inline++;
         } else {
-            run_task(w, &t, false);
+            run_other(w, t.run, t.a, t.b, t.c);
         }
     }
+    STAT_ADD(w, tasks, ran);
 #ifdef WSCHED_DEBUG
     c->stack_args = 0; /* joined below: their args may die now */
 #endif
-    if (c->spawned == c->joined_inline) {
+    if (likely(c->spawned == c->joined_inline)) {
         c->spawned = c->joined_inline = 0; /* none stolen: nothing to reset */
         return 0;
     }
