@@ -711,6 +711,117 @@ WSCHED_API int wsched_spawn(wsched_ctx *ctx, wsched_task_fn fn, void *arg);
  */
 WSCHED_API int wsched_sync(wsched_ctx *ctx);
 
+/*
+ * The inline fast path of wsched_spawn and wsched_sync (the way Lace and
+ * liburcu's inline read side work). Unless WSCHED_NO_INLINE is defined
+ * before this header is included, wsched_spawn and wsched_sync are macros
+ * for the two static inline functions below: a spawn onto a worker whose
+ * deque already holds stealable work puts the child on that worker's
+ * private stack with a few plain stores, and a sync pops it back and calls
+ * it, without an atomic instruction or a call into the library. A child
+ * goes to the (stealable) deque instead, through the library, when the
+ * deque is empty, and the library moves the private children there when
+ * the deque runs dry at a sync, at wsched_blocking and before any in-job
+ * wait; so an idle worker always has the oldest work to steal, as before.
+ * Both paths may be mixed freely (a program built with WSCHED_NO_INLINE
+ * calls the library's functions, which handle the private stack too).
+ *
+ * The structures below are part of the ABI (their layout changes only
+ * with the soname) but not of the API: only these two functions touch
+ * them. Nothing here is read by another thread except `ran` (relaxed
+ * atomics) and the deque's indices (relaxed loads: a hint, see
+ * wsched__spawn_inline).
+ */
+/** @cond internal */
+struct wsched__fje {         /* a private child */
+    wsched_task_fn fn;
+    void *arg;
+    wsched_ctx *ctx;          /* its parent */
+};
+struct wsched__fjq {         /* a worker's private stack of children (owner only) */
+    struct wsched__fje *slot;
+    uint32_t head;            /* entries in use; the newest is slot[head - 1] */
+    uint32_t cap;             /* 0: the fast path is off for this worker */
+    const int64_t *top;       /* the worker's deque indices: top >= bottom */
+    const int64_t *bottom;    /* means nothing is left to steal there */
+    uint64_t ran;             /* children run by the inline sync (stats) */
+};
+struct wsched__ctx_head {    /* the first members of every wsched_ctx */
+    struct wsched__fjq *fjq;
+    void *lib_[2];            /* the library's; a child copies them */
+    unsigned priv;            /* this ctx's children on fjq: its newest entries */
+    unsigned spawned_;        /* the library's: children on the deque */
+};
+#define WSCHED__CTX_SIZE 72   /* sizeof (wsched_ctx); past the head, all zero in a child */
+union wsched__ctx_store {
+    struct wsched__ctx_head h;
+    uint64_t words[WSCHED__CTX_SIZE / 8];
+};
+/* Out of line: move this worker's private children to its deque (oldest
+ * first) and wake a worker. */
+WSCHED_API void wsched__fj_share(wsched_ctx *ctx);
+
+static inline int wsched__spawn_inline(wsched_ctx *ctx, wsched_task_fn fn, void *arg)
+{
+    struct wsched__ctx_head *c = (struct wsched__ctx_head *)(void *)ctx;
+    if (ctx && fn) {
+        struct wsched__fjq *q = c->fjq;
+        /* Private only while the deque holds something to steal: relaxed
+         * loads, a hint. A thief that empties the deque right after we
+         * looked leaves this child private until the next spawn or sync
+         * of this worker finds the deque empty and shares it (the same
+         * bound as wsched_spawn's cheap wake, see wsched_blocking). */
+        if (q->head < q->cap &&
+            __atomic_load_n(q->top, __ATOMIC_RELAXED) < __atomic_load_n(q->bottom, __ATOMIC_RELAXED)) {
+            struct wsched__fje *e = &q->slot[q->head++];
+            e->fn = fn;
+            e->arg = arg;
+            e->ctx = ctx;
+            c->priv++;
+            return 0;
+        }
+    }
+    return (wsched_spawn)(ctx, fn, arg);
+}
+
+static inline int wsched__sync_inline(wsched_ctx *ctx)
+{
+    struct wsched__ctx_head *c = (struct wsched__ctx_head *)(void *)ctx;
+    if (!ctx)
+        return (wsched_sync)(ctx);
+    /* c->priv and q->head are re-read after every call: the child may
+     * share our other private children with the deque (then they are
+     * counted in spawned_ and joined below). */
+    while (c->priv) {
+        struct wsched__fjq *q = c->fjq;
+        struct wsched__fje *e = &q->slot[--q->head];
+        wsched_task_fn fn = e->fn;
+        void *arg = e->arg;
+        c->priv--;
+        if (c->priv && __atomic_load_n(q->top, __ATOMIC_RELAXED) >=
+                           __atomic_load_n(q->bottom, __ATOMIC_RELAXED))
+            wsched__fj_share(ctx); /* the rest could run elsewhere meanwhile */
+        union wsched__ctx_store child;
+        __builtin_memset(&child, 0, sizeof child);
+        child.h.fjq = q;
+        child.h.lib_[0] = c->lib_[0];
+        child.h.lib_[1] = c->lib_[1];
+        fn((wsched_ctx *)(void *)&child, arg);
+        if (child.h.priv | child.h.spawned_) /* returned with children unjoined */
+            (void)(wsched_sync)((wsched_ctx *)(void *)&child);
+        __atomic_store_n(&q->ran, q->ran + 1, __ATOMIC_RELAXED);
+    }
+    if (c->spawned_)
+        return (wsched_sync)(ctx);
+    return 0;
+}
+/** @endcond */
+
+#if !defined(WSCHED_NO_INLINE) && !defined(WSCHED_BUILDING)
+#define wsched_spawn(ctx, fn, arg) wsched__spawn_inline((ctx), (fn), (arg))
+#define wsched_sync(ctx) wsched__sync_inline(ctx)
+#endif
+
 /** Index of the worker running ctx (0..nworkers-1), or -EINVAL for NULL. */
 WSCHED_API int wsched_ctx_worker(const wsched_ctx *ctx);
 

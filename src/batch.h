@@ -102,8 +102,11 @@ static inline void stream_push(struct wsched_batch *b, size_t i)
     }
 }
 
-/* forkjoin.c: join the children still outstanding. */
+/* forkjoin.c: join the children still outstanding: those on the deque
+ * that were stolen (_slow), or all of them, private ones first (_all, the
+ * whole of wsched_sync). */
 WSCHED_INTERNAL void wsched__ctx_sync_slow(wsched_ctx *c);
+WSCHED_INTERNAL void wsched__ctx_sync_all(wsched_ctx *c);
 
 /* After the job or task returned. Its frame is gone: children whose arg
  * pointed into it would read dead stack (wsched.h, wsched_spawn), which
@@ -117,8 +120,8 @@ static inline void ctx_implicit_sync(wsched_ctx *c)
                            __FILE__, __LINE__);
     c->stack_args = 0;
 #endif
-    if (unlikely(c->spawned != c->joined_inline))
-        wsched__ctx_sync_slow(c);
+    if (unlikely(c->priv || c->spawned != c->joined_inline))
+        wsched__ctx_sync_all(c);
 }
 
 

@@ -1,4 +1,5 @@
-/* Fork-join: wsched_spawn, wsched_sync and the join of stolen children. */
+/* Fork-join: wsched_spawn, wsched_sync, the private stack of wsched.h's
+ * inline path and the join of stolen children. */
 #include <errno.h>
 #include <sched.h>
 #include <stdlib.h>
@@ -26,7 +27,7 @@
 static void run_spawned(struct worker *w, const struct task *t, bool stolen)
 {
     wsched_ctx *parent = spawn_parent(t);
-    wsched_ctx c = {.w = w, .batch = parent->batch};
+    wsched_ctx c = {CTX_INIT(w, parent->batch)};
     spawn_fn(t)(&c, spawn_arg(t));
     ctx_implicit_sync(&c);
     STAT_ADD(w, tasks, 1);
@@ -53,13 +54,82 @@ static void sync_nap(struct worker *w, wsched_ctx *c)
     st(&w->sync_nap, 0, RLX);
 }
 
+/*
+ * The private stack (struct wsched__fjq, wsched.h). wsched.h's inline
+ * spawn pushes a child there, with plain stores, when the worker's deque
+ * already holds something to steal; its inline sync pops the newest back.
+ * Only the owning worker ever touches the stack: no atomics, no fence, no
+ * protocol with the thieves. It departs from Lace's split deque there:
+ * Lace lets thieves ask for the private part (a flag the owner polls at
+ * each spawn); here the owner gives it up by itself, whenever a thief
+ * could otherwise find nothing on this worker:
+ *  - a spawn that finds the deque empty goes to the deque (wsched_spawn)
+ *    and first moves the private children there;
+ *  - an inline sync that finds the deque empty with more private children
+ *    left moves them before it runs the one it popped;
+ *  - wsched_blocking, any in-job wait (wait.c) and a sync that waits for
+ *    stolen children move them first.
+ * Invariant: a ctx's private children are the newest priv entries of the
+ * stack (a child run inline joins its own before it returns, the implicit
+ * sync included; a move takes entries from the bottom). The move pushes
+ * each entry, oldest first, as an ordinary spawned record (run_spawned,
+ * the deque's own P1/P2), and counts it from its parent's priv into its
+ * spawned; the deque's emptiness is read with relaxed loads, a hint: a
+ * stale one leaves a child private until the next spawn or sync, which
+ * is the bound the cheap wake of pushed() already has. A pool of one
+ * worker has no thief: its stack's indices read "non-empty" for good.
+ */
+static const int64_t solo_top = 0, solo_bottom = 1;
+
+void wsched__fjq_init(struct worker *w)
+{
+    w->fjq.slot = w->fje;
+#ifdef WSCHED_DEBUG
+    w->fjq.cap = 0; /* every spawn through wsched_spawn, for its checks */
+#else
+    w->fjq.cap = FJQ_CAP;
+#endif
+    /* The deque's indices as the inline path reads them (relaxed loads of
+     * the same objects: an _Atomic int64_t is an int64_t in memory). */
+    w->fjq.top = w->dq.solo ? &solo_top : (const int64_t *)(const void *)&w->dq.top;
+    w->fjq.bottom = w->dq.solo ? &solo_bottom : (const int64_t *)(const void *)&w->dq.bottom;
+}
+
+void wsched__fj_share_worker(struct worker *w)
+{
+    struct wsched__fjq *q = &w->fjq;
+    uint32_t n = q->head, i = 0;
+    bool first_empty = deque_empty_hint(&w->dq);
+    for (; i < n; i++) {
+        struct wsched__fje *e = &q->slot[i];
+        wsched_ctx *parent = e->ctx;
+        struct task t = spawn_task(run_spawned, e->fn, e->arg, parent);
+        bool was_empty;
+        if (deque_push_owner(&w->dq, &t, &was_empty) != 0)
+            break; /* cannot grow: the rest stays private */
+        parent->priv--;
+        parent->spawned++;
+    }
+    if (i && i < n)
+        memmove(q->slot, q->slot + i, (n - i) * sizeof q->slot[0]);
+    q->head = n - i;
+    if (i)
+        pushed(w, first_empty);
+}
+
+void wsched__fj_share(wsched_ctx *c)
+{
+    if (c)
+        fj_share(c->w);
+}
+
 /* The deque is full and could not grow: run the child now; it is joined
  * already. Out of line, as every rare path here, so that the hot path of
  * wsched_spawn needs no stack frame beyond the frame pointer's. */
 static __attribute__((noinline, cold)) int spawn_inline(wsched_ctx *c, wsched_task_fn fn,
                                                         void *arg)
 {
-    wsched_ctx child = {.w = c->w, .batch = c->batch};
+    wsched_ctx child = {CTX_INIT(c->w, c->batch)};
     fn(&child, arg);
     ctx_implicit_sync(&child);
     return 0;
@@ -89,6 +159,9 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
     struct deque *d = &w->dq;
     /* deque_push_owner, open-coded so that its rare paths (grow, a wake)
      * stay out of line: the same loads, stores and orderings (P1, P2). */
+    /* The inline spawn sends a child here when the deque is empty: the
+     * private children, older, go first, so thieves get the oldest. */
+    fj_share(w);
     int64_t b = ld(&d->bottom, RLX); /* only the owner writes bottom */
     int64_t top = ld(&d->top, ACQ);  /* P2 */
     struct deque_array *a = ld(&d->array, RLX);
@@ -122,6 +195,7 @@ void wsched__ctx_sync_slow(wsched_ctx *c)
     /* ACQUIRE on joined_stolen: a stolen child's writes (its results) are
      * visible once it is counted. */
     while (c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned) {
+        fj_share(w); /* an ancestor's private children, for thieves and for us */
         wsched__help_once(w, &backoff, NULL, NULL, 0); /* pops our own children back first */
         if (backoff >= HELP_NAP_AFTER && c->joined_inline + ld(&c->joined_stolen, ACQ) != c->spawned)
             sync_nap(w, c); /* S1 */
@@ -139,15 +213,25 @@ static __attribute__((noinline)) void run_other(struct worker *w, task_run_fn ru
     run_task(w, &t, false);
 }
 
-int wsched_sync(wsched_ctx *c)
+void wsched__ctx_sync_all(wsched_ctx *c)
 {
-    if (unlikely(!c))
-        return -EINVAL;
-    /* Fast path: pop our own children back, newest first, and call them
-     * directly. A popped record that is not our child (only possible once
-     * ours were all stolen) is run like any other task. */
     struct worker *w = c->w;
     unsigned ran = 0; /* for the stats, once per sync */
+    /* Our private children first: the newest c->priv entries (see the
+     * invariant above), as wsched.h's inline sync pops them. */
+    while (c->priv) {
+        struct wsched__fje e = w->fjq.slot[--w->fjq.head];
+        c->priv--;
+        if (c->priv && deque_empty_hint(&w->dq))
+            fj_share(w);
+        wsched_ctx child = {CTX_INIT(w, c->batch)};
+        e.fn(&child, e.arg);
+        ctx_implicit_sync(&child);
+        ran++;
+    }
+    /* Then those on the deque: pop them back, newest first, and call them
+     * directly. A popped record that is not our child (only possible once
+     * ours were all stolen) is run like any other task. */
     /* c->joined_inline is re-read, never cached: a child we run may pop and
      * run our other children itself (its own sync or an in-job wait reaches
      * below its children), counting them there (run_spawned). */
@@ -156,7 +240,7 @@ int wsched_sync(wsched_ctx *c)
         if (!deque_pop_owner(&w->dq, &t))
             break; /* the rest was stolen: wait for it below */
         if (likely(t.run == run_spawned && spawn_parent(&t) == c)) {
-            wsched_ctx child = {.w = w, .batch = c->batch};
+            wsched_ctx child = {CTX_INIT(w, c->batch)};
             spawn_fn(&t)(&child, spawn_arg(&t));
             ctx_implicit_sync(&child);
             ran++;
@@ -171,9 +255,16 @@ int wsched_sync(wsched_ctx *c)
 #endif
     if (likely(c->spawned == c->joined_inline)) {
         c->spawned = c->joined_inline = 0; /* none stolen: nothing to reset */
-        return 0;
+        return;
     }
     wsched__ctx_sync_slow(c);
+}
+
+int wsched_sync(wsched_ctx *c)
+{
+    if (unlikely(!c))
+        return -EINVAL;
+    wsched__ctx_sync_all(c);
     return 0;
 }
 

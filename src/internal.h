@@ -105,6 +105,11 @@ struct worker_stats {
 #define STAT_ADD(w, field, v) ((void)(w), (void)(v))
 #endif
 
+/* Private children a worker holds at most (wsched.h's inline spawn): a
+ * spawn past them goes to the deque. A recursion holds one or two per
+ * level of depth. */
+#define FJQ_CAP 128
+
 /*
  * A worker: thief-visible state first, each group on its own cache line,
  * then the owner-private part. Nothing here is written per job.
@@ -136,6 +141,9 @@ struct worker {
 
     /* Owner-private. */
     cacheline_aligned struct pool *pool;
+    /* The private stack of spawned children (wsched.h's inline path;
+     * forkjoin.c), its entries below. */
+    struct wsched__fjq fjq;
     uint64_t busy_since; /* 0 = not busy (searching or parked) */
     unsigned index;
     bool searching;  /* counted in pool->searching */
@@ -169,6 +177,9 @@ struct worker {
     _Atomic uint32_t in_epoll;
     struct cds_wfcq_tail ready_tail;
     struct __cds_wfcq_head ready_head;
+
+    /* fjq's entries (owner-private, its own lines). */
+    cacheline_aligned struct wsched__fje fje[FJQ_CAP];
 };
 
 static_assert(offsetof(struct worker, inbox) % CACHELINE == 0, "layout");
@@ -380,19 +391,55 @@ static_assert(MAX_WORKERS <= 65536, "job_wait.owner");
 #define WAIT_NO_CELL UINT32_MAX
 
 struct wsched_ctx {
-    struct worker *w;
-    struct wsched_batch *batch; /* the job's batch (children inherit it) */
+    /* The head that wsched.h's inline spawn and sync read and write
+     * (struct wsched__ctx_head, same layout: checked below). */
+    union {
+        struct wsched__ctx_head head;
+        struct {
+            struct wsched__fjq *fjq;    /* &w->fjq (always: the inline path reads it) */
+            struct worker *w;
+            struct wsched_batch *batch; /* the job's batch (children inherit it) */
+            unsigned priv;              /* children on fjq, owner-private */
+            unsigned spawned;           /* children on the deque, owner-private */
+        };
+    };
+    /* Zero in a child (the inline sync builds it so). */
     struct range_state *range;  /* the batch job's range runner, else NULL */
     struct job_wait *wait;      /* the running job's wait record, else NULL */
     unsigned resume;            /* enum wsched_resume of this call */
-    uint64_t value;             /* wsched_resume_value of this call */
-    unsigned spawned;                /* owner-private */
     unsigned joined_inline;          /* owner-private */
+    uint64_t value;             /* wsched_resume_value of this call */
     _Atomic unsigned joined_stolen;  /* bumped by thieves that ran a child */
 #ifdef WSCHED_DEBUG
     unsigned stack_args; /* children spawned with an arg on the job's stack */
 #endif
 };
+static_assert(offsetof(struct wsched_ctx, fjq) == offsetof(struct wsched__ctx_head, fjq) &&
+                  offsetof(struct wsched_ctx, w) == offsetof(struct wsched__ctx_head, lib_) &&
+                  offsetof(struct wsched_ctx, batch) ==
+                      offsetof(struct wsched__ctx_head, lib_) + sizeof(void *) &&
+                  offsetof(struct wsched_ctx, priv) == offsetof(struct wsched__ctx_head, priv) &&
+                  offsetof(struct wsched_ctx, spawned) ==
+                      offsetof(struct wsched__ctx_head, spawned_) &&
+                  offsetof(struct wsched_ctx, range) == sizeof(struct wsched__ctx_head),
+              "wsched_ctx's head is wsched.h's struct wsched__ctx_head");
+/* The inline sync zeroes WSCHED__CTX_SIZE bytes for a child. */
+static_assert(sizeof(struct wsched_ctx) == WSCHED__CTX_SIZE, "wsched.h's WSCHED__CTX_SIZE");
+
+/* forkjoin.c: set up w's private stack (pool creation); move its private
+ * children to its deque (before w helps or blocks: nobody else can take
+ * them there). */
+WSCHED_INTERNAL void wsched__fjq_init(struct worker *w);
+WSCHED_INTERNAL void wsched__fj_share_worker(struct worker *w);
+#define fjq_init wsched__fjq_init
+static inline void fj_share(struct worker *w)
+{
+    if (unlikely(w->fjq.head))
+        wsched__fj_share_worker(w);
+}
+
+/* A ctx for worker w running a job of b (or a task, a lane: b its batch). */
+#define CTX_INIT(w_, b_) .fjq = &(w_)->fjq, .w = (w_), .batch = (b_)
 
 extern WSCHED_TLS struct worker *wsched__self;
 

@@ -159,6 +159,7 @@ static int workers_init(struct pool *p, const wsched_config *cfg, const int *cpu
         /* One worker: nobody steals from it (steal_pass skips the caller's
          * own deque; timer stealing needs two workers). */
         w->dq.solo = p->n == 1;
+        fjq_init(w);
     }
     return 0;
 }

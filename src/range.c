@@ -28,7 +28,7 @@ static inline void fill_status(_Atomic int32_t *status, size_t lo, size_t end, i
 void wsched__run_chunks(struct worker *w, struct wsched_batch *b, const struct task *t)
 {
     struct range_state r = {range_lo(t), range_hi(t), range_hi(t) - range_lo(t)};
-    wsched_ctx ctx = {.w = w, .batch = b, .range = &r};
+    wsched_ctx ctx = {CTX_INIT(w, b), .range = &r};
     const size_t grain = b->grain;
     _Atomic int32_t *status = b->status;
     bool idle = r.hi - r.i > grain && pool_has_idle(w->pool);

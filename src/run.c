@@ -156,7 +156,7 @@ static void start_lanes(struct worker *w, struct wsched_batch *b)
 static void lane_loop(struct worker *w, struct wsched_batch *b)
 {
     struct batch_view v = view_of(b);
-    wsched_ctx ctx = {.w = w, .batch = b};
+    wsched_ctx ctx = {CTX_INIT(w, b)};
     size_t count = 0, i;
     bool pending = false;
     while (!pending && (i = fadd(&b->next, 1, RLX)) < b->n) {
@@ -185,7 +185,8 @@ int wsched_blocking(wsched_ctx *c)
     if (!c)
         return -EINVAL;
     /* Split everything after the running job r->i into stealable ranges
-     * (a spawned task or a lane holds none privately), then make sure
+     * (a spawned task or a lane holds none privately), move the private
+     * children to the deque, then make sure
      * someone is awake to take them and whatever this job spawned: a full
      * notify, with the fence that a push's own check leaves out (pushed(),
      * internal.h). */
@@ -193,6 +194,7 @@ int wsched_blocking(wsched_ctx *c)
     while (r && r->hi - r->i > 1)
         if (!split_upper(c->w, c->batch, r))
             break;
+    fj_share(c->w); /* the private children too (forkjoin.c) */
     wsched__notify(c->w->pool, -1);
     return 0;
 }
@@ -239,7 +241,7 @@ void wsched__run_range(struct worker *w, const struct task *t, bool stolen)
     }
     struct range_state r = {range_lo(t), range_hi(t), range_hi(t) - range_lo(t)};
     struct batch_view v = view_of(b);
-    wsched_ctx ctx = {.w = w, .batch = b, .range = &r};
+    wsched_ctx ctx = {CTX_INIT(w, b), .range = &r};
 
     /* When the range starts with a worker idle, split it all the way down
      * to the first job: every other job is then stealable, so a job that
@@ -270,7 +272,7 @@ void wsched__run_resume(struct worker *w, const struct task *t, bool stolen)
     (void)stolen;
     struct wsched_batch *b = range_batch(t);
     size_t i = range_lo(t);
-    wsched_ctx ctx = {.w = w, .batch = b};
+    wsched_ctx ctx = {CTX_INIT(w, b)};
     uint32_t reason = ld(&b->cancel, RLX);
     bool cancelled = reason != CANCEL_NONE && reason != CANCEL_CLOSED;
     bool hedge = resume_hedge(t);

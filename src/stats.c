@@ -29,6 +29,8 @@ static void counters_of(struct worker *w, wsched_worker_stats *out)
 #define X(name) out->name = ld(&w->stats.name, RLX);
     WSCHED_COUNTERS(X)
 #undef X
+    /* Children the inline sync ran (wsched.h; relaxed, the owner's count). */
+    out->tasks += __atomic_load_n(&w->fjq.ran, __ATOMIC_RELAXED);
 }
 
 int wsched_pool_get_stats(wsched_pool *h, wsched_pool_stats *dst, size_t size)

@@ -15,6 +15,16 @@
 #include "probes.h"
 #include "tsan.h"
 
+/* One step of an in-job wait (worker.c). The waiting job's private
+ * children (forkjoin.c) go to the deque first: it would otherwise hold
+ * them from every other worker, and from its own helping. */
+static inline void help(struct worker *w, unsigned *backoff, struct wsched_batch *b,
+                        _Atomic uint32_t *word, uint64_t deadline)
+{
+    fj_share(w);
+    wsched__help_once(w, backoff, b, word, deadline);
+}
+
 /* Run other work until *word == until or the deadline (0 = none) passes:
  * in-worker waits never park the worker. Returns false on timeout. */
 bool wsched__help_until(struct worker *w, struct wsched_batch *b, _Atomic uint32_t *word,
@@ -24,7 +34,7 @@ bool wsched__help_until(struct worker *w, struct wsched_batch *b, _Atomic uint32
     while (ld(word, ACQ) != until) {
         if (deadline && wsched_now_ns() >= deadline)
             return false;
-        wsched__help_once(w, &backoff, b, word, deadline);
+        help(w, &backoff, b, word, deadline);
     }
     return true;
 }
@@ -131,7 +141,7 @@ static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
     struct worker *self = wsched__self;
     if (self && self->pool == b->pool) {
         unsigned backoff = 0;
-        wsched__help_once(self, &backoff, b, NULL, 0);
+        help(self, &backoff, b, NULL, 0);
     }
     return completion_done(word);
 }
@@ -191,13 +201,13 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
             if (polled || !inside)
                 return -ETIMEDOUT;
             polled = true; /* a poll from a job makes progress first */
-            wsched__help_once(self, &backoff, b, NULL, 0);
+            help(self, &backoff, b, NULL, 0);
             continue;
         }
         if (until && now >= until)
             return -ETIMEDOUT;
         if (inside) {
-            wsched__help_once(self, &backoff, b, NULL, 0); /* never block a worker */
+            help(self, &backoff, b, NULL, 0); /* never block a worker */
             continue;
         }
         /* W3 (batch.h): announce the sleeper (RMW), re-check, then sleep
