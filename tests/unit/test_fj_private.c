@@ -3,6 +3,7 @@
  * inline one, the library's from a WSCHED_NO_INLINE file, or the implicit
  * join), past the stack's capacity too; a private child becomes stealable
  * when its sibling blocks, and before an in-job wait. */
+#include <errno.h>
 #include <stdatomic.h>
 
 #include "check.h"
@@ -156,23 +157,45 @@ static void test_blocking_shares(void)
     printf("a private child stolen while its sibling blocks: 20 rounds: ok\n");
 }
 
-/* --- an in-job wait runs (or lets others run) the private children */
+/* --- an in-job wait runs (or lets others run) the private children
+ *
+ * The parent spawns C (private: on one worker always, on two when the deque
+ * holds the dummy it spawned first), then waits inside the job for batch B,
+ * whose one job waits on a waker that only C wakes. Nothing else can run C:
+ * unless the wait moves it to the deque, where the parent's own helping or
+ * the other worker finds it, B never completes. Each side stores, then
+ * loads the other's word (seq_cst both): C wakes B's waker when it is
+ * armed, B's job wakes itself when C already ran, or both (one counts). */
 
-static atomic_int c_done;
+static atomic_int c_done, waker_set;
+static wsched_waker b_waker;
 
 static void c_task(wsched_ctx *ctx, void *arg)
 {
     (void)ctx, (void)arg;
     atomic_store(&c_done, 1);
+    if (atomic_load(&waker_set)) {
+        int r = wsched_wake(b_waker, 1);
+        CHECK(r == 0 || r == -EALREADY);
+    }
 }
+
+static void noop_task(wsched_ctx *ctx, void *arg) { (void)ctx, (void)arg; }
 
 static int needs_c(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
-    (void)ctx, (void)arg, (void)i;
-    uint64_t give_up = common_now_ns() + 20000000000ull * (uint64_t)check_slow();
-    while (!atomic_load(&c_done) && common_now_ns() < give_up)
-        ;
-    *(int *)slot = atomic_load(&c_done);
+    (void)arg, (void)i;
+    if (wsched_resume_kind(ctx) == WSCHED_RESUME_FIRST) {
+        uint64_t give_up = wsched_now_ns() + 20000000000ull * (uint64_t)check_slow();
+        CHECK_OK(wsched_waker_arm(ctx, give_up, &b_waker));
+        atomic_store(&waker_set, 1);
+        if (atomic_load(&c_done)) {
+            int r = wsched_wake(b_waker, 1);
+            CHECK(r == 0 || r == -EALREADY);
+        }
+        return WSCHED_PENDING;
+    }
+    *(int *)slot = wsched_resume_kind(ctx) == WSCHED_RESUME_WOKEN;
     return 0;
 }
 
@@ -181,12 +204,15 @@ static int waiting_parent(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     (void)i, (void)slot;
     wsched_pool *pool = arg;
     atomic_store(&c_done, 0);
-    CHECK_OK(wsched_spawn(ctx, c_task, NULL)); /* private on one worker */
-    wsched_batch_desc d = {.fn = needs_c, .njobs = 1, .slot_size = sizeof(int)};
+    atomic_store(&waker_set, 0);
+    CHECK_OK(wsched_spawn(ctx, noop_task, NULL)); /* to the deque (two workers) */
+    CHECK_OK(wsched_spawn(ctx, c_task, NULL));    /* private */
+    wsched_batch_desc d = {.fn = needs_c, .njobs = 1, .slot_size = sizeof(int),
+                           .flags = WSCHED_BATCH_WAITS};
     wsched_batch *b;
     CHECK_OK(wsched_submit(pool, &d, &b));
-    CHECK_OK(wsched_wait(b, -1)); /* helps: C first, then needs_c */
-    CHECK_EQ(*(int *)wsched_batch_slot(b, 0), 1);
+    CHECK_OK(wsched_wait(b, -1)); /* helps meanwhile */
+    CHECK_EQ(*(int *)wsched_batch_slot(b, 0), 1); /* woken, not timed out */
     wsched_batch_free(b);
     CHECK_OK(wsched_sync(ctx));
     return 0;
