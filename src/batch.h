@@ -120,7 +120,10 @@ static inline void ctx_implicit_sync(wsched_ctx *c)
                            __FILE__, __LINE__);
     c->stack_args = 0;
 #endif
-    if (unlikely(c->priv || c->spawned != c->joined_inline))
+    /* Children outstanding, private or on the deque: one test of the two
+     * counts (the rare ctx whose deque children were all joined by others
+     * without a sync of its own takes the call, which resets it). */
+    if (unlikely((c->priv | c->spawned) != 0))
         wsched__ctx_sync_all(c);
 }
 
