@@ -151,9 +151,7 @@ static void test_blocking_shares(void)
         wsched_batch *b;
         CHECK_OK(wsched_submit(pool, &d, &b));
         CHECK_OK(wsched_wait(b, -1));
-        int st;
-        CHECK_OK(wsched_batch_status(b, 0, &st));
-        CHECK_EQ(st, 0);
+        CHECK_EQ(check_status(b, 0), 0);
         wsched_batch_free(b);
     }
     CHECK_OK(wsched_pool_destroy(pool));
