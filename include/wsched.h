@@ -784,14 +784,14 @@ static inline int wsched__spawn_inline(wsched_ctx *ctx, wsched_task_fn fn, void 
     return (wsched_spawn)(ctx, fn, arg);
 }
 
-static inline int wsched__sync_inline(wsched_ctx *ctx)
+/* Run ctx's private children, newest first (the library's wsched_sync
+ * runs this same loop). */
+static inline void wsched__sync_private(wsched_ctx *ctx)
 {
     struct wsched__ctx_head *c = (struct wsched__ctx_head *)(void *)ctx;
-    if (!ctx)
-        return (wsched_sync)(ctx);
     /* c->priv and q->head are re-read after every call: the child may
      * share our other private children with the deque (then they are
-     * counted in spawned_ and joined below). */
+     * counted in spawned_ and joined by the library). */
     while (c->priv) {
         struct wsched__fjq *q = c->fjq;
         struct wsched__fje *e = &q->slot[--q->head];
@@ -811,8 +811,15 @@ static inline int wsched__sync_inline(wsched_ctx *ctx)
             (void)(wsched_sync)((wsched_ctx *)(void *)&child);
         __atomic_store_n(&q->ran, q->ran + 1, __ATOMIC_RELAXED);
     }
-    if (c->spawned_)
+}
+
+static inline int wsched__sync_inline(wsched_ctx *ctx)
+{
+    if (!ctx)
         return (wsched_sync)(ctx);
+    wsched__sync_private(ctx);
+    if (((struct wsched__ctx_head *)(void *)ctx)->spawned_)
+        return (wsched_sync)(ctx); /* children on the deque */
     return 0;
 }
 /** @endcond */

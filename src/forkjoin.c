@@ -124,7 +124,7 @@ void wsched__fj_share(wsched_ctx *c)
 }
 
 /* The deque is full and could not grow: run the child now; it is joined
- * already. Out of line, as every rare path here, so that the hot path of
+ * already. Out of line, as the wake below, so that the hot path of
  * wsched_spawn needs no stack frame beyond the frame pointer's. */
 static __attribute__((noinline, cold)) int spawn_inline(wsched_ctx *c, wsched_task_fn fn,
                                                         void *arg)
@@ -132,17 +132,6 @@ static __attribute__((noinline, cold)) int spawn_inline(wsched_ctx *c, wsched_ta
     wsched_ctx child = {CTX_INIT(c->w, c->batch)};
     fn(&child, arg);
     ctx_implicit_sync(&child);
-    return 0;
-}
-
-static __attribute__((noinline)) int spawn_grow(wsched_ctx *c, wsched_task_fn fn, void *arg)
-{
-    struct task t = spawn_task(run_spawned, fn, arg, c);
-    bool was_empty;
-    if (deque_push_owner(&c->w->dq, &t, &was_empty) != 0)
-        return spawn_inline(c, fn, arg);
-    c->spawned++;
-    pushed(c->w, was_empty);
     return 0;
 }
 
@@ -157,20 +146,13 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
         return -EINVAL;
     struct worker *w = c->w;
     struct deque *d = &w->dq;
-    /* deque_push_owner, open-coded so that its rare paths (grow, a wake)
-     * stay out of line: the same loads, stores and orderings (P1, P2). */
     /* The inline spawn sends a child here when the deque is empty: the
      * private children, older, go first, so thieves get the oldest. */
     fj_share(w);
-    int64_t b = ld(&d->bottom, RLX); /* only the owner writes bottom */
-    int64_t top = ld(&d->top, ACQ);  /* P2 */
-    struct deque_array *a = ld(&d->array, RLX);
-    if (unlikely(b - top > a->mask))
-        return spawn_grow(c, fn, arg);
     struct task t = spawn_task(run_spawned, fn, arg, c);
-    task_store(a->slot[b & a->mask], &t);
-    DEBUG_POINT("P1");
-    st(&d->bottom, b + 1, REL); /* P1 */
+    bool was_empty;
+    if (unlikely(deque_push_owner(d, &t, &was_empty) != 0))
+        return spawn_inline(c, fn, arg);
     c->spawned++;
 #ifdef WSCHED_DEBUG
     /* The job's own frames lie between ours and its ctx (which lives in
@@ -183,8 +165,8 @@ int wsched_spawn(wsched_ctx *c, wsched_task_fn fn, void *arg)
     /* A pool of one worker has nobody to wake (pushed's loads are for
      * thieves). Else the common case, a non-empty deque with no worker
      * parked, costs one load of the parked mask's first word inline. */
-    if (!d->solo && (b <= top || ld(&w->pool->parked[0], RLX) != 0 || w->pool->nmask > 1))
-        spawn_pushed(w, b <= top);
+    if (!d->solo && (was_empty || ld(&w->pool->parked[0], RLX) != 0 || w->pool->nmask > 1))
+        spawn_pushed(w, was_empty);
     return 0;
 }
 
@@ -218,17 +200,9 @@ void wsched__ctx_sync_all(wsched_ctx *c)
     struct worker *w = c->w;
     unsigned ran = 0; /* for the stats, once per sync */
     /* Our private children first: the newest c->priv entries (see the
-     * invariant above), as wsched.h's inline sync pops them. */
-    while (c->priv) {
-        struct wsched__fje e = w->fjq.slot[--w->fjq.head];
-        c->priv--;
-        if (c->priv && deque_empty_hint(&w->dq))
-            fj_share(w);
-        wsched_ctx child = {CTX_INIT(w, c->batch)};
-        e.fn(&child, e.arg);
-        ctx_implicit_sync(&child);
-        ran++;
-    }
+     * invariant above), by wsched.h's own loop (a debug build has none:
+     * its stack's capacity is 0). */
+    wsched__sync_private(c);
     /* Then those on the deque: pop them back, newest first, and call them
      * directly. A popped record that is not our child (only possible once
      * ours were all stolen) is run like any other task. */
