@@ -205,25 +205,36 @@ public:
         return run(d, nullptr);
     }
 
-    /* singles: a batch of one job per submit, freed after its wait. */
+    /* singles: one wsched_post per job, into a ring of caller records
+     * (one cache line each), as the mutex pool's ring of wait groups; a
+     * record is waited for before it is posted again. */
     bool single_prepare(size_t ring) override
     {
-        singles_.assign(ring, nullptr);
+        singles_.reset(new SingleRec[ring]);
+        for (size_t k = 0; k < ring; k++) {
+            singles_[k].job = WSCHED_JOB_INIT;
+            singles_[k].posted = false;
+        }
         return pool_ != nullptr;
     }
     void single_submit(size_t k, std::atomic<uint64_t> *count) override
     {
-        wsched_batch_desc d = {};
-        d.fn = count ? counting_job : common_nop_job;
-        d.arg = count;
-        d.njobs = 1;
-        int rc = wsched_submit(pool_, &d, &singles_[k]);
-        if (rc != 0) {
-            fail(std::string("wsched_submit: ") + wsched_strerror(rc));
-            singles_[k] = nullptr;
-        }
+        SingleRec &r = singles_[k];
+        int rc = wsched_post(pool_, &r.job, count ? counting_job : common_nop_job, count);
+        if (rc != 0)
+            fail(std::string("wsched_post: ") + wsched_strerror(rc));
+        r.posted = rc == 0;
     }
-    void single_wait(size_t k) override { wait(singles_[k]); }
+    void single_wait(size_t k) override
+    {
+        SingleRec &r = singles_[k];
+        if (!r.posted)
+            return;
+        int rc = wsched_job_wait(&r.job, -1);
+        if (rc != 0)
+            fail(std::string("wsched_job_wait: ") + wsched_strerror(rc));
+        r.posted = false;
+    }
 
     bool run_inside(const std::function<void()> &f) override
     {
@@ -304,7 +315,11 @@ private:
 
     wsched_pool *pool_ = nullptr;
     std::vector<ReqArg> args_;
-    std::vector<wsched_batch *> singles_; /* the singles ring */
+    struct alignas(64) SingleRec {
+        wsched_job job;
+        bool posted;
+    };
+    std::unique_ptr<SingleRec[]> singles_; /* the singles ring */
     const Plan *round_p_ = nullptr; /* the task-model round in progress */
     Results *round_res_ = nullptr;
 };

@@ -234,6 +234,62 @@ void BM_Singles(benchmark::State &state)
     wsched_pool_destroy(pool);
 }
 
+// BM_Singles with wsched_post: the same window of 4,096 outstanding jobs,
+// each in a caller-provided record (a ring of cache-line-aligned records,
+// reused once waited for), no batch.
+void BM_Posts(benchmark::State &state)
+{
+    wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
+    const size_t n = static_cast<size_t>(state.range(1)), window = 4096;
+    struct alignas(64) Rec {
+        wsched_job job;
+        bool posted;
+    };
+    std::vector<Rec> ring(window);
+    for (Rec &r : ring) {
+        r.job = WSCHED_JOB_INIT;
+        r.posted = false;
+    }
+    wsched_pool_stats s0, s1;
+    wsched_pool_get_stats(pool, &s0, sizeof s0);
+    for (auto _ : state) {
+        for (size_t k = 0; k < n; k++) {
+            Rec &r = ring[k % window];
+            if (r.posted && wsched_job_wait(&r.job, -1) != 0)
+                std::abort();
+            if (wsched_post(pool, &r.job, common_nop_job, nullptr) != 0)
+                std::abort();
+            r.posted = true;
+        }
+        for (Rec &r : ring) {
+            if (r.posted && wsched_job_wait(&r.job, -1) != 0)
+                std::abort();
+            r.posted = false;
+        }
+    }
+    wsched_pool_get_stats(pool, &s1, sizeof s1);
+    double jobs = static_cast<double>(state.iterations()) * static_cast<double>(n);
+    state.counters["ns_per_job"] =
+        benchmark::Counter(jobs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["allocs_per_job"] = static_cast<double>(s1.allocs - s0.allocs) / jobs;
+    state.counters["wakeups_per_job"] =
+        static_cast<double>(s1.total.wakeups - s0.total.wakeups) / jobs;
+    wsched_pool_destroy(pool);
+}
+
+// Round trip of one posted empty job from outside: post, wait.
+void BM_PostRoundTrip(benchmark::State &state)
+{
+    wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
+    alignas(64) wsched_job job = WSCHED_JOB_INIT;
+    for (auto _ : state) {
+        if (wsched_post(pool, &job, common_nop_job, nullptr) != 0 ||
+            wsched_job_wait(&job, -1) != 0)
+            std::abort();
+    }
+    wsched_pool_destroy(pool);
+}
+
 // Round trip of one empty job from outside: submit, wait, free, one at a
 // time (the workers are searching or parked between them).
 void BM_RoundTrip(benchmark::State &state)
@@ -286,6 +342,10 @@ int main(int argc, char **argv)
     benchmark::RegisterBenchmark("BM_Singles", BM_Singles)
         ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BM_RoundTrip", BM_RoundTrip)
+        ->ArgsProduct({workers})->UseRealTime()->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("BM_Posts", BM_Posts)
+        ->ArgsProduct({workers, {1000000}})->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BM_PostRoundTrip", BM_PostRoundTrip)
         ->ArgsProduct({workers})->UseRealTime()->Unit(benchmark::kMicrosecond);
     std::vector<int64_t> features;
     for (int f = 0; f < F_COUNT; f++)

@@ -510,6 +510,58 @@ typedef struct wsched_outcome {
 WSCHED_API int wsched_batch_outcome(const wsched_batch *batch, wsched_outcome *out,
                                     size_t size);
 
+/* ---------------------------------------------------------- single jobs */
+
+/**
+ * One job without a batch, in a record the caller provides (on its stack,
+ * in its request structure, in a ring it reuses): a post allocates
+ * nothing and writes one record, so it costs a fraction of a batch of one.
+ * The record is the library's (opaque) from wsched_post until a
+ * wsched_job_wait on it returned 0; then it may be read
+ * (wsched_job_status), posted again, or freed. Its memory must not move
+ * or be reused meanwhile. Start a record zeroed (WSCHED_JOB_INIT, static
+ * or calloc'd memory). Keep records that are posted at the same time
+ * on separate cache lines (alignas(64) in an array) for speed.
+ */
+typedef struct wsched_job {
+    uint64_t wsched__opaque[8]; /* 64 bytes */
+} wsched_job;
+/* A record's first state (zeroed memory is the same): then a second post
+ * of a record still pending is refused (-EBUSY) instead of corrupting a
+ * queue. */
+#define WSCHED_JOB_INIT {{0}}
+
+/**
+ * Post fn(ctx, arg, 0, NULL) to run once on the pool. From outside it goes
+ * to a worker's submission queue (interactive class) and wakes an idle
+ * worker if none is searching; from a worker of the pool, onto that
+ * worker's deque (others may steal it; it is part of admitted work, as a
+ * nested batch). Counts one unit of the pool's max_jobs from outside,
+ * waiting for room as wsched_submit does. The job may spawn and sync
+ * tasks and poll wsched_cancelled (always 0: a job has no batch to
+ * cancel); it cannot wait (wsched_sleep_until, wsched_wait_batch and the
+ * wakers answer -EINVAL): use a batch with WSCHED_BATCH_WAITS for that.
+ * Returns 0, -EINVAL (NULL pool, job or fn), -EBUSY (the record is posted
+ * and not yet waited for), -ESHUTDOWN (the pool is being destroyed),
+ * -EBADF (destroyed). The pool's destroy runs every posted job first.
+ */
+WSCHED_API int wsched_post(wsched_pool *pool, wsched_job *job, wsched_job_fn fn, void *arg);
+
+/**
+ * Wait until the posted job has returned: 0 (its status: wsched_job_status),
+ * -ETIMEDOUT (timeout_ns < 0 waits for ever, 0 polls), -EINVAL (NULL, or a
+ * record never posted). Outside the pool: a short poll, then a futex;
+ * inside it, the worker runs other work meanwhile, as wsched_wait does
+ * (and may start queued submissions while the job itself is queued).
+ * Once it returned 0, the library no longer touches the record.
+ */
+WSCHED_API int wsched_job_wait(wsched_job *job, int64_t timeout_ns);
+
+/** *status = the job's return value (or WSCHED_EJOBCODE, WSCHED_EEXCEPTION,
+ * as for batch jobs) once wsched_job_wait returned 0: returns 0; -EBUSY
+ * while it has not returned; -EINVAL for NULL or a record never posted. */
+WSCHED_API int wsched_job_status(const wsched_job *job, int *status);
+
 /* ---------------------------------------------------------- inside a job */
 
 /** 1 when the running job's batch was cancelled (any reason) or its

@@ -12,14 +12,14 @@ void inbox_init(struct inbox *q)
     st(&q->pending, 0, RLX);
 }
 
-void inbox_push(struct worker *w, struct wsched_batch *b)
+void inbox_push(struct worker *w, unsigned prio, struct inbox_link *l)
 {
-    struct inbox *q = &w->inbox[b->prio];
-    cds_wfcq_node_init(&b->node);
+    struct inbox *q = &w->inbox[prio];
+    cds_wfcq_node_init(&l->node);
     fadd(&q->pending, 1, SC); /* I1: counted before it is linked */
     DEBUG_POINT("I1");
-    tsan_release(b); /* I4 */
-    cds_wfcq_enqueue(&q->head, &q->tail, &b->node); /* I2 */
+    tsan_release(l); /* I4 */
+    cds_wfcq_enqueue(&q->head, &q->tail, &l->node); /* I2 */
     /* The caller notifies (wsched__notify_after_sc: I1's RMW is its N1). */
 }
 
@@ -41,8 +41,16 @@ static enum take take_from(struct inbox *q, struct task *t)
     int64_t before = fsub(&q->pending, 1, RLX); /* I3 */
     DEBUG_ASSERT(before > 0);
     (void)before;
-    struct wsched_batch *b = caa_container_of(node, struct wsched_batch, node);
-    tsan_acquire(b); /* I4 */
+    struct inbox_link *l = caa_container_of(node, struct inbox_link, node);
+    tsan_acquire(l); /* I4 */
+    if (l->kind == INBOX_JOB) {
+        struct job_rec *j = caa_container_of(l, struct job_rec, link);
+        st(&j->queued, 0, RLX); /* post.c: no longer in an inbox */
+        *t = job_task(j);
+        return TAKE_OK;
+    }
+    DEBUG_ASSERT(l->kind == INBOX_BATCH);
+    struct wsched_batch *b = caa_container_of(l, struct wsched_batch, link);
     st(&b->queued, 0, RLX); /* wait.c: no longer in an inbox */
     *t = range_task(b->start_fn, b, 0, b->n); /* the whole batch as one range */
     return TAKE_OK;

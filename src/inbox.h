@@ -73,11 +73,22 @@ struct worker;
 struct task;
 struct wsched_batch;
 
+/* What an inbox holds: a batch (struct wsched_batch) or a posted job
+ * (struct job_rec, post.c), each with this link; `kind` says which, so a
+ * take knows what to make of the node. Written by the producer before I2
+ * (published with the node, I4). */
+enum { INBOX_BATCH = 1, INBOX_JOB = 2 };
+struct inbox_link {
+    struct cds_wfcq_node node;
+    uint32_t kind;
+};
+
 void inbox_init(struct inbox *q);
 
-/* Push b onto worker w's inbox of b's class. The caller then notifies an
- * idle worker (wsched__notify_after_sc: I1's RMW orders the push). */
-void inbox_push(struct worker *w, struct wsched_batch *b);
+/* Push `l` (a batch's or a job's link, kind set) onto worker w's inbox of
+ * class `prio`. The caller then notifies an idle worker
+ * (wsched__notify_after_sc: I1's RMW orders the push). */
+void inbox_push(struct worker *w, unsigned prio, struct inbox_link *l);
 
 /* Start a batch from `me`'s own inbox, unless a batch of a class that
  * comes first for this start waits in another worker's inbox (then that

@@ -307,6 +307,7 @@ struct wsched_batch {
 
     /* Line 3: written once per range, per completion, per failure. */
     cacheline_aligned _Atomic int32_t first_error;
+    _Atomic uint32_t dl_state;  /* DL_* */
     _Atomic size_t first_index; /* of first_error */
     _Atomic size_t remaining;   /* jobs not yet counted (B2) */
     _Atomic uint32_t done;      /* BATCH_*: the futex word of wsched_wait */
@@ -320,8 +321,7 @@ struct wsched_batch {
     /* The parent job waiting for this batch (wsched_wait_batch), NULL, or
      * WAITER_DONE once every job returned (J3). */
     _Atomic(struct job_wait *) waiter;
-    struct cds_wfcq_node node; /* inbox link */
-    _Atomic uint32_t dl_state; /* DL_* */
+    struct inbox_link link; /* inbox link (kind INBOX_BATCH) */
 
     /* Line 4: per-job counters of QUORUM and of the stream's producers
      * (next ring position; the consumer's futex word: pushes counted in
@@ -459,7 +459,7 @@ WSCHED_INTERNAL void wsched__notify_after_sc(struct pool *p, int hint);
 WSCHED_INTERNAL bool wsched__find_work(struct worker *w, struct task *t, bool *stolen,
                                        bool new_ok);
 WSCHED_INTERNAL void wsched__help_once(struct worker *w, unsigned *backoff,
-                                       struct wsched_batch *awaited, _Atomic uint32_t *word,
+                                       _Atomic uint32_t *queued, _Atomic uint32_t *word,
                                        uint64_t deadline);
 /* worker.c: how long an in-job wait may nap (absolute ns): 1 ms at most,
  * less for our next timer, another's overdue ones or `deadline`; and the
@@ -481,9 +481,23 @@ WSCHED_INTERNAL void wsched__pool_leave(struct wsched_pool *h, int64_t k);
 WSCHED_INTERNAL void wsched__run_range(struct worker *w, const struct task *t, bool stolen);
 WSCHED_INTERNAL void wsched__run_resume(struct worker *w, const struct task *t, bool stolen);
 /* wait.c */
-WSCHED_INTERNAL bool wsched__help_until(struct worker *w, struct wsched_batch *b,
+WSCHED_INTERNAL bool wsched__help_until(struct worker *w, _Atomic uint32_t *queued,
                                         _Atomic uint32_t *word, uint32_t until,
                                         uint64_t deadline);
+/* wait.c: outside the pool, poll briefly, then sleep on a completion word
+ * (completion.h B4) until DONE or `until` (absolute ns, 0 = none). */
+WSCHED_INTERNAL bool wsched__external_wait(_Atomic uint32_t *word, uint64_t until);
+
+/* Is the caller one of h's workers (h alive)? Then its submission is part
+ * of admitted work: no destroy handshake, no admission (submit.c). */
+static inline bool pool_inside(struct wsched_pool *h, struct worker *self)
+{
+    return self && h->magic == POOL_MAGIC && self->pool == h->p &&
+           ld(&h->state, RLX) != POOL_DEAD;
+}
+/* submit.c: push onto an inbox from outside the pool (round-robin per
+ * thread), then notify. The caller holds the destroy handshake's units. */
+WSCHED_INTERNAL void wsched__outside_push(struct pool *p, unsigned prio, struct inbox_link *l);
 
 /* Is a worker searching or parked? Relaxed reads of lines written only on
  * search/park transitions: a hint for splitting, never for correctness. */
@@ -505,7 +519,8 @@ static inline bool pool_has_idle(struct pool *p)
  *   a range of a batch   run = wsched__run_range: jobs [lo, hi)
  *                        run = run_lane (run.c): lo = hi = 0, unused
  *   a spawned child      run = run_spawned (forkjoin.c): fn(arg), joined
- *                        into the parent ctx */
+ *                        into the parent ctx
+ * (and a posted job, below). */
 static_assert(sizeof(size_t) == sizeof(uintptr_t) && sizeof(void *) == sizeof(uintptr_t),
               "a task word holds a size or a pointer");
 static_assert(sizeof(wsched_task_fn) == sizeof(uintptr_t), "a task word holds a function");
@@ -540,6 +555,39 @@ static inline struct task spawn_task(task_run_fn run, wsched_task_fn fn, void *a
 static inline wsched_task_fn spawn_fn(const struct task *t) { return (wsched_task_fn)t->a; }
 static inline void *spawn_arg(const struct task *t) { return (void *)t->b; }
 static inline wsched_ctx *spawn_parent(const struct task *t) { return (wsched_ctx *)t->c; }
+
+/*   a posted job         run = wsched__run_job (post.c): the record; b, c
+ *                        unused */
+struct job_rec;
+static inline struct task job_task(struct job_rec *j);
+
+/* A posted job (post.c): the caller's wsched_job, exactly 64 bytes. The
+ * run function is in the record (as a batch's start_fn) so that an inbox
+ * take makes the task without calling into post.c. */
+#define JOB_MAGIC 0x6a6f6231u /* "job1" */
+struct job_rec {
+    struct inbox_link link;   /* kind INBOX_JOB; written by the post (I4) */
+    _Atomic uint32_t done;    /* BATCH_RUNNING/WAITED/DONE: the wait word (P3, P4) */
+    _Atomic uint32_t queued;  /* 1 while in an inbox: helpers may start submissions */
+    int32_t status;           /* the job's, stored before P3 */
+    uint32_t magic;           /* JOB_MAGIC once posted */
+    wsched_job_fn fn;
+    void *arg;
+    struct wsched_pool *handle;
+    /* wsched__run_job, or wsched__run_job_admitted for a job that holds
+     * a unit of max_jobs (an outside post to a pool with a limit). */
+    task_run_fn run;
+};
+static_assert(sizeof(struct job_rec) == sizeof(wsched_job) &&
+                  _Alignof(struct job_rec) <= _Alignof(wsched_job),
+              "wsched.h's wsched_job holds a struct job_rec");
+static inline struct task job_task(struct job_rec *j)
+{
+    return (struct task){j->run, (uintptr_t)j, 0, 0};
+}
+WSCHED_INTERNAL void wsched__run_job(struct worker *w, const struct task *t, bool stolen);
+WSCHED_INTERNAL void wsched__run_job_admitted(struct worker *w, const struct task *t,
+                                              bool stolen);
 
 /* After pushing onto our own deque (deque.h P1), with `was_empty` as
  * deque_push_owner computed it from a read of top *before* the publish.

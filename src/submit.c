@@ -19,6 +19,22 @@
 static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch **out,
                        int64_t admit_timeout_ns);
 
+/* From outside: a worker's inbox, round-robin per thread so that
+ * submitters spread without sharing a counter; then the wake-up check. */
+void wsched__outside_push(struct pool *p, unsigned prio, struct inbox_link *l)
+{
+    static WSCHED_TLS unsigned rr;
+    if (rr == 0)
+        rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
+    unsigned at = rr;
+    if (at >= p->n) /* first use, a wrap, or a smaller pool: no division otherwise */
+        at %= p->n;
+    rr = at + 1;
+    struct worker *to = &p->workers[at];
+    inbox_push(to, prio, l);
+    wsched__notify_after_sc(p, (int)to->index); /* N1 is I1's seq_cst RMW */
+}
+
 /* wsched_reserve's stand-in job: never called. */
 static int wsched__reserve_placeholder(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
@@ -333,8 +349,7 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
      * the parent's (program order, then the `remaining` chain), so inflight
      * cannot touch zero in between: relaxed is enough. */
     struct worker *self = wsched__self;
-    bool inside = self && h->magic == POOL_MAGIC && self->pool == h->p &&
-                  ld(&h->state, RLX) != POOL_DEAD;
+    bool inside = pool_inside(h, self);
     if (inside)
         fadd(&h->inflight, 1, RLX); /* H4 (pool.c) */
     else if ((r = wsched__pool_enter(h)) != 0)
@@ -380,20 +395,10 @@ static int submit_impl(wsched_pool *h, const wsched_batch_desc *d, wsched_batch 
         pushed(self, was_empty);
         return 0;
     }
-    /* From outside: a worker's inbox, round-robin per thread so that
-     * submitters spread without sharing a counter. */
-    static WSCHED_TLS unsigned rr;
-    if (rr == 0)
-        rr = (unsigned)(((uintptr_t)&rr >> 6) * 2654435761u) | 1u;
     st(&b->queued, 1, RLX); /* published with the node (inbox.h I4) */
+    b->link.kind = INBOX_BATCH;
     *out = b;
-    unsigned at = rr;
-    if (at >= p->n) /* first use, a wrap, or a smaller pool: no division otherwise */
-        at %= p->n;
-    rr = at + 1;
-    struct worker *to = &p->workers[at];
-    inbox_push(to, b);
-    wsched__notify_after_sc(p, (int)to->index); /* N1 is I1's seq_cst RMW */
+    wsched__outside_push(p, b->prio, &b->link);
     /* The batch may be complete and freed by now: touch only the handle. */
     wsched__pool_leave(h, 1);
     return 0;

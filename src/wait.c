@@ -22,19 +22,21 @@ static inline void help(struct worker *w, unsigned *backoff, struct wsched_batch
                         _Atomic uint32_t *word, uint64_t deadline)
 {
     fj_share(w);
-    wsched__help_once(w, backoff, b, word, deadline);
+    wsched__help_once(w, backoff, b ? &b->queued : NULL, word, deadline);
 }
 
 /* Run other work until *word == until or the deadline (0 = none) passes:
- * in-worker waits never park the worker. Returns false on timeout. */
-bool wsched__help_until(struct worker *w, struct wsched_batch *b, _Atomic uint32_t *word,
+ * in-worker waits never park the worker. `queued`: the awaited batch's or
+ * posted job's (wsched__help_once). Returns false on timeout. */
+bool wsched__help_until(struct worker *w, _Atomic uint32_t *queued, _Atomic uint32_t *word,
                         uint32_t until, uint64_t deadline)
 {
     unsigned backoff = 0;
-    while (ld(word, ACQ) != until) {
+    while (ld(word, ACQ) != until) { /* ACQUIRE: B4 / P4 */
         if (deadline && wsched_now_ns() >= deadline)
             return false;
-        help(w, &backoff, b, word, deadline);
+        fj_share(w);
+        wsched__help_once(w, &backoff, queued, word, deadline);
     }
     return true;
 }
@@ -47,7 +49,7 @@ bool wsched__help_until(struct worker *w, struct wsched_batch *b, _Atomic uint32
  * request threads). Bounded: WAIT_SPINS pauses, then WAIT_YIELDS yields. */
 #define WAIT_SPINS 64
 #define WAIT_YIELDS 4
-static bool external_wait(_Atomic uint32_t *word, uint64_t until)
+bool wsched__external_wait(_Atomic uint32_t *word, uint64_t until)
 {
     for (unsigned i = 0; i < WAIT_SPINS + WAIT_YIELDS; i++) {
         if (i < WAIT_SPINS) {
@@ -80,8 +82,8 @@ static bool word_wait(struct wsched_batch *b, _Atomic uint32_t *word, uint64_t u
 {
     struct worker *self = wsched__self;
     if (self && self->pool == b->pool)
-        return wsched__help_until(self, b, word, BATCH_DONE, until);
-    return external_wait(word, until);
+        return wsched__help_until(self, &b->queued, word, BATCH_DONE, until);
+    return wsched__external_wait(word, until);
 }
 
 /* The batch's deadline passed while we waited: decide the slots that are

@@ -140,18 +140,19 @@ static void help_nap(struct worker *w, _Atomic uint32_t *word, uint64_t deadline
         futex_wait(word, BATCH_WAITED, abs_deadline(wsched__nap_until(w, deadline), &ts));
 }
 
-/* One step of an in-job wait for `awaited` (NULL: children, wsched_sync):
- * run one task (own deque first; new batches from inboxes only while the
- * awaited batch itself still waits in one, or it could never start on a
+/* One step of an in-job wait for a batch or a posted job whose `queued`
+ * word this is (NULL: children, wsched_sync): run one task (own deque
+ * first; new submissions from inboxes only while the awaited batch or job
+ * itself still waits in one, or it could never start on a
  * pool whose workers all wait), or back off: pause 64 times, yield 16
  * times, then (waiting for a batch: `word`) nap on its word; wsched_sync
  * naps on its own (forkjoin.c). */
-void wsched__help_once(struct worker *w, unsigned *backoff, struct wsched_batch *awaited,
+void wsched__help_once(struct worker *w, unsigned *backoff, _Atomic uint32_t *queued,
                        _Atomic uint32_t *word, uint64_t deadline)
 {
     struct task t;
     bool stolen;
-    bool new_ok = awaited && ld(&awaited->queued, RLX);
+    bool new_ok = queued && ld(queued, RLX); /* relaxed: a hint (internal.h) */
     if (wsched__find_work(w, &t, &stolen, new_ok)) {
         run_task(w, &t, stolen);
         *backoff = 0;

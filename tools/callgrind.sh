@@ -27,12 +27,15 @@ r1=$(count range 1000000)
 r2=$(count range 2000000)
 s1=$(count single 20000)
 s2=$(count single 40000)
+p1=$(count post 20000)
+p2=$(count post 40000)
 # calls of fib(n): 2*F(n+1) - 1, so fib(25) makes 242785 and fib(24) 150049.
 awk -v e1="$e1" -v e2="$e2" -v f1="$f1" -v f2="$f2" -v w1="$w1" -v w2="$w2" \
-    -v r1="$r1" -v r2="$r2" -v s1="$s1" -v s2="$s2" 'BEGIN {
+    -v r1="$r1" -v r2="$r2" -v s1="$s1" -v s2="$s2" -v p1="$p1" -v p2="$p2" 'BEGIN {
     printf "instructions per empty job: %.2f  (10^6 vs 2x10^6 jobs)\n", (e2 - e1) / 1000000
     printf "instructions per waiting job (one self-woken waker wait): %.2f  (10^5 vs 2x10^5 jobs)\n", (w2 - w1) / 100000
     printf "instructions per fib task:  %.2f  (fib(24) vs fib(25))\n", (f2 - f1) / (242785 - 150049)
     printf "instructions per empty range job: %.2f  (10^6 vs 2x10^6 jobs, default grain)\n", (r2 - r1) / 1000000
     printf "instructions per single-job submit, run, wait and free from outside: %.1f  (2x10^4 vs 4x10^4, all threads, spinning included)\n", (s2 - s1) / 20000
+    printf "instructions per single job posted, run and waited for from outside: %.1f  (wsched_post; 2x10^4 vs 4x10^4, all threads, spinning included)\n", (p2 - p1) / 20000
 }'

@@ -7,7 +7,9 @@
  * Also a batch of N empty range jobs (range_fn, the default grain), and N
  * one-job batches submitted one by one from outside with at most 4,096
  * outstanding (the oldest waited for and freed before the next submit).
- *   wsched_overhead empty N | fib K | wake N | range N | single N
+ * And N single jobs posted (wsched_post) the same way, in a ring of 4,096
+ * caller records.
+ *   wsched_overhead empty N | fib K | wake N | range N | single N | post N
  * The empty job and the fib task are those of bench/micro.cpp (the shared
  * definitions in tests/common.h), so these counts are what BM_EmptyBatch and
  * BM_Fib time.
@@ -57,6 +59,28 @@ static int singles(wsched_pool *pool, long n)
     return 0;
 }
 
+/* N posted jobs from this thread, at most 4,096 outstanding. */
+static int posts(wsched_pool *pool, long n)
+{
+    static _Alignas(64) struct {
+        wsched_job job;
+        int posted;
+    } ring[4096];
+    for (long k = 0; k < n + 4096; k++) {
+        wsched_job *j = &ring[k % 4096].job;
+        int *posted = &ring[k % 4096].posted;
+        if (*posted && wsched_job_wait(j, -1))
+            return 1;
+        *posted = 0;
+        if (k < n) {
+            if (wsched_post(pool, j, common_nop_job, NULL))
+                return 1;
+            *posted = 1;
+        }
+    }
+    return 0;
+}
+
 static int fib_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 {
     (void)i, (void)slot;
@@ -71,9 +95,11 @@ int main(int argc, char **argv)
     int wake = argc == 3 && strcmp(argv[1], "wake") == 0;
     int range = argc == 3 && strcmp(argv[1], "range") == 0;
     int single = argc == 3 && strcmp(argv[1], "single") == 0;
-    if (argc != 3 || (!fib && !wake && !range && !single && strcmp(argv[1], "empty") != 0) ||
+    int post = argc == 3 && strcmp(argv[1], "post") == 0;
+    if (argc != 3 ||
+        (!fib && !wake && !range && !single && !post && strcmp(argv[1], "empty") != 0) ||
         common_parse_long(argv[2], fib ? 0 : 1, fib ? 60 : 1000000000000L, &k) != 0) {
-        fprintf(stderr, "usage: wsched_overhead empty N | wake N | range N | single N (1 <= N) | "
+        fprintf(stderr, "usage: wsched_overhead empty N | wake N | range N | single N | post N (1 <= N) | "
                         "fib K (0 <= K <= 60)\n");
         return 2;
     }
@@ -91,8 +117,8 @@ int main(int argc, char **argv)
         d = (wsched_batch_desc){.fn = self_woken, .njobs = (size_t)k, .flags = WSCHED_BATCH_WAITS};
     if (range)
         d = (wsched_batch_desc){.range_fn = nop_range, .njobs = (size_t)k};
-    if (single) {
-        int r = singles(pool, k);
+    if (single || post) {
+        int r = single ? singles(pool, k) : posts(pool, k);
         wsched_pool_destroy(pool);
         return r;
     }
