@@ -49,6 +49,9 @@
  *       K_WAIT jobs use (sleep, waker, fd, nested batch); p6 bits 0-4 slot
  *       size and stride, bits 5-7 misuse of the waits (that many steps in
  *       8); p7 the job kinds allowed (bit k: kind k); p8 seed.
+ *   POST (opcode 15) p0 bits 0-2 record, bits 3-4 job kind, bits 5-7 its
+ *       code; p1 bits 0-1 wait after the post (none, poll, for ever,
+ *       50 us), bit 2 bad inputs first. See "Single jobs".
  * tests/fuzz/make_corpus.py writes seeds in this format.
  */
 #define _GNU_SOURCE
@@ -56,6 +59,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -2052,6 +2056,108 @@ static void *wk_main(void *arg)
     }
 }
 
+/* ------------------------------------------------------- single jobs */
+
+/* wsched_post: each thread owns NPOST records, and only it posts, waits
+ * for and reads them. A record's job checks its ctx, counts its calls and
+ * returns its code (status_of applies); the kinds spawn and sync tasks,
+ * post a child record from inside and wait for it there (helping), or try
+ * the waits a posted job must not have. Checked whenever a wait returns 0
+ * and at the end (after destroy when the pool is destroyed with them
+ * pending): one call per accepted post, the status its code's, the
+ * child's likewise. */
+#define NPOST 6
+enum { PJ_CODE, PJ_SPAWN, PJ_NESTED, PJ_NOWAITS };
+static const int post_codes[8] = {0, 0, -EIO, 1, WSCHED_ERRBASE, WSCHED_ERRBASE - 65,
+                                  WSCHED_EEXCEPTION, INT_MIN};
+struct prec {
+    alignas(64) wsched_job job;
+    alignas(64) wsched_job child;  /* PJ_NESTED: posted and waited for inside */
+    _Atomic uint32_t runs;         /* calls of the job function */
+    _Atomic uint32_t child_runs;
+    uint32_t child_posts;          /* written by the job only */
+    uint32_t posts;                /* accepted posts, by the owner */
+    int kind, code;                /* set by the owner while no job is posted */
+    bool pending;                  /* posted, not yet waited for */
+};
+
+static void post_task(wsched_ctx *ctx, void *arg)
+{
+    CHECK(ctx != NULL, "a posted job's task got no ctx");
+    atomic_fetch_add((_Atomic uint32_t *)arg, 1);
+}
+
+static int post_child(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    struct prec *pr = arg;
+    CHECK(ctx != NULL && i == 0 && slot == NULL, "posted child: ctx %p index %zu slot %p",
+          (void *)ctx, i, slot);
+    check_worker(ctx);
+    atomic_fetch_add(&pr->child_runs, 1);
+    return -ECONNREFUSED;
+}
+
+static int post_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    struct prec *pr = arg;
+    CHECK(ctx != NULL && i == 0 && slot == NULL, "posted job: ctx %p index %zu slot %p",
+          (void *)ctx, i, slot);
+    check_worker(ctx);
+    CHECK(wsched_cancelled(ctx) == 0, "wsched_cancelled in a posted job: %d",
+          wsched_cancelled(ctx));
+    atomic_fetch_add(&pr->runs, 1);
+    switch (pr->kind) {
+    case PJ_SPAWN: {
+        _Atomic uint32_t count = 0;
+        unsigned k = 1 + (unsigned)pr->code % 3u;
+        for (unsigned j = 0; j < k; j++)
+            CHECK(wsched_spawn(ctx, post_task, &count) == 0, "spawn in a posted job");
+        CHECK(wsched_sync(ctx) == 0, "sync in a posted job");
+        CHECK(atomic_load(&count) == k, "posted job: %u of %u tasks after sync",
+              atomic_load(&count), k);
+        break;
+    }
+    case PJ_NESTED: {
+        atomic_fetch_add(&R.accepted_jobs, 1);
+        int r = wsched_post(R.pool, &pr->child, post_child, pr);
+        if (r != 0) { /* inside: onto the deque, whose growth may fail */
+            CHECK(r == -ENOMEM && R.inject, "post from inside returned %d (%s)", r,
+                  wsched_strerror(r));
+            atomic_fetch_sub(&R.accepted_jobs, 1);
+            break;
+        }
+        pr->child_posts++;
+        r = wsched_job_wait(&pr->child, -1);
+        CHECK(r == 0, "job_wait(-1) inside a posted job returned %d", r);
+        int st = 1;
+        CHECK(wsched_job_status(&pr->child, &st) == 0 && st == -ECONNREFUSED,
+              "posted child's status %d", st);
+        CHECK(atomic_load(&pr->child_runs) == pr->child_posts, "posted child ran %u times of %u",
+              atomic_load(&pr->child_runs), pr->child_posts);
+        break;
+    }
+    case PJ_NOWAITS:
+        check_no_waits(ctx, "a posted job");
+        break;
+    }
+    return pr->code;
+}
+
+/* After a wait returned 0: the record's job ran once per post. */
+static void post_verify(struct prec *pr, const char *when)
+{
+    int st = 12345;
+    int r = wsched_job_status(&pr->job, &st);
+    CHECK(r == 0, "job_status %s returned %d", when, r);
+    CHECK(st == status_of(pr->code), "posted job %s: status %d, expected %d (code %d)", when, st,
+          status_of(pr->code), pr->code);
+    CHECK(atomic_load(&pr->runs) == pr->posts, "posted job %s: %u calls for %u posts", when,
+          atomic_load(&pr->runs), pr->posts);
+    CHECK(atomic_load(&pr->child_runs) == pr->child_posts, "posted child %s: %u calls of %u",
+          when, atomic_load(&pr->child_runs), pr->child_posts);
+    pr->pending = false;
+}
+
 /* ------------------------------------------------------------ threads */
 
 enum {
@@ -2070,7 +2176,7 @@ enum {
     OP_BAD,
     OP_QUERY,
     OP_SLEEP,
-    OP_YIELD,
+    OP_POST,
 };
 #define SUBMIT_PARAMS 9
 #define OTHER_PARAMS 2
@@ -2092,6 +2198,7 @@ struct thr {
     size_t budget;
     bool have_last;
     wsched_worker_stats last[4];
+    struct prec post[NPOST];
     pthread_t th;
 };
 
@@ -2715,6 +2822,61 @@ static void op_query(struct thr *t, const uint8_t *p)
     }
 }
 
+static void post_bad_inputs(void)
+{
+    wsched_job fresh = WSCHED_JOB_INIT;
+    int st = 5;
+    CHECK(wsched_post(NULL, &fresh, post_job, NULL) == -EINVAL, "post(NULL pool)");
+    CHECK(wsched_post(R.pool, NULL, post_job, NULL) == -EINVAL, "post(NULL job)");
+    CHECK(wsched_post(R.pool, &fresh, NULL, NULL) == -EINVAL, "post(NULL fn)");
+    CHECK(wsched_job_wait(NULL, 0) == -EINVAL, "job_wait(NULL)");
+    CHECK(wsched_job_wait(&fresh, -1) == -EINVAL, "job_wait of a record never posted");
+    CHECK(wsched_job_status(&fresh, &st) == -EINVAL && st == 5,
+          "job_status of a record never posted");
+}
+
+static void op_post(struct thr *t, const uint8_t *p)
+{
+    if (p[1] & 4)
+        post_bad_inputs();
+    struct prec *pr = &t->post[p[0] % NPOST];
+    if (t->budget < 1)
+        return;
+    t->budget--;
+    bool again = pr->pending; /* refused unless its job is done */
+    if (!again) {
+        pr->kind = (p[0] >> 3) & 3;
+        pr->code = post_codes[p[0] >> 5];
+    }
+    /* Counted before the post, as a submit's jobs (the stats' bound). */
+    atomic_fetch_add(&R.accepted_jobs, 1);
+    int r = wsched_post(R.pool, &pr->job, post_job, pr);
+    if (r != 0) {
+        atomic_fetch_sub(&R.accepted_jobs, 1);
+        CHECK(r == -EBUSY && again, "post (pending %d) returned %d (%s)", again, r,
+              wsched_strerror(r));
+        int st = 12345;
+        r = wsched_job_status(&pr->job, &st);
+        if (r == 0) /* done since the post looked */
+            CHECK(st == status_of(pr->code), "posted job's status %d, code %d", st, pr->code);
+        else
+            CHECK(r == -EBUSY && st == 12345, "job_status of a pending job returned %d", r);
+        return;
+    }
+    pr->posts++;
+    pr->pending = true;
+    static const int64_t post_tmo[4] = {0, 0, -1, 50000};
+    unsigned wmode = p[1] & 3;
+    if (wmode == 0)
+        return;
+    r = wsched_job_wait(&pr->job, post_tmo[wmode]);
+    if (r == 0)
+        post_verify(pr, "after its wait");
+    else
+        CHECK(r == -ETIMEDOUT && wmode != 2, "job_wait(%lld) returned %d",
+              (long long)post_tmo[wmode], r);
+}
+
 static void run_ops(struct thr *t)
 {
     for (int k = 0; k < t->nops; k++) {
@@ -2760,9 +2922,16 @@ static void run_ops(struct thr *t)
             usleep(25u * (o->p[0] % 8));
             break;
         default:
-            sched_yield();
+            op_post(t, o->p);
         }
     }
+    /* Posted jobs not waited for: now, or after destroy (R.dmode), which
+     * runs every one of them first. */
+    for (int k = 0; k < NPOST && !R.dmode; k++)
+        if (t->post[k].pending) {
+            CHECK(wsched_job_wait(&t->post[k].job, -1) == 0, "job_wait(-1) at the end");
+            post_verify(&t->post[k], "at the end");
+        }
     /* The end of every program: every batch not freed is waited for and
      * checked in full. */
     while (t->nlive) {
@@ -3036,6 +3205,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         CHECK(wsched_submit(pool, &d, &b) == -EBADF, "submit after destroy");
         CHECK(b == NULL, "failed submit did not clear *out");
     }
+
+    {
+        wsched_job fresh = WSCHED_JOB_INIT;
+        CHECK(wsched_post(pool, &fresh, post_job, NULL) == -EBADF, "post after destroy");
+    }
+    /* Jobs posted and not waited for: destroy ran them. */
+    for (int k = 0; k < nthreads; k++)
+        for (int j = 0; j < NPOST; j++)
+            if (T[k].post[j].pending) {
+                CHECK(wsched_job_wait(&T[k].post[j].job, 0) == 0,
+                      "a job posted before destroy: not done after it");
+                post_verify(&T[k].post[j], "after destroy");
+            }
 
     /* Batches accepted while the pool was being destroyed ran in full. */
     for (int k = 0; k < L.naccepted; k++) {

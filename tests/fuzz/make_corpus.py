@@ -8,7 +8,7 @@ import sys
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "corpus")
 
 (OP_SUBMIT, OP_CANCEL, OP_WAIT, OP_WAIT_IDLE, OP_NEXT_DONE, OP_DRAIN, OP_FREE,
- OP_CHECK, OP_STATS, OP_BAD, OP_QUERY, OP_SLEEP, OP_YIELD) = (0, 3, 4, 6, 7, 8, 9,
+ OP_CHECK, OP_STATS, OP_BAD, OP_QUERY, OP_SLEEP, OP_POST) = (0, 3, 4, 6, 7, 8, 9,
                                                           10, 11, 12, 13, 14, 15)
 K_OK, K_ERR, K_RESV, K_POLL, K_SPAWN, K_SPAWN_IMPL, K_NESTED, K_BLOCK = range(8)
 BEST, FAIL_FAST, QUORUM = range(3)
@@ -57,6 +57,16 @@ def submit(thread=0, n=8, flags=0, policy=BEST, prio=0, slots=LIB, timed=0,
 
 def op(code, a=0, b=0, thread=0):
     return bytes([code | thread << 4, a & 0xff, b & 0xff])
+
+
+# single jobs (wsched_post): the record, the job's kind and code index, the
+# wait after it (none, poll, for ever, 50 us), bad inputs first
+PJ_CODE, PJ_SPAWN, PJ_NESTED, PJ_NOWAITS = range(4)
+PW_NONE, PW_POLL, PW_INF, PW_50US = range(4)
+
+
+def post(rec=0, kind=PJ_CODE, code=0, wait=PW_NONE, bad=False, thread=0):
+    return op(OP_POST, rec | kind << 3 | code << 5, wait | bad << 2, thread)
 
 
 ALL = 0xff
@@ -202,6 +212,16 @@ SEEDS = {
         op(OP_NEXT_DONE, 0, T2MS) + op(OP_FREE, 0, 1),
     "waits_alloc_fail": header(custom=True, fail_at=12, period=5) +
         submit(n=16, waits=True, wmask=W_ALL, seed=43) + op(OP_CHECK),
+    "posts": header(helpers=1) + post(0, PJ_CODE, 2, PW_INF, bad=True) +
+        post(1, PJ_SPAWN, 3) + post(1, PJ_SPAWN, 3) + post(2, PJ_NESTED, 1, PW_POLL) +
+        post(3, PJ_NOWAITS, 4, PW_50US, thread=1) + post(0, PJ_CODE, 5, thread=1) +
+        submit(n=8, allowed=kinds(K_OK, K_NESTED), seed=50) + post(1, wait=PW_INF) +
+        op(OP_CHECK),
+    "posts_destroy_pending": header(workers=1, maxjobs=4, destroy=1) +
+        post(0, PJ_NESTED, 6) + post(1, PJ_SPAWN) + post(2, PJ_CODE, 7) +
+        post(0) + post(3, PJ_NESTED, 2, PW_POLL),
+    "posts_alloc_fail": header(custom=True, fail_at=3, period=3) +
+        post(0, PJ_NESTED, 1, PW_INF) + submit(n=4, seed=51) + post(1, PJ_SPAWN, 2, PW_INF),
     "waits_bad_inputs": header() + op(OP_BAD, 20, 3) + op(OP_BAD, 21, 9) +
         submit(n=4, waits=True, abuse=7, seed=44) + op(OP_CHECK),
 }
