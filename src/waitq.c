@@ -80,7 +80,10 @@
  *  (T4) an idle owner takes the token back before it parks, yielding while
  *       a thief holds it (one advance of due timers, T2). A parker sleeps at
  *       most until the earliest wheel_due published by the others, plus the
- *       grace, and then fires them itself (T2).
+ *       grace, and then fires them itself (T2). Those loads are relaxed and
+ *       pair with nothing: a wheel_due published after them is missed, so
+ *       no park lasts longer than TIMER_PARK_CAP_NS (worker.c): in that
+ *       race a busy owner's timer fires up to 50 ms late, not 100 us.
  *  (T5) an in-job wait (wsched_wait, wsched_sync) that finds no task fires
  *       our own due timers and finalizes our ready queue, inside the job:
  *       a timer's claim there gives its unit of the join (C4), since the

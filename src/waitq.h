@@ -108,6 +108,9 @@ WSCHED_INTERNAL uint64_t wsched__timers_due_elsewhere(struct worker *w);
  * True if a resumption may have been pushed. */
 WSCHED_INTERNAL bool wsched__help_waits(struct worker *w);
 #define TIMER_STEAL_GRACE_NS 100000u /* 100 us past due: the owner is busy */
+/* The longest park of a worker that has thieves' duties (worker.c, T4's
+ * backstop): 20 wake-ups a second per idle worker at most. */
+#define TIMER_PARK_CAP_NS 50000000u /* 50 ms */
 
 /* Cancellation reached a batch with waits: complete its armed cell waits
  * as cancelled (C3). */

@@ -317,7 +317,27 @@ void *wsched__worker_main(void *arg)
         uint64_t other = p->n > 1 ? wsched__timers_due_elsewhere(w) : 0;
         if (other && (!due || other < due))
             due = other;
-        pr = wsched__park(w, due);
+        /* T4's backstop: those wheel_due were read relaxed, with no Dekker
+         * pair against their publication (T1), so a worker that starts a
+         * long task with timers armed just after this read is missed, and
+         * nothing else would wake us for its timers. No park of a pool
+         * with thieves outlasts TIMER_PARK_CAP_NS: it bounds how late such
+         * a timer fires (test_waits, busy owner: once it was unbounded). */
+        for (;;) {
+            bool capped = false;
+            if (p->n > 1) {
+                uint64_t cap = wsched_now_ns() + TIMER_PARK_CAP_NS;
+                if ((capped = !due || cap < due))
+                    due = cap;
+            }
+            pr = wsched__park(w, due);
+            /* A backstop wake-up with no timer published elsewhere: sleep
+             * again without searching (work would have claimed us, K1-K5;
+             * our own timers are later than the cap). */
+            if (pr != PARK_TIMER || !capped || wsched__timers_due_elsewhere(w))
+                break;
+            due = w->wheel.armed ? timer_wheel_next_due(&w->wheel) : 0;
+        }
         if (w->nev)
             wsched__fd_events(w); /* what woke a park in epoll (idle.c K5) */
         if (pr == PARK_STOP)
