@@ -332,9 +332,12 @@ void *wsched__worker_main(void *arg)
             }
             pr = wsched__park(w, due);
             /* A backstop wake-up with no timer published elsewhere: sleep
-             * again without searching (work would have claimed us, K1-K5;
-             * our own timers are later than the cap). */
-            if (pr != PARK_TIMER || !capped || wsched__timers_due_elsewhere(w))
+             * again without searching (work would have claimed us, K1-K5,
+             * or the next park's re-scan K2 sees it; our own timers are
+             * later than the cap). Not after an fd event (K5: w->nev, to
+             * handle below) nor with a ready queue to run. */
+            if (pr != PARK_TIMER || !capped || w->nev || ld(&w->ready_pending, RLX) ||
+                wsched__timers_due_elsewhere(w))
                 break;
             due = w->wheel.armed ? timer_wheel_next_due(&w->wheel) : 0;
         }
