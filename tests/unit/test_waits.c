@@ -96,11 +96,12 @@ static void test_sleeps(wsched_pool *pool)
     printf("sleeps: 400 jobs x 3 x 2 ms in %.1f ms: ok\n", (double)took / 1e6);
 }
 
-/* Fail-fast: job 0 fails at once, the others are pending for 20 ms: they
- * are called once more to clean up and end cancelled. */
+/* Fail-fast: job 0 fails at once, the others sleep for 60 s, which only
+ * the fail-fast cancel cuts short (a short sleep raced job 0 on a loaded
+ * machine): they are called once more to clean up and end cancelled. */
 static void test_fail_fast(wsched_pool *pool)
 {
-    struct plan p = {.sleeps = 1, .nap_ns = 20000000, .fail_index = 0};
+    struct plan p = {.sleeps = 1, .nap_ns = 60000000000ull, .fail_index = 0};
     wsched_batch *b = submit(pool, &p, 50, WSCHED_POLICY_FAIL_FAST, 0, 0);
     CHECK_OK(wsched_wait(b, -1));
     CHECK_END(b, WSCHED_END_FAILED, -EIO);
@@ -119,10 +120,11 @@ static void test_fail_fast(wsched_pool *pool)
     wsched_batch_free(b);
 }
 
-/* A user cancel while every job is pending. */
+/* A user cancel while every job is pending (sleeping 60 s, which only the
+ * cancel cuts short: a 10 ms sleep could end first on a loaded machine). */
 static void test_cancel(wsched_pool *pool)
 {
-    struct plan p = {.sleeps = 1, .nap_ns = 10000000, .fail_index = -1};
+    struct plan p = {.sleeps = 1, .nap_ns = 60000000000ull, .fail_index = -1};
     wsched_batch *b = submit(pool, &p, 20, WSCHED_POLICY_BEST_EFFORT, 0, 0);
     /* Until every job has gone pending (the watchdog bounds it). */
     while (atomic_load(&p.went_pending) < 20)
