@@ -192,6 +192,22 @@ int wait_once_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
 void BM_WaitOnce(benchmark::State &state) { run_batches(state, wait_once_job, WSCHED_BATCH_WAITS); }
 void BM_WaitNone(benchmark::State &state) { run_batches(state, common_nop_job, WSCHED_BATCH_WAITS); }
 
+// The counters of the windowed single-job benchmarks (BM_Singles,
+// BM_Posts): per job, its time, the allocator calls and the wake-ups
+// since the snapshot s0.
+static void windowed_counters(benchmark::State &state, wsched_pool *pool,
+                              const wsched_pool_stats &s0, size_t n)
+{
+    wsched_pool_stats s1;
+    wsched_pool_get_stats(pool, &s1, sizeof s1);
+    double jobs = static_cast<double>(state.iterations()) * static_cast<double>(n);
+    state.counters["ns_per_job"] =
+        benchmark::Counter(jobs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
+    state.counters["allocs_per_job"] = static_cast<double>(s1.allocs - s0.allocs) / jobs;
+    state.counters["wakeups_per_job"] =
+        static_cast<double>(s1.total.wakeups - s0.total.wakeups) / jobs;
+}
+
 // Single-job submits from one outside thread (issue 10): a batch of one
 // empty job per wsched_submit, at most `window` outstanding (a ring of
 // handles: the oldest is waited for and freed before the next submit).
@@ -201,7 +217,7 @@ void BM_Singles(benchmark::State &state)
     wsched_pool *pool = make_pool(static_cast<int>(state.range(0)));
     const size_t n = static_cast<size_t>(state.range(1)), window = 4096;
     std::vector<wsched_batch *> ring(window, nullptr);
-    wsched_pool_stats s0, s1;
+    wsched_pool_stats s0;
     wsched_pool_get_stats(pool, &s0, sizeof s0);
     for (auto _ : state) {
         for (size_t k = 0; k < n; k++) {
@@ -224,13 +240,7 @@ void BM_Singles(benchmark::State &state)
             b = nullptr;
         }
     }
-    wsched_pool_get_stats(pool, &s1, sizeof s1);
-    double jobs = static_cast<double>(state.iterations()) * static_cast<double>(n);
-    state.counters["ns_per_job"] =
-        benchmark::Counter(jobs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    state.counters["allocs_per_job"] = static_cast<double>(s1.allocs - s0.allocs) / jobs;
-    state.counters["wakeups_per_job"] =
-        static_cast<double>(s1.total.wakeups - s0.total.wakeups) / jobs;
+    windowed_counters(state, pool, s0, n);
     wsched_pool_destroy(pool);
 }
 
@@ -250,7 +260,7 @@ void BM_Posts(benchmark::State &state)
         r.job = WSCHED_JOB_INIT;
         r.posted = false;
     }
-    wsched_pool_stats s0, s1;
+    wsched_pool_stats s0;
     wsched_pool_get_stats(pool, &s0, sizeof s0);
     for (auto _ : state) {
         for (size_t k = 0; k < n; k++) {
@@ -267,13 +277,7 @@ void BM_Posts(benchmark::State &state)
             r.posted = false;
         }
     }
-    wsched_pool_get_stats(pool, &s1, sizeof s1);
-    double jobs = static_cast<double>(state.iterations()) * static_cast<double>(n);
-    state.counters["ns_per_job"] =
-        benchmark::Counter(jobs, benchmark::Counter::kIsRate | benchmark::Counter::kInvert);
-    state.counters["allocs_per_job"] = static_cast<double>(s1.allocs - s0.allocs) / jobs;
-    state.counters["wakeups_per_job"] =
-        static_cast<double>(s1.total.wakeups - s0.total.wakeups) / jobs;
+    windowed_counters(state, pool, s0, n);
     wsched_pool_destroy(pool);
 }
 
