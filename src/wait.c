@@ -18,11 +18,11 @@
 /* One step of an in-job wait (worker.c). The waiting job's private
  * children (forkjoin.c) go to the deque first: it would otherwise hold
  * them from every other worker, and from its own helping. */
-static inline void help(struct worker *w, unsigned *backoff, struct wsched_batch *b,
+static inline void help(struct worker *w, unsigned *backoff, _Atomic uint32_t *queued,
                         _Atomic uint32_t *word, uint64_t deadline)
 {
     fj_share(w);
-    wsched__help_once(w, backoff, b ? &b->queued : NULL, word, deadline);
+    wsched__help_once(w, backoff, queued, word, deadline);
 }
 
 /* Run other work until *word == until or the deadline (0 = none) passes:
@@ -35,8 +35,7 @@ bool wsched__help_until(struct worker *w, _Atomic uint32_t *queued, _Atomic uint
     while (ld(word, ACQ) != until) { /* ACQUIRE: B4 / P4 */
         if (deadline && wsched_now_ns() >= deadline)
             return false;
-        fj_share(w);
-        wsched__help_once(w, &backoff, queued, word, deadline);
+        help(w, &backoff, queued, word, deadline);
     }
     return true;
 }
@@ -143,7 +142,7 @@ static bool poll_step(struct wsched_batch *b, _Atomic uint32_t *word)
     struct worker *self = wsched__self;
     if (self && self->pool == b->pool) {
         unsigned backoff = 0;
-        help(self, &backoff, b, NULL, 0);
+        help(self, &backoff, &b->queued, NULL, 0);
     }
     return completion_done(word);
 }
@@ -203,13 +202,13 @@ int wsched_next_done(wsched_batch *b, int64_t timeout_ns, size_t *index)
             if (polled || !inside)
                 return -ETIMEDOUT;
             polled = true; /* a poll from a job makes progress first */
-            help(self, &backoff, b, NULL, 0);
+            help(self, &backoff, &b->queued, NULL, 0);
             continue;
         }
         if (until && now >= until)
             return -ETIMEDOUT;
         if (inside) {
-            help(self, &backoff, b, NULL, 0); /* never block a worker */
+            help(self, &backoff, &b->queued, NULL, 0); /* never block a worker */
             continue;
         }
         /* W3 (batch.h): announce the sleeper (RMW), re-check, then sleep
