@@ -94,10 +94,18 @@ fi
 # shellcheck disable=SC2086
 "$out/$harness" -max_total_time="$seconds" -timeout=10 -max_len=1024 \
     -print_final_stats=1 -artifact_prefix="$artifacts/" ${FUZZ_ARGS:-} \
-    "$work" || rc=$?
+    "$work" 2>"$out/fuzz$sfx.log" || rc=$?
 if [ "$rc" -ne 0 ]; then
-    echo "run_fuzz.sh: $harness failed (exit $rc); reproducers in $artifacts/" >&2
-    ls -l "$artifacts/" >&2 || true
+    # CI shows the head and the tail of a failing test's output: what
+    # failed, and the reproducer's bytes, go last, where they are seen.
+    grep -v -e '^#[0-9]' "$out/fuzz$sfx.log" | tail -n 60 >&2
+    echo "run_fuzz.sh: $harness failed (exit $rc); reproducers in $artifacts/:" >&2
+    for f in "$artifacts"/*; do
+        [ -f "$f" ] || continue
+        echo "  $(basename "$f") ($(wc -c <"$f") bytes):" >&2
+        od -An -tx1 -v "$f" >&2
+    done
     exit "$rc"
 fi
+tail -n 20 "$out/fuzz$sfx.log"
 echo "run_fuzz.sh: no crash, leak or timeout in ${seconds}s"
