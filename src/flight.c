@@ -189,15 +189,23 @@ static int join(struct worker *w, struct flight *f, struct wsched_batch *b, size
             return JOIN_OK;
         }
     }
-    /* Closed: undo. */
+    /* Closed: undo, unless a canceller (or our deadline's timer) claimed
+     * jw first: then we are pending after all, resumed as cancelled, and
+     * J2' hands jw on. As on the push's path, all we write comes before
+     * it: phase stays PH_JOINED, `joined` is counted. (Once phase was
+     * cleared before the claim and set again after J2': the resumption,
+     * run at once on another worker, took it for a first call's and
+     * called the job with attempt 0; fuzz_downstream, its
+     * crashes-fuzz_downstream/join_closed_cancelled.) */
     tsan_release(f);
     fsub(&b->refs, 1, RLX); /* ours again: the caller's job holds the batch */
-    jp->phase = PH_NONE;
-    if (!wsched__wait_drop(w, jw)) {
-        jp->phase = PH_JOINED; /* a cancellation won: pending after all (its resumption) */
+    if (!wsched__wait_claim(w->pool, jw, CELL_CANCELLED)) {
         DS_COUNT(b->ds, joined);
+        wsched__wait_pending(w, jw); /* J2': our last touch of jw */
         return JOIN_OK;
     }
+    wsched__wait_unarm(w, jw);
+    jp->phase = PH_NONE;
     jw->armed = 0;
     return JOIN_CLOSED;
 }

@@ -350,6 +350,12 @@ bool wsched__wait_drop(struct worker *w, struct job_wait *jw)
         wsched__wait_pending(w, jw);
         return false;
     }
+    wsched__wait_unarm(w, jw);
+    return true;
+}
+
+void wsched__wait_unarm(struct worker *w, struct job_wait *jw)
+{
     /* Armed in this call; a nested wait inside the job may have freed the
      * token since (T1 at an inner job's end): take it back, yielding while
      * a thief holds it (T4). */
@@ -359,7 +365,6 @@ bool wsched__wait_drop(struct worker *w, struct job_wait *jw)
         fd_unregister(w, jw);
     uint64_t v;
     wsched__wait_take(w, jw, &v);
-    return true;
 }
 
 unsigned wsched__wait_take(struct worker *w, struct job_wait *jw, uint64_t *value)

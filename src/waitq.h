@@ -79,6 +79,9 @@ WSCHED_INTERNAL void wsched__wait_pending(struct worker *w, struct job_wait *jw)
 /* The job returned something else with a cell wait armed: drop it. False
  * when a completion won first: the job is then pending after all. */
 WSCHED_INTERNAL bool wsched__wait_drop(struct worker *w, struct job_wait *jw);
+/* wsched__wait_drop's second half, for a caller that won the claim
+ * (wsched__wait_claim, CELL_CANCELLED) itself: timer, fd, cell. */
+WSCHED_INTERNAL void wsched__wait_unarm(struct worker *w, struct job_wait *jw);
 /* The resumption: what completed the wait (CELL_*), its value, and the
  * cell back to the running worker's free list. */
 WSCHED_INTERNAL unsigned wsched__wait_take(struct worker *w, struct job_wait *jw,
