@@ -40,6 +40,9 @@
  *       then load on both sides: one sees the other, so the bump is never
  *       missed. An fd event or its timer ends the sleep as K4 does.
  *       Its K2 re-scan also reads its own ready queue (waitq.c R1).
+ *  (T6) a parker stores its deadline (park_until) before K1 and re-reads
+ *       the other workers' published timer due times after it (waitq.c
+ *       T6: the publisher's store, then its loads of `parked`).
  *  (L1) the last searcher leaving (fetch_sub returned 1) re-scans and, with
  *       work visible, notifies (N2): producers skipped their wake while it
  *       searched.
@@ -233,6 +236,9 @@ enum park_result wsched__park(struct worker *w, uint64_t due_ns)
     _Atomic uint64_t *word = &p->parked[w->index / 64];
     uint64_t bit = 1ull << (w->index % 64);
 
+    /* T6: our deadline for a publisher of timers that sees our bit: K1's
+     * RMW (a release) publishes it with the bit. */
+    st(&w->park_until, due_ns ? due_ns : UINT64_MAX, RLX);
     for_(word, bit, SC); /* K1: become claimable */
     if (w->searching) {
         w->searching = false;
@@ -249,6 +255,16 @@ enum park_result wsched__park(struct worker *w, uint64_t due_ns)
          * below (it returns at once when the bump has landed), so that the
          * claimer's increment of `searching` precedes our own accounting. */
         sleep = false;
+    }
+
+    /* T6: the others' due timers again, after K1 (seq_cst loads): a
+     * wheel_due stored (seq_cst) after these loads in S finds our bit set
+     * and our park_until, and its publisher wakes us if that is too late
+     * (waitq.c, timers_watch). One published before them, we sleep until. */
+    if (sleep && p->n > 1) {
+        uint64_t other = wsched__timers_due_elsewhere(w);
+        if (other && (!due_ns || other < due_ns))
+            due_ns = other;
     }
 
     /* Wait until our claim's bump arrives. */

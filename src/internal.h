@@ -121,8 +121,11 @@ struct worker {
     /* Inboxes, one per priority class (see struct inbox). */
     struct inbox inbox[WSCHED_NPRIO];
 
-    /* Parking (idle.c): bumped once per claim; the futex word. */
+    /* Parking (idle.c): bumped once per claim; the futex word. park_until:
+     * the deadline of our current or last park (UINT64_MAX: none), written
+     * before K1, for a publisher of timers to read (T6). */
     cacheline_aligned _Atomic uint32_t park_word;
+    _Atomic uint64_t park_until;
 
     /* Our timing wheel's token and, while it is free, the wheel's next due
      * time, for idle workers to fire our timers while we run a long task

@@ -80,14 +80,35 @@
  *  (T4) an idle owner takes the token back before it parks, yielding while
  *       a thief holds it (one advance of due timers, T2). A parker sleeps at
  *       most until the earliest wheel_due published by the others, plus the
- *       grace, and then fires them itself (T2). Those loads are relaxed and
- *       pair with nothing: a wheel_due published after them is missed, so
- *       no park lasts longer than TIMER_PARK_CAP_NS (worker.c): in that
- *       race a busy owner's timer fires up to 50 ms late, not 100 us.
+ *       grace, and then fires them itself (T2); T6 makes sure that a
+ *       wheel_due published as it parks is not missed.
  *  (T5) an in-job wait (wsched_wait, wsched_sync) that finds no task fires
  *       our own due timers and finalizes our ready queue, inside the job:
  *       a timer's claim there gives its unit of the join (C4), since the
  *       waiting job may have armed it and not returned yet.
+ *  (T6) no timer published while its owner starts a task goes unwatched
+ *       by an idle worker: a Dekker pair of seq_cst operations. Publisher
+ *       (T1's, or T2's republication): store wheel_due, then load the
+ *       parked masks (timers_watch, below). Parker (idle.c
+ *       wsched__park): store its deadline in park_until, set its parked bit
+ *       (K1, an RMW: releases park_until with the bit), then re-read every
+ *       other wheel_due and sleep until the earliest plus the grace, if
+ *       sooner. In S the parker's re-read either follows the store (it sees
+ *       the time) or precedes it, and then K1 precedes the publisher's load,
+ *       which sees the bit (unless a claim or the parker itself cleared it
+ *       since: that worker is awake and its next K1 follows the load) and
+ *       reads park_until. If no parked worker's park_until falls within the
+ *       grace of the new time, the publisher claims one (N2) and wakes it
+ *       (N3): it searches, finds nothing and parks again, now with the time
+ *       in its re-read. Cost: on x86 the seq_cst store is an xchg per task
+ *       started (or job ended inside a range) with timers armed, the loads
+ *       are plain, and a futex wake only when a new time comes earlier than
+ *       every parker's deadline. (Before T6 the re-read was missing and the
+ *       parker's estimate was all: a timer of a worker that started a long
+ *       task just after another parked could stay unfired for that whole
+ *       task; test_waits' busy-owner case, 5 of 150 debug runs. A 50 ms cap
+ *       on every park stood in for this for one stop.)
+ *       Model: tests/model/timerwatch.pml.
  * A claim made through T2 gives the completion's unit of the join (C4):
  * usually the arming job's J2' came before (the owner frees the token
  * between tasks and jobs), but a job inside a wait of its own runs inner
@@ -565,7 +586,11 @@ bool wsched__wheel_take(struct worker *w)
     uint32_t free_tok = 0;
     if (!cas(&w->wheel_tok, &free_tok, 1, ACQ)) /* T1: a thief's advance is ours */
         return false;
-    st(&w->wheel_due, 0, RLX);
+    /* T6: ours again; the time stays, marked held (relaxed: only a hint
+     * to parkers, see wsched__timers_due_elsewhere). */
+    uint64_t d = ld(&w->wheel_due, RLX);
+    if (d)
+        st(&w->wheel_due, d | WHEEL_DUE_HELD, RLX);
     w->wheel_held = true;
     while (w->late) { /* T3: file what was armed meanwhile */
         struct timer *t = w->late;
@@ -593,13 +618,50 @@ void wsched__wheel_take_spin(struct worker *w)
         sched_yield(); /* T4: a thief's advance, never a job */
 }
 
+/* T6: `due` was just stored (seq_cst) as a wheel_due: unless a parked
+ * worker's deadline falls within its grace, claim one and wake it. */
+static void timers_watch(struct pool *p, uint64_t due)
+{
+    uint64_t by = due_grace(due);
+    int late = -1;
+    for (unsigned k = 0; k < p->nmask; k++) {
+        /* T6: seq_cst, after the publisher's seq_cst store of wheel_due. A
+         * bit seen set carries its parker's park_until (K1's release); a
+         * bit clear means that worker's next K1 follows this load in S, so
+         * its re-read sees the store. */
+        uint64_t m = ld(&p->parked[k], SC);
+        while (m) {
+            unsigned i = k * 64 + (unsigned)__builtin_ctzll(m);
+            m &= m - 1;
+            if (ld(&p->workers[i].park_until, RLX) <= by)
+                return; /* it wakes in time, and fires them (T2) */
+            late = (int)i;
+        }
+    }
+    if (late < 0)
+        return;
+    /* Every parker sleeps past the grace: claim one (N2) and wake it (N3).
+     * Lost, it woke already and re-reads wheel_due when it parks again. */
+    uint64_t bit = 1ull << (late % 64);
+    if (fand(&p->parked[late / 64], ~bit, SC) & bit)
+        wsched__wake_claimed(p, (unsigned)late); /* (idle.c) */
+}
+
 void wsched__wheel_release(struct worker *w)
 {
-    if (!w->wheel_held || !w->wheel.armed)
+    if (!w->wheel_held)
         return;
-    st(&w->wheel_due, timer_wheel_next_due(&w->wheel), RLX);
+    if (!w->wheel.armed) { /* we keep the token: nothing for thieves */
+        if (ld(&w->wheel_due, RLX))
+            st(&w->wheel_due, 0, RLX);
+        return;
+    }
+    uint64_t due = timer_wheel_next_due(&w->wheel) & ~(uint64_t)WHEEL_DUE_HELD;
+    st(&w->wheel_due, due, SC); /* T6: the store half of its store->load pair */
     w->wheel_held = false;
     st(&w->wheel_tok, 0, REL); /* T1: our wheel to a thief's ACQUIRE */
+    if (w->pool->n > 1)
+        timers_watch(w->pool, due); /* T6: someone idle watches it */
 }
 
 void wsched__wheel_boundary(struct worker *w)
@@ -673,18 +735,6 @@ bool wsched__help_waits(struct worker *w)
     return any;
 }
 
-uint64_t wsched__timers_due_elsewhere(struct worker *w)
-{
-    struct pool *p = w->pool;
-    uint64_t due = 0;
-    for (unsigned i = 0; i < p->n; i++) {
-        uint64_t d = i == w->index ? 0 : ld(&p->workers[i].wheel_due, RLX);
-        if (d && (!due || d < due))
-            due = d;
-    }
-    return due ? due + TIMER_STEAL_GRACE_NS : 0;
-}
-
 bool wsched__timers_steal(struct worker *w)
 {
     struct pool *p = w->pool;
@@ -693,19 +743,23 @@ bool wsched__timers_steal(struct worker *w)
     for (unsigned i = 0; i < p->n; i++) {
         struct worker *v = &p->workers[i];
         uint64_t due = ld(&v->wheel_due, RLX);
-        if (v == w || !due)
-            continue;
+        if (v == w || !due || (due & WHEEL_DUE_HELD))
+            continue; /* (held: its owner fires them) */
         if (!now)
             now = wsched_now_ns();
-        if (now < due + TIMER_STEAL_GRACE_NS || ld(&v->wheel_tok, RLX) != 0)
+        if (now < due_grace(due) || ld(&v->wheel_tok, RLX) != 0)
             continue;
         uint32_t free_tok = 0;
         if (!cas(&v->wheel_tok, &free_tok, 2, ACQ)) /* T2 */
             continue;
         struct foreign f = {w, p};
         any |= timer_wheel_advance(&v->wheel, now, fire_foreign, &f) != 0;
-        st(&v->wheel_due, v->wheel.armed ? timer_wheel_next_due(&v->wheel) : 0, RLX);
+        uint64_t next =
+            v->wheel.armed ? timer_wheel_next_due(&v->wheel) & ~(uint64_t)WHEEL_DUE_HELD : 0;
+        st(&v->wheel_due, next, SC); /* T6, as the owner's T1 */
         st(&v->wheel_tok, 0, REL); /* T2 */
+        if (next)
+            timers_watch(p, next); /* T6: we may go busy next */
     }
     return any;
 }

@@ -106,14 +106,46 @@ WSCHED_INTERNAL void wsched__wheel_take_spin(struct worker *w);
 WSCHED_INTERNAL void wsched__wheel_release(struct worker *w);
 WSCHED_INTERNAL void wsched__wheel_boundary(struct worker *w);
 WSCHED_INTERNAL bool wsched__timers_steal(struct worker *w);
-WSCHED_INTERNAL uint64_t wsched__timers_due_elsewhere(struct worker *w);
 /* An in-job wait found no task: our ready queue and due timers (T5).
  * True if a resumption may have been pushed. */
 WSCHED_INTERNAL bool wsched__help_waits(struct worker *w);
 #define TIMER_STEAL_GRACE_NS 100000u /* 100 us past due: the owner is busy */
-/* The longest park of a worker that has thieves' duties (worker.c, T4's
- * backstop): 20 wake-ups a second per idle worker at most. */
-#define TIMER_PARK_CAP_NS 50000000u /* 50 ms */
+/* wheel_due's low bit (due times are whole ticks, TW_TICK_SHIFT): set
+ * while the owner holds its wheel (T6). */
+#define WHEEL_DUE_HELD 1u
+static inline uint64_t due_grace(uint64_t due)
+{
+    return due > UINT64_MAX - TIMER_STEAL_GRACE_NS ? UINT64_MAX : due + TIMER_STEAL_GRACE_NS;
+}
+
+/* The earliest time plus the grace at which another worker's timers want
+ * a thief (0: none): the parker's estimate (worker.c) and T6's re-read
+ * (idle.c). Inline: idle.c calls nothing of waitq.c (tools/check_layers). */
+static inline uint64_t wsched__timers_due_elsewhere(struct worker *w)
+{
+    struct pool *p = w->pool;
+    uint64_t due = 0, now = 0;
+    for (unsigned i = 0; i < p->n; i++) {
+        /* SEQ_CST: called from a park after K1, T6's load half (a plain
+         * load on x86); the estimate before it needs nothing. */
+        uint64_t d = i == w->index ? 0 : ld(&p->workers[i].wheel_due, SC);
+        if (d & WHEEL_DUE_HELD) {
+            /* Its owner holds the wheel, between tasks or idle: it fires
+             * what is due itself, and publishes again (T1) if it starts a
+             * task first. A future time counts (its next release would
+             * publish it again: we are in time, no wake); a past one not
+             * (we could not fire it, and would only spin). */
+            d &= ~(uint64_t)WHEEL_DUE_HELD;
+            if (!now)
+                now = wsched_now_ns();
+            if (due_grace(d) <= now)
+                continue;
+        }
+        if (d && (!due || d < due))
+            due = d;
+    }
+    return due ? due_grace(due) : 0;
+}
 
 /* Cancellation reached a batch with waits: complete its armed cell waits
  * as cancelled (C3). */

@@ -184,7 +184,14 @@ static inline bool run_timers(struct worker *w)
 {
     if (likely(!w->wheel_held || !w->wheel.armed)) /* (T3: a thief has it) */
         return false;
-    return timer_wheel_advance(&w->wheel, wsched_now_ns(), fire_resume, w) != 0;
+    if (!timer_wheel_advance(&w->wheel, wsched_now_ns(), fire_resume, w))
+        return false;
+    /* T6: the held time we show parkers moves on with what we fired
+     * (relaxed: a hint; a stale one costs another's spurious wake-up). */
+    if (ld(&w->wheel_due, RLX))
+        st(&w->wheel_due,
+           w->wheel.armed ? timer_wheel_next_due(&w->wheel) | WHEEL_DUE_HELD : 0, RLX);
+    return true;
 }
 
 /* Everything that completes our waits, from the loop: timers, waits
@@ -317,30 +324,10 @@ void *wsched__worker_main(void *arg)
         uint64_t other = p->n > 1 ? wsched__timers_due_elsewhere(w) : 0;
         if (other && (!due || other < due))
             due = other;
-        /* T4's backstop: those wheel_due were read relaxed, with no Dekker
-         * pair against their publication (T1), so a worker that starts a
-         * long task with timers armed just after this read is missed, and
-         * nothing else would wake us for its timers. No park of a pool
-         * with thieves outlasts TIMER_PARK_CAP_NS: it bounds how late such
-         * a timer fires (test_waits, busy owner: once it was unbounded). */
-        for (;;) {
-            bool capped = false;
-            if (p->n > 1) {
-                uint64_t cap = wsched_now_ns() + TIMER_PARK_CAP_NS;
-                if ((capped = !due || cap < due))
-                    due = cap;
-            }
-            pr = wsched__park(w, due);
-            /* A backstop wake-up with no timer published elsewhere: sleep
-             * again without searching (work would have claimed us, K1-K5,
-             * or the next park's re-scan K2 sees it; our own timers are
-             * later than the cap). Not after an fd event (K5: w->nev, to
-             * handle below) nor with a ready queue to run. */
-            if (pr != PARK_TIMER || !capped || w->nev || ld(&w->ready_pending, RLX) ||
-                wsched__timers_due_elsewhere(w))
-                break;
-            due = w->wheel.armed ? timer_wheel_next_due(&w->wheel) : 0;
-        }
+        /* The others' wheel_due read here (relaxed) are an estimate, our
+         * park's published deadline (park_until); the park re-reads them
+         * after K1 (T6, idle.c), which no publication can slip past. */
+        pr = wsched__park(w, due);
         if (w->nev)
             wsched__fd_events(w); /* what woke a park in epoll (idle.c K5) */
         if (pr == PARK_STOP)

@@ -7,6 +7,8 @@
 #                job's armings, a waker (late wakes too), timers (owner, T5,
 #                a thief's T2), a canceller (C3), destroy's sweep, the ready
 #                queue and resumptions on two workers
+#   timerwatch.pml  T6: a busy owner's published timer is watched by a
+#                parker, or the publisher wakes one (src/waitq.c, idle.c)
 #
 # Every check is one spin run: the model with some -D macros, pan compiled
 # for safety (assertions, the monitor's invariant, invalid end states) or
@@ -104,6 +106,14 @@ checks=(
 "waitq.foreign2          |waitq|pass  |safety|-DFOREIGN=2 -DCANCEL=1 -DSWEEP=1 -DWAKES=2 -DT2=2|T2 pushes onto the thief's deque (no in-job wait: the token is freed only after J2')"
 "waitq.j2_tail           |waitq|pass  |safety|-DFOREIGN=2 -DINJOB=1|a thief's T2, the token freed at an inner job's end, takes the last unit right after J2''s RMW (J2' touches nothing after it)"
 "waitq.j2_tail.cancel    |waitq|pass  |safety|-DFOREIGN=2 -DINJOB=1 -DCANCEL=1|the same, cancelled"
+# ---- timerwatch.pml: T6, a timer published as its owner starts a long
+# task is watched by an idle worker (src/waitq.c T6, src/idle.c) ----
+"timerwatch.2p           |timerwatch|pass  |safety|-DNPK=2 -DCYCLES=2 -DPARKS=3|2 parkers, 2 releases with a take between"
+"timerwatch.2p.producer  |timerwatch|pass  |safety|-DNPK=2 -DCYCLES=2 -DPARKS=3 -DPRODUCER|a producer's claims race the publisher's"
+"timerwatch.3p           |timerwatch|pass  |safety|-DNPK=3 -DCYCLES=1 -DPARKS=2|3 parkers"
+"timerwatch.mut.no_reread|timerwatch|mutant|safety|-DNPK=2 -DMUT_NO_REREAD|the code before T6: a parker's estimate only"
+"timerwatch.mut.reread_first|timerwatch|mutant|safety|-DNPK=2 -DMUT_REREAD_FIRST|the re-read before K1"
+"timerwatch.mut.no_watch |timerwatch|mutant|safety|-DNPK=2 -DMUT_NO_WATCH|the publisher checks no parker"
 # ---- waitq.pml mutants ----
 "waitq.mut.no_j2_cancel  |waitq|mutant|safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0 -DMUT_NO_J2_CANCEL_CHECK|"
 "waitq.mut.c3_load_first |waitq|mutant|safety|-DCANCEL=1 -DWAKE_OPT=1 -DT1=0 -DT2=0 -DMUT_C3_LOAD_FIRST|"
