@@ -130,11 +130,15 @@ static inline uint64_t wsched__timers_due_elsewhere(struct worker *w)
          * load on x86); the estimate before it needs nothing. */
         uint64_t d = i == w->index ? 0 : ld(&p->workers[i].wheel_due, SC);
         if (d & WHEEL_DUE_HELD) {
-            /* Its owner holds the wheel, between tasks or idle: it fires
-             * what is due itself, and publishes again (T1) if it starts a
-             * task first. A future time counts (its next release would
-             * publish it again: we are in time, no wake); a past one not
-             * (we could not fire it, and would only spin). */
+            /* Its owner holds the wheel: it fires what is due itself, and
+             * publishes again (T1) if it starts a task first. Between its
+             * tasks a future time counts (its next release publishes it
+             * again and finds us in time: no wake on every task); parked,
+             * not (it sleeps until that time itself: we would only wake
+             * with it), nor a past one (we could not fire it, and would
+             * only spin). Skipped, its next release may wake one of us. */
+            if (ld(&p->parked[i / 64], RLX) & (1ull << (i % 64)))
+                continue;
             d &= ~(uint64_t)WHEEL_DUE_HELD;
             if (!now)
                 now = wsched_now_ns();

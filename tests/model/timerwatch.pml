@@ -23,6 +23,8 @@
  * LATE. wheel_due's values: NONE; PUB (D, published: IN_TIME); H_SAME (D,
  * held: a future time, counts: IN_TIME); H_LATER (held, a future time
  * later than D, counts: LATE for D); H_PAST (held and past: skipped).
+ * (A held time whose owner is parked is skipped too: LATE, as H_LATER; the
+ * owner here is awake between its tasks.)
  * Spin's interleavings are sequentially consistent: every operation here is
  * seq_cst in the code (the store of D, the parked RMWs and loads, the
  * re-read), or published by one (park_until, by K1's release).
