@@ -324,9 +324,9 @@ void *wsched__worker_main(void *arg)
         uint64_t other = p->n > 1 ? wsched__timers_due_elsewhere(w) : 0;
         if (other && (!due || other < due))
             due = other;
-        /* The others' wheel_due read here (relaxed) are an estimate, our
-         * park's published deadline (park_until); the park re-reads them
-         * after K1 (T6, idle.c), which no publication can slip past. */
+        /* The others' wheel_due read here are only an estimate: our park's
+         * published deadline (park_until). The park re-reads them after K1
+         * (T6, idle.c), which no publication can slip past. */
         pr = wsched__park(w, due);
         if (w->nev)
             wsched__fd_events(w); /* what woke a park in epoll (idle.c K5) */
