@@ -158,6 +158,14 @@ static inline int deque_push_owner(struct deque *d, const struct task *t,
     return 0;
 }
 
+/* Owner: how many more pushes fit without growing the ring. A lower bound
+ * (relaxed: thieves only ever advance top, which only adds room). */
+static inline int64_t deque_room(struct deque *d)
+{
+    int64_t b = ld(&d->bottom, RLX), top = ld(&d->top, RLX);
+    return ld(&d->array, RLX)->mask + 1 - (b - top);
+}
+
 /* Owner: take the most recently pushed task. */
 static inline bool deque_pop_owner(struct deque *d, struct task *out)
 {

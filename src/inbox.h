@@ -25,6 +25,18 @@
  *       enqueue) takes nothing; then `pending` is decremented, relaxed: it
  *       only ever overstates what is linked (a stale positive keeps a worker
  *       looking; it never hides a batch).
+ *  (I5) run of posts: a take from the worker loop that starts a posted
+ *       job (kind INBOX_JOB) also dequeues, under the same token, the posted
+ *       jobs that follow it, up to INBOX_RUN_MAX (a batch or an unfinished
+ *       link ends the run), and pushes them onto the taker's deque (P1's
+ *       release store publishes each task; they stay stealable there), then
+ *       decrements `pending` once for all, after the pushes: it still only
+ *       overstates. A take whose first node is a batch takes that batch
+ *       alone. The run never passes the start that looks for background
+ *       first (every job counts as a start), and never grows the deque.
+ *       One token CAS, one `pending` RMW and one read of the producers'
+ *       line for the run instead of one each per job. The caller then does
+ *       N4's relaxed repair (worker.c took_run).
  *  (I4) the batch record is handed over through the queue, whose atomics
  *       are inline asm TSan cannot see: tsan_release before I2, tsan_acquire
  *       after I3.
@@ -51,6 +63,9 @@
 #include "rcu.h"
 
 #define WSCHED_NPRIO 2
+/* I5: posted jobs a take moves onto the taker's deque beside the one it
+ * starts, at most. */
+#define INBOX_RUN_MAX 6
 
 /* Internal symbols carry the library's prefix (a static archive exports
  * every global to the program it is linked into). */
@@ -92,13 +107,14 @@ void inbox_push(struct worker *w, unsigned prio, struct inbox_link *l);
 
 /* Start a batch from `me`'s own inbox, unless a batch of a class that
  * comes first for this start waits in another worker's inbox (then that
- * one). For the worker loop's local step. */
-bool inbox_take_local(struct worker *me, struct task *t);
+ * one). For the worker loop's local step (`run`: with a run of posts, I5)
+ * and for waits that may start new work (no run). */
+bool inbox_take_local(struct worker *me, struct task *t, bool run);
 
 /* Start a batch from any worker's inbox, class by class, from a random
  * start: for searching (after the deques). Returns the index of the worker
  * whose inbox it came from, or -1. */
-int inbox_take_any(struct worker *me, unsigned start, struct task *t);
+int inbox_take_any(struct worker *me, unsigned start, struct task *t, bool run);
 
 /* Parking re-scan: does w hold a counted batch? SEQ_CST loads of I1's
  * counter (the re-scan half of the parking Dekker pair). */

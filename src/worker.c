@@ -35,16 +35,25 @@ static uint32_t rng_next(uint64_t *s)
 
 /* ------------------------------------------------------------- finding */
 
-/* Is there work anywhere? seq_cst loads: the re-scan half of the Dekker
- * pairs above. */
+/* After a take from an inbox that may have moved a run of posts onto our
+ * deque (inbox.h I5): a worker that sleeps while nobody searches is woken
+ * to share them (N4's relaxed check: a repair, not a Dekker pair; if it
+ * misses, we run them ourselves, so nothing is lost, only parallelism). */
+static inline void took_run(struct worker *w)
+{
+    if (!deque_empty_hint(&w->dq))
+        pushed(w, false);
+}
+
 static bool find_local(struct worker *w, struct task *t, bool *stolen)
 {
     if (deque_pop_owner(&w->dq, t)) {
         *stolen = false;
         return true;
     }
-    if (inbox_take_local(w, t)) {
+    if (inbox_take_local(w, t, true)) { /* the loop: runs of posts (I5) */
         *stolen = true; /* a fresh range: treat as foreign work */
+        took_run(w);
         return true;
     }
     return false;
@@ -52,8 +61,8 @@ static bool find_local(struct worker *w, struct task *t, bool *stolen)
 
 /* One pass over the other workers, from a random start: deques first
  * (finish started requests), then, unless `helping`, inboxes (start new
- * ones). */
-static bool steal_pass(struct worker *w, struct task *t, bool helping)
+ * ones; with runs of posts onto our deque when `run`: from the loop). */
+static bool steal_pass(struct worker *w, struct task *t, bool helping, bool run)
 {
     struct pool *p = w->pool;
     unsigned n = p->n, start = rng_next(&w->rng) % n;
@@ -71,8 +80,11 @@ static bool steal_pass(struct worker *w, struct task *t, bool helping)
     /* Then new batches, class by class over every inbox (ours included:
      * it is looked at again while searching; not counted as a steal). */
     int from;
-    if (!v && !helping && (from = inbox_take_any(w, start, t)) >= 0)
+    if (!v && !helping && (from = inbox_take_any(w, start, t, run)) >= 0) {
         v = &p->workers[from];
+        if (run)
+            took_run(w);
+    }
     if (!v) {
         STAT_ADD(w, steal_fails, 1);
         return false;
@@ -86,7 +98,7 @@ static bool steal_pass(struct worker *w, struct task *t, bool helping)
 
 static bool steal_once(struct worker *w, struct task *t)
 {
-    return steal_pass(w, t, false);
+    return steal_pass(w, t, false, true);
 }
 
 /* Used by sync and in-worker waits: work of requests already started (our
@@ -102,9 +114,9 @@ bool wsched__find_work(struct worker *w, struct task *t, bool *stolen, bool new_
         return true;
     }
     *stolen = true;
-    if (new_ok && inbox_take_local(w, t))
+    if (new_ok && inbox_take_local(w, t, false))
         return true;
-    return w->pool->n > 1 && steal_pass(w, t, !new_ok);
+    return w->pool->n > 1 && steal_pass(w, t, !new_ok, false);
 }
 
 
