@@ -16,6 +16,7 @@
 #include "atomics.h"
 #include "completion.h"
 #include "deque.h"
+#include "futex.h"
 #include "inbox.h"
 #include "mem.h"
 #include "rcu.h"
@@ -138,6 +139,10 @@ struct worker {
 
     /* Counters: owner-written, read by snapshots (own line). */
     cacheline_aligned struct worker_stats stats;
+    /* H5 (pool.c): units of our pool's `inflight` that posted jobs run here
+     * have left but not yet given back (owner-written, relaxed; read by
+     * snapshots to keep the stat's inflight exact). */
+    _Atomic int64_t owed;
     /* Downstream decisions made on this worker (own lines, written only by
      * jobs with a downstream). */
     cacheline_aligned struct ds_counts ds_stats;
@@ -624,6 +629,41 @@ static inline void pushed(struct worker *w, bool was_empty)
         parked = ld(&p->parked[i], RLX) != 0;
     if (unlikely(parked) && ld(&p->searching, RLX) == 0)
         wsched__notify(p, -1);
+}
+
+/* H3 (pool.c), inline: for the worker loop, which sits below pool.c in
+ * the layers (tools/check_layers.py); wsched__pool_leave is this. */
+static inline void pool_leave_inline(struct wsched_pool *h, int64_t k)
+{
+    /* SC: pairs with destroy's CAS to DRAINING and load of inflight. */
+    int64_t old = fsub(&h->inflight, k, SC);
+    DEBUG_ASSERT(old >= k); /* every unit left was entered */
+    if (old == k && ld(&h->state, SC) != POOL_ALIVE) {
+        fadd(&h->drain_word, 1, REL); /* H3 */
+        futex_wake_all(&h->drain_word);
+    }
+}
+
+/* H5 (pool.c): a posted job run by one of its pool's workers leaves its
+ * unit of `inflight` later, summed: when the worker next finds nothing of
+ * its own to run (before it searches, and so before any park), or every
+ * POOL_OWED_MAX units. */
+#define POOL_OWED_MAX 64
+static inline void pool_settle(struct worker *w)
+{
+    int64_t k = ld(&w->owed, RLX);
+    if (k) {
+        st(&w->owed, 0, RLX);
+        pool_leave_inline(w->pool->handle, k); /* H3, for k units */
+    }
+}
+
+static inline void pool_owe(struct worker *w)
+{
+    int64_t k = ld(&w->owed, RLX) + 1;
+    st(&w->owed, k, RLX);
+    if (unlikely(k >= POOL_OWED_MAX))
+        pool_settle(w);
 }
 
 static inline void run_task(struct worker *w, const struct task *t, bool stolen)

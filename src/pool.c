@@ -287,6 +287,15 @@ int wsched_pool_workers(const wsched_pool *h)
  *       bump drain_word (RELEASE) and wake all.
  *  (H4) inside a worker: inflight += 1 relaxed, no state check (submit.c:
  *       the running job's batch holds a unit until after ours is added).
+ *  (H5) a posted job's unit is left by the worker that ran it, later and
+ *       summed (internal.h pool_owe/pool_settle): when that worker next
+ *       finds nothing of its own to run, which precedes every search and
+ *       park, or every POOL_OWED_MAX units. Deferring an H3 only moves it
+ *       later, after the job's completion (P3) and everything it did, so
+ *       destroy's inflight == 0 still means every unit's work is over; the
+ *       delay is bounded by the task the worker runs meanwhile, which holds
+ *       a unit of its own (destroy waits for it anyway). The stat's
+ *       inflight subtracts the owed units (stats.c).
  *
  * Dekker pair H1 against H2: if enter's load of state precedes destroy's
  * CAS in S, so does its increment, and destroy's later load of inflight
@@ -315,13 +324,7 @@ int wsched__pool_enter(struct wsched_pool *h)
 
 void wsched__pool_leave(struct wsched_pool *h, int64_t k)
 {
-    /* H3. SC: pairs with destroy's CAS to DRAINING and load of inflight. */
-    int64_t old = fsub(&h->inflight, k, SC);
-    DEBUG_ASSERT(old >= k); /* every unit left was entered */
-    if (old == k && ld(&h->state, SC) != POOL_ALIVE) {
-        fadd(&h->drain_word, 1, REL); /* H3 */
-        futex_wake_all(&h->drain_word);
-    }
+    pool_leave_inline(h, k); /* H3 (internal.h) */
 }
 
 int wsched_pool_destroy(wsched_pool *h)

@@ -93,7 +93,7 @@ int wsched_post(wsched_pool *h, wsched_job *job, wsched_job_fn fn, void *arg)
 static inline void run_job(struct worker *w, const struct task *t, bool admitted)
 {
     struct job_rec *j = (struct job_rec *)t->a;
-    struct wsched_pool *h = j->handle; /* read before P3 */
+    struct wsched_pool *h = j->handle; /* read before P3 (debug check) */
     wsched_ctx ctx = {CTX_INIT(w, NULL)};
     int r = j->fn(&ctx, j->arg, 0, NULL); /* P2 */
     ctx_implicit_sync(&ctx);
@@ -106,7 +106,11 @@ static inline void run_job(struct worker *w, const struct task *t, bool admitted
     bool wake = completion_signal(done); /* P3 */
     if (wake)
         futex_wake_all(done); /* may reach a reused record: P3 */
-    wsched__pool_leave(h, 1); /* H3 */
+    /* H3, deferred (H5): a worker of h owes the unit (h is its pool's: the
+     * task came from h's inboxes or deques). */
+    DEBUG_ASSERT(w->pool->handle == h);
+    (void)h;
+    pool_owe(w);
 }
 
 void wsched__run_job(struct worker *w, const struct task *t, bool stolen)

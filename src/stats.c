@@ -56,6 +56,8 @@ int wsched_pool_get_stats(wsched_pool *h, wsched_pool_stats *dst, size_t size)
     out->searching = s < p->n - out->parked ? s : p->n - out->parked;
     out->running = p->n - out->parked - out->searching;
     int64_t infl = ld(&h->inflight, RLX);
+    for (unsigned i = 0; i < p->n; i++)
+        infl -= ld(&p->workers[i].owed, RLX); /* left, not given back (H5) */
     out->inflight = infl > 0 ? (uint64_t)infl : 0;
     out->allocs = __atomic_load_n(&p->mem.calls, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < p->n; i++) {

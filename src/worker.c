@@ -311,6 +311,7 @@ void *wsched__worker_main(void *arg)
         if (!found && unlikely(w->nfds) && wsched__fd_poll(w))
             found = find_local(w, &t, &stolen);
         if (!found) {
+            pool_settle(w); /* H5: before searching, and so before any park */
             busy_end(w);
             /* After a park cancelled because work was visible, take it even
              * if the searcher cap would keep us from searching. */
@@ -355,6 +356,7 @@ void *wsched__worker_main(void *arg)
     while (ready_pending(w))
         wsched__ready_run(w);
     busy_end(w);
+    DEBUG_ASSERT(ld(&w->owed, RLX) == 0); /* settled before the last park */
     wsched__self = NULL;
     return NULL;
 }
