@@ -43,7 +43,8 @@ static inline struct task task_of(struct inbox_link *l)
  * that is preempted holds back nothing). Pushed newest first, so that our
  * own pops run them in queue order. A batch stops the run: batches are
  * started one per take, in order. Returns how many. */
-static unsigned take_run(struct worker *me, struct inbox *q, unsigned extra)
+static __attribute__((noinline)) unsigned take_run(struct worker *me, struct inbox *q,
+                                                   unsigned extra)
 {
     struct task run[INBOX_RUN_MAX];
     unsigned k = 0;
@@ -74,43 +75,6 @@ static unsigned take_run(struct worker *me, struct inbox *q, unsigned extra)
     return k;
 }
 
-/* TAKE_BUSY: the inbox holds a counted batch we could not take now (the
- * token is held, or a producer is between I1 and I2). *more: the extra
- * posted jobs pushed onto me's deque (I5, at most `extra`). */
-static enum take take_from(struct worker *me, struct inbox *q, struct task *t, unsigned extra,
-                           unsigned *more)
-{
-    *more = 0;
-    if (ld(&q->pending, RLX) <= 0)
-        return TAKE_NONE; /* a hint; the parking re-scan uses SC loads */
-    uint32_t free_ = 0;
-    if (!cas(&q->token, &free_, 1, ACQ)) /* I3 */
-        return TAKE_BUSY;
-    struct cds_wfcq_node *node = __cds_wfcq_dequeue_nonblocking(&q->head, &q->tail);
-    if (node == NULL || node == CDS_WFCQ_WOULDBLOCK) {
-        st(&q->token, 0, REL); /* I3 */
-        return TAKE_BUSY; /* counted, not linked yet (I1..I2): later */
-    }
-    struct inbox_link *l = caa_container_of(node, struct inbox_link, node);
-    tsan_acquire(l); /* I4 */
-    bool job = l->kind == INBOX_JOB;
-    *t = task_of(l);
-    unsigned k = job && extra ? take_run(me, q, extra) : 0;
-    st(&q->token, 0, REL); /* I3 */
-    int64_t before = fsub(&q->pending, 1 + (int64_t)k, RLX); /* I3 */
-    DEBUG_ASSERT(before > (int64_t)k);
-    (void)before;
-    *more = k; /* the caller repairs a sleeping pool (worker.c, N4) */
-    return TAKE_OK;
-}
-
-/* The class a start looks for k-th: every 8th start background first. */
-static inline unsigned class_order(const struct worker *me, unsigned k)
-{
-    unsigned first = (me->starts & 7) == 7 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_INTERACTIVE;
-    return (first + k) % WSCHED_NPRIO;
-}
-
 /* How many posted jobs a take of class c may move onto me's deque beside
  * the one it starts (I5): none unless `run` (the worker loop, outside any
  * job: a wait that helps starts nothing unrelated), none for background,
@@ -129,6 +93,44 @@ static unsigned run_extra(struct worker *me, unsigned c, bool run)
     return room < (int64_t)k ? (room > 0 ? (unsigned)room : 0) : k;
 }
 
+/* TAKE_BUSY: the inbox holds a counted batch we could not take now (the
+ * token is held, or a producer is between I1 and I2). *more: the extra
+ * posted jobs pushed onto me's deque (I5; `q` holds class c). */
+static enum take take_from(struct worker *me, struct inbox *q, unsigned c, bool run,
+                           struct task *t, unsigned *more)
+{
+    *more = 0;
+    if (ld(&q->pending, RLX) <= 0)
+        return TAKE_NONE; /* a hint; the parking re-scan uses SC loads */
+    uint32_t free_ = 0;
+    if (!cas(&q->token, &free_, 1, ACQ)) /* I3 */
+        return TAKE_BUSY;
+    struct cds_wfcq_node *node = __cds_wfcq_dequeue_nonblocking(&q->head, &q->tail);
+    if (node == NULL || node == CDS_WFCQ_WOULDBLOCK) {
+        st(&q->token, 0, REL); /* I3 */
+        return TAKE_BUSY; /* counted, not linked yet (I1..I2): later */
+    }
+    struct inbox_link *l = caa_container_of(node, struct inbox_link, node);
+    tsan_acquire(l); /* I4 */
+    bool job = l->kind == INBOX_JOB;
+    *t = task_of(l);
+    unsigned extra = job ? run_extra(me, c, run) : 0;
+    unsigned k = extra ? take_run(me, q, extra) : 0;
+    st(&q->token, 0, REL); /* I3 */
+    int64_t before = fsub(&q->pending, 1 + (int64_t)k, RLX); /* I3 */
+    DEBUG_ASSERT(before > (int64_t)k);
+    (void)before;
+    *more = k; /* the caller repairs a sleeping pool (worker.c, N4) */
+    return TAKE_OK;
+}
+
+/* The class a start looks for k-th: every 8th start background first. */
+static inline unsigned class_order(const struct worker *me, unsigned k)
+{
+    unsigned first = (me->starts & 7) == 7 ? WSCHED_PRIO_BACKGROUND : WSCHED_PRIO_INTERACTIVE;
+    return (first + k) % WSCHED_NPRIO;
+}
+
 /* Take class c from the inboxes of workers start, start+1, ... (skipping
  * `skip`): TAKE_OK with *from and *more set, TAKE_BUSY if a class-c batch
  * exists but none could be taken now, else TAKE_NONE. */
@@ -142,7 +144,7 @@ static enum take take_class(struct worker *me, unsigned c, unsigned start,
         unsigned i = (start + k) % p->n;
         if (&p->workers[i] == skip)
             continue;
-        enum take r = take_from(me, &p->workers[i].inbox[c], t, run_extra(me, c, run), more);
+        enum take r = take_from(me, &p->workers[i].inbox[c], c, run, t, more);
         if (r == TAKE_OK) {
             *from = i;
             return TAKE_OK;
@@ -162,7 +164,7 @@ bool inbox_take_local(struct worker *me, struct task *t, bool run)
     unsigned more = 0;
     for (unsigned k = 0; k < WSCHED_NPRIO; k++) {
         unsigned c = class_order(me, k), from;
-        enum take r = take_from(me, &me->inbox[c], t, run_extra(me, c, run), &more);
+        enum take r = take_from(me, &me->inbox[c], c, run, t, &more);
         if (r == TAKE_OK)
             goto started;
         if (r == TAKE_BUSY)
