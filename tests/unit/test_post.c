@@ -2,10 +2,13 @@
  * threads, statuses, bad input and the record's states, posts from inside
  * (deque) waited for by helping, an outside post waited for from inside a
  * one-worker pool, fork-join inside a posted job, admission units,
- * shutdown, no allocation. */
+ * shutdown, no allocation, runs of posts stay stealable, destroy drains
+ * posts nobody waited for. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdalign.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "check.h"
 
@@ -359,6 +362,102 @@ static void test_no_alloc(void)
     CHECK_EQ(atomic_load(&f.live), 0);
 }
 
+/* Runs of posts (inbox.h I5) stay stealable: two blockers hold both
+ * workers while 7 posts queue; once released, whichever worker starts the
+ * first post (which waits for the other six) may hold some of the others
+ * on its deque, taken with it in one run: the other worker must steal
+ * them, or this hangs (the watchdog fails it). */
+struct run_gate {
+    _Atomic unsigned started, release, ran;
+};
+
+static int blocker_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)i, (void)slot;
+    struct run_gate *g = arg;
+    atomic_fetch_add(&g->started, 1);
+    while (!atomic_load(&g->release))
+        sched_yield();
+    return 0;
+}
+
+static int run_first_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)i, (void)slot;
+    struct run_gate *g = arg;
+    while (atomic_load(&g->ran) < 6) /* the others, run by the other worker */
+        sched_yield();
+    return 0;
+}
+
+static int run_rest_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
+{
+    (void)ctx, (void)i, (void)slot;
+    struct run_gate *g = arg;
+    atomic_fetch_add(&g->ran, 1);
+    return 0;
+}
+
+static void test_run_stealable(void)
+{
+    wsched_pool *pool = check_pool(2);
+    for (int round = 0; round < 50; round++) {
+        struct run_gate g = {0};
+        alignas(64) wsched_job blockers[2] = {WSCHED_JOB_INIT, WSCHED_JOB_INIT};
+        alignas(64) wsched_job jobs[7];
+        for (int k = 0; k < 7; k++)
+            jobs[k] = (wsched_job)WSCHED_JOB_INIT;
+        for (int k = 0; k < 2; k++)
+            CHECK_OK(wsched_post(pool, &blockers[k], blocker_job, &g));
+        while (atomic_load(&g.started) < 2) /* both workers held */
+            sched_yield();
+        CHECK_OK(wsched_post(pool, &jobs[0], run_first_job, &g));
+        for (int k = 1; k < 7; k++)
+            CHECK_OK(wsched_post(pool, &jobs[k], run_rest_job, &g));
+        atomic_store(&g.release, 1);
+        for (int k = 0; k < 7; k++)
+            CHECK_OK(wsched_job_wait(&jobs[k], -1));
+        for (int k = 0; k < 2; k++)
+            CHECK_OK(wsched_job_wait(&blockers[k], -1));
+        CHECK_EQ(atomic_load(&g.ran), 6);
+    }
+    CHECK_OK(wsched_pool_destroy(pool));
+}
+
+/* Destroy right after posting, nothing waited for: it drains every post
+ * (each exactly once), although the workers give their units back late
+ * (pool.c H5: a worker that ran posts settles before it searches). */
+static void test_destroy_drains(unsigned workers)
+{
+    enum { N = 20000 };
+    _Atomic unsigned *seen = calloc(N, sizeof *seen);
+    struct item *its = calloc(N, sizeof *its);
+    wsched_job *jobs = aligned_alloc(64, N * sizeof *jobs);
+    CHECK(seen && its && jobs);
+    for (size_t k = 0; k < N; k++) {
+        jobs[k] = (wsched_job)WSCHED_JOB_INIT;
+        its[k] = (struct item){.seen = seen, .id = k};
+    }
+    for (int round = 0; round < 5; round++) {
+        wsched_pool *pool = check_pool(workers);
+        for (size_t k = 0; k < N; k++) {
+            atomic_store(&seen[k], 0);
+            jobs[k] = (wsched_job)WSCHED_JOB_INIT;
+            CHECK_OK(wsched_post(pool, &jobs[k], count_job, &its[k]));
+        }
+        CHECK_OK(wsched_pool_destroy(pool));
+        for (size_t k = 0; k < N; k++) {
+            CHECK_EQ(atomic_load(&seen[k]), 1);
+            int st = 1;
+            CHECK_OK(wsched_job_status(&jobs[k], &st));
+            CHECK_EQ(st, -(int)(k % 5));
+        }
+    }
+    free(jobs);
+    free(its);
+    free((void *)seen);
+}
+
 int main(void)
 {
     check_watchdog(120);
@@ -372,6 +471,9 @@ int main(void)
     test_admission();
     test_shutdown();
     test_no_alloc();
+    test_run_stealable();
+    for (unsigned w = 1; w <= 4; w *= 2)
+        test_destroy_drains(w);
     printf("test_post: ok\n");
     return 0;
 }
