@@ -36,7 +36,10 @@
  *       first (every job counts as a start), and never grows the deque.
  *       One token CAS, one `pending` RMW and one read of the producers'
  *       line for the run instead of one each per job. The caller then does
- *       N4's relaxed repair (worker.c took_run).
+ *       N4's relaxed repair (worker.c took_run). No wake-up is owed to
+ *       the moved jobs: the taker is awake and runs them unless a thief
+ *       does first; a parker's re-scan that misses them in transit costs
+ *       parallelism, never a job.
  *  (I4) the batch record is handed over through the queue, whose atomics
  *       are inline asm TSan cannot see: tsan_release before I2, tsan_acquire
  *       after I3.
