@@ -46,6 +46,15 @@
  *  (L1) the last searcher leaving (fetch_sub returned 1) re-scans and, with
  *       work visible, notifies (N2): producers skipped their wake while it
  *       searched.
+ *  (K6) a parker that was a searcher and cancels at K2 (its bit won back)
+ *       counts itself in `searching` again (RMW) before it returns, and so
+ *       ends as a searcher does: L1 after it found work, or K1/K2 again.
+ *       Producers may have skipped their wake-ups because it searched, and
+ *       it takes one task; its L1 re-scan, after that take, wakes a worker
+ *       for the rest. (Without K6 a second task published while it searched
+ *       waited, with another worker asleep, for a busy worker to finish:
+ *       test_post's test_run_stealable hung in about 1 run of 20 under
+ *       load; tests/regress/test_park_cancel_wake.)
  *  (N4) a push onto a non-empty deque: relaxed check of `searching` and
  *       `parked`, notify if someone sleeps while nobody searches (pushed(),
  *       internal.h, with its argument; not a Dekker pair, a repair).
@@ -56,8 +65,10 @@
  * do too, and N2's loads after X see the bit set (and `searching` already
  * decremented): the producer claims and wakes the parker. If N2 sees
  * searching > 0, that searcher's later decrement follows X in S: it either
- * parks (its K2 re-scan follows X: sees the work) or is the last searcher
- * (L1: its re-scan follows X: sees the work and notifies).
+ * parks (its K2 re-scan follows X: sees the work, so it does not sleep, and
+ * by K6 it is a searcher again, whose next decrement also follows X) or is
+ * the last searcher (L1: its re-scan follows X: sees the work and
+ * notifies). The chain ends: each pass takes a task or sleeps.
  *
  * The bare seq_cst fence of N1 is necessary: the publish is a release
  * store (deque bottom), and store->load ordering needs a full barrier on
@@ -239,8 +250,11 @@ enum park_result wsched__park(struct worker *w, uint64_t due_ns)
     /* T6: our deadline for a publisher of timers that sees our bit: K1's
      * RMW (a release) publishes it with the bit. */
     st(&w->park_until, due_ns ? due_ns : UINT64_MAX, RLX);
+    if (w->searching)
+        DEBUG_POINT("K0-searching"); /* tests/regress/test_park_cancel_wake */
     for_(word, bit, SC); /* K1: become claimable */
-    if (w->searching) {
+    bool searched = w->searching;
+    if (searched) {
         w->searching = false;
         uint32_t s = fsub(&p->searching, 1, SC); /* K1 */
         DEBUG_ASSERT(s >= 1);
@@ -249,8 +263,13 @@ enum park_result wsched__park(struct worker *w, uint64_t due_ns)
     /* Re-scan after both RMWs (see top). */
     bool sleep = true;
     if (work_visible(p) || ld(&w->ready_pending, SC) || ld(&p->stop, SC)) { /* K2 */
-        if (fand(word, ~bit, SC) & bit) /* K2: cancelled, nobody claimed us */
+        if (fand(word, ~bit, SC) & bit) { /* K2: cancelled, nobody claimed us */
+            if (searched) { /* K6 (see top) */
+                fadd(&p->searching, 1, SC);
+                w->searching = true;
+            }
             return ld(&p->stop, ACQ) ? PARK_STOP : PARK_SAW_WORK;
+        }
         /* A producer claimed us first. Its wake-up is in flight: take it
          * below (it returns at once when the bump has landed), so that the
          * claimer's increment of `searching` precedes our own accounting. */

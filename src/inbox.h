@@ -35,11 +35,13 @@
  *       alone. The run never passes the start that looks for background
  *       first (every job counts as a start), and never grows the deque.
  *       One token CAS, one `pending` RMW and one read of the producers'
- *       line for the run instead of one each per job. The caller then does
- *       N4's relaxed repair (worker.c took_run). No wake-up is owed to
- *       the moved jobs: the taker is awake and runs them unless a thief
- *       does first; a parker's re-scan that misses them in transit costs
- *       parallelism, never a job.
+ *       line for the run instead of one each per job. The caller then
+ *       notifies as a producer does (N1 fence, N2: worker.c took_run):
+ *       the moved jobs were published in an inbox, where every parker's
+ *       re-scan saw them, and the first job of the run may wait for the
+ *       others or run long, so a worker that parks while they move must
+ *       be woken for them (stop 22 had a relaxed check here, which can
+ *       miss a parker whose re-scan missed the pushes).
  *  (I4) the batch record is handed over through the queue, whose atomics
  *       are inline asm TSan cannot see: tsan_release before I2, tsan_acquire
  *       after I3.

@@ -36,13 +36,19 @@ static uint32_t rng_next(uint64_t *s)
 /* ------------------------------------------------------------- finding */
 
 /* After a take from an inbox that may have moved a run of posts onto our
- * deque (inbox.h I5): a worker that sleeps while nobody searches is woken
- * to share them (N4's relaxed check: a repair, not a Dekker pair; if it
- * misses, we run them ourselves, so nothing is lost, only parallelism). */
+ * deque (inbox.h I5): the full notify (N1 fence, N2), not N4's relaxed
+ * repair. Those posts were published in an inbox, whose I1 RMW paired
+ * with every parker's re-scan; the first job of the run may wait for the
+ * others (or just run long), so "we run them ourselves" would not do: a
+ * worker parking meanwhile, whose K2 re-scan missed our deque pushes
+ * (still in this CPU's store buffer), must be seen by our N2 and woken.
+ * Our own deque was empty before the take (the loop pops it first), so
+ * this costs a fence per run, never per batch. While we search ourselves
+ * N2 sees `searching` > 0 and L1 (stop_searching) covers it. */
 static inline void took_run(struct worker *w)
 {
     if (!deque_empty_hint(&w->dq))
-        pushed(w, false);
+        wsched__notify(w->pool, -1); /* N1, N2 (idle.c) */
 }
 
 static bool find_local(struct worker *w, struct task *t, bool *stolen)
