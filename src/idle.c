@@ -54,7 +54,8 @@
  *       for the rest. (Without K6 a second task published while it searched
  *       waited, with another worker asleep, for a busy worker to finish:
  *       test_post's test_run_stealable hung in about 1 run of 20 under
- *       load; tests/regress/test_park_cancel_wake.)
+ *       load; tests/regress/test_park_cancel_wake; park.pml with HOLD, and
+ *       its mutant MUT_NO_K6.)
  *  (N4) a push onto a non-empty deque: relaxed check of `searching` and
  *       `parked`, notify if someone sleeps while nobody searches (pushed(),
  *       internal.h, with its argument; not a Dekker pair, a repair).

@@ -118,6 +118,17 @@
  *                    parking re-scan sees pending > 0: work is coming, the
  *                    worker does not sleep).  pending >= queued nodes always.
  *
+ * HOLD (with SPAWN 0): a worker that runs a producer's batch holds it
+ * until every producer's batch has been taken from its inbox (the ghost
+ * nstart), as a job that waits for another request's job does (test_post's
+ * test_run_stealable).  A worker then asleep while the other holds and a
+ * batch is queued, with nobody searching, is a deadlock: spin reports an
+ * invalid end state.  NO_LOST_WAKEUP ("never every worker asleep") does not
+ * see that case, since one worker is busy.  K6 is what prevents it: a
+ * searcher whose park is cancelled by its re-scan counts itself a searcher
+ * again, so that its stop_searching re-scans after its take and wakes a
+ * worker for the rest.  MUT_NO_K6 removes that (the code before stop 23).
+ *
  * STOP_RACE 0 starts the stopper only when every worker sleeps (smaller
  * state spaces for the checks about work); STOP_RACE 1 lets stop race with
  * searching and parking workers, as destroy does.
@@ -131,6 +142,8 @@
  *                        sleeper in searching
  *   MUT_CLAIM_NO_RMW     claim_parked clears a bit with a load and a store
  *                        instead of fetch_and
+ *   MUT_NO_K6            (with HOLD) a cancelled park does not count its
+ *                        searcher again
  */
 
 #ifndef NW
@@ -202,6 +215,7 @@ bool inq[NP];           /* ghost: producer p's node is in its inbox queue */
 bool inpush[NP];        /* ghost: producer p has not returned from its push */
 bool stop;
 byte ndone;             /* ghost: tasks run */
+byte nstart;            /* ghost: batches taken from an inbox (HOLD) */
 byte nexited;           /* ghost: workers returned from worker_main */
 
 /* ------------------------------------------------------------ invariants */
@@ -284,6 +298,8 @@ byte nexited;           /* ghost: workers returned from worker_main */
 #define W_EXIT   15     /* end of worker_main: fsub(searching) if searching */
 #define W_END    16
 #define W_PSTOP  17     /* MUT_NO_RESCAN: park loads only stop */
+#define W_K6     18     /* park cancelled: fadd(searching, 1) if it searched */
+#define W_HOLD   19     /* HOLD: the task waits for every batch to start */
 #define T_HINT   20     /* take_from: relaxed load of pending */
 #define T_CAS    21     /* take_from: token CAS with the nonblocking dequeue */
 #define T_REL    22     /* take_from: token release */
@@ -325,7 +341,14 @@ byte nexited;           /* ghost: workers returned from worker_main */
 
 /* ---- local control flow, used inside d_steps ---- */
 #define LEAF_DONE   ran = true; task = R_NONE; pr = P_WOKEN; ph = W_POP
+#ifdef HOLD
+#if SPAWN
+#error "HOLD needs SPAWN 0"
+#endif
+#define GO_RUN      ph = W_HOLD
+#else
 #define GO_RUN      if :: task == T_SPAWN -> ph = W_PUSH :: else -> LEAF_DONE fi
+#endif
 #define GO_FOUND    if :: sr -> ph = W_STOPS :: else -> GO_RUN fi
 #define GO_TAKE(i, r) ti = i; rt = r; ph = T_HINT
 #define GO_STEAL(r) rs = r; c = 0; \
@@ -453,6 +476,7 @@ proctype worker(byte me)
     byte v, m, c, nd, ti, rt, rs, rv, rn;
     int nh, got = -1;
     bool vis, wstop, pvis, ran;
+    bool psr;                   /* park: w->searching before K1 (K6) */
     bool isp = false;
     byte id = me;
 
@@ -482,7 +506,7 @@ proctype worker(byte me)
            :: else -> RET_TAKE fi }             /* token busy: look elsewhere */
     :: d_step { ph == T_REL -> ib[ti].token = 0;
         if :: nd != 0 -> ph = T_DEC :: else -> RET_TAKE fi }
-    :: d_step { ph == T_DEC -> ib[ti].pending--;
+    :: d_step { ph == T_DEC -> ib[ti].pending--; nstart++;
         printf("W%d: inbox %d: pending-- -> %d\n", me, ti, ib[ti].pending);
         task = ((nd == 1 && SPAWN) -> T_SPAWN : T_LEAF); nd = 0; RET_TAKE }
     /* search(w, t) */
@@ -523,7 +547,7 @@ proctype worker(byte me)
         if :: vis -> vis = false; GO_NOTIFY(-1, RN_PUSH) :: else -> LEAF_DONE fi }
     NOTIFY_OPTIONS
     /* park(w) */
-    :: d_step { ph == W_PSET -> parked = parked | BIT(me);
+    :: d_step { ph == W_PSET -> parked = parked | BIT(me); psr = sr;
         printf("W%d: parking (bit set)\n", me);
         if :: sr -> ph = W_PDEC :: else -> PARK_SCAN fi }
     :: d_step { ph == W_PDEC -> ws[me] = false; sr = false; searching--;
@@ -538,10 +562,18 @@ proctype worker(byte me)
             printf("W%d: park cancelled, work visible\n", me);
             parked = parked & ~BIT(me);
             pr = (stop -> P_STOP : P_SAW_WORK);
-            ph = (pr == P_STOP -> W_EXIT : W_POP)
+#ifdef MUT_NO_K6
+            psr = false;
+#endif
+            if :: psr -> ph = W_K6
+               :: else -> ph = (pr == P_STOP -> W_EXIT : W_POP) fi
         :: else -> ph = W_WLOAD                 /* claimed meanwhile */
         fi }
-    :: d_step { ph == W_WLOAD -> cl = (cl + 1) % WRAP; claims[me] = cl;
+    :: d_step { ph == W_K6 -> searching++; ws[me] = true; sr = true; psr = false;
+        printf("W%d: searches again (K6), searching=%d\n", me, searching);
+        ph = (pr == P_STOP -> W_EXIT : W_POP) }
+    :: d_step { ph == W_HOLD && nstart == NP -> LEAF_DONE }
+    :: d_step { ph == W_WLOAD -> cl = (cl + 1) % WRAP; claims[me] = cl; psr = false;
         v = park_word[me]; ph = (v == cl -> W_WOKEN : W_FUTEX) }
     :: d_step { ph == W_FUTEX ->
         if :: park_word[me] == v -> asleep[me] = true; ph = W_SLEEP;

@@ -72,6 +72,8 @@ checks=(
 "park.inbox.old          |park|known |safety|-DNW=2 -DNP=2 -DSPAWN=0 -DPENDING_FIRST=0|old protocol, 2 submitters on one inbox: a returned submit's batch hidden while all sleep"
 "park.bound.strict       |park|known |safety|-DNW=2 -DNP=1 -DMAXSEARCH=2|searching exceeds the number of workers for a moment"
 "park.inbox             |park|pass  |safety|-DNW=2 -DNP=2 -DSPAWN=0|2 submitters on one inbox"
+"park.hold.split        |park|pass  |safety|-DNW=2 -DNP=2 -DSPAWN=0 -DSAME_INBOX=0 -DHOLD|each batch waits until both started (K6): no worker may sleep while the other waits"
+"park.hold.inbox        |park|pass  |safety|-DNW=2 -DNP=2 -DSPAWN=0 -DHOLD|the same, both submitters on one inbox"
 "park.live.2w1p.old      |park|pass  |live  |-DNW=2 -DNP=1 -DPENDING_FIRST=0|old protocol"
 # ---- park.pml mutants (the ghost accounting check off: caught by the real properties) ----
 "park.mut.no_rescan      |park|mutant|safety|-DNW=2 -DNP=1 -DSUM_CHECK=0 -DMUT_NO_RESCAN|"
@@ -79,6 +81,7 @@ checks=(
 "park.mut.stale_searching|park|mutant|safety|-DNW=2 -DNP=1 -DSUM_CHECK=0 -DMUT_STALE_SEARCHING|"
 "park.mut.wake_order     |park|mutant|safety|-DNW=2 -DNP=1 -DSUM_CHECK=0 -DMUT_WAKE_ORDER|"
 "park.mut.claim_no_rmw   |park|mutant|safety|-DNW=2 -DNP=1 -DSUM_CHECK=0 -DMUT_CLAIM_NO_RMW|"
+"park.mut.no_k6          |park|mutant|safety|-DNW=2 -DNP=2 -DSPAWN=0 -DSAME_INBOX=0 -DHOLD -DMUT_NO_K6|the code before stop 23: a cancelled park leaves no searcher"
 # ---- destroy.pml ----
 "destroy.1s1d            |destroy|pass  |safety|-DNS=1 -DND=1|"
 "destroy.2s1d            |destroy|pass  |safety|-DNS=2 -DND=1|"
