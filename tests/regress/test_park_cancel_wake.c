@@ -52,12 +52,6 @@ static int pair_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
     return atomic_load(&started) < 2;
 }
 
-static int nop_job(wsched_ctx *ctx, void *arg, size_t i, void *slot)
-{
-    (void)ctx, (void)arg, (void)i, (void)slot;
-    return 0;
-}
-
 int main(void)
 {
     check_watchdog(120);
@@ -81,7 +75,7 @@ int main(void)
          * nothing and starts to park: the hook holds it there, still
          * counted in `searching`; the other worker stays asleep. */
         alignas(64) wsched_job z = WSCHED_JOB_INIT;
-        CHECK_OK(wsched_post(pool, &z, nop_job, NULL));
+        CHECK_OK(wsched_post(pool, &z, common_nop_job, NULL));
         while (!atomic_load(&at_hook))
             sched_yield();
         CHECK_OK(wsched_job_wait(&z, -1));
