@@ -192,28 +192,43 @@ int main(void)
         wsched_batch_free(b);
         CHECK_OK(wsched_downstream_destroy(ds));
     }
+    uint64_t hedged_cuts = 0; /* 1 on time; more when the machine was slow */
+    bool hedged_on_time = false;
     /* Hedged: the primary is cut at 4 ms while its hedge (started at 1 ms,
      * its own cut at 5 ms) still sleeps: the primary retries at once
      * beside it (resilient.c H5), the retry succeeds in 0.1 ms and
-     * cancels the hedge, which is therefore never cut. */
+     * cancels the hedge, which is then never cut. That holds when the whole
+     * run ended within 5 ms: no cut of a hedge (at t0 + 5 ms or later) and
+     * no hedge of the retry (at 1 ms after it) came first. On a loaded
+     * machine the run can take longer; then only what holds whatever the
+     * timing is checked: every call but the winner cleaned up, a cut only
+     * of an attempt or a hedge that was started. */
     {
         struct ctx x = {.mode = M_HEDGED};
         int slot = 0;
         wsched_downstream *ds = make(2, 4 * ms, 1 * ms, false);
+        uint64_t t0 = wsched_now_ns();
         wsched_batch *b = run(pool, ds, &x, &slot, false);
+        bool on_time = wsched_now_ns() < t0 + 5 * ms;
+        hedged_on_time = on_time;
         CHECK_EQ(check_status(b, 0), 0);
         wsched_downstream_stats s;
         CHECK_OK(wsched_downstream_get_stats(ds, &s, sizeof s));
         CHECK_EQ(slot, 7);
         CHECK_EQ(wsched_batch_attempts(b, 0), 2);
-        /* Had the primary's cut come before the hedge's timer fired, that
-         * cancels the hedge, and the retry is a round of its own, which
-         * ends in 0.1 ms, before its hedge: one cut either way. */
-        CHECK(s.hedges <= 1);
-        CHECK_EQ(s.attempt_timeouts, 1);
-        CHECK_EQ(s.hedge_wins, 0);
         CHECK_EQ(atomic_load(&x.hedges), (int)s.hedges);
-        CHECK_EQ(atomic_load(&x.cleanups), (int)(1 + s.hedges));
+        CHECK_EQ(atomic_load(&x.cleanups), atomic_load(&x.calls) - 1);
+        CHECK(s.attempt_timeouts >= 1 && s.attempt_timeouts <= 1 + s.hedges);
+        if (on_time) {
+            /* Had the primary's cut come before the hedge's timer fired,
+             * that cancels the hedge, and the retry is a round of its own,
+             * which ends in 0.1 ms, before its hedge: one cut either way. */
+            CHECK(s.hedges <= 1);
+            CHECK_EQ(s.attempt_timeouts, 1);
+            CHECK_EQ(s.hedge_wins, 0);
+            CHECK_EQ(atomic_load(&x.calls), (int)(2 + s.hedges));
+        }
+        hedged_cuts = s.attempt_timeouts;
         wsched_batch_free(b);
         CHECK_OK(wsched_downstream_destroy(ds));
     }
@@ -240,10 +255,10 @@ int main(void)
         wsched_batch_free(b);
         CHECK_OK(wsched_downstream_destroy(ds));
     }
-    /* The pool counts the cuts of its workers. */
+    /* The pool counts the cuts of its workers: 4 outside the hedged case. */
     wsched_pool_stats ps;
     CHECK_OK(wsched_pool_get_stats(pool, &ps, sizeof ps));
-    CHECK_EQ(ps.resilience.attempt_timeouts, 5);
+    CHECK_EQ(ps.resilience.attempt_timeouts, 4 + hedged_cuts);
 
     /* Bad configurations. */
     wsched_downstream *ds = NULL;
@@ -254,6 +269,7 @@ int main(void)
     CHECK_EQ(wsched_downstream_create(&ds, &bad2), -EINVAL);
 
     CHECK_OK(wsched_pool_destroy(pool));
-    puts("test_attempt_timeout: ok");
+    printf("test_attempt_timeout: ok (hedged case %s)\n",
+           hedged_on_time ? "on time: exact counts checked" : "late: the timing-free checks only");
     return 0;
 }
