@@ -25,6 +25,7 @@ struct ctx {
     enum mode mode;
     _Atomic int cleanups, primaries, hedges;
     uint64_t ms; /* a time unit, scaled for sanitizers */
+    _Atomic uint64_t worst_nap_ns; /* M_STEADY: the longest nap, as the job saw it */
 };
 
 static int job(wsched_ctx *c, void *arg, size_t i, void *slotp)
@@ -69,8 +70,14 @@ static int job(wsched_ctx *c, void *arg, size_t i, void *slotp)
     }
     if (s->state == 0 && nap) {
         s->state = hedge ? 2 : 1;
-        CHECK_OK(wsched_sleep_until(c, wsched_now_ns() + nap));
+        s->pad[0] = wsched_now_ns(); /* when the nap began */
+        CHECK_OK(wsched_sleep_until(c, s->pad[0] + nap));
         return WSCHED_PENDING;
+    }
+    if (x->mode == M_STEADY && s->state == 1) {
+        uint64_t took = wsched_now_ns() - s->pad[0], seen = atomic_load(&x->worst_nap_ns);
+        while (seen < took && !atomic_compare_exchange_weak(&x->worst_nap_ns, &seen, took))
+            ;
     }
     s->value = hedge ? 2 : 1;
     if (x->mode == M_BOTH_FAIL)
@@ -203,20 +210,30 @@ static void adaptive(wsched_pool *pool, uint64_t ms)
     wsched_downstream *ds = NULL;
     CHECK_OK(wsched_downstream_create(&ds, &c));
     CHECK_EQ(stats(ds).hedge_delay_ns, 20 * ms);
+    uint64_t worst = 0; /* the longest 200 us nap, as the jobs saw it */
     for (int k = 0; k < 12; k++) {
         struct ctx x = {.mode = M_STEADY, .ms = ms};
         wsched_batch_free(run(pool, ds, &x, 50, WSCHED_POLICY_BEST_EFFORT));
+        if (atomic_load(&x.worst_nap_ns) > worst)
+            worst = atomic_load(&x.worst_nap_ns);
     }
     uint64_t d = stats(ds).hedge_delay_ns;
-    printf("  adaptive hedge delay after 600 calls of 200 us: %llu us\n",
-           (unsigned long long)(d / 1000));
-    /* At least the calls' 200 us (bucket [196, 262) us); far below the
-     * first 20 ms, how far depends on the machine's timer lateness. */
-    CHECK(d >= 196608 && d <= 5 * ms);
+    /* On time when no call took 2 ms: then the p90 is far below the first
+     * 20 ms, how far depending on the machine's timer lateness. On a
+     * loaded machine the calls themselves were slow (CI once learnt a
+     * delay over 5 ms), and only the lower bound is the library's. */
+    bool on_time = worst < 2 * ms;
+    printf("  adaptive hedge delay after 600 calls of 200 us: %llu us (longest call %llu us%s)\n",
+           (unsigned long long)(d / 1000), (unsigned long long)(worst / 1000),
+           on_time ? "" : ": late, upper bounds not checked");
+    CHECK(d >= 196608); /* at least the calls' 200 us (bucket [196, 262) us) */
+    if (on_time)
+        CHECK(d <= 5 * ms);
     struct ctx x = {.mode = M_HEDGE_WINS, .ms = ms};
     uint64_t t0 = wsched_now_ns();
     wsched_batch *b = run(pool, ds, &x, 1, WSCHED_POLICY_BEST_EFFORT);
-    CHECK(wsched_now_ns() - t0 < 10 * ms); /* hedged long before the first 20 ms */
+    if (on_time)
+        CHECK(wsched_now_ns() - t0 < 10 * ms); /* hedged long before the first 20 ms */
     CHECK_EQ(((struct slot *)wsched_batch_slot(b, 0))->value, 2);
     wsched_batch_free(b);
     CHECK_OK(wsched_downstream_destroy(ds));
